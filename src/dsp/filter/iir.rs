@@ -1,0 +1,710 @@
+//! Filter effects: every IIR design and RBJ biquad of the registry as one [`Effect`] type.
+//!
+//! A [`FilterType`] names a registry entry, its parameters and how they turn into sections;
+//! [`Filter`] holds parameter values and runs a [`SosCascade`]. Parameter changes redesign
+//! the sections and keep the state (no click), and never allocate.
+
+use super::biquad::{BiquadKind, clamp_cutoff, design_biquad};
+use super::design::{
+    BandType, Family, MAX_SECTIONS, Section, design_iir, order_from_db_per_octave,
+};
+use super::sos::SosCascade;
+use crate::dsp::{Effect, ParamInfo, find_param};
+use crate::error::{Error, Result};
+
+/// Most parameters any filter type has.
+const MAX_PARAMS: usize = 8;
+
+/// Sections designed for the current parameters: fixed capacity, no heap.
+#[derive(Clone, Copy, Debug)]
+pub struct Sections {
+    list: [Section; MAX_SECTIONS],
+    len: usize,
+}
+
+impl Sections {
+    fn one(s: Section) -> Self {
+        let mut list = [Section::default(); MAX_SECTIONS];
+        list[0] = s;
+        Self { list, len: 1 }
+    }
+
+    fn from_slice(s: &[Section]) -> Self {
+        let mut list = [Section::default(); MAX_SECTIONS];
+        let len = s.len().min(MAX_SECTIONS);
+        list[..len].copy_from_slice(&s[..len]);
+        Self { list, len }
+    }
+
+    /// The sections in cascade order.
+    pub fn as_slice(&self) -> &[Section] {
+        &self.list[..self.len]
+    }
+}
+
+/// A registry filter: name, parameters and design.
+pub struct FilterType {
+    /// Registry name.
+    pub name: &'static str,
+    /// Parameters in positional order.
+    pub params: &'static [ParamInfo],
+    /// Designs the sections from the parameter values (same order as `params`) at a rate.
+    design: fn(&[f64], f64) -> Sections,
+    /// Extra checks of a parameter combination (e.g. order limits in a mode).
+    check: fn(&[f64]) -> Result<()>,
+}
+
+/// A filter effect of any [`FilterType`].
+#[derive(Clone)]
+pub struct Filter {
+    kind: &'static FilterType,
+    values: [f64; MAX_PARAMS],
+    sample_rate: f64,
+    cascade: SosCascade,
+    prepared: bool,
+}
+
+impl Filter {
+    /// A filter with default parameter values (required ones are NaN until set).
+    pub fn new(kind: &'static FilterType) -> Self {
+        let mut values = [f64::NAN; MAX_PARAMS];
+        for (v, p) in values.iter_mut().zip(kind.params) {
+            *v = p.default;
+        }
+        Self {
+            kind,
+            values,
+            sample_rate: 0.0,
+            cascade: SosCascade::new(&[], 0),
+            prepared: false,
+        }
+    }
+
+    /// The sections for the current parameters at the prepared rate.
+    pub fn sections(&self) -> Sections {
+        (self.kind.design)(&self.values[..self.kind.params.len()], self.sample_rate)
+    }
+
+    /// The runtime cascade (for tests of its state).
+    pub fn cascade(&self) -> &SosCascade {
+        &self.cascade
+    }
+
+    fn value(&self, name: &str) -> Option<f64> {
+        self.kind
+            .params
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| self.values[i])
+    }
+}
+
+impl Effect for Filter {
+    fn name(&self) -> &'static str {
+        self.kind.name
+    }
+
+    fn params(&self) -> &'static [ParamInfo] {
+        self.kind.params
+    }
+
+    fn get_param(&self, name: &str) -> Option<f64> {
+        let i = self
+            .kind
+            .params
+            .iter()
+            .position(|p| p.name.eq_ignore_ascii_case(name))?;
+        Some(self.values[i])
+    }
+
+    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
+        let info = find_param(self.kind.name, self.kind.params, name)?;
+        let value = info.validate(value)?;
+        let i = self
+            .kind
+            .params
+            .iter()
+            .position(|p| p.name == info.name)
+            .unwrap_or(0);
+        let mut candidate = self.values;
+        candidate[i] = value;
+        (self.kind.check)(&candidate[..self.kind.params.len()])?;
+        self.values = candidate;
+        if self.prepared {
+            let sections = self.sections();
+            self.cascade.set_sections(sections.as_slice());
+        }
+        Ok(())
+    }
+
+    fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
+        for (p, v) in self.kind.params.iter().zip(&self.values) {
+            if v.is_nan() && p.default.is_nan() {
+                return Err(Error::invalid_parameter(
+                    format!("Filter '{}' needs a value for '{}'", self.kind.name, p.name),
+                    p.name,
+                    "nothing",
+                )
+                .with_suggestion(format!("set it, e.g. {}:{}=...", self.kind.name, p.name)));
+            }
+        }
+        for name in ["cutoff", "frequency", "cutoff_high"] {
+            if let Some(f) = self.value(name).filter(|f| !f.is_nan())
+                && f >= sample_rate / 2.0
+            {
+                return Err(Error::invalid_parameter(
+                    format!(
+                        "'{}' {name} ({f} Hz) must be below the Nyquist frequency ({} Hz) for sample rate {sample_rate} Hz",
+                        self.kind.name,
+                        sample_rate / 2.0
+                    ),
+                    name,
+                    f,
+                )
+                .with_suggestion(format!("use a {name} below {} Hz or a higher sample rate", sample_rate / 2.0)));
+            }
+        }
+        self.sample_rate = sample_rate;
+        let sections = self.sections();
+        self.cascade = SosCascade::new(sections.as_slice(), channels);
+        self.cascade.reserve_sections(MAX_SECTIONS);
+        self.prepared = true;
+        Ok(())
+    }
+
+    fn process(&mut self, block: &mut [&mut [f32]]) {
+        self.cascade.process(block);
+    }
+
+    fn reset(&mut self) {
+        self.cascade.reset();
+    }
+
+    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        self.cascade.state_words().for_each(visit);
+    }
+
+    fn tail_samples(&self) -> usize {
+        // Time for the slowest pole to decay by 120 dB: n = ln(1e-6) / ln(r).
+        let mut worst = 0.0f64;
+        for s in self.sections().as_slice() {
+            worst = worst.max(pole_radius(s.a[1], s.a[2]));
+        }
+        if worst <= 0.0 || worst >= 1.0 {
+            return 0;
+        }
+        ((1e-6f64).ln() / worst.ln())
+            .ceil()
+            .min(10.0 * self.sample_rate.max(1.0)) as usize
+    }
+
+    fn clone_box(&self) -> Box<dyn Effect> {
+        Box::new(self.clone())
+    }
+}
+
+/// Largest pole magnitude of z² + a1·z + a2.
+fn pole_radius(a1: f64, a2: f64) -> f64 {
+    let disc = a1 * a1 - 4.0 * a2;
+    if disc < 0.0 {
+        a2.abs().sqrt()
+    } else {
+        let root = disc.sqrt();
+        ((-a1 + root) / 2.0).abs().max(((-a1 - root) / 2.0).abs())
+    }
+}
+
+// ---- parameter sets ------------------------------------------------------------------
+
+const CUTOFF: ParamInfo = ParamInfo::continuous(
+    "cutoff",
+    1e-3,
+    384_000.0,
+    f64::NAN,
+    "Hz",
+    "Cutoff or centre frequency",
+);
+const Q: ParamInfo = ParamInfo::continuous(
+    "q",
+    1e-3,
+    1000.0,
+    f64::NAN,
+    "",
+    "Quality factor (bandwidth)",
+);
+const Q_DEFAULT: ParamInfo = ParamInfo::continuous(
+    "q",
+    1e-3,
+    1000.0,
+    std::f64::consts::FRAC_1_SQRT_2,
+    "",
+    "Quality factor (bandwidth)",
+);
+const ORDER_SCALE: ParamInfo = ParamInfo::choice(
+    "order_scale",
+    &["linear", "db"],
+    0,
+    "\"db\": order is a slope in dB/octave (order = dB / 6)",
+);
+const BTYPE: ParamInfo = ParamInfo::choice(
+    "btype",
+    &["lowpass", "highpass"],
+    0,
+    "Band type (\"low\"/\"high\" accepted)",
+);
+const fn order(default: f64) -> ParamInfo {
+    ParamInfo::integer(
+        "order",
+        1.0,
+        96.0,
+        default,
+        "Filter order 1-16 (or slope in dB/octave with order_scale=\"db\")",
+    )
+}
+const RIPPLE: ParamInfo =
+    ParamInfo::continuous("ripple", 1e-3, 30.0, 0.1, "dB", "Passband ripple").unsmoothed();
+const STOP_RIPPLE: ParamInfo = ParamInfo::continuous(
+    "ripple",
+    1e-3,
+    200.0,
+    0.1,
+    "dB",
+    "Stopband attenuation (torchfx calls it ripple)",
+)
+.unsmoothed();
+const PASS_RIPPLE: ParamInfo =
+    ParamInfo::continuous("passband_ripple", 1e-3, 30.0, 0.1, "dB", "Passband ripple").unsmoothed();
+const STOP_ATTEN: ParamInfo = ParamInfo::continuous(
+    "stopband_attenuation",
+    1e-3,
+    200.0,
+    40.0,
+    "dB",
+    "Stopband attenuation",
+)
+.unsmoothed();
+const SHELF_GAIN: ParamInfo = ParamInfo::continuous(
+    "gain",
+    -120.0,
+    1000.0,
+    f64::NAN,
+    "",
+    "Shelf gain: linear factor, or dB with gain_scale=\"db\"",
+);
+const GAIN_SCALE: ParamInfo =
+    ParamInfo::choice("gain_scale", &["linear", "db"], 0, "How gain is given");
+const EQ_GAIN_DB: ParamInfo = ParamInfo::continuous(
+    "gain",
+    -60.0,
+    60.0,
+    f64::NAN,
+    "dB",
+    "Peak gain (RBJ: the response peaks at exactly this gain)",
+);
+
+const BIQUAD_PARAMS: &[ParamInfo] = &[CUTOFF, Q];
+const BUTTER_PARAMS: &[ParamInfo] = &[CUTOFF, order(5.0), ORDER_SCALE];
+const LR_PARAMS: &[ParamInfo] = &[CUTOFF, order(4.0), ORDER_SCALE];
+const CHEBY1_PARAMS: &[ParamInfo] = &[CUTOFF, order(4.0), RIPPLE];
+const CHEBY2_PARAMS: &[ParamInfo] = &[CUTOFF, order(4.0), STOP_RIPPLE];
+const ELLIP_PARAMS: &[ParamInfo] = &[CUTOFF, order(4.0), PASS_RIPPLE, STOP_ATTEN];
+const BASE_BUTTER_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), ORDER_SCALE];
+const BASE_LR_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), ORDER_SCALE];
+const BASE_CHEBY1_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), RIPPLE];
+const BASE_CHEBY2_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), STOP_RIPPLE];
+const BASE_ELLIP_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), PASS_RIPPLE, STOP_ATTEN];
+const SHELF_PARAMS: &[ParamInfo] = &[CUTOFF, Q_DEFAULT, SHELF_GAIN, GAIN_SCALE];
+const EQ_PARAMS: &[ParamInfo] = &[
+    ParamInfo::continuous(
+        "frequency",
+        1e-3,
+        384_000.0,
+        f64::NAN,
+        "Hz",
+        "Centre frequency",
+    ),
+    Q,
+    EQ_GAIN_DB,
+];
+const PEAKING_PARAMS: &[ParamInfo] = &[CUTOFF, Q, SHELF_GAIN, GAIN_SCALE];
+
+// ---- checks and designs --------------------------------------------------------------
+
+fn no_check(_: &[f64]) -> Result<()> {
+    Ok(())
+}
+
+/// The order actually designed, from an order and an optional order_scale value.
+fn effective_order(order: f64, db_scale: bool) -> usize {
+    let order = if order.is_nan() { 4 } else { order as usize };
+    if db_scale {
+        order_from_db_per_octave(order)
+    } else {
+        order
+    }
+}
+
+fn order_error(order: f64, scale_db: bool, max: usize) -> Error {
+    let (what, fix) = if scale_db {
+        ("slope", format!("use at most {} dB/octave", max * 6))
+    } else {
+        (
+            "order",
+            format!("use an order from 1 to {max}, or order_scale=\"db\" for a slope"),
+        )
+    };
+    Error::invalid_parameter(format!("Filter {what} too high"), "order", order).with_suggestion(fix)
+}
+
+/// Checks order (and optional order_scale) at `order_index`.
+fn check_order(
+    v: &[f64],
+    order_index: usize,
+    scale_index: Option<usize>,
+    even: bool,
+) -> Result<()> {
+    let db = scale_index.is_some_and(|i| v[i] == 1.0);
+    let order = v[order_index];
+    let n = effective_order(order, db);
+    if n > 16 {
+        return Err(order_error(order, db, 16));
+    }
+    if db && order < 6.0 {
+        return Err(
+            Error::invalid_parameter("Slope below 6 dB/octave", "order", order).with_suggestion(
+                "with order_scale=\"db\" give the slope in dB/octave: 6, 12, 18, ...",
+            ),
+        );
+    }
+    if even && n % 2 == 1 {
+        return Err(
+            Error::invalid_parameter("Linkwitz-Riley order must be even", "order", order)
+                .with_suggestion(
+                    "use 2, 4, 8 ... (an LR filter is two Butterworth filters of half the order)",
+                ),
+        );
+    }
+    Ok(())
+}
+
+fn check_butter(v: &[f64]) -> Result<()> {
+    check_order(v, 1, Some(2), false)
+}
+fn check_lr(v: &[f64]) -> Result<()> {
+    check_order(v, 1, Some(2), true)
+}
+fn check_plain_order(v: &[f64]) -> Result<()> {
+    check_order(v, 1, None, false)
+}
+fn check_base_butter(v: &[f64]) -> Result<()> {
+    check_order(v, 2, Some(3), false)
+}
+fn check_base_lr(v: &[f64]) -> Result<()> {
+    check_order(v, 2, Some(3), true)
+}
+fn check_base_order(v: &[f64]) -> Result<()> {
+    check_order(v, 2, None, false)
+}
+fn check_shelf_gain(v: &[f64]) -> Result<()> {
+    let (gain, db) = (v[2], v[3] == 1.0);
+    if gain.is_nan() {
+        return Ok(());
+    }
+    if db && !(-60.0..=60.0).contains(&gain) {
+        return Err(Error::invalid_parameter("Gain out of range", "gain", gain)
+            .with_expected("[-60, 60] dB"));
+    }
+    if !db && !(0.0..=1000.0).contains(&gain) {
+        return Err(
+            Error::invalid_parameter("A linear gain must be in [0, 1000]", "gain", gain)
+                .with_suggestion("give dB with gain_scale=\"db\", e.g. gain=-6,gain_scale=db"),
+        );
+    }
+    Ok(())
+}
+
+/// Linear or dB gain to dB (linear ≤ 0 → 0 dB, as torchfx's Peaking does).
+fn gain_db(gain: f64, db_scale: bool) -> f64 {
+    if gain.is_nan() {
+        0.0
+    } else if db_scale {
+        gain
+    } else if gain > 0.0 {
+        20.0 * gain.log10()
+    } else {
+        0.0
+    }
+}
+
+fn band(index_value: f64) -> BandType {
+    if index_value == 1.0 {
+        BandType::Highpass
+    } else {
+        BandType::Lowpass
+    }
+}
+
+fn iir(family: Family, band: BandType, order: usize, cutoff: f64, fs: f64) -> Sections {
+    Sections::from_slice(design_iir(family, band, order, clamp_cutoff(cutoff, fs), fs).as_slice())
+}
+
+macro_rules! biquad_type {
+    ($konst:ident, $name:literal, $kind:expr) => {
+        #[doc = concat!("Registry filter `", $name, "`.")]
+        pub static $konst: FilterType = FilterType {
+            name: $name,
+            params: BIQUAD_PARAMS,
+            design: |v, fs| Sections::one(design_biquad($kind, v[0], v[1], 0.0, fs)),
+            check: no_check,
+        };
+    };
+}
+
+biquad_type!(LOWPASS, "lowpass", BiquadKind::Lowpass);
+biquad_type!(HIGHPASS, "highpass", BiquadKind::Highpass);
+biquad_type!(BANDPASS, "bandpass", BiquadKind::Bandpass);
+biquad_type!(BANDPASSPEAK, "bandpasspeak", BiquadKind::BandpassPeak);
+biquad_type!(NOTCH, "notch", BiquadKind::Notch);
+biquad_type!(ALLPASS, "allpass", BiquadKind::Allpass);
+biquad_type!(IIRNOTCH, "iirnotch", BiquadKind::Notch);
+biquad_type!(IIRALLPASS, "iirallpass", BiquadKind::Allpass);
+
+macro_rules! iir_type {
+    ($konst:ident, $name:literal, $params:expr, $check:expr, $band:expr, |$v:ident| $family:expr, $order_scale:expr) => {
+        #[doc = concat!("Registry filter `", $name, "`.")]
+        pub static $konst: FilterType = FilterType {
+            name: $name,
+            params: $params,
+            design: |$v, fs| {
+                iir(
+                    $family,
+                    $band,
+                    effective_order($v[1], $order_scale),
+                    $v[0],
+                    fs,
+                )
+            },
+            check: $check,
+        };
+    };
+}
+
+iir_type!(
+    LOBUTTERWORTH,
+    "lobutterworth",
+    BUTTER_PARAMS,
+    check_butter,
+    BandType::Lowpass,
+    |v| Family::Butterworth,
+    v[2] == 1.0
+);
+iir_type!(
+    HIBUTTERWORTH,
+    "hibutterworth",
+    BUTTER_PARAMS,
+    check_butter,
+    BandType::Highpass,
+    |v| Family::Butterworth,
+    v[2] == 1.0
+);
+iir_type!(
+    LOLINKWITZRILEY,
+    "lolinkwitzriley",
+    LR_PARAMS,
+    check_lr,
+    BandType::Lowpass,
+    |v| Family::LinkwitzRiley,
+    v[2] == 1.0
+);
+iir_type!(
+    HILINKWITZRILEY,
+    "hilinkwitzriley",
+    LR_PARAMS,
+    check_lr,
+    BandType::Highpass,
+    |v| Family::LinkwitzRiley,
+    v[2] == 1.0
+);
+iir_type!(
+    LOCHEBYSHEV1,
+    "lochebyshev1",
+    CHEBY1_PARAMS,
+    check_plain_order,
+    BandType::Lowpass,
+    |v| Family::Chebyshev1 { ripple_db: v[2] },
+    false
+);
+iir_type!(
+    HICHEBYSHEV1,
+    "hichebyshev1",
+    CHEBY1_PARAMS,
+    check_plain_order,
+    BandType::Highpass,
+    |v| Family::Chebyshev1 { ripple_db: v[2] },
+    false
+);
+iir_type!(
+    LOCHEBYSHEV2,
+    "lochebyshev2",
+    CHEBY2_PARAMS,
+    check_plain_order,
+    BandType::Lowpass,
+    |v| Family::Chebyshev2 {
+        attenuation_db: v[2]
+    },
+    false
+);
+iir_type!(
+    HICHEBYSHEV2,
+    "hichebyshev2",
+    CHEBY2_PARAMS,
+    check_plain_order,
+    BandType::Highpass,
+    |v| Family::Chebyshev2 {
+        attenuation_db: v[2]
+    },
+    false
+);
+iir_type!(
+    LOELLIPTIC,
+    "loelliptic",
+    ELLIP_PARAMS,
+    check_plain_order,
+    BandType::Lowpass,
+    |v| Family::Elliptic {
+        ripple_db: v[2],
+        attenuation_db: v[3]
+    },
+    false
+);
+iir_type!(
+    HIELLIPTIC,
+    "hielliptic",
+    ELLIP_PARAMS,
+    check_plain_order,
+    BandType::Highpass,
+    |v| Family::Elliptic {
+        ripple_db: v[2],
+        attenuation_db: v[3]
+    },
+    false
+);
+
+macro_rules! base_type {
+    ($konst:ident, $name:literal, $params:expr, $check:expr, |$v:ident| $family:expr, $order_scale:expr) => {
+        #[doc = concat!("Registry filter `", $name, "` (band type as first parameter).")]
+        pub static $konst: FilterType = FilterType {
+            name: $name,
+            params: $params,
+            design: |$v, fs| {
+                iir(
+                    $family,
+                    band($v[0]),
+                    effective_order($v[2], $order_scale),
+                    $v[1],
+                    fs,
+                )
+            },
+            check: $check,
+        };
+    };
+}
+
+base_type!(
+    BUTTERWORTH,
+    "butterworth",
+    BASE_BUTTER_PARAMS,
+    check_base_butter,
+    |v| Family::Butterworth,
+    v[3] == 1.0
+);
+base_type!(
+    LINKWITZRILEY,
+    "linkwitzriley",
+    BASE_LR_PARAMS,
+    check_base_lr,
+    |v| Family::LinkwitzRiley,
+    v[3] == 1.0
+);
+base_type!(
+    CHEBYSHEV1,
+    "chebyshev1",
+    BASE_CHEBY1_PARAMS,
+    check_base_order,
+    |v| Family::Chebyshev1 { ripple_db: v[3] },
+    false
+);
+base_type!(
+    CHEBYSHEV2,
+    "chebyshev2",
+    BASE_CHEBY2_PARAMS,
+    check_base_order,
+    |v| Family::Chebyshev2 {
+        attenuation_db: v[3]
+    },
+    false
+);
+base_type!(
+    ELLIPTIC,
+    "elliptic",
+    BASE_ELLIP_PARAMS,
+    check_base_order,
+    |v| Family::Elliptic {
+        ripple_db: v[3],
+        attenuation_db: v[4]
+    },
+    false
+);
+
+/// Registry filter `loshelving` (RBJ low shelf; see the module docs on gain).
+pub static LOSHELVING: FilterType = FilterType {
+    name: "loshelving",
+    params: SHELF_PARAMS,
+    design: |v, fs| {
+        Sections::one(design_biquad(
+            BiquadKind::LowShelf,
+            v[0],
+            v[1],
+            gain_db(v[2], v[3] == 1.0),
+            fs,
+        ))
+    },
+    check: check_shelf_gain,
+};
+/// Registry filter `hishelving` (RBJ high shelf).
+pub static HISHELVING: FilterType = FilterType {
+    name: "hishelving",
+    params: SHELF_PARAMS,
+    design: |v, fs| {
+        Sections::one(design_biquad(
+            BiquadKind::HighShelf,
+            v[0],
+            v[1],
+            gain_db(v[2], v[3] == 1.0),
+            fs,
+        ))
+    },
+    check: check_shelf_gain,
+};
+/// Registry filter `parametriceq` (RBJ peaking EQ, gain in dB).
+pub static PARAMETRICEQ: FilterType = FilterType {
+    name: "parametriceq",
+    params: EQ_PARAMS,
+    design: |v, fs| Sections::one(design_biquad(BiquadKind::Peaking, v[0], v[1], v[2], fs)),
+    check: no_check,
+};
+/// Registry filter `peaking` (RBJ peaking EQ, gain linear or dB).
+pub static PEAKING: FilterType = FilterType {
+    name: "peaking",
+    params: PEAKING_PARAMS,
+    design: |v, fs| {
+        Sections::one(design_biquad(
+            BiquadKind::Peaking,
+            v[0],
+            v[1],
+            gain_db(v[2], v[3] == 1.0),
+            fs,
+        ))
+    },
+    check: check_shelf_gain,
+};

@@ -1,0 +1,1203 @@
+//! Dynamics: `compressor`, `expander`, `gate` and `limiter` (torchfx 0.8.0 formulas).
+//!
+//! Unlike torchfx, every parameter is live: changing the ratio, the times, the threshold or the
+//! floor recomputes the cached coefficients at once and keeps the detector state.
+
+use super::{finite_or_zero, one_pole_coeff};
+use crate::dsp::{Effect, ParamInfo, find_param, sanitize_state};
+use crate::error::{Error, Result};
+
+const DETECTORS: &[&str] = &["peak", "rms"];
+/// Ratios at or above this value act as an infinite ratio.
+pub const RATIO_INFINITE: f64 = 100.0;
+/// Expander slope used for an infinite ratio (torchfx's value).
+const INFINITE_SLOPE: f64 = 1e6;
+/// `ln(10)/20`: dB to natural-log gain.
+const DB_TO_LN: f64 = std::f64::consts::LN_10 / 20.0;
+
+#[inline(always)]
+fn db_to_gain(db: f64) -> f64 {
+    (db * DB_TO_LN).exp()
+}
+
+#[inline(always)]
+fn level_db(env: f64) -> f64 {
+    20.0 * env.max(1e-12).log10()
+}
+
+fn check_rate(sample_rate: f64) -> Result<()> {
+    if sample_rate.is_finite() && sample_rate > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid_sample_rate(
+            sample_rate,
+            "a positive sample rate",
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Level detector shared by the compressor and the expanders.
+
+/// Detector coefficients: attack, release and the RMS averaging coefficient (= attack).
+#[derive(Debug, Clone, Copy, Default)]
+struct DetectorCoeffs {
+    attack: f64,
+    release: f64,
+    rms: bool,
+}
+
+impl DetectorCoeffs {
+    fn new(attack_s: f64, release_s: f64, rms: bool, fs: f64) -> Self {
+        Self {
+            attack: one_pole_coeff(attack_s, fs),
+            release: one_pole_coeff(release_s, fs),
+            rms,
+        }
+    }
+}
+
+/// Per-channel detector state (torchfx: `ms`, `y1`, `yL`, zero-initialised).
+#[derive(Debug, Clone, Copy, Default)]
+struct DetectorState {
+    ms: f64,
+    y1: f64,
+    yl: f64,
+}
+
+impl DetectorState {
+    /// One sample of torchfx's detector; returns the smoothed envelope `yL`.
+    #[inline(always)]
+    fn step(&mut self, c: &DetectorCoeffs, x: f64) -> f64 {
+        let rect = if c.rms {
+            self.ms = sanitize_state(c.attack * self.ms + (1.0 - c.attack) * x * x);
+            self.ms.sqrt()
+        } else {
+            x.abs()
+        };
+        self.y1 = sanitize_state(rect.max(c.release * self.y1));
+        self.yl = sanitize_state(c.attack * self.yl + (1.0 - c.attack) * self.y1);
+        self.yl
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compressor
+
+static COMPRESSOR_PARAMS: [ParamInfo; 7] = [
+    ParamInfo::continuous(
+        "threshold",
+        -120.0,
+        0.0,
+        -20.0,
+        "dB",
+        "Level above which the gain is reduced",
+    ),
+    ParamInfo::continuous(
+        "ratio",
+        1.0,
+        RATIO_INFINITE,
+        4.0,
+        ":1",
+        "Compression ratio (100 = infinite)",
+    ),
+    ParamInfo::continuous(
+        "attack",
+        0.0,
+        5.0,
+        0.005,
+        "s",
+        "Attack time of the level detector",
+    ),
+    ParamInfo::continuous(
+        "release",
+        0.0,
+        5.0,
+        0.05,
+        "s",
+        "Release time of the level detector",
+    ),
+    ParamInfo::continuous(
+        "knee",
+        0.0,
+        24.0,
+        6.0,
+        "dB",
+        "Width of the soft knee (0 = hard knee)",
+    ),
+    ParamInfo::continuous(
+        "makeup_gain",
+        -24.0,
+        48.0,
+        0.0,
+        "dB",
+        "Gain added after compression",
+    ),
+    ParamInfo::choice("detector", DETECTORS, 0, "Level detector: peak or RMS"),
+];
+
+/// torchfx 0.8.0's `Compressor(threshold=-20, ratio=4, attack=0.005, release=0.05, knee=6,
+/// makeup_gain=0, detector="peak")`.
+///
+/// Per channel and sample: the detector gives the envelope `yL` (see the spec: `y1 =
+/// max(rect, aR·y1)`, `yL = aA·yL + (1−aA)·y1`, `rect` = |x| or the RMS with coefficient aA);
+/// `L = 20·log10(max(yL, 1e−12))`, `over = L − thr`; in the knee (`knee > 0` and
+/// `|2·over| ≤ knee`) `Lsc = L + (1/ratio − 1)(over + knee/2)²/(2·knee)`, above it
+/// `Lsc = thr + over/ratio`, below it `Lsc = L`; `y = x·10^((Lsc − L + makeup)/20)`.
+///
+/// The ratio is limited to [1, 100]; 100 means an infinite ratio (`1/ratio = 0`), since
+/// parameter values must be finite. Every parameter is live (torchfx caches ratio and times).
+#[derive(Debug, Clone)]
+pub struct Compressor {
+    threshold: f64,
+    ratio: f64,
+    attack: f64,
+    release: f64,
+    knee: f64,
+    makeup: f64,
+    rms: bool,
+    sample_rate: f64,
+    coeffs: DetectorCoeffs,
+    states: Vec<DetectorState>,
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Compressor {
+    /// A compressor with torchfx's defaults.
+    pub fn new() -> Self {
+        Self {
+            threshold: -20.0,
+            ratio: 4.0,
+            attack: 0.005,
+            release: 0.05,
+            knee: 6.0,
+            makeup: 0.0,
+            rms: false,
+            sample_rate: 0.0,
+            coeffs: DetectorCoeffs::default(),
+            states: Vec::new(),
+        }
+    }
+
+    /// A compressor with the given threshold (dB) and ratio, other parameters default.
+    pub fn with(threshold_db: f64, ratio: f64) -> Result<Self> {
+        let mut c = Self::new();
+        c.set_param("threshold", threshold_db)?;
+        c.set_param("ratio", ratio)?;
+        Ok(c)
+    }
+
+    fn update(&mut self) {
+        self.coeffs = DetectorCoeffs::new(self.attack, self.release, self.rms, self.sample_rate);
+    }
+
+    fn inv_ratio(&self) -> f64 {
+        if self.ratio >= RATIO_INFINITE {
+            0.0
+        } else {
+            1.0 / self.ratio
+        }
+    }
+
+    /// The static curve: output level (dB) for a detector level `l` (dB), without makeup.
+    pub fn static_curve(&self, l: f64) -> f64 {
+        compressor_curve(l, self.threshold, self.inv_ratio(), self.knee)
+    }
+}
+
+/// torchfx's compressor curve: `Lsc` for a level `l` (all in dB).
+#[inline(always)]
+fn compressor_curve(l: f64, threshold: f64, inv_ratio: f64, knee: f64) -> f64 {
+    let over = l - threshold;
+    if knee > 0.0 && (2.0 * over).abs() <= knee {
+        let k = over + knee / 2.0;
+        l + (inv_ratio - 1.0) * k * k / (2.0 * knee)
+    } else if over > 0.0 {
+        threshold + over * inv_ratio
+    } else {
+        l
+    }
+}
+
+impl Effect for Compressor {
+    fn name(&self) -> &'static str {
+        "compressor"
+    }
+
+    fn params(&self) -> &'static [ParamInfo] {
+        &COMPRESSOR_PARAMS
+    }
+
+    fn get_param(&self, name: &str) -> Option<f64> {
+        let p = find_param(self.name(), &COMPRESSOR_PARAMS, name).ok()?;
+        Some(match p.name {
+            "threshold" => self.threshold,
+            "ratio" => self.ratio,
+            "attack" => self.attack,
+            "release" => self.release,
+            "knee" => self.knee,
+            "makeup_gain" => self.makeup,
+            _ => f64::from(u8::from(self.rms)),
+        })
+    }
+
+    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
+        let p = find_param(self.name(), &COMPRESSOR_PARAMS, name)?;
+        let value = p.validate(value)?;
+        match p.name {
+            "threshold" => self.threshold = value,
+            "ratio" => self.ratio = value,
+            "attack" => self.attack = value,
+            "release" => self.release = value,
+            "knee" => self.knee = value,
+            "makeup_gain" => self.makeup = value,
+            _ => self.rms = value != 0.0,
+        }
+        self.update();
+        Ok(())
+    }
+
+    fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
+        check_rate(sample_rate)?;
+        self.sample_rate = sample_rate;
+        self.states = vec![DetectorState::default(); channels];
+        self.update();
+        Ok(())
+    }
+
+    fn process(&mut self, block: &mut [&mut [f32]]) {
+        let c = self.coeffs;
+        let (makeup, threshold, inv_ratio, knee) =
+            (self.makeup, self.threshold, self.inv_ratio(), self.knee);
+        for (ch, state) in block.iter_mut().zip(self.states.iter_mut()) {
+            for sample in ch.iter_mut() {
+                let x = finite_or_zero(*sample);
+                let l = level_db(state.step(&c, x));
+                let lsc = compressor_curve(l, threshold, inv_ratio, knee);
+                *sample = (x * db_to_gain(lsc - l + makeup)) as f32;
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.states.fill(DetectorState::default());
+    }
+
+    fn clone_box(&self) -> Box<dyn Effect> {
+        Box::new(self.clone())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expander and gate
+
+/// The shared downward expander of [`Expander`] and [`Gate`].
+#[derive(Debug, Clone)]
+struct Downward {
+    threshold: f64,
+    ratio: f64,
+    attack: f64,
+    release: f64,
+    knee: f64,
+    floor: f64,
+    rms: bool,
+    sample_rate: f64,
+    coeffs: DetectorCoeffs,
+    states: Vec<DetectorState>,
+}
+
+impl Downward {
+    fn slope(&self) -> f64 {
+        if self.ratio >= RATIO_INFINITE {
+            INFINITE_SLOPE
+        } else {
+            self.ratio - 1.0
+        }
+    }
+
+    /// Gain in dB for a detector level `l` (dB): torchfx's expander curve, floored.
+    fn gain_db(&self, l: f64, slope: f64) -> f64 {
+        let over = l - self.threshold;
+        let g = if self.knee > 0.0 && (2.0 * over).abs() <= self.knee {
+            let k = over - self.knee / 2.0;
+            -slope * k * k / (2.0 * self.knee)
+        } else if over < 0.0 {
+            slope * over
+        } else {
+            0.0
+        };
+        g.max(self.floor)
+    }
+
+    fn update(&mut self) {
+        self.coeffs = DetectorCoeffs::new(self.attack, self.release, self.rms, self.sample_rate);
+    }
+
+    fn get(&self, name: &str) -> f64 {
+        match name {
+            "threshold" => self.threshold,
+            "ratio" => self.ratio,
+            "attack" => self.attack,
+            "release" => self.release,
+            "knee" => self.knee,
+            "floor" => self.floor,
+            _ => f64::from(u8::from(self.rms)),
+        }
+    }
+
+    fn set(&mut self, name: &str, value: f64) {
+        match name {
+            "threshold" => self.threshold = value,
+            "ratio" => self.ratio = value,
+            "attack" => self.attack = value,
+            "release" => self.release = value,
+            "knee" => self.knee = value,
+            "floor" => self.floor = value,
+            _ => self.rms = value != 0.0,
+        }
+        self.update();
+    }
+
+    fn prepare(&mut self, sample_rate: f64, channels: usize) -> Result<()> {
+        check_rate(sample_rate)?;
+        self.sample_rate = sample_rate;
+        self.states = vec![DetectorState::default(); channels];
+        self.update();
+        Ok(())
+    }
+
+    fn process(&mut self, block: &mut [&mut [f32]]) {
+        let c = self.coeffs;
+        let slope = self.slope();
+        for (ch, i) in block.iter_mut().zip(0..self.states.len()) {
+            for sample in ch.iter_mut() {
+                let x = finite_or_zero(*sample);
+                let l = level_db(self.states[i].step(&c, x));
+                *sample = (x * db_to_gain(self.gain_db(l, slope))) as f32;
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.states.fill(DetectorState::default());
+    }
+}
+
+static EXPANDER_PARAMS: [ParamInfo; 7] = [
+    ParamInfo::continuous(
+        "threshold",
+        -120.0,
+        0.0,
+        -40.0,
+        "dB",
+        "Level below which the gain is reduced",
+    ),
+    ParamInfo::continuous(
+        "ratio",
+        1.0,
+        RATIO_INFINITE,
+        2.0,
+        ":1",
+        "Expansion ratio (100 = infinite)",
+    ),
+    ParamInfo::continuous(
+        "attack",
+        0.0,
+        5.0,
+        0.005,
+        "s",
+        "Attack time of the level detector",
+    ),
+    ParamInfo::continuous(
+        "release",
+        0.0,
+        5.0,
+        0.05,
+        "s",
+        "Release time of the level detector",
+    ),
+    ParamInfo::continuous(
+        "knee",
+        0.0,
+        24.0,
+        6.0,
+        "dB",
+        "Width of the soft knee (0 = hard knee)",
+    ),
+    ParamInfo::continuous("floor", -240.0, 0.0, -240.0, "dB", "Largest attenuation"),
+    ParamInfo::choice("detector", DETECTORS, 0, "Level detector: peak or RMS"),
+];
+
+/// torchfx 0.8.0's `Expander(threshold=-40, ratio=2, attack=0.005, release=0.05, knee=6,
+/// floor=None, detector="peak")`.
+///
+/// Same detector as the [`Compressor`]; `slope = ratio − 1`, `over = L − thr`; in the knee
+/// (`knee > 0` and `|2·over| ≤ knee`) `g = −slope(over − knee/2)²/(2·knee)`, below it
+/// `g = slope·over`, above it 0; `g = max(g, floor)`; `y = x·10^(g/20)`. A ratio of 100 means
+/// infinite (slope 1e6, like torchfx's `inf`); torchfx's `floor=None` is −240 dB, the default
+/// here. The detector starts at zero, so the output starts attenuated (as in torchfx).
+#[derive(Debug, Clone)]
+pub struct Expander(Downward);
+
+impl Default for Expander {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Expander {
+    /// An expander with torchfx's defaults.
+    pub fn new() -> Self {
+        Self(Downward {
+            threshold: -40.0,
+            ratio: 2.0,
+            attack: 0.005,
+            release: 0.05,
+            knee: 6.0,
+            floor: -240.0,
+            rms: false,
+            sample_rate: 0.0,
+            coeffs: DetectorCoeffs::default(),
+            states: Vec::new(),
+        })
+    }
+
+    /// An expander with the given threshold (dB) and ratio, other parameters default.
+    pub fn with(threshold_db: f64, ratio: f64) -> Result<Self> {
+        let mut e = Self::new();
+        e.set_param("threshold", threshold_db)?;
+        e.set_param("ratio", ratio)?;
+        Ok(e)
+    }
+}
+
+impl Effect for Expander {
+    fn name(&self) -> &'static str {
+        "expander"
+    }
+
+    fn params(&self) -> &'static [ParamInfo] {
+        &EXPANDER_PARAMS
+    }
+
+    fn get_param(&self, name: &str) -> Option<f64> {
+        let p = find_param(self.name(), &EXPANDER_PARAMS, name).ok()?;
+        Some(self.0.get(p.name))
+    }
+
+    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
+        let p = find_param(self.name(), &EXPANDER_PARAMS, name)?;
+        let value = p.validate(value)?;
+        self.0.set(p.name, value);
+        Ok(())
+    }
+
+    fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
+        self.0.prepare(sample_rate, channels)
+    }
+
+    fn process(&mut self, block: &mut [&mut [f32]]) {
+        self.0.process(block);
+    }
+
+    fn reset(&mut self) {
+        self.0.reset();
+    }
+
+    fn clone_box(&self) -> Box<dyn Effect> {
+        Box::new(self.clone())
+    }
+}
+
+static GATE_PARAMS: [ParamInfo; 6] = [
+    ParamInfo::continuous(
+        "threshold",
+        -120.0,
+        0.0,
+        -50.0,
+        "dB",
+        "Level below which the gate closes",
+    ),
+    ParamInfo::continuous(
+        "attack",
+        0.0,
+        5.0,
+        0.001,
+        "s",
+        "Attack time of the level detector",
+    ),
+    ParamInfo::continuous(
+        "release",
+        0.0,
+        5.0,
+        0.05,
+        "s",
+        "Release time of the level detector",
+    ),
+    ParamInfo::continuous("floor", -240.0, 0.0, -80.0, "dB", "Attenuation when closed"),
+    ParamInfo::continuous(
+        "knee",
+        0.0,
+        24.0,
+        3.0,
+        "dB",
+        "Width of the soft knee (0 = hard knee)",
+    ),
+    ParamInfo::choice("detector", DETECTORS, 0, "Level detector: peak or RMS"),
+];
+
+/// torchfx 0.8.0's `Gate(threshold=-50, attack=0.001, release=0.05, floor=-80, knee=3,
+/// detector="peak")`: an [`Expander`] with an infinite ratio.
+#[derive(Debug, Clone)]
+pub struct Gate(Downward);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gate {
+    /// A gate with torchfx's defaults.
+    pub fn new() -> Self {
+        Self(Downward {
+            threshold: -50.0,
+            ratio: RATIO_INFINITE,
+            attack: 0.001,
+            release: 0.05,
+            knee: 3.0,
+            floor: -80.0,
+            rms: false,
+            sample_rate: 0.0,
+            coeffs: DetectorCoeffs::default(),
+            states: Vec::new(),
+        })
+    }
+
+    /// A gate with the given threshold (dB), other parameters default.
+    pub fn with(threshold_db: f64) -> Result<Self> {
+        let mut g = Self::new();
+        g.set_param("threshold", threshold_db)?;
+        Ok(g)
+    }
+}
+
+impl Effect for Gate {
+    fn name(&self) -> &'static str {
+        "gate"
+    }
+
+    fn params(&self) -> &'static [ParamInfo] {
+        &GATE_PARAMS
+    }
+
+    fn get_param(&self, name: &str) -> Option<f64> {
+        let p = find_param(self.name(), &GATE_PARAMS, name).ok()?;
+        Some(self.0.get(p.name))
+    }
+
+    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
+        let p = find_param(self.name(), &GATE_PARAMS, name)?;
+        let value = p.validate(value)?;
+        self.0.set(p.name, value);
+        Ok(())
+    }
+
+    fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
+        self.0.prepare(sample_rate, channels)
+    }
+
+    fn process(&mut self, block: &mut [&mut [f32]]) {
+        self.0.process(block);
+    }
+
+    fn reset(&mut self) {
+        self.0.reset();
+    }
+
+    fn clone_box(&self) -> Box<dyn Effect> {
+        Box::new(self.clone())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limiter
+
+/// Longest lookahead accepted, in seconds (the delay line is allocated for it).
+pub const MAX_LOOKAHEAD_S: f64 = 0.1;
+
+static LIMITER_PARAMS: [ParamInfo; 3] = [
+    ParamInfo::continuous(
+        "threshold",
+        -60.0,
+        0.0,
+        -1.0,
+        "dBFS",
+        "Ceiling: the output never exceeds it",
+    ),
+    ParamInfo::continuous(
+        "lookahead",
+        0.0,
+        MAX_LOOKAHEAD_S,
+        0.005,
+        "s",
+        "Lookahead (= latency) and attack time",
+    )
+    .unsmoothed(),
+    ParamInfo::continuous("release", 0.001, 5.0, 0.05, "s", "Release time of the gain"),
+];
+
+/// Per-channel limiter state: the delay line of past inputs, a monotonic deque for the sliding
+/// maximum of |x| (fixed arrays used as a ring), and the smoothed gain.
+#[derive(Debug, Clone)]
+struct LimiterChannel {
+    /// The last `history.len()` inputs (non-finite ones as 0).
+    history: Vec<f32>,
+    /// Ring position of the next input.
+    pos: usize,
+    /// Number of inputs seen (the time of the next input).
+    time: u64,
+    /// Deque ring: times and magnitudes, decreasing magnitudes from front to back.
+    dq_time: Vec<u64>,
+    dq_val: Vec<f32>,
+    dq_head: usize,
+    dq_len: usize,
+    gain: f64,
+}
+
+impl LimiterChannel {
+    fn new(history: usize) -> Self {
+        Self {
+            history: vec![0.0; history],
+            pos: 0,
+            time: 0,
+            dq_time: vec![0; history + 1],
+            dq_val: vec![0.0; history + 1],
+            dq_head: 0,
+            dq_len: 0,
+            gain: 1.0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.history.fill(0.0);
+        self.pos = 0;
+        self.time = 0;
+        self.dq_head = 0;
+        self.dq_len = 0;
+        self.gain = 1.0;
+    }
+
+    /// Appends a magnitude observed at `time` to the deque, dropping the smaller ones behind it.
+    #[inline(always)]
+    fn dq_push(&mut self, time: u64, value: f32) {
+        let cap = self.dq_val.len();
+        while self.dq_len > 0 {
+            let back = (self.dq_head + self.dq_len - 1) % cap;
+            if self.dq_val[back] <= value {
+                self.dq_len -= 1;
+            } else {
+                break;
+            }
+        }
+        if self.dq_len == cap {
+            // Cannot happen (the window is shorter than the ring); keep the newest regardless.
+            self.dq_head = (self.dq_head + 1) % cap;
+            self.dq_len -= 1;
+        }
+        let slot = (self.dq_head + self.dq_len) % cap;
+        self.dq_time[slot] = time;
+        self.dq_val[slot] = value;
+        self.dq_len += 1;
+    }
+
+    /// Drops entries older than `oldest`.
+    #[inline(always)]
+    fn dq_expire(&mut self, oldest: u64) {
+        let cap = self.dq_val.len();
+        while self.dq_len > 0 && self.dq_time[self.dq_head] < oldest {
+            self.dq_head = (self.dq_head + 1) % cap;
+            self.dq_len -= 1;
+        }
+    }
+
+    /// Rebuilds the deque from the history for a window of the last `window` inputs.
+    fn rebuild(&mut self, window: usize) {
+        self.dq_head = 0;
+        self.dq_len = 0;
+        let n = self.history.len();
+        let count = (window as u64).min(self.time) as usize;
+        for k in (1..=count).rev() {
+            let idx = (self.pos + n - k) % n;
+            let value = self.history[idx].abs();
+            self.dq_push(self.time - k as u64, value);
+        }
+    }
+}
+
+/// A lookahead peak limiter (torchfx 0.8.0's `Limiter(threshold=-1, lookahead=0.005,
+/// release=0.05)` with a real lookahead).
+///
+/// The audio is delayed by `L = round(lookahead·fs)` samples (reported as
+/// [`Effect::latency_samples`]). For each delayed sample the gain target is
+/// `gr = min(1, thr_lin / max(peak, 1e−12))`, where `peak` is the largest |x| of the L+1
+/// samples from the delayed one to the newest (a sliding maximum over a preallocated monotonic
+/// deque: O(1) amortised, no allocation). The gain follows it with torchfx's one-poles
+/// (`g = gr < g ? aA·g + (1−aA)·gr : aR·g + (1−aR)·gr`, `aA = exp(−1/(lookahead·fs))`,
+/// `aR = exp(−1/(release·fs))`), and the output is
+/// `y = x_delayed · min(g, thr_lin / max(|x_delayed|, 1e−12))`, so |y| never exceeds the
+/// ceiling `thr_lin = 10^(thr/20)`, whatever the input and whenever parameters change.
+///
+/// torchfx computes the window within each chunk and adds no delay; rtfx's window spans chunk
+/// boundaries, so chunked output equals one-shot output. All parameters are live. Changing
+/// `lookahead` while running changes the latency (the delayed read position jumps, which may
+/// click; hosts are told the new latency through `latency_samples`); the window is rebuilt
+/// from the stored history without allocating. The gain is per channel (unlinked), as in
+/// torchfx.
+#[derive(Debug, Clone)]
+pub struct Limiter {
+    threshold: f64,
+    lookahead: f64,
+    release: f64,
+    sample_rate: f64,
+    thr_lin: f64,
+    /// Largest `f32` not above `thr_lin`: the final clamp.
+    thr_f32: f32,
+    attack_coeff: f64,
+    release_coeff: f64,
+    delay: usize,
+    channels: Vec<LimiterChannel>,
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Limiter {
+    /// A limiter with torchfx's defaults (−1 dBFS, 5 ms lookahead, 50 ms release).
+    pub fn new() -> Self {
+        let mut l = Self {
+            threshold: -1.0,
+            lookahead: 0.005,
+            release: 0.05,
+            sample_rate: 0.0,
+            thr_lin: 1.0,
+            thr_f32: 1.0,
+            attack_coeff: 0.0,
+            release_coeff: 0.0,
+            delay: 0,
+            channels: Vec::new(),
+        };
+        l.update();
+        l
+    }
+
+    /// A limiter with the given ceiling (dBFS), other parameters default.
+    pub fn with(threshold_db: f64) -> Result<Self> {
+        let mut l = Self::new();
+        l.set_param("threshold", threshold_db)?;
+        Ok(l)
+    }
+
+    /// The linear ceiling.
+    pub fn ceiling(&self) -> f64 {
+        self.thr_lin
+    }
+
+    fn update(&mut self) {
+        self.thr_lin = 10f64.powf(self.threshold / 20.0);
+        let mut t = self.thr_lin as f32;
+        if f64::from(t) > self.thr_lin {
+            t = f32::from_bits(t.to_bits() - 1);
+        }
+        self.thr_f32 = t;
+        self.attack_coeff = one_pole_coeff(self.lookahead, self.sample_rate);
+        self.release_coeff = one_pole_coeff(self.release, self.sample_rate);
+        let delay = (self.lookahead * self.sample_rate).round() as usize;
+        let max = self
+            .channels
+            .first()
+            .map_or(0, |c| c.history.len().saturating_sub(1));
+        let delay = delay.min(max);
+        if delay != self.delay {
+            self.delay = delay;
+            for c in &mut self.channels {
+                c.rebuild(delay);
+            }
+        }
+    }
+}
+
+impl Effect for Limiter {
+    fn name(&self) -> &'static str {
+        "limiter"
+    }
+
+    fn params(&self) -> &'static [ParamInfo] {
+        &LIMITER_PARAMS
+    }
+
+    fn get_param(&self, name: &str) -> Option<f64> {
+        let p = find_param(self.name(), &LIMITER_PARAMS, name).ok()?;
+        Some(match p.name {
+            "threshold" => self.threshold,
+            "lookahead" => self.lookahead,
+            _ => self.release,
+        })
+    }
+
+    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
+        let p = find_param(self.name(), &LIMITER_PARAMS, name)?;
+        let value = p.validate(value)?;
+        match p.name {
+            "threshold" => self.threshold = value,
+            "lookahead" => self.lookahead = value,
+            _ => self.release = value,
+        }
+        self.update();
+        Ok(())
+    }
+
+    fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
+        check_rate(sample_rate)?;
+        self.sample_rate = sample_rate;
+        let history = (MAX_LOOKAHEAD_S * sample_rate).round() as usize + 1;
+        self.channels = vec![LimiterChannel::new(history); channels];
+        self.delay = 0;
+        self.update();
+        Ok(())
+    }
+
+    fn process(&mut self, block: &mut [&mut [f32]]) {
+        let delay = self.delay;
+        let thr = self.thr_lin;
+        let thr32 = self.thr_f32;
+        let (a_att, a_rel) = (self.attack_coeff, self.release_coeff);
+        for (ch, st) in block.iter_mut().zip(self.channels.iter_mut()) {
+            let n = st.history.len();
+            for sample in ch.iter_mut() {
+                let x = finite_or_zero(*sample) as f32;
+                // The delayed sample leaves the ring slot `delay` positions back (before the
+                // newest is written, so a zero delay returns the newest itself below).
+                st.history[st.pos] = x;
+                let delayed = st.history[(st.pos + n - delay) % n];
+                let now = st.time;
+                st.dq_push(now, x.abs());
+                st.dq_expire(now.saturating_sub(delay as u64));
+                st.pos = if st.pos + 1 == n { 0 } else { st.pos + 1 };
+                st.time += 1;
+
+                let peak = f64::from(st.dq_val[st.dq_head]);
+                let gr = (thr / peak.max(1e-12)).min(1.0);
+                let g = if gr < st.gain {
+                    a_att * st.gain + (1.0 - a_att) * gr
+                } else {
+                    a_rel * st.gain + (1.0 - a_rel) * gr
+                };
+                st.gain = sanitize_state(g);
+                let d = f64::from(delayed);
+                let y = d * st.gain.min(thr / d.abs().max(1e-12));
+                *sample = (y as f32).clamp(-thr32, thr32);
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        for c in &mut self.channels {
+            c.clear();
+        }
+    }
+
+    fn latency_samples(&self) -> usize {
+        self.delay
+    }
+
+    fn tail_samples(&self) -> usize {
+        self.delay
+    }
+
+    fn clone_box(&self) -> Box<dyn Effect> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::fx::test_util::*;
+
+    const FS: f64 = 48000.0;
+
+    fn db(x: f32) -> f64 {
+        20.0 * f64::from(x.abs()).log10()
+    }
+
+    /// Output level (dB) of a DC input at `level_db` once the detector has settled.
+    fn steady_dc(fx: &mut dyn Effect, level_db: f64) -> f64 {
+        fx.prepare(FS, 4096, 1).unwrap();
+        let x = 10f64.powf(level_db / 20.0) as f32;
+        let out = run_chunked(fx, &[vec![x; FS as usize]], &[4096]);
+        db(*out[0].last().unwrap())
+    }
+
+    #[test]
+    fn compressor_static_curve_at_steady_state() {
+        let mut c = Compressor::with(-20.0, 4.0).unwrap();
+        assert!((steady_dc(&mut c, -10.0) - -17.5).abs() < 1e-4);
+        // Below the knee: unity.
+        assert!((steady_dc(&mut c, -30.0) - -30.0).abs() < 1e-4);
+        // At the threshold, inside the 6 dB knee: L + (1/4 − 1)·3²/12.
+        assert!((steady_dc(&mut c, -20.0) - (-20.0 - 0.75 * 9.0 / 12.0)).abs() < 1e-4);
+        // Makeup gain and an infinite ratio.
+        c.set_param("makeup_gain", 6.0).unwrap();
+        assert!((steady_dc(&mut c, -10.0) - -11.5).abs() < 1e-4);
+        let mut inf = Compressor::with(-20.0, 100.0).unwrap();
+        assert!((steady_dc(&mut inf, -5.0) - -20.0).abs() < 1e-4);
+        // The RMS detector settles on |x| for DC too.
+        let mut rms = Compressor::with(-20.0, 4.0).unwrap();
+        rms.set_param("detector", 1.0).unwrap();
+        assert!((steady_dc(&mut rms, -10.0) - -17.5).abs() < 1e-4);
+    }
+
+    #[test]
+    fn compressor_sine_peak_level() {
+        let mut c = Compressor::with(-20.0, 4.0).unwrap();
+        c.prepare(FS, 4096, 1).unwrap();
+        let a = 10f64.powf(-10.0 / 20.0);
+        let x: Vec<f32> = (0..48000)
+            .map(|n| (a * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / FS).sin()) as f32)
+            .collect();
+        let out = run_once(&mut c, &[x]);
+        let peak = out[0][24000..].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!((db(peak) - -17.5).abs() < 0.5, "{}", db(peak));
+    }
+
+    #[test]
+    fn compressor_parameters_are_live() {
+        let mut c = Compressor::with(-20.0, 4.0).unwrap();
+        c.set_param("attack", 0.0).unwrap();
+        c.prepare(FS, 4096, 1).unwrap();
+        let x = 10f64.powf(-10.0 / 20.0) as f32;
+        run_once(&mut c, &[vec![x; 4800]]);
+        // New ratio: effective on the next sample, state kept (no re-attack from zero).
+        c.set_param("ratio", 2.0).unwrap();
+        let out = run_once(&mut c, &[vec![x; 4]]);
+        assert!((db(out[0][0]) - -15.0).abs() < 1e-4, "{}", db(out[0][0]));
+        c.set_param("threshold", -30.0).unwrap();
+        let out = run_once(&mut c, &[vec![x; 4]]);
+        assert!((db(out[0][0]) - -20.0).abs() < 1e-4);
+        assert!(c.set_param("ratio", 0.5).is_err());
+        assert!(c.set_param("knee", 25.0).is_err());
+        assert!(c.set_param("makeup_gain", 49.0).is_err());
+        assert!(c.set_param("attack", 6.0).is_err());
+        assert!(c.set_param("threshold", 1.0).is_err());
+        assert_eq!(c.get_param("RATIO"), Some(2.0));
+    }
+
+    #[test]
+    fn expander_static_curve() {
+        let mut e = Expander::with(-40.0, 2.0).unwrap();
+        // 10 dB below the threshold, slope 1: another 10 dB down.
+        assert!((steady_dc(&mut e, -50.0) - -60.0).abs() < 1e-4);
+        assert!((steady_dc(&mut e, -20.0) - -20.0).abs() < 1e-4);
+        // Inside the knee at the threshold: −slope·(knee/2)²/(2·knee).
+        assert!((steady_dc(&mut e, -40.0) - (-40.0 - 9.0 / 12.0)).abs() < 1e-4);
+        e.set_param("floor", -5.0).unwrap();
+        assert!((steady_dc(&mut e, -50.0) - -55.0).abs() < 1e-4);
+        assert!(e.set_param("floor", 1.0).is_err());
+    }
+
+    #[test]
+    fn gate_closes_on_quiet_input() {
+        let mut g = Gate::new();
+        // 20 dB under the threshold: attenuated to the −80 dB floor.
+        assert!((steady_dc(&mut g, -70.0) - -150.0).abs() < 1e-3);
+        // Loud input passes.
+        assert!((steady_dc(&mut g, -10.0) - -10.0).abs() < 1e-4);
+        // A quiet noise floor is pushed down by 80 dB, a loud burst is not.
+        g.prepare(FS, 4096, 1).unwrap();
+        let quiet: Vec<f32> = noise(1, 24000, 3)[0].iter().map(|x| x * 1e-4).collect();
+        let out = run_once(&mut g, std::slice::from_ref(&quiet));
+        let (qi, qo) = (rms(&quiet[12000..]), rms(&out[0][12000..]));
+        assert!(qo < qi * 1.1e-4, "{qi} {qo}");
+        assert!(g.set_param("ratio", 2.0).is_err(), "a gate has no ratio");
+    }
+
+    fn rms(x: &[f32]) -> f64 {
+        (x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len() as f64).sqrt()
+    }
+
+    #[test]
+    fn limiter_ceiling_never_exceeded() {
+        let mut l = Limiter::with(-3.0).unwrap();
+        l.prepare(FS, 512, 2).unwrap();
+        let mut rng = Rng(77);
+        for round in 0..60 {
+            if round % 10 == 5 {
+                // Parameter changes mid-stream, including the lookahead (latency) itself.
+                l.set_param("threshold", -1.0 - (round as f64) / 10.0)
+                    .unwrap();
+                l.set_param("lookahead", [0.0, 0.002, 0.01, 0.1][round / 10 % 4])
+                    .unwrap();
+                l.set_param("release", 0.001 + (round as f64) / 100.0)
+                    .unwrap();
+            }
+            let scale = [0.5f32, 4.0, 100.0, 1e6][round % 4];
+            let mut a: Vec<f32> = (0..512).map(|_| rng.uniform() * scale).collect();
+            let mut b: Vec<f32> = (0..512)
+                .map(|_| {
+                    if rng.next_u64().is_multiple_of(50) {
+                        scale * 10.0
+                    } else {
+                        rng.uniform()
+                    }
+                })
+                .collect();
+            l.process(&mut [&mut a[..], &mut b[..]]);
+            let ceiling = l.ceiling();
+            for &y in a.iter().chain(&b) {
+                assert!(
+                    f64::from(y.abs()) <= ceiling,
+                    "round {round}: {y} > {ceiling}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn limiter_latency_and_transparency() {
+        let mut l = Limiter::new();
+        l.prepare(FS, 512, 1).unwrap();
+        assert_eq!(l.latency_samples(), 240);
+        let x = noise(1, 2000, 4)[0]
+            .iter()
+            .map(|v| v * 0.5)
+            .collect::<Vec<_>>();
+        let out = run_once(&mut l, std::slice::from_ref(&x));
+        assert!(out[0][..240].iter().all(|&v| v == 0.0));
+        for n in 240..2000 {
+            assert!((out[0][n] - x[n - 240]).abs() < 1e-6, "{n}");
+        }
+        l.set_param("lookahead", 0.0).unwrap();
+        assert_eq!(l.latency_samples(), 0);
+        l.set_param("lookahead", 0.1).unwrap();
+        assert_eq!(l.latency_samples(), 4800);
+        assert!(l.set_param("lookahead", 0.2).is_err());
+        assert!(l.set_param("release", 0.0).is_err());
+        assert!(l.set_param("threshold", -61.0).is_err());
+    }
+
+    #[test]
+    fn limiter_lookahead_catches_peak() {
+        // A step to 1.0 (0 dBFS) under a −6 dB ceiling: with lookahead the gain has already
+        // come down when the step leaves the delay line, so the output is the step scaled, not
+        // clipped by the safety bound.
+        let mut l = Limiter::with(-6.0).unwrap();
+        l.prepare(FS, 4096, 1).unwrap();
+        let mut x = vec![0.01f32; 4000];
+        for v in x.iter_mut().skip(2000) {
+            *v = 1.0;
+        }
+        let out = run_once(&mut l, &[x]);
+        let ceiling = l.ceiling() as f32;
+        assert!(out[0].iter().all(|v| v.abs() <= ceiling));
+        // Long after the step the output sits at the ceiling.
+        assert!((out[0][3999] - ceiling).abs() < 1e-3);
+        // Just before the step reaches the output the gain is already reduced.
+        assert!(out[0][2000 + 239] < 0.01 * 0.9);
+    }
+
+    #[test]
+    fn limiter_sliding_max_matches_brute_force() {
+        let mut st = LimiterChannel::new(50);
+        let mut rng = Rng(5);
+        let xs: Vec<f32> = (0..2000).map(|_| rng.uniform()).collect();
+        let window = 17u64;
+        for (t, &x) in xs.iter().enumerate() {
+            st.history[st.pos] = x;
+            st.dq_push(t as u64, x.abs());
+            st.dq_expire((t as u64).saturating_sub(window));
+            st.pos = (st.pos + 1) % 50;
+            st.time += 1;
+            let lo = t.saturating_sub(window as usize);
+            let brute = xs[lo..=t].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert_eq!(st.dq_val[st.dq_head], brute, "t {t}");
+        }
+        st.rebuild(30);
+        let t = xs.len();
+        let brute = xs[t - 30..].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert_eq!(st.dq_val[st.dq_head], brute);
+    }
+
+    fn all() -> Vec<Box<dyn Fn() -> Box<dyn Effect>>> {
+        vec![
+            Box::new(|| {
+                let mut c = Compressor::with(-30.0, 6.0).unwrap();
+                c.set_param("detector", 1.0).unwrap();
+                Box::new(c)
+            }),
+            Box::new(|| Box::new(Compressor::with(-20.0, 100.0).unwrap())),
+            Box::new(|| Box::new(Expander::with(-20.0, 3.0).unwrap())),
+            Box::new(|| Box::new(Gate::with(-10.0).unwrap())),
+            Box::new(|| Box::new(Limiter::with(-6.0).unwrap())),
+            Box::new(|| {
+                let mut l = Limiter::with(-12.0).unwrap();
+                l.set_param("lookahead", 0.0).unwrap();
+                Box::new(l)
+            }),
+        ]
+    }
+
+    #[test]
+    fn dynamics_chunked_matches_one_shot() {
+        for make in all() {
+            assert_chunked_matches(make.as_ref(), 2, 20_000);
+        }
+    }
+
+    #[test]
+    fn dynamics_no_subnormals_and_nan_recovery() {
+        for make in all() {
+            let mut fx = make();
+            assert_no_subnormal_output(fx.as_mut(), 2);
+            assert_nan_recovers(make().as_mut(), 2);
+            assert_passthrough_unprepared(make().as_mut());
+        }
+        let mut c = Compressor::new();
+        assert_no_subnormal_output(&mut c, 1);
+        assert!(
+            c.states
+                .iter()
+                .all(|s| is_clean(s.ms) && is_clean(s.y1) && is_clean(s.yl))
+        );
+        let mut c = Compressor::new();
+        c.set_param("detector", 1.0).unwrap();
+        assert_no_subnormal_output(&mut c, 1);
+        assert!(
+            c.states
+                .iter()
+                .all(|s| is_clean(s.ms) && is_clean(s.y1) && is_clean(s.yl))
+        );
+    }
+
+    #[test]
+    fn dynamics_reset_and_extra_channels() {
+        let mut l = Limiter::with(-6.0).unwrap();
+        l.prepare(FS, 64, 1).unwrap();
+        let mut a = vec![1.0f32; 64];
+        let mut b = vec![1.0f32; 64];
+        l.process(&mut [&mut a[..], &mut b[..]]);
+        assert!(b.iter().all(|&v| v == 1.0));
+        l.reset();
+        let mut z = vec![0.0f32; 300];
+        l.process(&mut [&mut z[..]]);
+        assert!(z.iter().all(|&v| v == 0.0), "reset clears the delay line");
+    }
+}

@@ -1,0 +1,194 @@
+//! Pure DSP: filters, effects, the chain and its grammar.
+//!
+//! Nothing here knows about threads, files, devices or plugin frameworks: slices in, slices out.
+//! Audio is planar: a block is `&mut [&mut [f32]]`, one slice per channel, all the same length.
+//!
+//! The contract every effect keeps ([`Effect`]):
+//! - [`Effect::prepare`] allocates everything; [`Effect::process`] never allocates, locks, logs
+//!   or panics, for any block length from 0 to the prepared maximum;
+//! - processing a signal in chunks gives the same output as processing it at once;
+//! - parameter changes never reset filter state;
+//! - no NaN, infinity or subnormal number ever stays in the state.
+
+pub mod chain;
+pub mod filter;
+pub mod fx;
+pub mod param;
+pub mod registry;
+pub mod smooth;
+pub mod spec;
+
+pub use chain::Chain;
+pub use param::{ParamInfo, ParamKind, ParamValue};
+
+use crate::error::{Error, Result};
+
+/// A planar block of audio: one slice per channel.
+pub type Block<'a, 'b> = &'a mut [&'b mut [f32]];
+
+/// An audio effect or filter that can run in a real-time chain.
+pub trait Effect: Send {
+    /// The registry name (lower case), e.g. "lobutterworth".
+    fn name(&self) -> &'static str;
+
+    /// Metadata of every parameter, in positional order.
+    fn params(&self) -> &'static [ParamInfo];
+
+    /// Current value of a parameter (engine units: choices as indices, toggles as 0/1).
+    fn get_param(&self, name: &str) -> Option<f64>;
+
+    /// Sets a parameter, validating name and value. Never resets filter state. Does not
+    /// allocate on success, so the chain's smoother may call it on the audio thread.
+    fn set_param(&mut self, name: &str, value: f64) -> Result<()>;
+
+    /// Allocates buffers and computes coefficients for this rate, maximum block length and
+    /// channel count; clears the state. Fails when the parameters make no sense at this rate
+    /// (e.g. a cutoff above Nyquist).
+    fn prepare(&mut self, sample_rate: f64, max_block: usize, channels: usize) -> Result<()>;
+
+    /// Processes one planar block in place. Blocks longer than the prepared maximum, or with
+    /// more channels than prepared, are processed as far as prepared (extra channels pass).
+    fn process(&mut self, block: &mut [&mut [f32]]);
+
+    /// Clears all state (delay lines, filter memories, envelopes) without touching parameters.
+    fn reset(&mut self);
+
+    /// Samples of delay the effect adds (lookahead).
+    fn latency_samples(&self) -> usize {
+        0
+    }
+
+    /// Samples after the input stops until the output has decayed below -120 dB (reverb,
+    /// delay); 0 for effects without memory.
+    fn tail_samples(&self) -> usize {
+        0
+    }
+
+    /// Calls `visit` with every number of the effect's internal state (filter memories, delay
+    /// lines, envelopes), so tests can prove that no NaN, infinity or subnormal ever stays
+    /// there. Effects without state keep the default, which visits nothing.
+    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        let _ = visit;
+    }
+
+    /// A copy with the same parameters (state need not be copied; call `prepare` before use).
+    fn clone_box(&self) -> Box<dyn Effect>;
+}
+
+impl Clone for Box<dyn Effect> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// Looks up a parameter's metadata by name (case-insensitive), or returns an error that names
+/// the effect and suggests the nearest parameter.
+pub fn find_param(
+    effect: &'static str,
+    params: &'static [ParamInfo],
+    name: &str,
+) -> Result<&'static ParamInfo> {
+    params
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| unknown_param(effect, params, name))
+}
+
+/// The error for an unknown parameter name: lists the valid ones and suggests the nearest.
+pub fn unknown_param(effect: &str, params: &[ParamInfo], name: &str) -> Error {
+    let names: Vec<&str> = params.iter().map(|p| p.name).collect();
+    let suggestion = match nearest(name, names.iter().copied()) {
+        Some(n) => format!(
+            "did you mean '{n}'? Parameters of '{effect}': {}",
+            names.join(", ")
+        ),
+        None => format!("parameters of '{effect}': {}", names.join(", ")),
+    };
+    Error::invalid_parameter(
+        format!("Unknown parameter '{name}' for effect '{effect}'"),
+        name,
+        name,
+    )
+    .with_suggestion(suggestion)
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance between two strings (by chars).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Number of frames in a planar block (0 for a block without channels).
+#[inline]
+pub fn frames(block: &[&mut [f32]]) -> usize {
+    block.first().map_or(0, |c| c.len())
+}
+
+/// Flushes subnormal numbers (and NaN/inf) in filter or feedback state to zero, so that state
+/// never decays into the slow subnormal range or latches a bad input.
+#[inline(always)]
+pub fn sanitize_state(x: f64) -> f64 {
+    if x.abs() < 1e-30 || !x.is_finite() {
+        0.0
+    } else {
+        x
+    }
+}
+
+/// `f32` variant of [`sanitize_state`]: the threshold sits far above the subnormal range
+/// (1.2e-38) and far below audible levels.
+#[inline(always)]
+pub fn sanitize_state_f32(x: f32) -> f32 {
+    if x.abs() < 1e-30 || !x.is_finite() {
+        0.0
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_finds_typos_only() {
+        assert_eq!(nearest("cutof", ["cutoff", "q", "order"]), Some("cutoff"));
+        assert_eq!(
+            nearest("lobuterworth", ["lobutterworth", "hibutterworth"]),
+            Some("lobutterworth")
+        );
+        assert_eq!(nearest("zzzzzz", ["cutoff", "q"]), None);
+    }
+
+    #[test]
+    fn sanitize_flushes_tiny_and_bad_values() {
+        assert_eq!(sanitize_state(1e-310), 0.0);
+        assert_eq!(sanitize_state(f64::NAN), 0.0);
+        assert_eq!(sanitize_state(f64::INFINITY), 0.0);
+        assert_eq!(sanitize_state(0.5), 0.5);
+        assert_eq!(sanitize_state_f32(1e-40), 0.0);
+    }
+}

@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests: every registered effect built with valid
+//! parameters, and deterministic test signals.
+#![allow(dead_code)]
+
+use rtfx::dsp::registry::{self, EffectEntry};
+use rtfx::dsp::{Effect, ParamInfo, ParamValue};
+
+/// A valid value for a required parameter (one whose default is unset).
+pub fn example_value(entry: &EffectEntry, p: &ParamInfo) -> f64 {
+    if !p.default.is_nan() {
+        return p.default;
+    }
+    match p.name {
+        "cutoff" | "frequency" => 1000.0,
+        "q" => 0.707,
+        "gain" if entry.name == "parametriceq" => 6.0,
+        "gain" => 2.0,
+        "delay_samples" => 2400.0,
+        "bpm" => 120.0,
+        _ => p.clamp(1.0),
+    }
+}
+
+/// The parameters that make `entry` buildable: every required group's first member.
+pub fn example_params(entry: &EffectEntry) -> Vec<(String, ParamValue)> {
+    let effect = (entry.build)();
+    entry
+        .required
+        .iter()
+        .filter_map(|group| group.first())
+        .filter_map(|name| effect.params().iter().find(|p| p.name == *name))
+        .map(|p| (p.name.to_string(), p.to_value(example_value(entry, p))))
+        .collect()
+}
+
+/// Every registered effect, built with valid parameters.
+pub fn all_effects() -> Vec<Box<dyn Effect>> {
+    registry::entries()
+        .iter()
+        .map(|entry| {
+            registry::build(entry.name, &example_params(entry))
+                .unwrap_or_else(|e| panic!("registry entry '{}' does not build: {e}", entry.name))
+        })
+        .collect()
+}
+
+/// Effects whose output for a block depends on the whole block by design (per-chunk
+/// normalisation), so chunked output legitimately differs from one-shot output.
+pub fn is_block_wise(name: &str) -> bool {
+    name == "normalize"
+}
+
+/// Deterministic white noise in [-amplitude, amplitude).
+pub fn noise(frames: usize, seed: u32, amplitude: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..frames)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((s >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0) * amplitude
+        })
+        .collect()
+}
+
+/// Runs `effect` over planar `channels` in consecutive blocks of the given sizes (cycled).
+pub fn process_in_blocks(effect: &mut dyn Effect, channels: &mut [Vec<f32>], sizes: &[usize]) {
+    let frames = channels[0].len();
+    let mut start = 0;
+    let mut i = 0;
+    while start < frames {
+        let n = sizes[i % sizes.len()].min(frames - start);
+        let mut views: Vec<&mut [f32]> = channels
+            .iter_mut()
+            .map(|c| &mut c[start..start + n])
+            .collect();
+        effect.process(&mut views);
+        start += n;
+        i += 1;
+    }
+}
