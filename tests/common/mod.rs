@@ -7,6 +7,9 @@ use rtfx::dsp::{Effect, ParamInfo, ParamValue};
 
 /// A valid value for a required parameter (one whose default is unset).
 pub fn example_value(entry: &EffectEntry, p: &ParamInfo) -> f64 {
+    if entry.name == "gain" && p.name == "gain" {
+        return 2.0; // the default, 1.0, would make the effect a no-op in tests
+    }
     if !p.default.is_nan() {
         return p.default;
     }

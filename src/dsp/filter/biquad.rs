@@ -171,8 +171,8 @@ mod tests {
         let a0 = 1.0 + al;
         let s = design_biquad(BiquadKind::Lowpass, f, q, 0.0, FS);
         let want = [(1.0 - c) / 2.0 / a0, (1.0 - c) / a0, (1.0 - c) / 2.0 / a0];
-        for i in 0..3 {
-            assert!((s.b[i] - want[i]).abs() < 1e-15);
+        for (got, want) in s.b.iter().zip(want) {
+            assert!((got - want).abs() < 1e-15);
         }
         assert!((s.a[1] + 2.0 * c / a0).abs() < 1e-15 && (s.a[2] - (1.0 - al) / a0).abs() < 1e-15);
         let s = design_biquad(BiquadKind::BandpassPeak, f, 4.0, 0.0, FS);

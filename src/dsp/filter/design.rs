@@ -19,6 +19,11 @@
 //!
 //! Linkwitz–Riley filters (scipy has none) are a Butterworth of half the order cascaded twice,
 //! as torchfx builds them.
+//!
+//! Measured against scipy 1.17 (`tests/filter_design.rs`, data from `tools/gen_reference.py`,
+//! orders 1–16, cutoffs from 20 Hz at 192 kHz to 0.45·fs): the worst relative coefficient error
+//! is about 2e-16 for Butterworth, Chebyshev I and Linkwitz–Riley, 5e-15 for Chebyshev II and
+//! 7e-13 for elliptic designs (which use the AGM where scipy uses Cephes' polynomial `ellipk`).
 
 use std::cmp::Ordering;
 use std::f64::consts::PI;
@@ -489,7 +494,7 @@ fn cheb1ap(n: usize, rp: f64) -> Zpk {
         out.p.push(-C::new(mu, theta).sinh());
     }
     let mut k = out.p.prod_neg().re;
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         k /= (1.0 + eps * eps).sqrt();
     }
     out.k = k;
@@ -754,7 +759,7 @@ fn ellipap(n: usize, rp: f64, rs: f64) -> Zpk {
         }
     }
     let mut k = (poles.prod_neg() / zeros.prod_neg()).re;
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         k /= (1.0 + eps_sq).sqrt();
     }
     out.z = zeros;
@@ -769,7 +774,7 @@ fn ellipap(n: usize, rp: f64, rs: f64) -> Zpk {
 
 /// scipy `lp2lp_zpk`.
 fn lp2lp_zpk(f: &mut Zpk, wo: f64) {
-    let degree = f.p.len() - f.z.len();
+    let degree = f.p.len().saturating_sub(f.z.len());
     for z in f.z.as_mut_slice() {
         *z = C::real(wo) * *z;
     }
@@ -781,7 +786,7 @@ fn lp2lp_zpk(f: &mut Zpk, wo: f64) {
 
 /// scipy `lp2hp_zpk`.
 fn lp2hp_zpk(f: &mut Zpk, wo: f64) {
-    let degree = f.p.len() - f.z.len();
+    let degree = f.p.len().saturating_sub(f.z.len());
     let gain = (f.z.prod_neg() / f.p.prod_neg()).re;
     for z in f.z.as_mut_slice() {
         *z = C::real(wo) / *z;
@@ -798,7 +803,7 @@ fn lp2hp_zpk(f: &mut Zpk, wo: f64) {
 /// scipy `bilinear_zpk` with `fs = 2`.
 fn bilinear_zpk(f: &mut Zpk) {
     const FS2: C = C::real(4.0);
-    let degree = f.p.len() - f.z.len();
+    let degree = f.p.len().saturating_sub(f.z.len());
     let mut num = C::real(1.0);
     for z in f.z.as_slice() {
         num = num * (FS2 - *z);
@@ -1214,7 +1219,7 @@ mod tests {
         assert_eq!(agm(2.0, 2.0), 2.0);
         assert!(close(
             agm(1.0, 2.0f64.sqrt().recip()),
-            0.8472130847939790,
+            0.847_213_084_793_979,
             1e-15
         ));
     }

@@ -286,7 +286,7 @@ mod tests {
     #[test]
     fn impulse_response_is_the_taps() {
         let mut f = fir(3000.0, 21.0);
-        let mut x = vec![0.0f32; 40];
+        let mut x = [0.0f32; 40];
         x[0] = 1.0;
         f.process(&mut [&mut x[..]]);
         let taps = f.taps();

@@ -332,8 +332,8 @@ pub fn firwin_into(
             )));
         }
     }
-    let pass_nyquist = (cutoffs_hz.len() % 2 == 0) == pass_zero;
-    if pass_nyquist && num_taps % 2 == 0 {
+    let pass_nyquist = cutoffs_hz.len().is_multiple_of(2) == pass_zero;
+    if pass_nyquist && num_taps.is_multiple_of(2) {
         return Err(Error::invalid_parameter(
             "A filter with an even number of coefficients must have zero response at the Nyquist \
              frequency",

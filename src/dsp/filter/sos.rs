@@ -275,20 +275,23 @@ fn kernel_dyn(
     left: &mut [f32],
     right: Option<&mut [f32]>,
 ) {
-    let mut right = right;
-    for i in 0..left.len() {
-        let r_in = right
-            .as_deref()
-            .and_then(|r| r.get(i))
-            .copied()
-            .unwrap_or(0.0);
-        let mut x = [finite_or_zero(left[i]), finite_or_zero(r_in)];
-        for (ck, sk) in c.iter().zip(state.iter_mut()) {
-            x = step(ck, sk, x);
+    let run = |x: Lanes, state: &mut [PairState]| {
+        c.iter()
+            .zip(state.iter_mut())
+            .fold(x, |x, (ck, sk)| step(ck, sk, x))
+    };
+    match right {
+        Some(right) => {
+            for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+                let y = run([finite_or_zero(*l), finite_or_zero(*r)], state);
+                *l = flush_output(y[0]);
+                *r = flush_output(y[1]);
+            }
         }
-        left[i] = flush_output(x[0]);
-        if let Some(r) = right.as_deref_mut().and_then(|r| r.get_mut(i)) {
-            *r = flush_output(x[1]);
+        None => {
+            for l in left.iter_mut() {
+                *l = flush_output(run([finite_or_zero(*l), 0.0], state)[0]);
+            }
         }
     }
 }
@@ -383,9 +386,9 @@ mod tests {
     fn nan_input_never_latches() {
         let sections = test_sections(2);
         let mut c = SosCascade::new(&sections, 3);
-        let mut a = vec![f32::NAN, 1.0, f32::INFINITY, 0.5];
-        let mut b = vec![f32::NEG_INFINITY; 4];
-        let mut d = vec![0.25; 4];
+        let mut a = [f32::NAN, 1.0, f32::INFINITY, 0.5];
+        let mut b = [f32::NEG_INFINITY; 4];
+        let mut d = [0.25f32; 4];
         c.process(&mut [&mut a[..], &mut b[..], &mut d[..]]);
         assert!(a.iter().chain(&b).chain(&d).all(|v| v.is_finite()));
         assert!(c.state_words().all(f64::is_finite));
@@ -410,7 +413,7 @@ mod tests {
     #[test]
     fn coefficient_change_keeps_state() {
         let mut c = SosCascade::new(&test_sections(2), 1);
-        let mut x = vec![1.0f32; 16];
+        let mut x = [1.0f32; 16];
         c.process(&mut [&mut x[..]]);
         c.set_sections(&test_sections(2)[..2]);
         assert!(!c.state_is_zero());

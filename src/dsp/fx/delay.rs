@@ -481,6 +481,14 @@ impl Effect for Delay {
         }
     }
 
+    /// The delay lines of every channel (whole buffers: any slot may be read after a change of
+    /// the delay time). The crossfade state is positions and counters only, no samples.
+    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        for line in &self.lines {
+            line.iter().for_each(|&v| visit(v));
+        }
+    }
+
     /// `d × ceil(ln(1e-6)/ln(feedback))` (one delay when feedback is 0): the time until the
     /// echoes fall below -120 dB. 0 before `prepare`.
     fn tail_samples(&self) -> usize {
@@ -739,6 +747,21 @@ mod tests {
         let mut pp = Delay::with_samples(100, 0.9, 0.5).unwrap();
         pp.set_param("ping_pong", 1.0).unwrap();
         assert_nan_recovers(&mut pp, 2);
+    }
+
+    #[test]
+    fn delay_visits_the_lines() {
+        let mut fx = Delay::with_samples(100, 0.9, 0.5).unwrap();
+        assert!(visited(&fx).is_empty());
+        fx.set_param("ping_pong", 1.0).unwrap();
+        fx.prepare(48000.0, 256, 2).unwrap();
+        assert_eq!(visited(&fx).len(), 2 * 480_001);
+        run_chunked(&mut fx, &noise(2, 1024, 3), &[256]);
+        let state = visited(&fx);
+        assert!(state.iter().any(|&v| v != 0.0));
+        assert!(state.iter().all(|&v| is_clean(v)));
+        fx.reset();
+        assert!(visited(&fx).iter().all(|&v| v == 0.0));
     }
 
     #[test]

@@ -66,6 +66,13 @@ struct DetectorState {
 }
 
 impl DetectorState {
+    /// Visits `ms`, `y1` and `yL`.
+    fn visit(&self, visit: &mut dyn FnMut(f64)) {
+        visit(self.ms);
+        visit(self.y1);
+        visit(self.yl);
+    }
+
     /// One sample of torchfx's detector; returns the smoothed envelope `yL`.
     #[inline(always)]
     fn step(&mut self, c: &DetectorCoeffs, x: f64) -> f64 {
@@ -288,6 +295,10 @@ impl Effect for Compressor {
         self.states.fill(DetectorState::default());
     }
 
+    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        self.states.iter().for_each(|s| s.visit(visit));
+    }
+
     fn clone_box(&self) -> Box<dyn Effect> {
         Box::new(self.clone())
     }
@@ -385,6 +396,10 @@ impl Downward {
 
     fn reset(&mut self) {
         self.states.fill(DetectorState::default());
+    }
+
+    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        self.states.iter().for_each(|s| s.visit(visit));
     }
 }
 
@@ -509,6 +524,10 @@ impl Effect for Expander {
         self.0.reset();
     }
 
+    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        self.0.visit_state(visit);
+    }
+
     fn clone_box(&self) -> Box<dyn Effect> {
         Box::new(self.clone())
     }
@@ -620,6 +639,10 @@ impl Effect for Gate {
         self.0.reset();
     }
 
+    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        self.0.visit_state(visit);
+    }
+
     fn clone_box(&self) -> Box<dyn Effect> {
         Box::new(self.clone())
     }
@@ -691,6 +714,17 @@ impl LimiterChannel {
         self.dq_head = 0;
         self.dq_len = 0;
         self.gain = 1.0;
+    }
+
+    /// Visits the smoothed gain, the whole delay line and the live entries of the sliding-max
+    /// deque (slots outside it are dead: always written before they are read again).
+    fn visit(&self, visit: &mut dyn FnMut(f64)) {
+        visit(self.gain);
+        self.history.iter().for_each(|&v| visit(f64::from(v)));
+        let cap = self.dq_val.len();
+        for k in 0..self.dq_len {
+            visit(f64::from(self.dq_val[(self.dq_head + k) % cap]));
+        }
     }
 
     /// Appends a magnitude observed at `time` to the deque, dropping the smaller ones behind it.
@@ -913,6 +947,10 @@ impl Effect for Limiter {
         for c in &mut self.channels {
             c.clear();
         }
+    }
+
+    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        self.channels.iter().for_each(|c| c.visit(visit));
     }
 
     fn latency_samples(&self) -> usize {
@@ -1185,6 +1223,43 @@ mod tests {
                 .iter()
                 .all(|s| is_clean(s.ms) && is_clean(s.y1) && is_clean(s.yl))
         );
+    }
+
+    #[test]
+    fn dynamics_visit_detector_and_limiter_state() {
+        let loud = noise(2, 2048, 3);
+        for mut fx in [
+            Box::new(Compressor::new()) as Box<dyn Effect>,
+            Box::new(Expander::new()),
+            Box::new(Gate::new()),
+        ] {
+            fx.set_param("detector", 1.0).unwrap();
+            assert!(visited(fx.as_ref()).is_empty());
+            fx.prepare(FS, 512, 2).unwrap();
+            assert_eq!(visited(fx.as_ref()), vec![0.0; 6], "{}", fx.name());
+            run_chunked(fx.as_mut(), &loud, &[512]);
+            // RMS detector: ms, y1 and yL all carry the burst.
+            let state = visited(fx.as_ref());
+            assert!(state.iter().all(|&v| v > 0.0 && v.is_normal()), "{state:?}");
+            fx.reset();
+            assert_eq!(visited(fx.as_ref()), vec![0.0; 6]);
+        }
+        let mut l = Limiter::with(-20.0).unwrap();
+        assert!(visited(&l).is_empty());
+        l.prepare(FS, 512, 2).unwrap();
+        let history = (MAX_LOOKAHEAD_S * FS).round() as usize + 1;
+        // Gain 1 and an empty history and deque per channel.
+        let fresh = visited(&l);
+        assert_eq!(fresh.len(), 2 * (1 + history));
+        assert_eq!(fresh[0], 1.0);
+        run_chunked(&mut l, &loud, &[512]);
+        let state = visited(&l);
+        // The gain came down, the delay line holds the burst and the deque its window's peaks.
+        assert!(state[0] < 0.5 && state[0] > 0.0, "gain {}", state[0]);
+        assert!(state.len() > 2 * (1 + history));
+        assert!(state.iter().all(|&v| is_clean(v)));
+        l.reset();
+        assert_eq!(visited(&l), fresh);
     }
 
     #[test]

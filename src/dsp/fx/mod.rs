@@ -247,6 +247,13 @@ pub(crate) mod test_util {
         }
     }
 
+    /// Every number `fx.visit_state` reports, in visiting order.
+    pub fn visited(fx: &dyn Effect) -> Vec<f64> {
+        let mut values = Vec::new();
+        fx.visit_state(&mut |v| values.push(v));
+        values
+    }
+
     /// Processing before prepare must pass audio through unchanged.
     pub fn assert_passthrough_unprepared(fx: &mut dyn Effect) {
         let input = noise(2, 100, 13);

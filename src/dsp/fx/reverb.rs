@@ -265,6 +265,17 @@ impl Effect for Reverb {
         }
     }
 
+    /// The comb and allpass lines (whole buffers: a shortened line keeps its tail, which is read
+    /// again when the spread grows) and the comb damping stores of every channel.
+    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        for s in &self.states {
+            for line in s.combs.iter().chain(&s.allpasses) {
+                line.buf.iter().for_each(|&v| visit(v));
+            }
+            s.stores.iter().for_each(|&v| visit(v));
+        }
+    }
+
     /// The time for the slowest comb to decay by 120 dB plus the allpass delays, at most 30 s.
     fn tail_samples(&self) -> usize {
         if self.sample_rate <= 0.0 {
@@ -453,6 +464,28 @@ mod tests {
             }
             assert!(s.stores.iter().all(|&v| is_clean(v)));
         }
+    }
+
+    #[test]
+    fn reverb_visits_lines_and_stores() {
+        let mut r = Reverb::with(0.9, 0.5, 0.5).unwrap();
+        assert!(visited(&r).is_empty());
+        r.set_param("stereo_spread", 23.0).unwrap();
+        r.prepare(48000.0, 1024, 2).unwrap();
+        let per_channel: usize = COMB_LENGTHS
+            .iter()
+            .chain(&ALLPASS_LENGTHS)
+            .map(|&l| scaled_len(l, MAX_SPREAD, 48000.0))
+            .sum::<usize>()
+            + 8;
+        assert_eq!(visited(&r).len(), 2 * per_channel);
+        assert!(visited(&r).iter().all(|&v| v == 0.0));
+        run_chunked(&mut r, &noise(2, 4096, 3), &[1024]);
+        let state = visited(&r);
+        assert!(state.iter().any(|&v| v != 0.0));
+        assert!(state.iter().all(|&v| is_clean(v)));
+        r.reset();
+        assert!(visited(&r).iter().all(|&v| v == 0.0));
     }
 
     #[test]
