@@ -22,8 +22,15 @@ pub fn run(name: Option<&str>) -> anyhow::Result<()> {
         println!("{} — {}", entry.name, entry.summary);
         println!("  positional: {}", entry.positional.join(", "));
         for p in effect.params() {
-            let default = if p.default.is_nan() {
+            let alone = entry.required.iter().any(|group| group == &[p.name]);
+            let default = if p.default.is_nan() && alone {
                 "required".to_string()
+            } else if p.default.is_nan() {
+                let group = entry.required.iter().find(|g| g.contains(&p.name));
+                match group {
+                    Some(g) => format!("one of {} required", g.join("/")),
+                    None => "unset".to_string(),
+                }
             } else {
                 p.to_value(p.default).to_string()
             };

@@ -71,6 +71,23 @@ pub trait Effect: Send {
         let _ = visit;
     }
 
+    /// The runtime cascade, when the effect is exactly a cascade of second-order sections (an
+    /// IIR filter or biquad). The chain then runs consecutive filters in one fused pass.
+    fn cascade(&self) -> Option<&filter::sos::SosCascade> {
+        None
+    }
+
+    /// Mutable access to the cascade of [`Effect::cascade`] (same effect, same cascade).
+    fn cascade_mut(&mut self) -> Option<&mut filter::sos::SosCascade> {
+        None
+    }
+
+    /// The factor, when the effect is exactly a linear gain at the moment (no clamping). The
+    /// chain folds such gains into a fused filter pass.
+    fn linear_gain(&self) -> Option<f64> {
+        None
+    }
+
     /// A copy with the same parameters (state need not be copied; call `prepare` before use).
     fn clone_box(&self) -> Box<dyn Effect>;
 }

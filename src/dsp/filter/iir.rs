@@ -184,6 +184,14 @@ impl Effect for Filter {
         self.cascade.state_words().for_each(visit);
     }
 
+    fn cascade(&self) -> Option<&SosCascade> {
+        self.prepared.then_some(&self.cascade)
+    }
+
+    fn cascade_mut(&mut self) -> Option<&mut SosCascade> {
+        self.prepared.then_some(&mut self.cascade)
+    }
+
     fn tail_samples(&self) -> usize {
         // Time for the slowest pole to decay by 120 dB: n = ln(1e-6) / ln(r).
         let mut worst = 0.0f64;

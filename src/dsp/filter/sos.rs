@@ -11,9 +11,10 @@
 //! on x86-64), all sections per sample before the next sample, so a stereo cascade costs the
 //! same as a mono one. Odd channel counts run the last channel with an idle second lane.
 //!
-//! Safety: non-finite input samples are treated as 0 so NaN/∞ never enter the state; state words
-//! below 1e-30 are flushed to zero at the end of each block so silence never decays into
-//! subnormal numbers; output samples below 1e-30 are written as exact zeros.
+//! Safety: at the end of each block, state words that are non-finite or below 1e-30 are set to
+//! zero, so a NaN or infinity in the input never outlives its block and silence never decays
+//! into subnormal numbers; output samples that are non-finite or below 1e-30 are written as
+//! exact zeros (a vectorised pass after the recursion, which keeps the recursion loop short).
 //!
 //! ```
 //! use rtfx::dsp::filter::design::{design_iir, BandType, Family};
@@ -92,6 +93,57 @@ impl SosCascade {
         cascade
     }
 
+    /// An empty cascade with room for `sections` sections on `channels` channels, used by the
+    /// chain to run several filters in one pass ([`Self::gather`]).
+    pub fn with_capacity(sections: usize, channels: usize) -> Self {
+        Self {
+            coefficients: Vec::with_capacity(sections),
+            state: Vec::with_capacity(sections * channels.div_ceil(2)),
+            channels,
+        }
+    }
+
+    /// Number of sections this cascade holds without allocating.
+    pub fn capacity(&self) -> usize {
+        let pairs = self.channels.div_ceil(2).max(1);
+        self.coefficients
+            .capacity()
+            .min(self.state.capacity() / pairs)
+    }
+
+    /// Makes this cascade the concatenation of `parts` (sections and state), which must all
+    /// have this cascade's channel count. Runs of consecutive filters then cost one pass
+    /// over the audio instead of one per filter, and their recursions overlap in the CPU.
+    /// Does not allocate when the total fits [`Self::capacity`].
+    pub fn gather<'a>(&mut self, parts: impl Iterator<Item = &'a SosCascade> + Clone) {
+        self.coefficients.clear();
+        self.state.clear();
+        for part in parts.clone() {
+            self.coefficients.extend_from_slice(&part.coefficients);
+        }
+        for pair in 0..self.channels.div_ceil(2) {
+            for part in parts.clone() {
+                let k = part.coefficients.len();
+                self.state
+                    .extend_from_slice(&part.state[pair * k..(pair + 1) * k]);
+            }
+        }
+    }
+
+    /// Hands the state back to the cascades [`Self::gather`] took it from (same order).
+    pub fn scatter<'a>(&self, parts: impl Iterator<Item = &'a mut SosCascade>) {
+        let total = self.coefficients.len();
+        let mut offset = 0;
+        for part in parts {
+            let k = part.coefficients.len();
+            for pair in 0..self.channels.div_ceil(2) {
+                let from = pair * total + offset;
+                part.state[pair * k..(pair + 1) * k].copy_from_slice(&self.state[from..from + k]);
+            }
+            offset += k;
+        }
+    }
+
     /// Reallocates the state for a new channel count (zeroed). Allocates.
     pub fn set_channels(&mut self, channels: usize) {
         self.channels = channels;
@@ -165,6 +217,12 @@ impl SosCascade {
     /// Filters a planar block in place. Channels beyond those the state is sized for pass
     /// through unchanged. Never allocates.
     pub fn process(&mut self, block: &mut [&mut [f32]]) {
+        self.process_scaled(block, 1.0);
+    }
+
+    /// Filters a planar block in place and multiplies the output by `gain` (a linear gain
+    /// folded into the same pass).
+    pub fn process_scaled(&mut self, block: &mut [&mut [f32]], gain: f64) {
         let sections = self.coefficients.len();
         if sections == 0 {
             return;
@@ -180,8 +238,11 @@ impl SosCascade {
             } else {
                 None
             };
-            run_pair(&self.coefficients, state, left, right);
+            run_pair(&self.coefficients, state, left, right, gain);
             pair += 1;
+        }
+        for channel in block.iter_mut().take(channels) {
+            clean_output(channel);
         }
     }
 }
@@ -193,16 +254,23 @@ fn run_pair(
     state: &mut [PairState],
     left: &mut [f32],
     right: Option<&mut [f32]>,
+    gain: f64,
 ) {
     macro_rules! dispatch {
         ($($k:literal)*) => {
             match c.len() {
-                $($k => kernel::<$k>(c.try_into().unwrap_or(&[Coefficients::default(); $k]), state, left, right),)*
-                _ => kernel_dyn(c, state, left, right),
+                $($k => kernel::<$k>(
+                    c.try_into().unwrap_or(&[Coefficients::default(); $k]),
+                    state,
+                    left,
+                    right,
+                    gain,
+                ),)*
+                _ => kernel_dyn(c, state, left, right, gain),
             }
         };
     }
-    dispatch!(1 2 3 4 5 6 7 8);
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12);
     for s in state.iter_mut() {
         for lane in 0..2 {
             s.s1[lane] = crate::dsp::sanitize_state(s.s1[lane]);
@@ -211,14 +279,20 @@ fn run_pair(
     }
 }
 
-#[inline(always)]
-fn finite_or_zero(x: f32) -> f64 {
-    if x.is_finite() { f64::from(x) } else { 0.0 }
-}
-
-#[inline(always)]
-fn flush_output(y: f64) -> f32 {
-    if y.abs() < 1e-30 { 0.0 } else { y as f32 }
+/// Writes 0 for every output sample that is NaN, infinite or below 1e-30 in magnitude (which
+/// includes every subnormal). A separate pass rather than a test per sample in the kernel: it
+/// vectorises, and the recursion loop stays short. Non-finite input makes the state non-finite,
+/// which `run_pair` then clears, so a NaN never outlives its block.
+#[inline]
+fn clean_output(channel: &mut [f32]) {
+    for v in channel.iter_mut() {
+        let magnitude = v.abs();
+        *v = if (1e-30..=f32::MAX).contains(&magnitude) {
+            *v
+        } else {
+            0.0
+        };
+    }
 }
 
 #[inline(always)]
@@ -239,6 +313,7 @@ fn kernel<const K: usize>(
     state: &mut [PairState],
     left: &mut [f32],
     right: Option<&mut [f32]>,
+    gain: f64,
 ) {
     let c = *c;
     let mut s: [PairState; K] = [PairState::default(); K];
@@ -247,21 +322,21 @@ fn kernel<const K: usize>(
         Some(right) => {
             let n = left.len().min(right.len());
             for (l, r) in left[..n].iter_mut().zip(right[..n].iter_mut()) {
-                let mut x = [finite_or_zero(*l), finite_or_zero(*r)];
+                let mut x = [f64::from(*l), f64::from(*r)];
                 for k in 0..K {
                     x = step(&c[k], &mut s[k], x);
                 }
-                *l = flush_output(x[0]);
-                *r = flush_output(x[1]);
+                *l = (x[0] * gain) as f32;
+                *r = (x[1] * gain) as f32;
             }
         }
         None => {
             for l in left.iter_mut() {
-                let mut x = [finite_or_zero(*l), 0.0];
+                let mut x = [f64::from(*l), 0.0];
                 for k in 0..K {
                     x = step(&c[k], &mut s[k], x);
                 }
-                *l = flush_output(x[0]);
+                *l = (x[0] * gain) as f32;
             }
         }
     }
@@ -274,6 +349,7 @@ fn kernel_dyn(
     state: &mut [PairState],
     left: &mut [f32],
     right: Option<&mut [f32]>,
+    gain: f64,
 ) {
     let run = |x: Lanes, state: &mut [PairState]| {
         c.iter()
@@ -283,14 +359,14 @@ fn kernel_dyn(
     match right {
         Some(right) => {
             for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-                let y = run([finite_or_zero(*l), finite_or_zero(*r)], state);
-                *l = flush_output(y[0]);
-                *r = flush_output(y[1]);
+                let y = run([f64::from(*l), f64::from(*r)], state);
+                *l = (y[0] * gain) as f32;
+                *r = (y[1] * gain) as f32;
             }
         }
         None => {
             for l in left.iter_mut() {
-                *l = flush_output(run([finite_or_zero(*l), 0.0], state)[0]);
+                *l = (run([f64::from(*l), 0.0], state)[0] * gain) as f32;
             }
         }
     }

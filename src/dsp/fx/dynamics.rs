@@ -7,6 +7,58 @@ use super::{finite_or_zero, one_pole_coeff};
 use crate::dsp::{Effect, ParamInfo, find_param, sanitize_state};
 use crate::error::{Error, Result};
 
+/// The `Effect` impl shared by the expander and the gate (both wrap a [`Downward`]).
+macro_rules! downward_effect {
+    ($ty:ident, $name:literal, $params:ident) => {
+        impl Effect for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn params(&self) -> &'static [ParamInfo] {
+                &$params
+            }
+
+            fn get_param(&self, name: &str) -> Option<f64> {
+                let p = find_param($name, &$params, name).ok()?;
+                Some(self.0.get(p.name))
+            }
+
+            fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
+                let p = find_param($name, &$params, name)?;
+                let value = p.validate(value)?;
+                self.0.set(p.name, value);
+                Ok(())
+            }
+
+            fn prepare(
+                &mut self,
+                sample_rate: f64,
+                _max_block: usize,
+                channels: usize,
+            ) -> Result<()> {
+                self.0.prepare(sample_rate, channels)
+            }
+
+            fn process(&mut self, block: &mut [&mut [f32]]) {
+                self.0.process(block);
+            }
+
+            fn reset(&mut self) {
+                self.0.reset();
+            }
+
+            fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+                self.0.visit_state(visit);
+            }
+
+            fn clone_box(&self) -> Box<dyn Effect> {
+                Box::new(self.clone())
+            }
+        }
+    };
+}
+
 const DETECTORS: &[&str] = &["peak", "rms"];
 /// Ratios at or above this value act as an infinite ratio.
 pub const RATIO_INFINITE: f64 = 100.0;
@@ -491,47 +543,7 @@ impl Expander {
     }
 }
 
-impl Effect for Expander {
-    fn name(&self) -> &'static str {
-        "expander"
-    }
-
-    fn params(&self) -> &'static [ParamInfo] {
-        &EXPANDER_PARAMS
-    }
-
-    fn get_param(&self, name: &str) -> Option<f64> {
-        let p = find_param(self.name(), &EXPANDER_PARAMS, name).ok()?;
-        Some(self.0.get(p.name))
-    }
-
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let p = find_param(self.name(), &EXPANDER_PARAMS, name)?;
-        let value = p.validate(value)?;
-        self.0.set(p.name, value);
-        Ok(())
-    }
-
-    fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
-        self.0.prepare(sample_rate, channels)
-    }
-
-    fn process(&mut self, block: &mut [&mut [f32]]) {
-        self.0.process(block);
-    }
-
-    fn reset(&mut self) {
-        self.0.reset();
-    }
-
-    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
-        self.0.visit_state(visit);
-    }
-
-    fn clone_box(&self) -> Box<dyn Effect> {
-        Box::new(self.clone())
-    }
-}
+downward_effect!(Expander, "expander", EXPANDER_PARAMS);
 
 static GATE_PARAMS: [ParamInfo; 6] = [
     ParamInfo::continuous(
@@ -606,47 +618,7 @@ impl Gate {
     }
 }
 
-impl Effect for Gate {
-    fn name(&self) -> &'static str {
-        "gate"
-    }
-
-    fn params(&self) -> &'static [ParamInfo] {
-        &GATE_PARAMS
-    }
-
-    fn get_param(&self, name: &str) -> Option<f64> {
-        let p = find_param(self.name(), &GATE_PARAMS, name).ok()?;
-        Some(self.0.get(p.name))
-    }
-
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let p = find_param(self.name(), &GATE_PARAMS, name)?;
-        let value = p.validate(value)?;
-        self.0.set(p.name, value);
-        Ok(())
-    }
-
-    fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
-        self.0.prepare(sample_rate, channels)
-    }
-
-    fn process(&mut self, block: &mut [&mut [f32]]) {
-        self.0.process(block);
-    }
-
-    fn reset(&mut self) {
-        self.0.reset();
-    }
-
-    fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
-        self.0.visit_state(visit);
-    }
-
-    fn clone_box(&self) -> Box<dyn Effect> {
-        Box::new(self.clone())
-    }
-}
+downward_effect!(Gate, "gate", GATE_PARAMS);
 
 // ---------------------------------------------------------------------------------------------
 // Limiter
@@ -917,11 +889,13 @@ impl Effect for Limiter {
         for (ch, st) in block.iter_mut().zip(self.channels.iter_mut()) {
             let n = st.history.len();
             for sample in ch.iter_mut() {
-                let x = finite_or_zero(*sample) as f32;
+                // Subnormal input is stored as 0 so the lookahead line never holds one.
+                let x = crate::dsp::sanitize_state_f32(finite_or_zero(*sample) as f32);
                 // The delayed sample leaves the ring slot `delay` positions back (before the
                 // newest is written, so a zero delay returns the newest itself below).
                 st.history[st.pos] = x;
-                let delayed = st.history[(st.pos + n - delay) % n];
+                let back = st.pos + n - delay;
+                let delayed = st.history[if back >= n { back - n } else { back }];
                 let now = st.time;
                 st.dq_push(now, x.abs());
                 st.dq_expire(now.saturating_sub(delay as u64));

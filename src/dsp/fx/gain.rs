@@ -188,6 +188,10 @@ impl Effect for Gain {
         Ok(())
     }
 
+    fn linear_gain(&self) -> Option<f64> {
+        (!self.clamp && self.channels > 0).then(|| f64::from(self.factor))
+    }
+
     fn process(&mut self, block: &mut [&mut [f32]]) {
         let channels = self.channels.min(block.len());
         let block = &mut block[..channels];
