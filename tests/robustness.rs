@@ -56,6 +56,10 @@ fn nan_and_inf_input_never_latch() {
         poisoned[1][20] = f32::INFINITY;
         poisoned[0][30] = f32::NEG_INFINITY;
         common::process_in_blocks(effect.as_mut(), &mut poisoned, &[256]);
+        assert!(
+            poisoned.iter().flatten().all(|v| v.is_finite()),
+            "{name}: NaN/Inf input reached the output"
+        );
         let mut bad = None;
         effect.visit_state(&mut |v| {
             if !v.is_finite() && bad.is_none() {

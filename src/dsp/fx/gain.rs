@@ -196,16 +196,19 @@ impl Effect for Gain {
         let channels = self.channels.min(block.len());
         let block = &mut block[..channels];
         let g = self.factor;
+        // Non-finite input becomes 0 so NaN/∞ never reach the output (branch-free: it vectorises).
         if self.clamp {
             for ch in block.iter_mut() {
                 for x in ch.iter_mut() {
-                    *x = (*x * g).clamp(-1.0, 1.0);
+                    let v = if x.is_finite() { *x } else { 0.0 };
+                    *x = (v * g).clamp(-1.0, 1.0);
                 }
             }
-        } else if g != 1.0 {
+        } else {
             for ch in block.iter_mut() {
                 for x in ch.iter_mut() {
-                    *x *= g;
+                    let v = if x.is_finite() { *x } else { 0.0 };
+                    *x = (v * g).clamp(f32::MIN, f32::MAX);
                 }
             }
         }

@@ -307,6 +307,13 @@ impl Effect for Normalize {
             return;
         }
         let block = &mut block[..channels];
+        // Non-finite samples count as silence: they would otherwise set the peak to NaN/∞ and
+        // wipe out the whole block.
+        for channel in block.iter_mut() {
+            for x in channel.iter_mut() {
+                *x = if x.is_finite() { *x } else { 0.0 };
+            }
+        }
         let frames = block.iter().map(|c| c.len()).min().unwrap_or(0);
         let mut start = 0;
         while start < frames {
