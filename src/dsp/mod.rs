@@ -164,11 +164,18 @@ pub fn frames(block: &[&mut [f32]]) -> usize {
     block.first().map_or(0, |c| c.len())
 }
 
+/// Magnitude below which state and output values are written as exact zeros: far above the
+/// subnormal range (1.2e-38 in `f32`), far below hearing. Every flush in the engine uses it.
+pub const FLUSH_BELOW: f64 = 1e-30;
+
+/// [`FLUSH_BELOW`] as an `f32`.
+pub const FLUSH_BELOW_F32: f32 = 1e-30;
+
 /// Flushes subnormal numbers (and NaN/inf) in filter or feedback state to zero, so that state
 /// never decays into the slow subnormal range or latches a bad input.
 #[inline(always)]
 pub fn sanitize_state(x: f64) -> f64 {
-    if x.abs() < 1e-30 || !x.is_finite() {
+    if x.abs() < FLUSH_BELOW || !x.is_finite() {
         0.0
     } else {
         x
@@ -179,7 +186,7 @@ pub fn sanitize_state(x: f64) -> f64 {
 /// (1.2e-38) and far below audible levels.
 #[inline(always)]
 pub fn sanitize_state_f32(x: f32) -> f32 {
-    if x.abs() < 1e-30 || !x.is_finite() {
+    if x.abs() < FLUSH_BELOW_F32 || !x.is_finite() {
         0.0
     } else {
         x

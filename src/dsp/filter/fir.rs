@@ -271,7 +271,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     let total = tail + acc.iter().sum::<f32>();
-    if total.abs() < 1e-30 { 0.0 } else { total }
+    crate::dsp::sanitize_state_f32(total)
 }
 
 #[cfg(test)]

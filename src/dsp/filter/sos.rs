@@ -287,7 +287,7 @@ fn run_pair(
 fn clean_output(channel: &mut [f32]) {
     for v in channel.iter_mut() {
         let magnitude = v.abs();
-        *v = if (1e-30..=f32::MAX).contains(&magnitude) {
+        *v = if (crate::dsp::FLUSH_BELOW_F32..=f32::MAX).contains(&magnitude) {
             *v
         } else {
             0.0

@@ -122,7 +122,11 @@ impl ChannelState {
 /// input is finite, so the lines cannot hold NaN; one comparison per write suffices.
 #[inline(always)]
 fn flush_tiny(x: f64) -> f64 {
-    if x.abs() < 1e-30 { 0.0 } else { x }
+    if x.abs() < crate::dsp::FLUSH_BELOW {
+        0.0
+    } else {
+        x
+    }
 }
 
 /// Four `f32` lanes computed together: one SSE2 register on x86-64 (baseline, no target
@@ -255,7 +259,10 @@ mod lanes {
         pub(super) fn flush_tiny(self) -> Self {
             unsafe {
                 let abs = _mm_and_ps(self.0, _mm_castsi128_ps(_mm_set1_epi32(i32::MAX)));
-                Self(_mm_and_ps(self.0, _mm_cmpnlt_ps(abs, _mm_set1_ps(1e-30))))
+                Self(_mm_and_ps(
+                    self.0,
+                    _mm_cmpnlt_ps(abs, _mm_set1_ps(crate::dsp::FLUSH_BELOW_F32)),
+                ))
             }
         }
 
@@ -276,7 +283,7 @@ mod lanes {
         pub(super) fn sanitize(self) -> Self {
             unsafe {
                 let abs = _mm_and_ps(self.0, _mm_castsi128_ps(_mm_set1_epi32(i32::MAX)));
-                let big = _mm_cmpnlt_ps(abs, _mm_set1_ps(1e-30));
+                let big = _mm_cmpnlt_ps(abs, _mm_set1_ps(crate::dsp::FLUSH_BELOW_F32));
                 let finite = _mm_cmplt_ps(abs, _mm_set1_ps(f32::INFINITY));
                 Self(_mm_and_ps(self.0, _mm_and_ps(big, finite)))
             }
@@ -393,7 +400,13 @@ mod lanes {
 
         #[inline(always)]
         pub(super) fn flush_tiny(self) -> Self {
-            Self(self.0.map(|x| if x.abs() < 1e-30 { 0.0 } else { x }))
+            Self(self.0.map(|x| {
+                if x.abs() < crate::dsp::FLUSH_BELOW_F32 {
+                    0.0
+                } else {
+                    x
+                }
+            }))
         }
 
         #[inline(always)]
@@ -526,7 +539,13 @@ struct Coeffs {
 
 impl Coeffs {
     fn new(fb: f64, damp: f64, mix: f64) -> Self {
-        let c = |x: f64| if x < 1e-30 { 0.0 } else { x as f32 };
+        let c = |x: f64| {
+            if x < crate::dsp::FLUSH_BELOW {
+                0.0
+            } else {
+                x as f32
+            }
+        };
         Self {
             fb: c(fb),
             damp: c(damp),
@@ -637,9 +656,7 @@ impl PairState {
         // The stores only feed the (flushed) line writes, so flushing them once per chunk keeps
         // them out of the subnormal range without a test per sample.
         for s in self.stores.iter_mut().flatten() {
-            if s.abs() < 1e-30 {
-                *s = 0.0;
-            }
+            *s = crate::dsp::sanitize_state_f32(*s);
         }
         let mut done = 0;
         while done < n {
