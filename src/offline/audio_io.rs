@@ -1326,6 +1326,9 @@ impl FlacState {
     }
 
     fn finalize(&mut self) {
+        // Fixed-block streams declare the block size as both minimum and maximum; the last,
+        // shorter block does not count (as the reference encoder writes it).
+        let _ = self.stream_info.set_block_sizes(FLAC_BLOCK, FLAC_BLOCK);
         self.stream_info.set_md5_digest(&self.context.md5_digest());
         self.stream_info
             .set_total_samples(self.context.total_samples());
