@@ -104,6 +104,10 @@ pub struct RenderArgs {
     /// Keep the chain's latency (limiter lookahead) instead of removing it.
     #[arg(long)]
     keep_latency: bool,
+    /// Skip the fsync before the output is renamed into place (faster on slow disks; a power
+    /// cut right after the render may then leave an incomplete file).
+    #[arg(long)]
+    no_sync: bool,
     /// Files rendered in parallel in batch mode.
     #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
     jobs: usize,
@@ -300,6 +304,7 @@ fn render_options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {
         no_empty: args.no_empty,
         force: args.force,
         compensate_latency: !args.keep_latency,
+        sync: !args.no_sync,
     })
 }
 

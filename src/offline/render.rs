@@ -104,6 +104,10 @@ pub struct RenderOptions {
     pub force: bool,
     /// Drop the chain's latency (limiter lookahead) so output lines up with input.
     pub compensate_latency: bool,
+    /// `fsync` the output before renaming it into place, so that a power cut never leaves a
+    /// half-written file under the output's name. Costs the time to get the file onto the
+    /// disk; sox and ffmpeg do not do it.
+    pub sync: bool,
 }
 
 impl Default for RenderOptions {
@@ -119,6 +123,7 @@ impl Default for RenderOptions {
             no_empty: false,
             force: false,
             compensate_latency: true,
+            sync: true,
         }
     }
 }
@@ -357,7 +362,7 @@ pub fn render_file(
         dither_seed: options.dither_seed,
     };
     let stats = {
-        let mut file = EarlyWriteback::new(temp.as_file_mut());
+        let mut file = EarlyWriteback::new(temp.as_file_mut(), options.sync);
         let mut writer = AudioWriter::new(
             &mut file,
             write_options,
@@ -396,7 +401,12 @@ pub fn render_file(
         )?;
         writer.finish()?
     };
-    temp.as_file().sync_all().map_err(|e| {
+    let synced = if options.sync {
+        temp.as_file().sync_all()
+    } else {
+        Ok(())
+    };
+    synced.map_err(|e| {
         Error::io(
             format!("Cannot write output '{out_shown}': {e}"),
             out_shown.clone(),
@@ -454,24 +464,27 @@ struct EarlyWriteback<'a> {
     started: u64,
     /// Current write position.
     position: u64,
+    /// Whether to start writeback at all (only worth it when the file will be synced).
+    enabled: bool,
 }
 
 /// Bytes between writeback requests.
 const WRITEBACK_STRETCH: u64 = 8 << 20;
 
 impl<'a> EarlyWriteback<'a> {
-    fn new(file: &'a mut fs::File) -> Self {
+    fn new(file: &'a mut fs::File, enabled: bool) -> Self {
         EarlyWriteback {
             file,
             started: 0,
             position: 0,
+            enabled,
         }
     }
 
     #[cfg(target_os = "linux")]
     fn start_writeback(&mut self) {
         use std::os::fd::AsRawFd;
-        if self.position < self.started + WRITEBACK_STRETCH {
+        if !self.enabled || self.position < self.started + WRITEBACK_STRETCH {
             return;
         }
         let fd = self.file.as_raw_fd();
@@ -516,8 +529,18 @@ impl std::io::Seek for EarlyWriteback<'_> {
     }
 }
 
+/// Blocks in flight between the decoding thread and the processing thread.
+const READ_AHEAD: usize = 3;
+
+/// A block decoded by the reading thread: planar buffers and their valid frame count.
+type ReadBlock = Result<(Vec<Vec<f32>>, usize)>;
+
 /// One pass over the file plus tail: read, process, drop the first `latency` frames, flush
 /// `latency` frames of zeros at the end, and hand each block to `sink`.
+///
+/// Decoding runs on its own thread, READ_AHEAD blocks ahead of processing and writing, so
+/// the two halves of a render overlap on two cores. The buffers circulate between the
+/// threads: nothing is allocated per block.
 #[allow(clippy::too_many_arguments)]
 fn run_pass(
     processor: &mut StreamProcessor,
@@ -531,67 +554,97 @@ fn run_pass(
 ) -> Result<u64> {
     let channels = reader.info().channels;
     let total = reader.info().frames.map(|f| f + tail_frames);
-    let mut buf = vec![vec![0.0f32; processor.chunk_size()]; channels];
-    let mut first = true;
-    let mut input_done = false;
-    let mut extra = tail_frames + latency;
-    let mut skip = latency;
-    let mut written = 0u64;
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Error::stream("Rendering interrupted")
-                .with_suggestion("the partial output was removed; run the command again"));
+    let (chunk, hop) = (processor.chunk_size(), processor.hop());
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<ReadBlock>(READ_AHEAD);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<f32>>>();
+        for _ in 0..READ_AHEAD {
+            let _ = empty_tx.send(vec![vec![0.0f32; chunk]; channels]);
         }
-        let want = if first {
-            processor.chunk_size()
-        } else {
-            processor.hop()
-        };
-        first = false;
-        for b in &mut buf {
-            b.resize(want, 0.0);
-        }
-        let mut n = 0;
-        if !input_done {
-            let before = reader.nonfinite_replaced();
-            n = reader.read(&mut buf)?;
-            if strict && reader.nonfinite_replaced() > before {
-                return Err(Error::format(format!(
-                    "Input '{}' contains NaN or Inf samples",
-                    reader.name()
-                ))
-                .with_suggestion("drop --strict to replace them with 0"));
+        scope.spawn(move || {
+            let mut first = true;
+            // Ends when the file ends, on an error, or when the processing side hangs up.
+            while let Ok(mut buf) = empty_rx.recv() {
+                let want = if first { chunk } else { hop };
+                first = false;
+                for b in &mut buf {
+                    b.resize(want, 0.0);
+                }
+                let before = reader.nonfinite_replaced();
+                let block = reader.read(&mut buf).and_then(|n| {
+                    if strict && reader.nonfinite_replaced() > before {
+                        return Err(Error::format(format!(
+                            "Input '{}' contains NaN or Inf samples",
+                            reader.name()
+                        ))
+                        .with_suggestion("drop --strict to replace them with 0"));
+                    }
+                    Ok(n)
+                });
+                let stop = !matches!(block, Ok(n) if n > 0);
+                if full_tx.send(block.map(|n| (buf, n))).is_err() || stop {
+                    break;
+                }
             }
-            input_done = n == 0;
-        }
-        if n == 0 {
-            if extra == 0 {
-                break;
-            }
-            // Past the end: feed silence for the tail and to flush the latency.
-            n = extra.min(want as u64) as usize;
-            extra -= n as u64;
-            for b in &mut buf {
-                b[..n].fill(0.0);
-            }
-        }
-        let mut block: Vec<&mut [f32]> = buf.iter_mut().map(|b| &mut b[..n]).collect();
-        processor.process_block(&mut block);
-        let drop = skip.min(n as u64) as usize;
-        skip -= drop as u64;
-        if drop < n {
-            let view: Vec<&[f32]> = buf.iter().map(|b| &b[drop..n]).collect();
-            sink(&view)?;
-            written += (n - drop) as u64;
-        }
-        progress(Progress {
-            pass: 1,
-            passes: 1,
-            frames_done: written,
-            frames_total: total,
         });
-    }
-    Ok(written)
+
+        let mut tail_buf = vec![vec![0.0f32; hop]; channels];
+        let mut input_done = false;
+        let mut extra = tail_frames + latency;
+        let mut skip = latency;
+        let mut written = 0u64;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::stream("Rendering interrupted")
+                    .with_suggestion("the partial output was removed; run the command again"));
+            }
+            let mut from_reader = None;
+            if !input_done {
+                match full_rx.recv() {
+                    Ok(Ok((buf, n))) if n > 0 => from_reader = Some((buf, n)),
+                    Ok(Ok(_)) => input_done = true,
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => input_done = true,
+                }
+            }
+            let (mut buf, n) = match from_reader {
+                Some(block) => block,
+                None => {
+                    if extra == 0 {
+                        break;
+                    }
+                    // Past the end: feed silence for the tail and to flush the latency.
+                    let n = extra.min(hop as u64) as usize;
+                    extra -= n as u64;
+                    for b in &mut tail_buf {
+                        b[..n].fill(0.0);
+                    }
+                    (std::mem::take(&mut tail_buf), n)
+                }
+            };
+            let mut block: Vec<&mut [f32]> = buf.iter_mut().map(|b| &mut b[..n]).collect();
+            processor.process_block(&mut block);
+            let drop = skip.min(n as u64) as usize;
+            skip -= drop as u64;
+            if drop < n {
+                let view: Vec<&[f32]> = buf.iter().map(|b| &b[drop..n]).collect();
+                sink(&view)?;
+                written += (n - drop) as u64;
+            }
+            if input_done {
+                tail_buf = buf;
+            } else {
+                let _ = empty_tx.send(buf);
+            }
+            progress(Progress {
+                pass: 1,
+                passes: 1,
+                frames_done: written,
+                frames_total: total,
+            });
+        }
+        Ok(written)
+    })
 }
 
 /// Level measurements of a whole rendered signal.
