@@ -71,6 +71,9 @@ enum Command {
         /// Block size in frames.
         #[arg(long, default_value_t = 512)]
         block: usize,
+        /// Also write the generated (dry) test signal to this WAV file, e.g. to render it.
+        #[arg(long, value_name = "FILE.wav")]
+        write_input: Option<std::path::PathBuf>,
     },
 }
 
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             effects,
             seconds,
             block,
-        } => demo::run(&effects, seconds, block).map(|()| Outcome::Success),
+            write_input,
+        } => demo::run(&effects, seconds, block, write_input.as_deref()).map(|()| Outcome::Success),
     }
 }
