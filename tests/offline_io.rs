@@ -743,3 +743,25 @@ fn a_failed_render_leaves_no_temporary_file_and_keeps_the_old_output() {
         .collect();
     assert_eq!(names.len(), 2, "temporary file left behind: {names:?}");
 }
+
+/// flacenc's fixed predictors once produced frames ~40x the raw size on low-passed noise.
+#[test]
+fn flac_output_of_coloured_noise_is_smaller_than_raw_pcm() {
+    let dir = tmp();
+    // Pink-ish: white noise through a gentle low-pass, near full scale.
+    let mut input = signal(2, 96_000, 1.0);
+    let mut chain = parse_chain(&["lobutterworth:300,order=1"]).unwrap();
+    chain.prepare(48_000.0, 96_000, 2).unwrap();
+    let mut views: Vec<&mut [f32]> = input.iter_mut().map(|c| &mut c[..]).collect();
+    chain.process(&mut views);
+    let path = dir.path().join("pink.flac");
+    write_ours(
+        &path,
+        WriteOptions::new(OutputFormat::Flac, Subtype::Pcm24),
+        48_000,
+        &input,
+    );
+    let size = std::fs::metadata(&path).unwrap().len();
+    let raw = 96_000 * 2 * 3;
+    assert!(size < raw, "FLAC {size} bytes, raw PCM {raw} bytes");
+}
