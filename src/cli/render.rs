@@ -454,7 +454,7 @@ impl Reporter {
 
     fn start(&self, input: &Path) -> Option<ProgressBar> {
         let multi = self.multi.as_ref()?;
-        let bar = multi.add(ProgressBar::new(0));
+        let bar = multi.add(ProgressBar::new(1));
         bar.set_style(
             ProgressStyle::with_template(
                 "{prefix:>8} [{bar:30}] {percent:>3}% {msg} ({elapsed} / eta {eta})",
