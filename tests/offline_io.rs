@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use common::{all_effects, is_block_wise, noise};
+use common::{all_effects, hound_read_interleaved, is_block_wise, noise, write_float_wav};
 use rtfx::dsp::chain::Chain;
 use rtfx::dsp::spec::parse_chain;
 use rtfx::offline::audio_io::{AudioReader, AudioWriter, OutputFormat, Subtype, WriteOptions};
@@ -24,37 +24,10 @@ fn signal(channels: usize, frames: usize, amplitude: f32) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Writes float32 WAV with hound (an independent writer).
-fn write_float_wav(path: &Path, rate: u32, planar: &[Vec<f32>]) {
-    let spec = hound::WavSpec {
-        channels: planar.len() as u16,
-        sample_rate: rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("hound create");
-    for i in 0..planar[0].len() {
-        for ch in planar {
-            w.write_sample(ch[i]).expect("hound write");
-        }
-    }
-    w.finalize().expect("hound finalize");
-}
-
 /// Reads any WAV with hound as planar f32 (integers scaled to [-1, 1)).
 fn hound_read(path: &Path) -> (hound::WavSpec, Vec<Vec<f32>>) {
-    let mut r = hound::WavReader::open(path).expect("hound open");
-    let spec = r.spec();
+    let (spec, inter) = hound_read_interleaved(path);
     let ch = usize::from(spec.channels);
-    let inter: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.expect("sample")).collect(),
-        hound::SampleFormat::Int => {
-            let scale = 2f32.powi(i32::from(spec.bits_per_sample) - 1);
-            r.samples::<i32>()
-                .map(|s| s.expect("sample") as f32 / scale)
-                .collect()
-        }
-    };
     let mut planar = vec![Vec::new(); ch];
     for (i, s) in inter.into_iter().enumerate() {
         planar[i % ch].push(s);
