@@ -801,3 +801,45 @@ fn process_file_creates_directories_and_matches_render() {
         .to_string();
     assert!(err.contains("is the input file"), "{err}");
 }
+
+/// A disk that fills up after `room` bytes.
+struct FullDisk {
+    data: std::io::Cursor<Vec<u8>>,
+    room: u64,
+}
+
+impl Write for FullDisk {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.data.position() + buf.len() as u64 > self.room {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.data.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for FullDisk {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.data.seek(pos)
+    }
+}
+
+// Checklist item 11: the disk fills mid-write.
+#[test]
+fn a_full_disk_is_reported_with_the_os_reason() {
+    for format in [OutputFormat::Wav, OutputFormat::Flac] {
+        let mut disk = FullDisk {
+            data: std::io::Cursor::new(Vec::new()),
+            room: 10_000,
+        };
+        let options = WriteOptions::new(format, format.default_subtype());
+        let mut w = AudioWriter::new(&mut disk, options, 48_000, 2, None).expect("header fits");
+        let block = signal(2, 48_000, 0.5);
+        let view: Vec<&[f32]> = block.iter().map(Vec::as_slice).collect();
+        let err = w.write(&view).unwrap_err().to_string();
+        assert!(err.contains("No space left on device"), "{format}: {err}");
+        assert!(err.contains("free disk space"), "{format}: {err}");
+    }
+}
