@@ -23,6 +23,7 @@
 
 pub mod dsp;
 pub mod error;
+pub mod gpu;
 pub mod offline;
 
 pub use error::{Error, ErrorDetails, Result};

@@ -7,3 +7,14 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --all-targets
 cargo test --doc
+
+# The `cuda` feature, on a machine without a GPU: lint, build, the kernel's CPU emulation,
+# and NVRTC (from PyPI) compiling the kernel. Device tests say they were skipped.
+NVRTC_DIR="${CARGO_TARGET_DIR:-target}/nvrtc"
+NVRTC_LIB="$NVRTC_DIR/nvidia/cuda_nvrtc/lib"
+if [ ! -e "$NVRTC_LIB/libnvrtc.so.12" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target "$NVRTC_DIR" nvidia-cuda-nvrtc-cu12
+fi
+cargo clippy --all-targets --features cuda -- -D warnings
+LD_LIBRARY_PATH="$(realpath "$NVRTC_LIB")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" RTFX_REQUIRE_NVRTC=1 \
+  cargo test --features cuda --lib --test gpu_cuda
