@@ -2,6 +2,9 @@
 //! latency and tail, click-free switches, state kept across filter changes, chunking, NaN
 //! recovery, and agreement with the renderer's chain for the exported TOML.
 
+// Settings are built by changing a few fields of the defaults, which reads best here.
+#![allow(clippy::field_reassign_with_default)]
+
 use rtfx::dsp::spec::chain_from_toml;
 use rtfx::plugin::strip::{DelayTime, STEP, Strip, StripSettings};
 

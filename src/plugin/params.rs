@@ -110,9 +110,12 @@ impl NoteValue {
     }
 }
 
+/// A text-to-value formatter as nice-plug takes it.
+pub type StringToValue = Arc<dyn Fn(&str) -> Option<f32> + Send + Sync>;
+
 /// Parses a number followed by an optional unit ("12.5 ms", "-3dB", "40 %"): the unit letters,
 /// `%` and spaces at the end are ignored.
-pub fn s2v_number() -> Arc<dyn Fn(&str) -> Option<f32> + Send + Sync> {
+pub fn s2v_number() -> StringToValue {
     Arc::new(|text| {
         text.trim()
             .trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == ' ' || c == '%')

@@ -1377,7 +1377,7 @@ impl Strip {
         // No NaN, infinity or subnormal number leaves the strip.
         for ch in block.iter_mut() {
             for x in ch.iter_mut() {
-                if !(x.abs() >= FLUSH_BELOW_F32) || !x.is_finite() {
+                if x.abs() < FLUSH_BELOW_F32 || !x.is_finite() {
                     *x = 0.0;
                 }
             }

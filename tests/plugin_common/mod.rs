@@ -6,7 +6,6 @@
 use std::cell::Cell;
 
 use nice_plug::midi::PluginNoteEvent;
-use nice_plug::params::Params;
 use nice_plug::prelude::*;
 use rtfx::plugin::Rtfx;
 
@@ -42,7 +41,13 @@ impl ProcessContext<Rtfx> for Host {
     fn try_send_event(
         &mut self,
         event: PluginNoteEvent<Rtfx>,
-    ) -> Result<(), (PluginNoteEvent<Rtfx>, nice_plug::context::process::SendEventError)> {
+    ) -> Result<
+        (),
+        (
+            PluginNoteEvent<Rtfx>,
+            nice_plug::context::process::SendEventError,
+        ),
+    > {
         Err((
             event,
             nice_plug::context::process::SendEventError::NoOutputBuffer,
@@ -67,7 +72,13 @@ impl ActivateContext<Rtfx> for Host {
 }
 
 /// Activates `plugin` with the stereo (2) or mono (1) layout and calls `reset`.
-pub fn activate(plugin: &mut Rtfx, host: &mut Host, sample_rate: f32, max_block: u32, channels: u32) -> bool {
+pub fn activate(
+    plugin: &mut Rtfx,
+    host: &mut Host,
+    sample_rate: f32,
+    max_block: u32,
+    channels: u32,
+) -> bool {
     let layout = Rtfx::AUDIO_IO_LAYOUTS
         .iter()
         .find(|l| l.main_output_channels.map(|c| c.get()) == Some(channels))
@@ -95,7 +106,12 @@ pub fn buffer<'a>(chans: &'a mut [Vec<f32>], start: usize, end: usize) -> Buffer
 }
 
 /// Processes the channels in blocks of `block` frames.
-pub fn process_all(plugin: &mut Rtfx, host: &mut Host, chans: &mut [Vec<f32>], block: usize) -> ProcessStatus {
+pub fn process_all(
+    plugin: &mut Rtfx,
+    host: &mut Host,
+    chans: &mut [Vec<f32>],
+    block: usize,
+) -> ProcessStatus {
     let frames = chans[0].len();
     let mut status = ProcessStatus::Normal;
     let mut start = 0;
@@ -143,10 +159,14 @@ pub fn set_text(plugin: &Rtfx, id: &str, text: &str) {
 
 /// Deterministic noise in [-amp, amp).
 pub fn noise(frames: usize, seed: u64, amp: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..frames)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
         })
         .collect()
