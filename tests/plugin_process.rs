@@ -30,7 +30,9 @@ fn default_plugin_is_transparent_with_zero_latency() {
         let mut plugin = Rtfx::default();
         let mut host = Host::new(48_000.0, None);
         assert!(activate(&mut plugin, &mut host, 48_000.0, 512, channels));
-        assert_eq!(host.latency.get(), Some(0));
+        // The wrapper starts at 0 latency: nothing to report.
+        assert_eq!(host.latency.get(), None);
+        assert_eq!(plugin.strip().latency_samples(), 0);
         let mut chans: Vec<Vec<f32>> = (0..channels)
             .map(|c| noise(4096, u64::from(c), 0.5))
             .collect();
@@ -64,6 +66,16 @@ fn latency_is_reported_on_activate_and_when_it_changes() {
     // Switching the limiter off removes it.
     set_text(&plugin, "lim_on", "Off");
     process_all(&mut plugin, &mut host, &mut chans, 256);
+    assert_eq!(host.latency.get(), Some(0));
+
+    // Re-activating after the change reports the new latency (0) again only if it changed.
+    set_text(&plugin, "lim_on", "On");
+    host.latency.set(None);
+    assert!(activate(&mut plugin, &mut host, 48_000.0, 512, 2));
+    assert_eq!(host.latency.get(), Some(480));
+    set_text(&plugin, "lim_on", "Off");
+    host.latency.set(None);
+    assert!(activate(&mut plugin, &mut host, 48_000.0, 512, 2));
     assert_eq!(host.latency.get(), Some(0));
 
     // At 96 kHz the same lookahead is twice the samples.

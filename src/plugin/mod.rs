@@ -264,8 +264,12 @@ impl Plugin for Rtfx {
             return false;
         }
         self.sample_rate = sample_rate;
-        self.reported_latency = self.strip.target_latency() as u32;
-        context.set_latency_samples(self.reported_latency);
+        // The wrapper remembers the last value (0 at first): report changes only.
+        let latency = self.strip.target_latency() as u32;
+        if latency != self.reported_latency {
+            self.reported_latency = latency;
+            context.set_latency_samples(latency);
+        }
         self.meters
             .latency_samples
             .store(self.reported_latency, Ordering::Relaxed);
