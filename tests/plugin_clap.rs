@@ -429,3 +429,28 @@ fn state_round_trips_byte_identically_and_bad_state_is_rejected() {
     assert!(st.load(&b.plugin_handle(), &mut &truncated[..]).is_err());
     assert_eq!(save(&mut b), first, "a rejected load changed the state");
 }
+
+#[test]
+fn out_of_range_state_values_are_clamped() {
+    let entry = load();
+    let mut inst = instance(&entry);
+    let json = r#"{"version":"0.0.1","params":{"in_gain":{"f32":1000.0},"out_gain":{"f32":-1e30},"hp_order":{"i32":99},"dly_note":{"i32":-5},"hp_on":{"bool":true},"no_such":{"f32":1.0}},"fields":{}}"#;
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(json.as_bytes());
+    let st = state(&inst);
+    st.load(&inst.plugin_handle(), &mut bytes.as_slice())
+        .expect("a state with odd values still loads");
+    let params = params(&inst);
+    let handle = inst.plugin_handle();
+    let value = |id: &str| params.get_value(&handle, param_id(id)).expect("value");
+    // Normalized values: clamped to the ends of the ranges.
+    assert_eq!(value("in_gain"), 1.0);
+    assert_eq!(value("out_gain"), 0.0);
+    assert_eq!(value("hp_on"), 1.0);
+    // Stepped parameters are exposed as plain steps: order 8, first note value.
+    assert_eq!(value("hp_order"), 7.0);
+    assert_eq!(value("dly_note"), 0.0);
+    let saved = save(&mut inst);
+    let text = String::from_utf8_lossy(&saved[8..]).into_owned();
+    assert!(text.contains(r#""in_gain":{"f32":24.0}"#), "{text}");
+}

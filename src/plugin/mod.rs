@@ -240,6 +240,15 @@ impl Plugin for Rtfx {
         ))
     }
 
+    /// Runs before a saved state is applied: every value is checked against its parameter's
+    /// range (non-finite values become the default, others are clamped), so a damaged or
+    /// hand-edited project can never push a parameter out of range. States from other plugins
+    /// carry none of our ids and change nothing. The state's `version` is the plugin version
+    /// that saved it; no migration is needed yet.
+    fn filter_state(state: &mut PluginState) {
+        sanitize_state(state);
+    }
+
     fn activate(
         &mut self,
         audio_io_layout: &AudioIOLayout,
@@ -317,6 +326,49 @@ impl Plugin for Rtfx {
             self.meters.record(self.strip.levels(), load);
         }
         ProcessStatus::Tail(self.strip.tail_samples().min(u32::MAX as usize) as u32)
+    }
+}
+
+/// Clamps every parameter value of a saved state into its range (see [`Rtfx::filter_state`]).
+///
+/// nice-plug does not export its state value type, so the values are edited in their JSON form
+/// (`{"f32": 1.5}`, `{"i32": 3}`, `{"bool": true}`, `{"string": "id"}`), exactly as saved.
+pub fn sanitize_state(state: &mut PluginState) {
+    use serde_json::Value;
+    let Ok(Value::Object(mut values)) = serde_json::to_value(&state.params) else {
+        return;
+    };
+    let params = RtfxParams::default();
+    let map = params.param_map();
+    for (id, value) in values.iter_mut() {
+        let Some((_, ptr, _)) = map.iter().find(|(pid, _, _)| pid == id) else {
+            continue;
+        };
+        // SAFETY: `ptr` points into `params`, which outlives this loop.
+        let (lo, hi, default) = unsafe {
+            (
+                ptr.preview_plain(0.0),
+                ptr.preview_plain(1.0),
+                ptr.default_plain_value(),
+            )
+        };
+        let Value::Object(tagged) = value else {
+            continue;
+        };
+        if let Some(v) = tagged.get_mut("f32") {
+            let x = v.as_f64().map(|x| x as f32).filter(|x| x.is_finite());
+            let x = x.map_or(default, |x| x.clamp(lo, hi));
+            *v = Value::from(x);
+        } else if let Some(v) = tagged.get_mut("i32") {
+            let (lo, hi) = (lo.round() as i64, hi.round() as i64);
+            let x = v
+                .as_i64()
+                .map_or(default.round() as i64, |x| x.clamp(lo, hi));
+            *v = Value::from(x);
+        }
+    }
+    if let Ok(clean) = serde_json::from_value(Value::Object(values)) {
+        state.params = clean;
     }
 }
 
