@@ -171,7 +171,7 @@ impl NiceEguiApp for StripApp {
         };
         let setter = gui.param_setter();
         self.update_meters();
-        egui::ScrollArea::both().show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
             self.header(ui, &setter);
             ui.separator();
             self.sections(ui, &setter);
@@ -285,7 +285,8 @@ impl StripApp {
 
     fn sections(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let p = self.params.clone();
-        ui.horizontal_top(|ui| {
+        // Sections flow left to right like a channel strip and wrap in narrow windows.
+        ui.horizontal_wrapped(|ui| {
             section(ui, "Input", |ui| slider(ui, setter, &p.input_gain));
             section(ui, "Filters", |ui| {
                 switch(ui, setter, &p.hp_on, "High-pass");
