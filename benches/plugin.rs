@@ -13,7 +13,10 @@ use rtfx::plugin::params::RtfxParams;
 use rtfx::plugin::strip::Strip;
 
 const RATE: f64 = 48_000.0;
-const SECONDS: usize = 20;
+/// Seconds of audio per block size (`cargo bench`); `cargo test --all-targets` runs this
+/// binary without `--bench` as a quick smoke run of half a second.
+const SECONDS: f64 = 20.0;
+const SMOKE_SECONDS: f64 = 0.5;
 
 fn noise(frames: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
@@ -55,9 +58,14 @@ fn params() -> RtfxParams {
 }
 
 fn main() {
+    let seconds = if std::env::args().any(|a| a == "--bench") {
+        SECONDS
+    } else {
+        SMOKE_SECONDS
+    };
     let params = params();
     println!(
-        "full strip, stereo, {} kHz, {SECONDS} s of noise per block size",
+        "full strip, stereo, {} kHz, {seconds} s of noise per block size",
         RATE / 1000.0
     );
     println!(
@@ -68,7 +76,7 @@ fn main() {
         let settings = params.settings(120.0);
         let mut strip = Strip::new(settings);
         strip.prepare(RATE, block, 2, &settings).expect("prepare");
-        let frames = SECONDS * RATE as usize;
+        let frames = (seconds * RATE) as usize;
         let (mut l, mut r) = (noise(frames, 1), noise(frames, 2));
         let mut times = Vec::with_capacity(frames / block + 1);
         // Warm-up pass, then the timed pass.
