@@ -269,3 +269,33 @@ fn export_chain_writes_a_chain_file_the_renderer_accepts() {
     assert!(err.to_string().contains("cannot write"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn reset_applies_parameter_changes_made_while_not_processing() {
+    // A host sets parameters, then resets (e.g. before an offline render): the first block must
+    // already use them, exactly as a plugin activated with those values does.
+    let ids = [
+        ("hp_on", "On"),
+        ("hp_freq", "300 Hz"),
+        ("rev_on", "On"),
+        ("comp_on", "On"),
+    ];
+    let mut a = Rtfx::default();
+    let mut host_a = Host::new(48_000.0, None);
+    assert!(activate(&mut a, &mut host_a, 48_000.0, 512, 2));
+    for (id, v) in ids {
+        set_text(&a, id, v);
+    }
+    a.reset();
+    let mut b = Rtfx::default();
+    for (id, v) in ids {
+        set_text(&b, id, v);
+    }
+    let mut host_b = Host::new(48_000.0, None);
+    assert!(activate(&mut b, &mut host_b, 48_000.0, 512, 2));
+    let input = vec![noise(4800, 1, 0.5), noise(4800, 2, 0.5)];
+    let (mut xa, mut xb) = (input.clone(), input.clone());
+    process_all(&mut a, &mut host_a, &mut xa, 512);
+    process_all(&mut b, &mut host_b, &mut xb, 512);
+    assert_eq!(xa, xb);
+}

@@ -418,3 +418,20 @@ fn exported_chain_matches_the_strip() {
     assert!(toml.contains("name = \"limiter\""), "{toml}");
     chain_from_toml(&toml).expect("parses");
 }
+
+#[test]
+fn reset_jumps_to_new_settings_without_ramps() {
+    // Settings changed, then a reset before any processing: the output is exactly what a
+    // strip prepared with the new settings gives.
+    let mut strip = prepared(&StripSettings::default());
+    let s = everything_on();
+    strip.set_settings(&s);
+    strip.reset();
+    assert_eq!(strip.latency_samples(), strip.target_latency());
+    let mut fresh = prepared(&s);
+    let (mut l1, mut r1) = (noise(9600, 21, 0.5), noise(9600, 22, 0.5));
+    let (mut l2, mut r2) = (l1.clone(), r1.clone());
+    run(&mut strip, &mut l1, &mut r1, 480);
+    run(&mut fresh, &mut l2, &mut r2, 480);
+    assert!(l1 == l2 && r1 == r2);
+}

@@ -288,7 +288,11 @@ impl Plugin for Rtfx {
         true
     }
 
+    /// Clears all audio state and jumps every parameter to its current value (no ramps), so
+    /// that processing after a reset starts exactly at the current settings.
     fn reset(&mut self) {
+        let bpm = self.meters.tempo.load(Ordering::Relaxed);
+        self.strip.set_settings(&self.params.settings(bpm));
         self.strip.reset();
     }
 

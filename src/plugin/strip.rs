@@ -942,6 +942,10 @@ impl Strip {
     /// Clears every delay line, filter memory and envelope, and finishes every ramp at its
     /// target. Never allocates.
     pub fn reset(&mut self) {
+        // Jump to the targets first (which may start an order or delay-time cross-fade), then
+        // clear everything (which ends those cross-fades).
+        let t = self.target;
+        self.snap(&t);
         self.high_pass.core.reset();
         self.low_pass.core.reset();
         self.eq.cascade.reset();
@@ -950,8 +954,20 @@ impl Strip {
         self.reverb.reset();
         self.limiter.reset();
         self.dry.clear();
-        let t = self.target;
-        self.snap(&t);
+        for fade in [
+            &mut self.high_pass.fade,
+            &mut self.low_pass.fade,
+            &mut self.eq.fade,
+            &mut self.comp_fade,
+            &mut self.delay_fade,
+            &mut self.reverb_fade,
+            &mut self.limiter_fade,
+        ] {
+            fade.dormant = fade.mix.target() == 0.0;
+        }
+        if self.prepared {
+            self.latency = self.target_latency();
+        }
     }
 
     /// Jumps every parameter to `settings` without ramps (keeps the state).
