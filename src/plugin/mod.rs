@@ -172,6 +172,9 @@ pub struct Rtfx {
     sample_rate: f32,
     /// Latency last reported to the host.
     reported_latency: u32,
+    /// The next block follows an activation or a reset: jump to the parameter values instead
+    /// of ramping (hosts often deliver values set before playback with that first block).
+    fresh: bool,
 }
 
 impl Default for Rtfx {
@@ -182,6 +185,7 @@ impl Default for Rtfx {
             strip: Strip::default(),
             sample_rate: 0.0,
             reported_latency: 0,
+            fresh: true,
         }
     }
 }
@@ -285,15 +289,18 @@ impl Plugin for Rtfx {
         self.meters
             .sample_rate
             .store(sample_rate, Ordering::Relaxed);
+        self.fresh = true;
         true
     }
 
-    /// Clears all audio state and jumps every parameter to its current value (no ramps), so
-    /// that processing after a reset starts exactly at the current settings.
+    /// Clears all audio state and jumps every parameter to its current value (no ramps); the
+    /// first block after it jumps to the values it brings too, so that processing after a reset
+    /// starts exactly at the current settings.
     fn reset(&mut self) {
         let bpm = self.meters.tempo.load(Ordering::Relaxed);
         self.strip.set_settings(&self.params.settings(bpm));
         self.strip.reset();
+        self.fresh = true;
     }
 
     fn process(
@@ -309,7 +316,13 @@ impl Plugin for Rtfx {
             .filter(|t| t.is_finite() && *t > 0.0)
             .unwrap_or(DEFAULT_TEMPO);
         self.meters.tempo.store(bpm, Ordering::Relaxed);
-        self.strip.set_settings(&self.params.settings(bpm));
+        let settings = self.params.settings(bpm);
+        if self.fresh {
+            self.strip.jump_to(&settings);
+            self.fresh = false;
+        } else {
+            self.strip.set_settings(&settings);
+        }
 
         let latency = self.strip.target_latency() as u32;
         if latency != self.reported_latency {

@@ -942,10 +942,10 @@ impl Strip {
     /// Clears every delay line, filter memory and envelope, and finishes every ramp at its
     /// target. Never allocates.
     pub fn reset(&mut self) {
-        // Jump to the targets first (which may start an order or delay-time cross-fade), then
-        // clear everything (which ends those cross-fades).
+        // Jump to the targets first (which may start a delay-time cross-fade), then clear
+        // everything (which ends it).
         let t = self.target;
-        self.snap(&t);
+        self.jump_to(&t);
         self.high_pass.core.reset();
         self.low_pass.core.reset();
         self.eq.cascade.reset();
@@ -954,6 +954,16 @@ impl Strip {
         self.reverb.reset();
         self.limiter.reset();
         self.dry.clear();
+    }
+
+    /// Jumps to `settings` at once: no parameter ramps, no switch or order cross-fades (the
+    /// audio state is kept). For the first block after a reset, when there is no audio history
+    /// worth ramping from. Never allocates.
+    pub fn jump_to(&mut self, settings: &StripSettings) {
+        self.snap(settings);
+        for core in [&mut self.high_pass.core, &mut self.low_pass.core] {
+            core.order_fade.reset(1.0);
+        }
         for fade in [
             &mut self.high_pass.fade,
             &mut self.low_pass.fade,
