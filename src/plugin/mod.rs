@@ -15,6 +15,7 @@
 
 pub mod editor;
 pub mod params;
+pub mod standalone;
 pub mod strip;
 
 use std::num::NonZeroU32;
@@ -238,6 +239,10 @@ impl Plugin for Rtfx {
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        if standalone::headless() {
+            // The standalone app without a display: run without an editor.
+            return None;
+        }
         Some(editor::RtfxEditor::new(
             self.params.clone(),
             self.meters.clone(),
