@@ -351,7 +351,8 @@ impl Plugin for Rtfx {
     }
 }
 
-/// Clamps every parameter value of a saved state into its range (see [`Rtfx::filter_state`]).
+/// Clamps every parameter value of a saved state into its range (the plugin's
+/// `Plugin::filter_state` calls it before every state load).
 ///
 /// nice-plug does not export its state value type, so the values are edited in their JSON form
 /// (`{"f32": 1.5}`, `{"i32": 3}`, `{"bool": true}`, `{"string": "id"}`), exactly as saved.
