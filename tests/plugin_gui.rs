@@ -241,9 +241,18 @@ fn editor_draws_and_survives_reopening() {
     let entry = unsafe { PluginEntry::load(plugin_path()) }.expect("the .clap loads");
     let mut a = instance(&entry);
     let gui_a = open(&mut a, root);
-    pump(&mut [&mut a], Duration::from_millis(2500));
+    // Software GL on a loaded machine can take a while for the first frame: look for up to
+    // 15 s.
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-editor.xwd");
-    let (colours, lit) = screenshot(&xvfb.display, &shot);
+    let start = Instant::now();
+    let (mut colours, mut lit) = (0, 0.0);
+    while start.elapsed() < Duration::from_secs(15) {
+        pump(&mut [&mut a], Duration::from_millis(500));
+        (colours, lit) = screenshot(&xvfb.display, &shot);
+        if colours >= 100 && lit > 0.01 {
+            break;
+        }
+    }
     eprintln!(
         "editor screenshot: {} ({colours} colours, {:.0} % lit)",
         shot.display(),
