@@ -428,6 +428,12 @@ fn state_round_trips_byte_identically_and_bad_state_is_rejected() {
     let truncated = &first[..first.len() / 2];
     assert!(st.load(&b.plugin_handle(), &mut &truncated[..]).is_err());
     assert_eq!(save(&mut b), first, "a rejected load changed the state");
+    // Another nice-plug plugin's state carries none of our ids: nothing changes.
+    let foreign = r#"{"version":"1.0.0","params":{"gain":{"f32":0.5}},"fields":{"note":"\"x\""}}"#;
+    let mut bytes = (foreign.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(foreign.as_bytes());
+    let _ = st.load(&b.plugin_handle(), &mut bytes.as_slice());
+    assert_eq!(save(&mut b), first, "a foreign state changed the state");
 }
 
 #[test]
