@@ -435,3 +435,19 @@ fn reset_jumps_to_new_settings_without_ramps() {
     run(&mut fresh, &mut l2, &mut r2, 480);
     assert!(l1 == l2 && r1 == r2);
 }
+
+#[test]
+fn odd_blocks_do_not_panic() {
+    let s = everything_on();
+    let mut strip = prepared(&s);
+    // No channels, unequal lengths, more channels than prepared.
+    strip.process(&mut []);
+    let (mut l, mut r) = (noise(100, 23, 0.5), noise(60, 24, 0.5));
+    strip.process(&mut [&mut l[..], &mut r[..]]);
+    assert!(l.iter().chain(&r).all(|x| x.is_finite()));
+    let mut c = noise(100, 25, 0.5);
+    let before = c.clone();
+    let (mut l, mut r) = (noise(100, 26, 0.5), noise(100, 27, 0.5));
+    strip.process(&mut [&mut l[..], &mut r[..], &mut c[..]]);
+    assert_eq!(c, before, "a third channel passes unchanged");
+}

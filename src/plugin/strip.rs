@@ -1230,14 +1230,15 @@ impl Strip {
     }
 
     /// Processes a planar block in place. Channels beyond the prepared ones pass unchanged;
-    /// before [`Self::prepare`] everything passes. Never allocates.
+    /// before [`Self::prepare`] everything passes. Channels of unequal length are processed up
+    /// to the shortest. Never allocates.
     pub fn process(&mut self, block: &mut [&mut [f32]]) {
-        let n = crate::dsp::frames(block);
         self.levels = StripLevels::default();
+        let channels = self.channels.min(block.len());
+        let n = block[..channels].iter().map(|c| c.len()).min().unwrap_or(0);
         if !self.prepared || n == 0 {
             return;
         }
-        let channels = self.channels.min(block.len());
         let mut start = 0;
         while start < n {
             let end = (start + STEP).min(n);
