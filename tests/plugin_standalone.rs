@@ -77,6 +77,17 @@ struct Jackd {
 
 impl Drop for Jackd {
     fn drop(&mut self) {
+        // SIGTERM lets jackd remove its shared-memory files; SIGKILL only if it hangs.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
