@@ -25,5 +25,6 @@ pub mod dsp;
 pub mod error;
 pub mod gpu;
 pub mod offline;
+pub mod plugin;
 
 pub use error::{Error, ErrorDetails, Result};

@@ -3,6 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/setup.sh
+# pedalboard (PyPI; JUCE's VST3 hosting) and numpy in a venv under the target directory, for
+# tests/plugin_vst3.rs (which looks for it there, or takes RTFX_HOST_PYTHON).
+host_venv="${CARGO_TARGET_DIR:-$PWD/target}/host-venv"
+if ! "$host_venv/bin/python" -c "import pedalboard, numpy" >/dev/null 2>&1; then
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "setup: python3 not found; it is needed for the VST3 host test (pedalboard)." >&2
+    exit 1
+  fi
+  echo "setup: installing pedalboard and numpy into $host_venv" >&2
+  python3 -m venv "$host_venv"
+  "$host_venv/bin/pip" install -q --disable-pip-version-check pedalboard numpy
+fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --all-targets
