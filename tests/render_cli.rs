@@ -800,3 +800,60 @@ fn cuda_falls_back_to_the_cpu_with_one_warning() {
     assert_eq!(r.stderr.matches("warning:").count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("rendering on the CPU"));
 }
+
+// 10. Ctrl-C mid-render: exit 130, the temporary file removed, an existing output untouched.
+#[test]
+fn ctrl_c_removes_the_partial_output_and_keeps_the_old_one() {
+    let (dir, _) = setup();
+    let d = dir.path();
+    // 60 s of stereo through a 4095-tap FIR in 1024-frame chunks: seconds of work.
+    write_wav(
+        &d.join("long.wav"),
+        48_000,
+        &[noise(48_000 * 60, 11, 0.5), noise(48_000 * 60, 12, 0.5)],
+    );
+    std::fs::write(d.join("out.wav"), b"previous").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rtfx"))
+        .current_dir(d)
+        .args([
+            "render",
+            "long.wav",
+            "out.wav",
+            "-e",
+            "fir:1000,num_taps=4095",
+            "--force",
+            "--chunk-size",
+            "1024",
+            "-q",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rtfx starts");
+    // Wait until the render has started writing its temporary file.
+    let started = std::time::Instant::now();
+    while !listing(d).iter().any(|n| n.contains(".tmp-")) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no temporary file appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "rtfx ended before Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("rtfx ends");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(d.join("out.wav")).unwrap(), b"previous");
+    assert_no_temp_files(d);
+}
