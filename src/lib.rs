@@ -23,5 +23,6 @@
 
 pub mod dsp;
 pub mod error;
+pub mod realtime;
 
 pub use error::{Error, ErrorDetails, Result};

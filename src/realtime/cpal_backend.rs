@@ -1,0 +1,2 @@
+//! cpal
+pub struct CpalBackend;
