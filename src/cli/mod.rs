@@ -1,7 +1,9 @@
 //! Command-line interface of the `rtfx` binary.
 
 mod demo;
+mod devices;
 mod effects;
+mod live;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +34,14 @@ enum Command {
         #[arg(long, default_value_t = 512)]
         block: usize,
     },
+    /// List the audio hosts and devices (index, channels, default rate).
+    Devices {
+        /// Only this cpal host (alsa, jack, …).
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Run a chain on an audio device in real time, with live statistics.
+    Live(live::LiveArgs),
 }
 
 /// Runs the parsed command.
@@ -43,5 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             seconds,
             block,
         } => demo::run(&effects, seconds, block),
+        Command::Devices { host } => devices::run(host.as_deref()),
+        Command::Live(args) => live::run(&args),
     }
 }

@@ -83,6 +83,11 @@ pub trait AudioBackend {
 
     /// Blocking write of every frame of `data` (`channels_out` channels).
     fn write(&mut self, data: &[&[f32]]) -> Result<()>;
+
+    /// The error that ended the running stream (e.g. the device was unplugged), if any.
+    fn stream_error(&self) -> Option<Error> {
+        None
+    }
 }
 
 impl<B: AudioBackend + ?Sized> AudioBackend for Box<B> {
@@ -122,6 +127,9 @@ impl<B: AudioBackend + ?Sized> AudioBackend for Box<B> {
     }
     fn write(&mut self, data: &[&[f32]]) -> Result<()> {
         (**self).write(data)
+    }
+    fn stream_error(&self) -> Option<Error> {
+        (**self).stream_error()
     }
 }
 

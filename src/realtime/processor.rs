@@ -283,7 +283,7 @@ pub struct ProcessorStats {
 
 impl ProcessorStats {
     /// The statistics as a flat JSON object: the `latency_stats_ms` keys (callback times), the
-    /// same keys prefixed `chunk_` (DSP time per chunk), every counter, ring fill, buffer size,
+    /// same keys prefixed `dsp_` (DSP time per chunk), every counter, ring fill, buffer size,
     /// sample rate, deadline and latency.
     pub fn to_json(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
@@ -291,7 +291,7 @@ impl ProcessorStats {
             parts.push(format!("\"{k}\": {}", json_number(v)));
         }
         for (k, v) in self.chunk_ms.entries() {
-            parts.push(format!("\"chunk_{k}\": {}", json_number(v)));
+            parts.push(format!("\"dsp_{k}\": {}", json_number(v)));
         }
         for (k, v) in [
             ("callback_count", self.callback_count),
@@ -623,6 +623,16 @@ impl RealtimeProcessor {
             }
         }
         let addr = self.control.resolve(path)?;
+        // Check the value at the stream's rate on a copy of the effect (e.g. a cutoff at or
+        // above Nyquist is refused, as when the chain was built), then keep it.
+        if let Some(info) = self.control.param_info_at(addr) {
+            let mut probe = self.control.effects()[addr.effect].clone_box();
+            let rate = f64::from(self.config.sample_rate);
+            probe
+                .set_param(info.name, value)
+                .and_then(|()| probe.prepare(rate, 1, 1))
+                .map_err(|e| e.with_parameter_name(path))?;
+        }
         self.control.set_param(path, value)?;
         let value = self.control.get_param_at(addr);
         self.params

@@ -1,0 +1,189 @@
+//! `rtfx live`: runs a chain on an audio device through `RealtimeProcessor`, printing a status
+//! line every second and the statistics as JSON on exit.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rtfx::dsp::Chain;
+use rtfx::dsp::spec::{build_effect, chain_from_toml, chain_to_specs, parse_effect};
+use rtfx::realtime::{
+    CpalBackend, DeviceSelector, ProcessorOptions, ProcessorStats, RealtimeProcessor, StreamConfig,
+};
+
+/// Options of `rtfx live`.
+#[derive(clap::Args, Debug)]
+pub struct LiveArgs {
+    /// Effect specs, applied after the --chain file's effects, e.g. -e hibutterworth:80,order=2.
+    #[arg(short = 'e', long = "effect")]
+    pub effects: Vec<String>,
+    /// A TOML chain file with [[effects]] tables.
+    #[arg(long)]
+    pub chain: Option<PathBuf>,
+    /// Sample rate in Hz (under JACK it must equal the server's rate).
+    #[arg(long, default_value_t = 48000)]
+    pub rate: u32,
+    /// Frames per callback, which is also the DSP chunk size.
+    #[arg(long, default_value_t = 256)]
+    pub buffer: usize,
+    /// Input device: an index or a name substring from `rtfx devices` (default: the system's).
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Output device: an index or a name substring (default: the system's).
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Input channels (0 = output only: the chain processes silence).
+    #[arg(long, default_value_t = 2)]
+    pub in_channels: usize,
+    /// Output channels (0 = input only).
+    #[arg(long, default_value_t = 2)]
+    pub out_channels: usize,
+    /// cpal host: alsa, jack, … (default: the system's default host).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Write the statistics as JSON to this file on exit.
+    #[arg(long)]
+    pub stats_json: Option<PathBuf>,
+    /// Ring capacity in buffers (at least 2).
+    #[arg(long, default_value_t = 4)]
+    pub ring_blocks: usize,
+    /// No status line each second.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Builds the chain: the file's effects, then the -e effects.
+fn build_chain(args: &LiveArgs) -> anyhow::Result<Chain> {
+    let mut chain = match &args.chain {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the chain file {}", path.display()))?;
+            chain_from_toml(&text)
+                .with_context(|| format!("in the chain file {}", path.display()))?
+                .chain
+        }
+        None => Chain::new(Vec::new()),
+    };
+    for (i, text) in args.effects.iter().enumerate() {
+        let spec = parse_effect(text).with_context(|| format!("in -e #{} '{text}'", i + 1))?;
+        chain.push(build_effect(&spec).with_context(|| format!("in -e #{} '{text}'", i + 1))?);
+    }
+    if chain.is_empty() {
+        bail!(
+            "no effects specified: add -e SPEC (e.g. -e highpass:80,q=0.707 -e gain:0.5) or --chain FILE; `rtfx effects` lists them"
+        );
+    }
+    Ok(chain)
+}
+
+/// One status line.
+fn status_line(elapsed: f64, s: &ProcessorStats) -> String {
+    let budget = if s.deadline_ms > 0.0 {
+        s.chunk_ms.p99 / s.deadline_ms * 100.0
+    } else {
+        0.0
+    };
+    format!(
+        "[{elapsed:6.1} s] callbacks {} | callback median {:.3} p99 {:.3} max {:.3} ms | dsp median {:.3} p99 {:.3} max {:.3} ms ({budget:.1}% of {:.3} ms) | xruns {} (input {}, output {}, device {})",
+        s.callback_count,
+        s.callback_ms.median,
+        s.callback_ms.p99,
+        s.callback_ms.max,
+        s.chunk_ms.median,
+        s.chunk_ms.p99,
+        s.chunk_ms.max,
+        s.deadline_ms,
+        s.xrun_count,
+        s.input_overflow_count,
+        s.output_underflow_count,
+        s.backend_xrun_count,
+    )
+}
+
+/// Runs `rtfx live`.
+pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        bail!("--duration must be a positive number of seconds, got {d}");
+    }
+    let chain = build_chain(args)?;
+    let specs = chain_to_specs(&chain);
+    let backend = match &args.host {
+        Some(h) => CpalBackend::with_host(h)?,
+        None => CpalBackend::new(),
+    };
+    let backend_name = rtfx::realtime::AudioBackend::name(&backend).to_string();
+    let config = StreamConfig::new(args.rate, args.buffer)
+        .with_channels(args.in_channels, args.out_channels)
+        .with_devices(
+            args.input.as_deref().map(DeviceSelector::parse),
+            args.output.as_deref().map(DeviceSelector::parse),
+        );
+    let options = ProcessorOptions {
+        ring_blocks: args.ring_blocks,
+        ..ProcessorOptions::default()
+    };
+    let mut processor = RealtimeProcessor::new(chain, Box::new(backend), config, options)
+        .context("setting up the real-time processor")?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+
+    processor
+        .start()
+        .with_context(|| format!("starting the stream on {backend_name}"))?;
+    eprintln!(
+        "rtfx live: {} on {backend_name}, {} Hz, {} frames (deadline {:.3} ms, latency {:.3} ms), {} in / {} out; Ctrl-C stops",
+        specs.join(" → "),
+        args.rate,
+        args.buffer,
+        processor.deadline_ms(),
+        processor.latency_ms(),
+        args.in_channels,
+        args.out_channels,
+    );
+    let started = Instant::now();
+    let mut next_status = 1.0;
+    let mut failure = None;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let elapsed = started.elapsed().as_secs_f64();
+        if stop.load(Ordering::Relaxed) {
+            eprintln!("stopping (Ctrl-C)");
+            break;
+        }
+        if let Some(e) = processor.backend().stream_error() {
+            failure = Some(e);
+            break;
+        }
+        if args.duration.is_some_and(|d| elapsed >= d) {
+            break;
+        }
+        if elapsed >= next_status {
+            if !args.quiet {
+                eprintln!("{}", status_line(elapsed, &processor.stats()));
+            }
+            next_status += 1.0;
+        }
+    }
+    let stopped = processor.stop();
+    let stats = processor.stats();
+    eprintln!("{}", status_line(started.elapsed().as_secs_f64(), &stats));
+    if let Some(path) = &args.stats_json {
+        std::fs::write(path, stats.to_json())
+            .with_context(|| format!("writing the statistics to {}", path.display()))?;
+    }
+    if let Some(e) = failure {
+        return Err(anyhow::Error::new(e).context("the audio stream stopped"));
+    }
+    stopped.context("stopping the processor")?;
+    Ok(())
+}
