@@ -130,15 +130,26 @@ fn output_ring_full_stops_processing() {
     };
     let (mut p, driver) = setup(&["gain:1"], config, options);
     p.start().unwrap();
+    let input = vec![0.1f32; 16];
+    let mut out = vec![0.0f32; 16];
     driver.run(&[&input], &mut [&mut out], OK); // plays the primed block, 1 block in
     driver.run(&[&input], &mut [&mut out], OK); // underflow, 2 blocks in (input ring full)
     driver.run(&[&input], &mut [&mut out], OK); // underflow, input overflow
     assert_eq!(p.input_overflow_count(), 1);
     assert_eq!(p.output_underflow_count(), 2);
     assert_eq!(p.xrun_count(), 3);
-    // The output ring holds 2 blocks: processing stops after 2 chunks although input is there.
+    // The 2 blocks that fit were kept; the third was dropped.
     assert_eq!(p.process_pending().unwrap(), 2);
     assert_eq!(p.process_pending().unwrap(), 0);
+    // Output only: silence is processed until the output ring (4 blocks, 1 primed) is full.
+    let config = StreamConfig::new(48000, 16).with_channels(0, 1);
+    let (mut p, driver) = setup(&["gain:1"], config, manual());
+    p.start().unwrap();
+    assert_eq!(p.process_pending().unwrap(), 3);
+    assert_eq!(p.process_pending().unwrap(), 0, "the output ring is full");
+    driver.run(&[], &mut [&mut out], OK);
+    assert_eq!(p.process_pending().unwrap(), 1);
+    assert_eq!(p.stats().output_ring_frames, 64);
 }
 
 #[test]
