@@ -9,6 +9,8 @@ DEB_PACKAGES=(
   pkg-config libasound2-dev libjack-jackd2-dev libgl-dev libx11-xcb-dev libxcb1-dev
   libxcb-dri2-0-dev libxcb-icccm4-dev libxcursor-dev libxkbcommon-dev libxcb-shape0-dev
   libxcb-xfixes0-dev
+  # A JACK server with a dummy driver for the real-time device tests (tests/realtime_devices.rs).
+  jackd2
 )
 
 missing=()
