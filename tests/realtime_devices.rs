@@ -64,7 +64,10 @@ fn alsa_null_device_is_listed_and_runs_output_and_input_streams() {
         .iter()
         .find(|d| d.name.starts_with(NULL_DEVICE))
         .unwrap_or_else(|| panic!("alsa-lib always defines the null PCM; devices: {devices:?}"));
-    assert!(null.max_output_channels >= 2 && null.max_input_channels >= 2, "{null:?}");
+    assert!(
+        null.max_output_channels >= 2 && null.max_input_channels >= 2,
+        "{null:?}"
+    );
 
     for (cin, cout) in [(0, 2), (2, 0)] {
         let backend = alsa().unwrap();
@@ -74,8 +77,8 @@ fn alsa_null_device_is_listed_and_runs_output_and_input_streams() {
                 Some(DeviceSelector::Name("discard".into())),
                 Some(DeviceSelector::Name("discard".into())),
             );
-        let mut p = RealtimeProcessor::with_defaults(guitar_chain(), Box::new(backend), config)
-            .unwrap();
+        let mut p =
+            RealtimeProcessor::with_defaults(guitar_chain(), Box::new(backend), config).unwrap();
         p.start().unwrap();
         p.set_parameter("1.cutoff", 4000.0).unwrap();
         std::thread::sleep(Duration::from_millis(700));
@@ -112,9 +115,15 @@ fn alsa_null_device_blocking_io() {
     backend.write(&[&tone, &tone]).unwrap();
     let mut captured = vec![1.0f32; 4800];
     backend.read(&mut [&mut captured]).unwrap();
-    assert!(captured.iter().all(|&x| x == 0.0), "the null PCM captures silence");
+    assert!(
+        captured.iter().all(|&x| x == 0.0),
+        "the null PCM captures silence"
+    );
     backend.stop().unwrap();
-    assert!(backend.read(&mut [&mut captured]).is_err(), "no reads while stopped");
+    assert!(
+        backend.read(&mut [&mut captured]).is_err(),
+        "no reads while stopped"
+    );
     backend.close();
 }
 
@@ -134,8 +143,14 @@ fn missing_devices_are_clear_errors() {
         RealtimeProcessor::with_defaults(guitar_chain(), Box::new(backend), config).unwrap();
     let e = p.start().unwrap_err();
     let text = e.to_string();
-    assert!(text.contains("No output device matches 'no such device'"), "{text}");
-    assert!(text.contains("Discard all samples"), "the error lists the devices: {text}");
+    assert!(
+        text.contains("No output device matches 'no such device'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Discard all samples"),
+        "the error lists the devices: {text}"
+    );
     assert!(!p.is_running());
     let e = CpalBackend::with_host("nosuchhost").err().unwrap();
     assert!(e.to_string().contains("ALSA"), "{e}");
@@ -160,13 +175,24 @@ fn start_jack(period: usize) -> Result<JackServer, String> {
     }
     let name = format!("rtfx-test-{}", std::process::id());
     let child = Command::new("jackd")
-        .args(["-n", &name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p"])
+        .args([
+            "-n",
+            &name,
+            "--no-realtime",
+            "-d",
+            "dummy",
+            "-r",
+            "48000",
+            "-p",
+        ])
         .arg(period.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| {
-            format!("cannot run jackd ({e}): install it with tools/setup.sh (Debian package jackd2)")
+            format!(
+                "cannot run jackd ({e}): install it with tools/setup.sh (Debian package jackd2)"
+            )
         })?;
     // SAFETY: only this test reads JACK_DEFAULT_SERVER, and it is set before any JACK client
     // of this process exists.
@@ -195,7 +221,11 @@ fn jack_dummy_server_runs_the_processor_in_real_time() {
         {
             break b;
         }
-        assert!(Instant::now() < deadline, "jackd '{}' did not come up", server.name);
+        assert!(
+            Instant::now() < deadline,
+            "jackd '{}' did not come up",
+            server.name
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let config = StreamConfig::new(48000, 256).with_channels(2, 2);

@@ -150,6 +150,13 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         args.in_channels,
         args.out_channels,
     );
+    // The worker sets its priority as it starts.
+    std::thread::sleep(Duration::from_millis(20));
+    if !processor.worker_is_realtime() {
+        eprintln!(
+            "note: the DSP worker runs at normal priority (real-time scheduling was refused); for fewer xruns allow it, e.g. join the 'audio' group with an rtprio limit in /etc/security/limits.d"
+        );
+    }
     let started = Instant::now();
     let mut next_status = 1.0;
     let mut failure = None;

@@ -286,7 +286,7 @@ impl BlockAdapter {
     ) {
         self.status = self.status.merge(status);
         let (cin, cout, b) = (self.channels_in, self.channels_out, self.block);
-        if cin > 0 && cout > 0 && !self.delayed && frames % b != 0 {
+        if cin > 0 && cout > 0 && !self.delayed && !frames.is_multiple_of(b) {
             self.delayed = true;
             self.zeros_owed = b.saturating_sub(self.pending + self.in_fill);
         }

@@ -358,8 +358,10 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(e.parameter_name(), Some("channels_in"));
-        let mut c = StreamConfig::default();
-        c.dtype = "int16".into();
+        let c = StreamConfig {
+            dtype: "int16".into(),
+            ..StreamConfig::default()
+        };
         assert_eq!(c.validate().unwrap_err().parameter_name(), Some("dtype"));
         let c = StreamConfig::default().with_latency(Latency::Seconds(f64::NAN));
         assert_eq!(c.validate().unwrap_err().parameter_name(), Some("latency"));

@@ -58,6 +58,10 @@ pub struct ProcessorOptions {
     pub start_worker: bool,
     /// Parameter changes that may wait for the next chunk.
     pub param_queue_size: usize,
+    /// Real-time (SCHED_FIFO) priority asked for the worker thread, 1–99 (Linux/Unix). When the
+    /// system refuses, the worker runs at normal priority
+    /// ([`RealtimeProcessor::worker_is_realtime`] tells). `None` keeps normal priority.
+    pub worker_priority: Option<i32>,
 }
 
 impl Default for ProcessorOptions {
@@ -68,6 +72,7 @@ impl Default for ProcessorOptions {
             prime_output: true,
             start_worker: true,
             param_queue_size: 1024,
+            worker_priority: Some(60),
         }
     }
 }
@@ -82,6 +87,23 @@ struct Shared {
     reset_output: AtomicU64,
     input_fill: AtomicUsize,
     output_fill: AtomicUsize,
+    worker_realtime: AtomicBool,
+}
+
+/// Asks real-time scheduling for the calling thread; true when granted.
+#[cfg(unix)]
+fn promote_current_thread(priority: i32) -> bool {
+    let param = libc::sched_param {
+        sched_priority: priority.clamp(1, 99),
+    };
+    // SAFETY: pthread_self() is the calling thread; `param` lives across the call.
+    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
+}
+
+/// Real-time scheduling is not implemented on this platform.
+#[cfg(not(unix))]
+fn promote_current_thread(_priority: i32) -> bool {
+    false
 }
 
 /// The DSP side: owns the chain and the engine's halves of the rings.
@@ -410,6 +432,7 @@ impl RealtimeProcessor {
             reset_output: AtomicU64::new(0),
             input_fill: AtomicUsize::new(0),
             output_fill: AtomicUsize::new(0),
+            worker_realtime: AtomicBool::new(false),
         });
         let (params_tx, params_rx) = rtrb::RingBuffer::new(options.param_queue_size);
         let engine = Engine {
@@ -494,9 +517,16 @@ impl RealtimeProcessor {
         };
         if self.options.start_worker {
             let shared = self.shared.clone();
+            let priority = self.options.worker_priority;
+            shared.worker_realtime.store(false, Ordering::Release);
             let spawned = std::thread::Builder::new()
                 .name("rtfx-realtime-dsp".into())
                 .spawn(move || {
+                    if let Some(p) = priority {
+                        shared
+                            .worker_realtime
+                            .store(promote_current_thread(p), Ordering::Release);
+                    }
                     let mut engine = engine;
                     let park = Duration::from_millis(50);
                     loop {
@@ -750,6 +780,12 @@ impl RealtimeProcessor {
     /// Time budget of one callback: buffer_size / sample_rate × 1000.
     pub fn deadline_ms(&self) -> f64 {
         self.config.latency_ms()
+    }
+
+    /// True when the worker thread got the real-time priority it asked for (see
+    /// [`ProcessorOptions::worker_priority`]).
+    pub fn worker_is_realtime(&self) -> bool {
+        self.shared.worker_realtime.load(Ordering::Acquire)
     }
 
     /// True between a successful `start` and `stop`.
