@@ -3,7 +3,7 @@
 //! (hibutterworth:80,order=2 → lobutterworth:8000,order=4 → gain:1.5) plus reverb.
 //!
 //! For each buffer size it runs `RTFX_BENCH_SECONDS` (default 20) seconds of stereo noise after
-//! one second of warm-up, one `process_pending` after each callback (what the worker does), and
+//! one second of warm-up (under `cargo test` 0.05 s, as a smoke test), one `process_pending` after each callback (what the worker does), and
 //! prints per-callback and per-chunk times (median, p99, max) from the processor's own logs,
 //! plus the whole cycle (callback + DSP, as seen by the caller) and the p99 DSP time as a share
 //! of the buffer's deadline.
@@ -41,11 +41,14 @@ fn us(ms: f64) -> f64 {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this main without it, as a
+    // quick smoke test.
+    let benching = std::env::args().any(|a| a == "--bench");
     let seconds: f64 = std::env::var("RTFX_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .filter(|s: &f64| *s > 0.0)
-        .unwrap_or(20.0);
+        .unwrap_or(if benching { 20.0 } else { 0.05 });
     let rate = 48000u32;
     println!(
         "rtfx realtime bench: {} + reverb, 48 kHz stereo duplex, {seconds} s per size, test backend, one process_pending per callback",
@@ -91,7 +94,7 @@ fn main() {
             p.process_pending().expect("manual mode");
             pos += block;
         };
-        for _ in 0..callbacks(1.0) {
+        for _ in 0..callbacks(seconds.min(1.0)) {
             step(&mut p);
         }
         p.reset_metrics();

@@ -77,9 +77,16 @@ fn alsa_null_device_is_listed_and_runs_output_and_input_streams() {
                 Some(DeviceSelector::Name("discard".into())),
                 Some(DeviceSelector::Name("discard".into())),
             );
+        // The null device is not paced: keep the worker, which it wakes constantly, at normal
+        // priority.
+        let options = ProcessorOptions {
+            worker_priority: None,
+            ..ProcessorOptions::default()
+        };
         let mut p =
-            RealtimeProcessor::with_defaults(guitar_chain(), Box::new(backend), config).unwrap();
+            RealtimeProcessor::new(guitar_chain(), Box::new(backend), config, options).unwrap();
         p.start().unwrap();
+        assert!(!p.worker_is_realtime());
         p.set_parameter("1.cutoff", 4000.0).unwrap();
         std::thread::sleep(Duration::from_millis(700));
         assert!(p.backend().stream_error().is_none());
@@ -257,4 +264,134 @@ fn jack_dummy_server_runs_the_processor_in_real_time() {
     // A loaded CI machine may cause server xruns, which are reported, not hidden; the worker
     // itself keeps up.
     assert!(s.output_underflow_count * 10 < s.callback_count, "{s:?}");
+}
+
+/// The `rtfx` binary built with this test.
+fn rtfx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rtfx"))
+}
+
+#[test]
+fn rtfx_devices_and_live_on_the_null_device() {
+    if let Err(reason) = alsa() {
+        println!("SKIPPED: {reason}");
+        return;
+    }
+    let out = rtfx().args(["devices", "--host", "alsa"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(NULL_DEVICE), "{text}");
+
+    let dir = std::env::temp_dir().join(format!("rtfx-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("stats.json");
+    let out = rtfx()
+        .args(["live", "-e", "highpass:80,q=0.707", "-e", "gain:0.5"])
+        .args([
+            "--host",
+            "alsa",
+            "--output",
+            "discard",
+            "--in-channels",
+            "0",
+        ])
+        .args([
+            "--rate",
+            "48000",
+            "--buffer",
+            "256",
+            "--duration",
+            "1.2",
+            "--stats-json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("callbacks") && err.contains("% of 5.333 ms"),
+        "{err}"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in [
+        "count",
+        "min",
+        "median",
+        "mean",
+        "p95",
+        "p99",
+        "max",
+        "dsp_p99",
+        "callback_count",
+        "chunk_count",
+        "xrun_count",
+        "input_overflow_count",
+        "output_underflow_count",
+        "backend_xrun_count",
+        "buffer_size",
+        "sample_rate",
+        "deadline_ms",
+        "latency_ms",
+    ] {
+        assert!(
+            stats.get(key).is_some_and(|v| v.is_number()),
+            "{key} in {stats}"
+        );
+    }
+    assert_eq!(stats["buffer_size"], 256);
+    assert_eq!(stats["sample_rate"], 48000);
+    assert!(stats["callback_count"].as_u64().unwrap() > 10, "{stats}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // No effects, an unknown device: exit 1 with the fix in the message.
+    let out = rtfx().args(["live", "--duration", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no effects specified"));
+    let out = rtfx()
+        .args([
+            "live",
+            "-e",
+            "gain:1",
+            "--host",
+            "alsa",
+            "--output",
+            "nonexistent",
+            "--in-channels",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("No output device matches 'nonexistent'"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn rtfx_live_stops_cleanly_on_ctrl_c() {
+    if let Err(reason) = alsa() {
+        println!("SKIPPED: {reason}");
+        return;
+    }
+    let child = rtfx()
+        .args([
+            "live", "-e", "gain:0.5", "--host", "alsa", "--output", "discard",
+        ])
+        .args(["--in-channels", "0", "--buffer", "512"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signals our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(err.contains("stopping (Ctrl-C)"), "{err}");
 }

@@ -676,3 +676,86 @@ fn drop_stops_the_stream() {
     assert_eq!(d.state(), StreamState::Closed);
     assert_eq!(d.counts().stop, 1);
 }
+
+/// An effect that panics on its `after`-th block: a stand-in for a buggy effect.
+#[derive(Clone)]
+struct Fails {
+    after: usize,
+    seen: usize,
+}
+
+static FAILS_PARAMS: [rtfx::dsp::ParamInfo; 1] = [rtfx::dsp::ParamInfo::continuous(
+    "gain", 0.0, 2.0, 1.0, "", "unused",
+)];
+
+impl rtfx::dsp::Effect for Fails {
+    fn name(&self) -> &'static str {
+        "fails"
+    }
+    fn params(&self) -> &'static [rtfx::dsp::ParamInfo] {
+        &FAILS_PARAMS
+    }
+    fn get_param(&self, _name: &str) -> Option<f64> {
+        Some(1.0)
+    }
+    fn set_param(&mut self, _name: &str, _value: f64) -> rtfx::Result<()> {
+        Ok(())
+    }
+    fn prepare(&mut self, _rate: f64, _max_block: usize, _channels: usize) -> rtfx::Result<()> {
+        Ok(())
+    }
+    fn process(&mut self, _block: &mut [&mut [f32]]) {
+        self.seen += 1;
+        assert!(self.seen < self.after, "boom in block {}", self.seen);
+    }
+    fn reset(&mut self) {}
+    fn clone_box(&self) -> Box<dyn rtfx::dsp::Effect> {
+        Box::new(self.clone())
+    }
+}
+
+#[test]
+fn a_worker_failure_surfaces_at_stop() {
+    let (backend, d) = TestBackend::new();
+    let chain = Chain::new(vec![Box::new(Fails { after: 3, seen: 0 })]);
+    let config = StreamConfig::new(48000, 16).with_channels(1, 1);
+    let mut p = RealtimeProcessor::new(
+        chain,
+        Box::new(backend),
+        config,
+        ProcessorOptions::default(),
+    )
+    .unwrap();
+    p.start().unwrap();
+    let x = vec![0.1f32; 16];
+    let mut o = vec![0.0f32; 16];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while p.chunk_count() < 2 && Instant::now() < deadline {
+        d.run(&[&x], &mut [&mut o], OK);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The third block panics in the worker; audio keeps running, now underflowing.
+    for _ in 0..20 {
+        d.run(&[&x], &mut [&mut o], OK);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(p.output_underflow_count() > 0);
+    let e = p.stop().unwrap_err();
+    assert!(e.is_realtime());
+    assert!(
+        e.to_string()
+            .contains("DSP worker thread panicked: boom in block 3"),
+        "{e}"
+    );
+    assert!(!p.is_running());
+    assert_eq!(
+        d.state(),
+        StreamState::Closed,
+        "the stream was closed first"
+    );
+    let e = p.start().unwrap_err();
+    assert!(
+        e.to_string().contains("create a new RealtimeProcessor"),
+        "{e}"
+    );
+}
