@@ -18,6 +18,14 @@ use rtfx::realtime::{
 
 const NULL_DEVICE: &str = "Discard all samples";
 
+/// The device tests run one at a time: the unpaced null device keeps a core busy, which would
+/// disturb the paced JACK run's timing.
+static DEVICES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    DEVICES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The ALSA backend if this system has it; otherwise the reason.
 fn alsa() -> Result<CpalBackend, String> {
     if !cfg!(target_os = "linux") {
@@ -52,6 +60,7 @@ fn guitar_chain() -> rtfx::dsp::Chain {
 
 #[test]
 fn alsa_null_device_is_listed_and_runs_output_and_input_streams() {
+    let _serial = exclusive();
     let backend = match alsa() {
         Ok(b) => b,
         Err(reason) => {
@@ -103,6 +112,7 @@ fn alsa_null_device_is_listed_and_runs_output_and_input_streams() {
 
 #[test]
 fn alsa_null_device_blocking_io() {
+    let _serial = exclusive();
     let mut backend = match alsa() {
         Ok(b) => b,
         Err(reason) => {
@@ -136,6 +146,7 @@ fn alsa_null_device_blocking_io() {
 
 #[test]
 fn missing_devices_are_clear_errors() {
+    let _serial = exclusive();
     let backend = match alsa() {
         Ok(b) => b,
         Err(reason) => {
@@ -209,6 +220,7 @@ fn start_jack(period: usize) -> Result<JackServer, String> {
 
 #[test]
 fn jack_dummy_server_runs_the_processor_in_real_time() {
+    let _serial = exclusive();
     let mut server = match start_jack(256) {
         Ok(s) => s,
         Err(reason) if !cfg!(target_os = "linux") => {
@@ -273,6 +285,7 @@ fn rtfx() -> Command {
 
 #[test]
 fn rtfx_devices_and_live_on_the_null_device() {
+    let _serial = exclusive();
     if let Err(reason) = alsa() {
         println!("SKIPPED: {reason}");
         return;
@@ -374,6 +387,7 @@ fn rtfx_devices_and_live_on_the_null_device() {
 #[cfg(unix)]
 #[test]
 fn rtfx_live_stops_cleanly_on_ctrl_c() {
+    let _serial = exclusive();
     if let Err(reason) = alsa() {
         println!("SKIPPED: {reason}");
         return;
