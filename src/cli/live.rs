@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rtfx::dsp::Chain;
 use rtfx::dsp::spec::{build_effect, chain_from_toml, chain_to_specs, parse_effect};
+use rtfx::realtime::backend::choose_device;
 use rtfx::realtime::{
-    CpalBackend, DeviceSelector, ProcessorOptions, ProcessorStats, RealtimeProcessor, StreamConfig,
+    AudioBackend, CpalBackend, DeviceSelector, ProcessorOptions, ProcessorStats, RealtimeProcessor,
+    StreamConfig,
 };
 
 /// Options of `rtfx live`.
@@ -22,9 +24,9 @@ pub struct LiveArgs {
     /// A TOML chain file with [[effects]] tables.
     #[arg(long)]
     pub chain: Option<PathBuf>,
-    /// Sample rate in Hz (under JACK it must equal the server's rate).
-    #[arg(long, default_value_t = 48000)]
-    pub rate: u32,
+    /// Sample rate in Hz (default: the output device's rate, e.g. the JACK server's, or 48000).
+    #[arg(long)]
+    pub rate: Option<u32>,
     /// Frames per callback, which is also the DSP chunk size.
     #[arg(long, default_value_t = 256)]
     pub buffer: usize,
@@ -40,9 +42,10 @@ pub struct LiveArgs {
     /// Output channels (0 = input only).
     #[arg(long, default_value_t = 2)]
     pub out_channels: usize,
-    /// cpal host: alsa, jack, … (default: the system's default host).
-    #[arg(long)]
-    pub host: Option<String>,
+    /// cpal host: auto, alsa, jack, … (auto: JACK when a server is running, else the system's
+    /// default host).
+    #[arg(long, default_value = "auto")]
+    pub host: String,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<f64>,
@@ -81,6 +84,38 @@ fn build_chain(args: &LiveArgs) -> anyhow::Result<Chain> {
     Ok(chain)
 }
 
+/// JACK when a server is running, else the system's default host (ALSA on Linux).
+fn auto_backend() -> CpalBackend {
+    if let Ok(jack) = CpalBackend::with_host("jack")
+        && jack.devices().is_ok_and(|d| !d.is_empty())
+    {
+        return jack;
+    }
+    CpalBackend::new()
+}
+
+/// The default rate of the device the stream will play on (or record from).
+fn device_rate(backend: &CpalBackend, args: &LiveArgs) -> Option<u32> {
+    let devices = backend.devices().ok()?;
+    let (selector, input) = match (args.out_channels > 0, &args.output, &args.input) {
+        (true, Some(out), _) => (Some(out), false),
+        (true, None, _) => (None, false),
+        (false, _, sel) => (sel.as_ref(), true),
+    };
+    let device = match selector {
+        Some(text) => choose_device(&devices, &DeviceSelector::parse(text), input).ok()?,
+        None => devices.iter().find(|d| {
+            if input {
+                d.is_default_input
+            } else {
+                d.is_default_output
+            }
+        })?,
+    };
+    let rate = device.default_sample_rate;
+    (rate >= 1.0 && rate <= 768_000.0).then_some(rate as u32)
+}
+
 /// One status line.
 fn status_line(elapsed: f64, s: &ProcessorStats) -> String {
     let budget = if s.deadline_ms > 0.0 {
@@ -114,12 +149,17 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
     }
     let chain = build_chain(args)?;
     let specs = chain_to_specs(&chain);
-    let backend = match &args.host {
-        Some(h) => CpalBackend::with_host(h)?,
-        None => CpalBackend::new(),
+    let backend = if args.host.eq_ignore_ascii_case("auto") {
+        auto_backend()
+    } else {
+        CpalBackend::with_host(&args.host)?
     };
-    let backend_name = rtfx::realtime::AudioBackend::name(&backend).to_string();
-    let config = StreamConfig::new(args.rate, args.buffer)
+    let backend_name = backend.name().to_string();
+    let rate = match args.rate {
+        Some(r) => r,
+        None => device_rate(&backend, args).unwrap_or(48000),
+    };
+    let config = StreamConfig::new(rate, args.buffer)
         .with_channels(args.in_channels, args.out_channels)
         .with_devices(
             args.input.as_deref().map(DeviceSelector::parse),
@@ -143,7 +183,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
     eprintln!(
         "rtfx live: {} on {backend_name}, {} Hz, {} frames (deadline {:.3} ms, latency {:.3} ms), {} in / {} out; Ctrl-C stops",
         specs.join(" → "),
-        args.rate,
+        rate,
         args.buffer,
         processor.deadline_ms(),
         processor.latency_ms(),
