@@ -113,7 +113,7 @@ fn device_rate(backend: &CpalBackend, args: &LiveArgs) -> Option<u32> {
         })?,
     };
     let rate = device.default_sample_rate;
-    (rate >= 1.0 && rate <= 768_000.0).then_some(rate as u32)
+    (1.0..=768_000.0).contains(&rate).then_some(rate as u32)
 }
 
 /// One status line.
