@@ -174,14 +174,30 @@ fn missing_devices_are_clear_errors() {
     assert!(e.to_string().contains("ALSA"), "{e}");
 }
 
-/// A JACK server with the dummy driver, killed on drop.
+/// A JACK server with the dummy driver, stopped on drop.
+///
+/// The name is fixed: JACK keeps at most 8 server names in its shared registry and reuses a
+/// name's slot only when that name's server is gone, so a name per run would fill it up.
 struct JackServer {
     child: Child,
-    name: String,
+    name: &'static str,
 }
 
 impl Drop for JackServer {
     fn drop(&mut self) {
+        // SIGTERM lets jackd remove itself from JACK's registry; SIGKILL only if it hangs.
+        #[cfg(unix)]
+        {
+            // SAFETY: signals our own child process.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -191,11 +207,11 @@ fn start_jack(period: usize) -> Result<JackServer, String> {
     if !cfg!(target_os = "linux") {
         return Err("the JACK test runs on Linux".into());
     }
-    let name = format!("rtfx-test-{}", std::process::id());
+    let name = "rtfx-test";
     let child = Command::new("jackd")
         .args([
             "-n",
-            &name,
+            name,
             "--no-realtime",
             "-d",
             "dummy",
@@ -214,7 +230,7 @@ fn start_jack(period: usize) -> Result<JackServer, String> {
         })?;
     // SAFETY: only this test reads JACK_DEFAULT_SERVER, and it is set before any JACK client
     // of this process exists.
-    unsafe { std::env::set_var("JACK_DEFAULT_SERVER", &name) };
+    unsafe { std::env::set_var("JACK_DEFAULT_SERVER", name) };
     Ok(JackServer { child, name })
 }
 
@@ -232,13 +248,17 @@ fn jack_dummy_server_runs_the_processor_in_real_time() {
     // Wait until the server accepts clients.
     let deadline = Instant::now() + Duration::from_secs(15);
     let backend = loop {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("jackd '{}' exited at start: {status}", server.name);
-        }
         if let Ok(b) = CpalBackend::with_host("jack")
             && b.devices().map(|d| !d.is_empty()).unwrap_or(false)
         {
             break b;
+        }
+        // (When a server of that name already runs, ours exits and the check above uses it.)
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!(
+                "jackd '{}' exited at start ({status}); run `jackd -n {} --no-realtime -d dummy` by hand to see why",
+                server.name, server.name
+            );
         }
         assert!(
             Instant::now() < deadline,
