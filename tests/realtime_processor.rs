@@ -82,6 +82,26 @@ fn priming_gives_one_silent_block_then_processed_audio() {
     for (o, i) in out.iter().zip(&input) {
         assert_eq!(*o, 2.0 * i);
     }
+    // Two primed blocks: two silent callbacks, three blocks of latency.
+    let options = ProcessorOptions {
+        prime_blocks: 2,
+        ..manual()
+    };
+    let (mut q, d2) = setup(
+        &["gain:2"],
+        StreamConfig::new(48000, 64).with_channels(1, 1),
+        options,
+    );
+    assert_eq!(q.latency_ms(), 3.0 * 64.0 / 48.0);
+    q.start().unwrap();
+    for _ in 0..2 {
+        d2.run(&[&input], &mut [&mut out], OK);
+        assert!(out.iter().all(|&x| x == 0.0));
+        q.process_pending().unwrap();
+    }
+    d2.run(&[&input], &mut [&mut out], OK);
+    assert_eq!(out[1], 2.0 * input[1]);
+    assert_eq!(q.xrun_count(), 0);
     // Without priming the first callback underflows.
     let options = ProcessorOptions {
         prime_output: false,
@@ -322,6 +342,15 @@ fn construction_is_validated() {
     assert!(matches!(e, Error::InvalidSampleRate(_)));
     let e = bad(StreamConfig::new(48000, 0), manual(), &["gain:1"]);
     assert_eq!(e.parameter_name(), Some("buffer_size"));
+    let e = bad(
+        c.clone(),
+        ProcessorOptions {
+            prime_blocks: 4,
+            ..manual()
+        },
+        &["gain:1"],
+    );
+    assert_eq!(e.parameter_name(), Some("prime_blocks"));
     let e = bad(
         c.clone(),
         ProcessorOptions {

@@ -55,6 +55,10 @@ pub struct LiveArgs {
     /// Ring capacity in buffers (at least 2).
     #[arg(long, default_value_t = 4)]
     pub ring_blocks: usize,
+    /// Buffers of silence primed at start: headroom against a late DSP thread, at the cost of
+    /// latency (1..ring-blocks − 1).
+    #[arg(long, default_value_t = 1)]
+    pub prime_blocks: usize,
     /// No status line each second.
     #[arg(short, long)]
     pub quiet: bool,
@@ -167,6 +171,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         );
     let options = ProcessorOptions {
         ring_blocks: args.ring_blocks,
+        prime_blocks: args.prime_blocks,
         ..ProcessorOptions::default()
     };
     let mut processor = RealtimeProcessor::new(chain, Box::new(backend), config, options)

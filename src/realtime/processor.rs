@@ -50,9 +50,13 @@ pub struct ProcessorOptions {
     pub ring_blocks: usize,
     /// Callback durations (and chunk durations) kept for statistics.
     pub latency_log_size: usize,
-    /// Write one buffer of silence into the output ring at each start, so the first callback
-    /// has output while the first chunk is processed (latency: two buffers instead of one).
+    /// Write `prime_blocks` buffers of silence into the output ring at each start, so the
+    /// first callbacks have output while the first chunk is processed (latency: one buffer
+    /// plus the primed ones).
     pub prime_output: bool,
+    /// Buffers of silence primed when `prime_output` is on (default 1, torchfx's; more buys
+    /// headroom against a late worker at the cost of latency). At most `ring_blocks − 1`.
+    pub prime_blocks: usize,
     /// Run the DSP on a worker thread; when false the caller runs
     /// [`RealtimeProcessor::process_pending`].
     pub start_worker: bool,
@@ -70,6 +74,7 @@ impl Default for ProcessorOptions {
             ring_blocks: 4,
             latency_log_size: 65536,
             prime_output: true,
+            prime_blocks: 1,
             start_worker: true,
             param_queue_size: 1024,
             worker_priority: Some(60),
@@ -417,6 +422,15 @@ impl RealtimeProcessor {
                 );
             }
         }
+        if options.prime_output && !(1..options.ring_blocks).contains(&options.prime_blocks) {
+            return Err(Error::invalid_range(
+                "prime_blocks must leave room in the output ring",
+                "prime_blocks",
+                options.prime_blocks,
+            )
+            .with_expected(format!("1..={}", options.ring_blocks - 1))
+            .with_suggestion("raise ring_blocks, or prime fewer blocks"));
+        }
         let width = config.channels_in.max(config.channels_out).max(1);
         let rate = f64::from(config.sample_rate);
         let mut control = chain.clone();
@@ -501,10 +515,8 @@ impl RealtimeProcessor {
         } else {
             (None, None)
         };
-        if self.options.prime_output
-            && let Some(tx) = out_tx.as_mut()
-        {
-            tx.write_silence(b);
+        if let Some(tx) = out_tx.as_mut() {
+            tx.write_silence(b * self.primed_blocks());
         }
         engine.input = in_rx;
         engine.output = out_tx;
@@ -771,10 +783,19 @@ impl RealtimeProcessor {
         Self::count(&self.shared.counters.backend_xruns)
     }
 
-    /// Algorithmic latency: (2 with `prime_output`, else 1) × buffer_size / sample_rate × 1000.
+    /// Buffers of silence primed at start: `prime_blocks` with `prime_output`, else 0.
+    fn primed_blocks(&self) -> usize {
+        if self.options.prime_output {
+            self.options.prime_blocks
+        } else {
+            0
+        }
+    }
+
+    /// Algorithmic latency: (1 + primed buffers) × buffer_size / sample_rate × 1000, so
+    /// 2 buffers by default (torchfx's formula).
     pub fn latency_ms(&self) -> f64 {
-        let blocks = if self.options.prime_output { 2.0 } else { 1.0 };
-        blocks * self.deadline_ms()
+        (1 + self.primed_blocks()) as f64 * self.deadline_ms()
     }
 
     /// Time budget of one callback: buffer_size / sample_rate × 1000.
