@@ -23,6 +23,7 @@
 
 pub mod dsp;
 pub mod error;
+pub mod offline;
 pub mod realtime;
 
 pub use error::{Error, ErrorDetails, Result};

@@ -1,6 +1,6 @@
-//! The `rtfx` binary: one executable for every way in. Today it lists the effects of the engine
-//! and runs a demo of the DSP core; the renderer, live mode and standalone app join it as their
-//! issues land.
+//! The `rtfx` binary: one executable for every way in: the offline renderer (`render`, `info`),
+//! the effect list and a demo of the DSP core; live mode and the standalone app join it as
+//! their issues land.
 
 mod cli;
 
@@ -9,10 +9,16 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(outcome) => std::process::ExitCode::from(outcome.code()),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::from(1)
+            // Exit codes are documented in `rtfx render --help` and the README.
+            let code = if e.downcast_ref::<cli::Usage>().is_some() {
+                2
+            } else {
+                1
+            };
+            std::process::ExitCode::from(code)
         }
     }
 }

@@ -378,9 +378,9 @@ fn rtfx_devices_and_live_on_the_null_device() {
     assert!(stats["callback_count"].as_u64().unwrap() > 10, "{stats}");
     std::fs::remove_dir_all(&dir).unwrap();
 
-    // No effects, an unknown device: exit 1 with the fix in the message.
+    // No effects (usage error, exit 2), an unknown device (exit 1): the fix is in the message.
     let out = rtfx().args(["live", "--duration", "1"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no effects specified"));
     let out = rtfx()
         .args([

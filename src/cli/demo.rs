@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use rtfx::dsp::spec::parse_chain;
+use std::path::Path;
 use std::time::Instant;
 
 /// The "guitar chain" of the benchmarks.
@@ -12,7 +13,12 @@ pub const GUITAR_CHAIN: &[&str] = &[
     "reverb:room_size=0.3",
 ];
 
-pub fn run(effects: &[String], seconds: f64, block: usize) -> anyhow::Result<()> {
+pub fn run(
+    effects: &[String],
+    seconds: f64,
+    block: usize,
+    write_input: Option<&Path>,
+) -> anyhow::Result<()> {
     let specs: Vec<String> = if effects.is_empty() {
         GUITAR_CHAIN.iter().map(|s| s.to_string()).collect()
     } else {
@@ -36,6 +42,7 @@ pub fn run(effects: &[String], seconds: f64, block: usize) -> anyhow::Result<()>
     let mut right = vec![0.0f32; block];
     let (mut peak_in, mut peak_out, mut sum_in, mut sum_out) = (0.0f32, 0.0f32, 0.0f64, 0.0f64);
     let mut busy = std::time::Duration::ZERO;
+    let mut dry: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
     let mut done = 0;
     while done < frames {
         let n = block.min(frames - done);
@@ -54,6 +61,10 @@ pub fn run(effects: &[String], seconds: f64, block: usize) -> anyhow::Result<()>
             peak_in = peak_in.max(left[i].abs());
             sum_in += f64::from(left[i]).powi(2);
         }
+        if write_input.is_some() {
+            dry[0].extend_from_slice(&left[..n]);
+            dry[1].extend_from_slice(&right[..n]);
+        }
         let start = Instant::now();
         chain.process(&mut [&mut left[..n], &mut right[..n]]);
         busy += start.elapsed();
@@ -63,6 +74,10 @@ pub fn run(effects: &[String], seconds: f64, block: usize) -> anyhow::Result<()>
             sum_out += f64::from(v).powi(2) / 2.0;
         }
         done += n;
+    }
+    if let Some(path) = write_input {
+        write_dry(path, rate as u32, &dry)?;
+        println!("wrote the dry test signal to {}", path.display());
     }
     let db = |v: f64| 20.0 * v.max(1e-12).log10();
     println!("chain: {}", specs.join(" | "));
@@ -88,5 +103,23 @@ pub fn run(effects: &[String], seconds: f64, block: usize) -> anyhow::Result<()>
         chain.latency_samples(),
         chain.tail_samples()
     );
+    Ok(())
+}
+
+/// Writes the dry signal as a float WAV (replacing an older demo file).
+fn write_dry(path: &Path, rate: u32, dry: &[Vec<f32>; 2]) -> anyhow::Result<()> {
+    use rtfx::offline::audio_io::{AudioWriter, OutputFormat, Subtype, WriteOptions};
+    let format = OutputFormat::from_path(path)?;
+    let mut file = std::fs::File::create(path)
+        .with_context(|| format!("cannot create '{}'", path.display()))?;
+    let mut writer = AudioWriter::new(
+        &mut file,
+        WriteOptions::new(format, Subtype::Float),
+        rate,
+        2,
+        Some(dry[0].len() as u64),
+    )?;
+    writer.write(&[&dry[0], &dry[1]])?;
+    writer.finish()?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `rtfx live`: runs a chain on an audio device through `RealtimeProcessor`, printing a status
-//! line every second and the statistics as JSON on exit.
+//! line every second and the statistics as JSON on exit. Exit codes: 0 when stopped by
+//! `--duration` or Ctrl-C, 1 on a device or stream error, 2 on a bad option or chain.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+use super::Usage;
 use rtfx::dsp::Chain;
 use rtfx::dsp::spec::{build_effect, chain_from_toml, chain_to_specs, parse_effect};
 use rtfx::realtime::backend::choose_device;
@@ -149,9 +152,13 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
     {
-        bail!("--duration must be a positive number of seconds, got {d}");
+        return Err(Usage(anyhow::anyhow!(
+            "--duration must be a positive number of seconds, got {d}"
+        ))
+        .into());
     }
-    let chain = build_chain(args)?;
+    // A bad chain is a usage error (exit code 2); device problems are errors (exit code 1).
+    let chain = build_chain(args).map_err(Usage)?;
     let specs = chain_to_specs(&chain);
     let backend = if args.host.eq_ignore_ascii_case("auto") {
         auto_backend()

@@ -3,7 +3,9 @@
 mod demo;
 mod devices;
 mod effects;
+mod info;
 mod live;
+mod render;
 
 use clap::{Parser, Subcommand};
 
@@ -15,8 +17,46 @@ pub struct Cli {
     command: Command,
 }
 
+/// A usage error: bad options, chain, paths (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Usage(pub anyhow::Error);
+
+/// How a command that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything done (exit code 0).
+    Success,
+    /// Some files of a batch failed (exit code 3).
+    PartialFailure,
+    /// Stopped by Ctrl-C (exit code 130).
+    Interrupted,
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::PartialFailure => 3,
+            Outcome::Interrupted => 130,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Render audio files through a chain (one file, or a batch with --output-dir).
+    #[command(after_help = render::EXIT_CODES)]
+    Render(Box<render::RenderArgs>),
+    /// Show an audio file's format, rate, channels, duration, frames, subtype and size.
+    Info {
+        /// The audio file.
+        file: std::path::PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List every effect with its parameters, ranges, units and defaults.
     Effects {
         /// Only this effect.
@@ -33,6 +73,9 @@ enum Command {
         /// Block size in frames.
         #[arg(long, default_value_t = 512)]
         block: usize,
+        /// Also write the generated (dry) test signal to this WAV file, e.g. to render it.
+        #[arg(long, value_name = "FILE.wav")]
+        write_input: Option<std::path::PathBuf>,
     },
     /// List the audio hosts and devices (index, channels, default rate).
     Devices {
@@ -45,15 +88,18 @@ enum Command {
 }
 
 /// Runs the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Effects { name } => effects::run(name.as_deref()),
+        Command::Render(args) => render::run(*args),
+        Command::Info { file, json } => info::run(&file, json).map(|()| Outcome::Success),
+        Command::Effects { name } => effects::run(name.as_deref()).map(|()| Outcome::Success),
         Command::Demo {
             effects,
             seconds,
             block,
-        } => demo::run(&effects, seconds, block),
-        Command::Devices { host } => devices::run(host.as_deref()),
-        Command::Live(args) => live::run(&args),
+            write_input,
+        } => demo::run(&effects, seconds, block, write_input.as_deref()).map(|()| Outcome::Success),
+        Command::Devices { host } => devices::run(host.as_deref()).map(|()| Outcome::Success),
+        Command::Live(args) => live::run(&args).map(|()| Outcome::Success),
     }
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Side-by-side speed of `rtfx render`, sox and ffmpeg on the same chain and file.
+#
+#   bash benches/render_vs_peers.sh            # 10-minute stereo 48 kHz float WAV, 5 runs each
+#   MINUTES=60 RUNS=3 bash benches/render_vs_peers.sh   # the 1-hour file (peak RSS check)
+#
+# Prints the median wall time, x real time, peak RSS and the peer/rtfx ratios for
+#   1. high-pass 80 Hz order 2, low-pass 8 kHz order 4, gain 1.5
+#   2. the same plus reverb (sox's `reverb 50`; ffmpeg has no comparable reverb)
+# Every tool writes 32-bit float WAV. By default rtfx fsyncs its output before renaming it
+# into place (sox and ffmpeg do not), so that row includes getting the file onto the disk;
+# the "rtfx-ns" row (--no-sync) is the like-for-like comparison.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MINUTES="${MINUTES:-10}"
+RUNS="${RUNS:-5}"
+WORK="${WORK:-${TMPDIR:-/tmp}/rtfx-bench}"
+
+need=()
+command -v sox >/dev/null || need+=(sox)
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+[ -x /usr/bin/time ] || need+=(time)
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+    else
+        echo "install ${need[*]} first (sudo apt-get install ${need[*]})" >&2
+        exit 1
+    fi
+fi
+
+cargo build --release --bin rtfx
+RTFX="${CARGO_TARGET_DIR:-target}/release/rtfx"
+
+mkdir -p "$WORK"
+IN="$WORK/in-${MINUTES}min.wav"
+if [ ! -f "$IN" ]; then
+    echo "generating $IN ($MINUTES minutes of stereo pink noise, 48 kHz float)" >&2
+    sox -n -r 48000 -c 2 -e floating-point -b 32 "$IN" synth "$((MINUTES * 60))" pinknoise gain -6
+fi
+
+python3 - "$RTFX" "$IN" "$WORK" "$RUNS" "$MINUTES" <<'PY'
+import os, statistics, subprocess, sys, time
+
+rtfx, src, work, runs, minutes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+audio_s = minutes * 60.0
+out = os.path.join(work, "out.wav")
+
+filters_rtfx = ["-e", "hibutterworth:80,order=2", "-e", "lobutterworth:8000,order=4", "-e", "gain:1.5"]
+filters_sox = ["highpass", "80", "0.7071q", "lowpass", "8000", "0.5412q", "lowpass", "8000", "1.3066q", "vol", "1.5"]
+filters_ff = "highpass=f=80:width_type=q:w=0.7071,lowpass=f=8000:width_type=q:w=0.5412,lowpass=f=8000:width_type=q:w=1.3066,volume=1.5"
+
+cases = {
+    "filters+gain": {
+        "rtfx": [rtfx, "render", src, out, "--force", "-q", "--no-sync"] + filters_rtfx,
+        "rtfx-fs": [rtfx, "render", src, out, "--force", "-q"] + filters_rtfx,
+        "sox": ["sox", "-V1", src, out] + filters_sox,
+        "ffmpeg": ["ffmpeg", "-v", "error", "-y", "-i", src, "-af", filters_ff, "-c:a", "pcm_f32le", out],
+    },
+    "filters+gain+reverb": {
+        "rtfx": [rtfx, "render", src, out, "--force", "-q", "--no-sync"] + filters_rtfx + ["-e", "reverb:room_size=0.5"],
+        "rtfx-fs": [rtfx, "render", src, out, "--force", "-q"] + filters_rtfx + ["-e", "reverb:room_size=0.5"],
+        "sox": ["sox", "-V1", src, out] + filters_sox + ["reverb", "50"],
+    },
+    "copy (cp)": {"cp": ["cp", src, out]},
+}
+
+def run(cmd):
+    """Wall seconds and peak RSS (MiB) of one run (RSS from GNU time: a fork of this Python
+    process would report Python's own size)."""
+    if os.path.exists(out):
+        os.remove(out)
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "RSS_KB %M"] + cmd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 0:
+        sys.exit(f"{cmd[0]} failed: {err}")
+    rss = [l for l in err.splitlines() if l.startswith("RSS_KB ")][-1]
+    return wall, int(rss.split()[1]) / 1024.0
+
+print(f"{minutes}-minute stereo 48 kHz float WAV, median of {runs} runs, {os.cpu_count()} CPUs")
+print("rtfx = rtfx render --no-sync; rtfx-fs = rtfx render (fsync before rename)")
+print(f"{'chain':<22}{'tool':<8}{'median s':>10}{'x real time':>13}{'peak RSS MiB':>14}{'tool / rtfx':>13}")
+for case, tools in cases.items():
+    medians = {}
+    for tool, cmd in tools.items():
+        walls, rss = [], []
+        run(cmd)  # warm the page cache and the binary
+        for _ in range(runs):
+            w, r = run(cmd)
+            walls.append(w)
+            rss.append(r)
+        medians[tool] = statistics.median(walls)
+        ratio = medians[tool] / medians["rtfx"] if "rtfx" in medians else float("nan")
+        ratio_s = f"{ratio:.2f}x" if "rtfx" in medians else "-"
+        print(f"{case:<22}{tool:<8}{medians[tool]:>10.3f}{audio_s / medians[tool]:>13.0f}{max(rss):>14.1f}{ratio_s:>13}")
+if os.path.exists(out):
+    os.remove(out)
+PY

@@ -1,0 +1,57 @@
+//! `rtfx info`: what an audio file holds.
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use rtfx::offline::audio_io::AudioReader;
+
+use super::Usage;
+
+/// Prints format, rate, channels, duration, frames, subtype and size of `path`.
+pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
+    let shown = path.display();
+    if !path.exists() {
+        return Err(Usage(anyhow!("input '{shown}' does not exist; check the path")).into());
+    }
+    if path.is_dir() {
+        return Err(Usage(anyhow!(
+            "input '{shown}' is a directory; give an audio file"
+        ))
+        .into());
+    }
+    let reader = AudioReader::open(path, true)?;
+    let info = reader.info();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "file": shown.to_string(),
+                "format": info.format,
+                "subtype": info.subtype,
+                "sample_rate": info.sample_rate,
+                "channels": info.channels,
+                "frames": info.frames,
+                "duration_seconds": info.duration_seconds(),
+                "file_size": info.file_size,
+            })
+        );
+        return Ok(());
+    }
+    let duration = match info.duration_seconds() {
+        Some(s) if s >= 60.0 => format!("{}:{:05.2}", (s / 60.0).floor() as u64, s % 60.0),
+        Some(s) => format!("{s:.2} s"),
+        None => "unknown".into(),
+    };
+    let frames = info
+        .frames
+        .map_or_else(|| "unknown".to_string(), |f| f.to_string());
+    println!("File:        {shown}");
+    println!("Format:      {}", info.format);
+    println!("Sample Rate: {} Hz", info.sample_rate);
+    println!("Channels:    {}", info.channels);
+    println!("Duration:    {duration}");
+    println!("Frames:      {frames}");
+    println!("Subtype:     {}", info.subtype);
+    println!("File Size:   {} bytes", info.file_size);
+    Ok(())
+}

@@ -1,0 +1,587 @@
+//! `rtfx render`: bounce files through a chain, one file or a batch.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use clap::{Args, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rtfx::dsp::chain::Chain;
+use rtfx::dsp::spec::{ChainFile, chain_from_toml, parse_chain};
+use rtfx::offline::audio_io::{OutputFormat, Subtype};
+use rtfx::offline::render::{
+    NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths, render_file,
+};
+use rtfx::offline::stream::StreamProcessor;
+
+use super::{Outcome, Usage};
+
+/// Where the `render` options are documented for `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 every file rendered; 1 processing error (bad or \
+truncated audio, write failure); 2 usage error (bad option, chain, path, existing output); 3 \
+some files of a batch failed; 130 interrupted (Ctrl-C; partial outputs removed).";
+
+/// Progress reporting style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal, nothing otherwise.
+    Auto,
+    /// Always draw bars.
+    Bar,
+    /// One JSON object per line on stderr.
+    Json,
+    /// No progress output.
+    None,
+}
+
+/// Compute device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Device {
+    /// The CPU chain.
+    Cpu,
+    /// The CUDA graph runner (falls back to the CPU with a warning when unavailable).
+    Cuda,
+}
+
+/// Options of `rtfx render`.
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// Input file and output file (`IN OUT`), or inputs/globs with --output-dir.
+    #[arg(required = true, value_name = "PATHS")]
+    paths: Vec<String>,
+    /// Effect spec `name[:value,key=value,...]`, repeatable, applied after --chain's effects.
+    #[arg(short = 'e', long = "effect", value_name = "SPEC")]
+    effects: Vec<String>,
+    /// TOML chain file with [[effects]] tables (torchfx format).
+    #[arg(short = 'c', long = "chain", alias = "config", value_name = "FILE")]
+    chain: Option<PathBuf>,
+    /// Write every input into this directory under its own name (batch mode).
+    #[arg(short = 'O', long = "output-dir", value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// Output extension in batch mode (default: the input's when writable, else wav).
+    #[arg(long = "format", value_name = "wav|flac")]
+    format: Option<String>,
+    /// Output encoding: pcm16, pcm24, pcm32 or float (default: float for WAV, pcm24 for FLAC).
+    #[arg(long)]
+    subtype: Option<String>,
+    /// Render this much after the input ends: auto (reverb/delay decay) or seconds.
+    #[arg(long, default_value = "0", value_name = "auto|SECONDS")]
+    tail: String,
+    /// Whole-file normalisation: peak:DBFS, rms:DBFS or lufs:LUFS (two passes).
+    #[arg(long, value_name = "KIND:LEVEL")]
+    normalize: Option<String>,
+    /// Frames read per chunk (memory use; output does not depend on it).
+    #[arg(long, value_name = "FRAMES")]
+    chunk_size: Option<usize>,
+    /// torchfx overlap: shortens the hop, never re-processes samples.
+    #[arg(long, value_name = "FRAMES")]
+    overlap: Option<usize>,
+    /// Compute device (cuda falls back to cpu with a warning when unavailable).
+    #[arg(long, value_enum)]
+    device: Option<Device>,
+    /// Replace existing outputs.
+    #[arg(short = 'f', long, short_alias = 'y')]
+    force: bool,
+    /// Turn off TPDF dither for integer output.
+    #[arg(long)]
+    no_dither: bool,
+    /// Seed of the dither noise (the same seed gives identical bytes).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Render the valid part of truncated WAV files instead of failing.
+    #[arg(long)]
+    allow_truncated: bool,
+    /// Fail on NaN/Inf input samples instead of replacing them with 0.
+    #[arg(long)]
+    strict: bool,
+    /// Refuse inputs with no frames instead of writing an empty output.
+    #[arg(long)]
+    no_empty: bool,
+    /// Keep the chain's latency (limiter lookahead) instead of removing it.
+    #[arg(long)]
+    keep_latency: bool,
+    /// Skip the fsync before the output is renamed into place (faster on slow disks; a power
+    /// cut right after the render may then leave an incomplete file).
+    #[arg(long)]
+    no_sync: bool,
+    /// Files rendered in parallel in batch mode.
+    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
+    jobs: usize,
+    /// Stop a batch at the first failure.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Print only errors and warnings.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Progress reporting.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+}
+
+/// Set by Ctrl-C: renders stop at the next chunk and remove their temporary files.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// One file to render.
+struct Job {
+    input: PathBuf,
+    output: PathBuf,
+}
+
+/// Runs `rtfx render`.
+pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
+    let (chain, file) = build_chain(&args).map_err(Usage)?;
+    let options = render_options(&args).map_err(Usage)?;
+    let chunk_size = args
+        .chunk_size
+        .or(file.as_ref().and_then(|f| f.chunk_size))
+        .unwrap_or(StreamProcessor::DEFAULT_CHUNK_SIZE);
+    let overlap = args
+        .overlap
+        .or(file.as_ref().and_then(|f| f.overlap))
+        .unwrap_or(0);
+    // Validates chunk size and overlap once, before any file.
+    StreamProcessor::new(chain.clone(), chunk_size, overlap)
+        .map_err(|e| Usage(anyhow!(e).context("invalid chunking")))?;
+    let device = args
+        .device
+        .or(match file.as_ref().and_then(|f| f.device.as_deref()) {
+            Some("cuda") => Some(Device::Cuda),
+            _ => None,
+        })
+        .unwrap_or(Device::Cpu);
+    if device == Device::Cuda {
+        eprintln!(
+            "warning: the CUDA renderer is not available in this build; rendering on the CPU"
+        );
+    }
+    anyhow::ensure!(
+        args.jobs >= 1,
+        Usage(anyhow!("--jobs must be at least 1, got {}", args.jobs))
+    );
+    let jobs = plan_jobs(&args).map_err(Usage)?;
+    for job in &jobs {
+        check_paths(&job.input, &job.output, options.force).map_err(|e| Usage(anyhow!(e)))?;
+    }
+    install_ctrlc();
+
+    let batch = args.output_dir.is_some();
+    let reporter = Reporter::new(args.progress, args.quiet, batch, jobs.len());
+    let next = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<anyhow::Result<RenderReport>>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let workers = args.jobs.min(jobs.len()).max(1);
+    let started = Instant::now();
+    // Each worker owns its chain: files in parallel share nothing.
+    let processors = (0..workers)
+        .map(|_| StreamProcessor::new(chain.clone(), chunk_size, overlap))
+        .collect::<rtfx::Result<Vec<_>>>()?;
+    let fail_fast = args.fail_fast;
+    std::thread::scope(|scope| {
+        let (next, failed, stop, results, jobs, reporter, options) =
+            (&next, &failed, &stop, &results, &jobs, &reporter, &options);
+        for mut processor in processors {
+            scope.spawn(move || {
+                loop {
+                    if stop.load(Ordering::Relaxed) || CANCEL.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let bar = reporter.start(&job.input);
+                    let t0 = Instant::now();
+                    let result = render_file(
+                        &mut processor,
+                        &job.input,
+                        &job.output,
+                        options,
+                        &mut |p| reporter.update(&bar, &job.input, p),
+                        &CANCEL,
+                    )
+                    .with_context(|| format!("rendering '{}'", job.input.display()));
+                    reporter.finish(&bar, job, &result, t0.elapsed());
+                    if result.is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        if fail_fast {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    let failed = failed.load(Ordering::Relaxed);
+    let results = results.into_inner().unwrap_or_default();
+    if CANCEL.load(Ordering::Relaxed) {
+        return Ok(Outcome::Interrupted);
+    }
+    if !batch {
+        // A single file: its error is the command's error.
+        return match results.into_iter().next().flatten() {
+            Some(Err(e)) => Err(e),
+            _ => Ok(Outcome::Success),
+        };
+    }
+    let done = results.iter().filter(|r| matches!(r, Some(Ok(_)))).count();
+    let skipped = jobs.len() - done - failed;
+    if !args.quiet || failed > 0 {
+        let mut line = format!(
+            "{done} of {} files rendered in {:.2} s",
+            jobs.len(),
+            started.elapsed().as_secs_f64()
+        );
+        if failed > 0 {
+            line.push_str(&format!(", {failed} failed"));
+        }
+        if skipped > 0 {
+            line.push_str(&format!(", {skipped} skipped (--fail-fast)"));
+        }
+        reporter.line(&line);
+    }
+    Ok(if failed > 0 {
+        Outcome::PartialFailure
+    } else {
+        Outcome::Success
+    })
+}
+
+/// The chain from --chain then -e, and the chain file's top-level settings.
+fn build_chain(args: &RenderArgs) -> anyhow::Result<(Chain, Option<ChainFile>)> {
+    let mut chain = Chain::new(Vec::new());
+    let mut file = None;
+    if let Some(path) = &args.chain {
+        let text = std::fs::read(path)
+            .with_context(|| format!("cannot read chain file '{}'", path.display()))?;
+        let text = String::from_utf8(text).map_err(|_| {
+            anyhow!(
+                "chain file '{}' is not UTF-8 text; give a TOML file with [[effects]] tables",
+                path.display()
+            )
+        })?;
+        let parsed = chain_from_toml(&text)
+            .with_context(|| format!("in chain file '{}'", path.display()))?;
+        for fx in parsed.chain.effects() {
+            chain.push(fx.clone_box());
+        }
+        file = Some(parsed);
+    }
+    if !args.effects.is_empty() {
+        let extra = parse_chain(&args.effects).context("in -e/--effect")?;
+        for fx in extra.effects() {
+            chain.push(fx.clone_box());
+        }
+    }
+    anyhow::ensure!(
+        !chain.is_empty(),
+        "no effects specified: add -e SPEC (e.g. -e gain:0.5) or --chain FILE.toml; `rtfx effects` lists them"
+    );
+    Ok((chain, file))
+}
+
+fn render_options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {
+    Ok(RenderOptions {
+        subtype: args.subtype.as_deref().map(Subtype::parse).transpose()?,
+        dither: !args.no_dither,
+        dither_seed: args
+            .seed
+            .unwrap_or(rtfx::offline::audio_io::DEFAULT_DITHER_SEED),
+        tail: Tail::parse(&args.tail)?,
+        normalize: args
+            .normalize
+            .as_deref()
+            .map(NormalizeTarget::parse)
+            .transpose()?,
+        allow_truncated: args.allow_truncated,
+        strict: args.strict,
+        no_empty: args.no_empty,
+        force: args.force,
+        compensate_latency: !args.keep_latency,
+        sync: !args.no_sync,
+    })
+}
+
+/// Expands globs and pairs every input with its output; refuses collisions.
+fn plan_jobs(args: &RenderArgs) -> anyhow::Result<Vec<Job>> {
+    let Some(dir) = &args.output_dir else {
+        anyhow::ensure!(
+            args.paths.len() == 2,
+            "give an input and an output (`rtfx render IN OUT -e ...`), or several inputs with \
+             --output-dir DIR (got {} paths)",
+            args.paths.len()
+        );
+        anyhow::ensure!(
+            args.format.is_none(),
+            "--format applies to batch mode (--output-dir) only; the output name's extension sets the format"
+        );
+        let inputs = expand(&args.paths[0])?;
+        anyhow::ensure!(
+            inputs.len() == 1,
+            "'{}' matches {} files; render several files with --output-dir DIR",
+            args.paths[0],
+            inputs.len()
+        );
+        return Ok(vec![Job {
+            input: inputs[0].clone(),
+            output: PathBuf::from(&args.paths[1]),
+        }]);
+    };
+    anyhow::ensure!(
+        dir.is_dir(),
+        "output directory '{}' does not exist; create it first (mkdir -p)",
+        dir.display()
+    );
+    if let Some(ext) = &args.format {
+        OutputFormat::from_path(Path::new(&format!("x.{ext}")))?;
+    }
+    let mut jobs = Vec::new();
+    for pattern in &args.paths {
+        for input in expand(pattern)? {
+            let stem = input
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ext = match &args.format {
+                Some(e) => e.clone(),
+                None => {
+                    let own = input
+                        .extension()
+                        .map(|e| e.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if OutputFormat::from_path(&input).is_ok() {
+                        own
+                    } else {
+                        "wav".into()
+                    }
+                }
+            };
+            jobs.push(Job {
+                output: dir.join(format!("{stem}.{ext}")),
+                input,
+            });
+        }
+    }
+    let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
+    for job in &jobs {
+        if let Some(first) = seen.insert(job.output.clone(), &job.input) {
+            anyhow::bail!(
+                "'{}' and '{}' would both be written to '{}'; render them into different \
+                 directories or rename one",
+                first.display(),
+                job.input.display(),
+                job.output.display()
+            );
+        }
+    }
+    Ok(jobs)
+}
+
+/// A path, or the sorted files a glob matches.
+fn expand(pattern: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let is_glob = pattern.contains(['*', '?', '[']);
+    if !is_glob {
+        return Ok(vec![PathBuf::from(pattern)]);
+    }
+    let mut found: Vec<PathBuf> = glob::glob(pattern)
+        .with_context(|| format!("invalid glob '{pattern}'"))?
+        .filter_map(|p| p.ok())
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    anyhow::ensure!(
+        !found.is_empty(),
+        "'{pattern}' matches no files; check the pattern"
+    );
+    Ok(found)
+}
+
+fn install_ctrlc() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        // Without a handler Ctrl-C would kill us mid-write; the temp file would stay behind.
+        let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::Relaxed));
+    });
+}
+
+/// Prints progress and per-file results in the chosen style.
+struct Reporter {
+    mode: ProgressMode,
+    quiet: bool,
+    batch: bool,
+    multi: Option<MultiProgress>,
+    overall: Option<ProgressBar>,
+    last_json: Mutex<Instant>,
+}
+
+impl Reporter {
+    fn new(mode: ProgressMode, quiet: bool, batch: bool, files: usize) -> Self {
+        let bars = match mode {
+            ProgressMode::Bar => !quiet,
+            ProgressMode::Auto => !quiet && std::io::stderr().is_terminal(),
+            ProgressMode::Json | ProgressMode::None => false,
+        };
+        let (multi, overall) = if bars {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let overall = (files > 1).then(|| {
+                let b = multi.add(ProgressBar::new(files as u64));
+                b.set_style(
+                    ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} files")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b.set_prefix("overall");
+                b
+            });
+            (Some(multi), overall)
+        } else {
+            (None, None)
+        };
+        Reporter {
+            mode,
+            quiet,
+            batch,
+            multi,
+            overall,
+            last_json: Mutex::new(Instant::now() - Duration::from_secs(1)),
+        }
+    }
+
+    fn start(&self, input: &Path) -> Option<ProgressBar> {
+        let multi = self.multi.as_ref()?;
+        let bar = multi.add(ProgressBar::new(0));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>8} [{bar:30}] {percent:>3}% {msg} ({elapsed} / eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix("render");
+        bar.set_message(input.display().to_string());
+        Some(bar)
+    }
+
+    fn update(&self, bar: &Option<ProgressBar>, input: &Path, p: Progress) {
+        if let Some(bar) = bar {
+            let total = p.frames_total.unwrap_or(0) * u64::from(p.passes);
+            let done = p.frames_total.unwrap_or(0) * u64::from(p.pass - 1) + p.frames_done;
+            bar.set_length(total.max(done));
+            bar.set_position(done);
+        }
+        if self.mode == ProgressMode::Json {
+            // At most ten lines a second per process: a log, not a flood.
+            if let Ok(mut last) = self.last_json.lock() {
+                let finished = p.frames_total == Some(p.frames_done);
+                if last.elapsed() < Duration::from_millis(100) && !finished {
+                    return;
+                }
+                *last = Instant::now();
+            }
+            let fraction = p
+                .frames_total
+                .filter(|&t| t > 0)
+                .map(|t| {
+                    (f64::from(p.pass - 1) + p.frames_done as f64 / t as f64) / f64::from(p.passes)
+                })
+                .unwrap_or(0.0);
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "event": "progress",
+                    "input": input.display().to_string(),
+                    "pass": p.pass,
+                    "passes": p.passes,
+                    "frames_done": p.frames_done,
+                    "frames_total": p.frames_total,
+                    "fraction": fraction,
+                })
+            );
+        }
+    }
+
+    fn finish(
+        &self,
+        bar: &Option<ProgressBar>,
+        job: &Job,
+        result: &anyhow::Result<RenderReport>,
+        elapsed: Duration,
+    ) {
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        if let Some(overall) = &self.overall {
+            overall.inc(1);
+        }
+        let secs = elapsed.as_secs_f64();
+        if self.mode == ProgressMode::Json {
+            let value = match result {
+                Ok(r) => serde_json::json!({
+                    "event": "done",
+                    "ok": true,
+                    "input": job.input.display().to_string(),
+                    "output": job.output.display().to_string(),
+                    "frames": r.frames,
+                    "tail_frames": r.tail_frames,
+                    "clipped": r.clipped,
+                    "nonfinite_replaced": r.nonfinite_replaced,
+                    "gain_db": r.gain_db,
+                    "seconds": secs,
+                    "warnings": r.warnings,
+                }),
+                Err(e) => serde_json::json!({
+                    "event": "done",
+                    "ok": false,
+                    "input": job.input.display().to_string(),
+                    "output": job.output.display().to_string(),
+                    "error": format!("{e:#}"),
+                }),
+            };
+            eprintln!("{value}");
+            return;
+        }
+        match result {
+            Ok(r) => {
+                for w in &r.warnings {
+                    self.line(&format!("warning: {}: {w}", job.input.display()));
+                }
+                if !self.quiet {
+                    let audio = r.frames as f64 / f64::from(r.input.sample_rate);
+                    let speed = if secs > 0.0 { audio / secs } else { 0.0 };
+                    let mut line = format!(
+                        "✓ {} → {} ({} {}, {:.2} s of audio in {:.2} s, {:.0}x real time",
+                        job.input.display(),
+                        job.output.display(),
+                        r.format,
+                        r.subtype.name(),
+                        audio,
+                        secs,
+                        speed
+                    );
+                    if let Some(g) = r.gain_db {
+                        line.push_str(&format!(", gain {g:+.2} dB"));
+                    }
+                    line.push(')');
+                    self.line(&line);
+                }
+            }
+            // A single file's error is printed once, by main, as the command's error.
+            Err(e) if self.batch => self.line(&format!("✗ {}: {e:#}", job.input.display())),
+            Err(_) => {}
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+}

@@ -1,0 +1,1346 @@
+//! Audio file reading and writing for the offline renderer.
+//!
+//! Reading: plain RIFF/RF64 WAV (PCM 8/16/24/32, float 32/64, `WAVE_FORMAT_EXTENSIBLE`) goes
+//! through a lean reader of our own that converts large raw blocks straight into planar `f32`
+//! (the renderer's hot path: no per-sample decode calls); everything else (FLAC, OGG/Vorbis,
+//! MP3, AIFF, exotic WAV codecs) goes through symphonia. Writing: WAV (PCM 16/24/32, float 32)
+//! through a block writer of our own, FLAC (16/24 bit) through flacenc, frame by frame so
+//! memory stays flat. Integer output gets seeded TPDF dither by default and clamps (never
+//! wraps) with a count of clipped samples.
+//!
+//! ```no_run
+//! use rtfx::offline::audio_io::{AudioReader, AudioWriter, OutputFormat, Subtype, WriteOptions};
+//!
+//! let mut reader = AudioReader::open("in.wav".as_ref(), false)?;
+//! let info = reader.info().clone();
+//! let mut out = std::fs::File::create("out.flac")?;
+//! let options = WriteOptions::new(OutputFormat::Flac, Subtype::Pcm24);
+//! let mut writer = AudioWriter::new(&mut out, options, info.sample_rate, info.channels, info.frames)?;
+//! let mut planar = vec![vec![0.0f32; 4096]; info.channels];
+//! loop {
+//!     let n = reader.read(&mut planar)?;
+//!     if n == 0 { break; }
+//!     let block: Vec<&[f32]> = planar.iter().map(|c| &c[..n]).collect();
+//!     writer.write(&block)?;
+//! }
+//! let stats = writer.finish()?;
+//! println!("{} samples clipped", stats.clipped);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Most channels a file may have (the renderer's documented limit).
+pub const MAX_CHANNELS: usize = 32;
+/// Lowest sample rate the renderer accepts, in Hz.
+pub const MIN_SAMPLE_RATE: u32 = 1000;
+/// Highest sample rate the renderer accepts, in Hz.
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
+
+/// What an input file holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioInfo {
+    /// Container format, e.g. "WAV", "FLAC", "OGG".
+    pub format: String,
+    /// Sample encoding, e.g. "PCM_16", "PCM_24", "FLOAT", "DOUBLE", "VORBIS".
+    pub subtype: String,
+    /// Frames per second.
+    pub sample_rate: u32,
+    /// Channel count.
+    pub channels: usize,
+    /// Frames in the file, when the container says (always for WAV and FLAC).
+    pub frames: Option<u64>,
+    /// File size in bytes.
+    pub file_size: u64,
+}
+
+impl AudioInfo {
+    /// Duration in seconds, when the frame count is known.
+    pub fn duration_seconds(&self) -> Option<f64> {
+        self.frames.map(|f| f as f64 / f64::from(self.sample_rate))
+    }
+}
+
+/// Reads an audio file block by block into planar `f32`.
+pub struct AudioReader {
+    name: String,
+    info: AudioInfo,
+    source: Source,
+    /// Non-finite samples replaced by 0 so far.
+    nonfinite: u64,
+    /// Frames delivered so far.
+    position: u64,
+}
+
+enum Source {
+    Wav(WavSource),
+    Symphonia(Box<SymphoniaSource>),
+}
+
+impl AudioReader {
+    /// Opens `path` and reads its header.
+    ///
+    /// A WAV whose header promises more data than the file holds is refused unless
+    /// `allow_truncated` is set, in which case the frames present are read.
+    pub fn open(path: &Path, allow_truncated: bool) -> Result<Self> {
+        let shown = path.display().to_string();
+        let mut file = File::open(path).map_err(|e| {
+            Error::io(format!("Cannot open input '{shown}': {e}"), shown.clone())
+                .with_suggestion("check the path and its permissions")
+        })?;
+        let file_size = file
+            .metadata()
+            .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?
+            .len();
+        if file_size == 0 {
+            return Err(Error::format(format!("Input '{shown}' is empty (0 bytes)"))
+                .with_parameter_name(shown)
+                .with_suggestion("the file holds no audio; check that it was written completely"));
+        }
+        let mut head = [0u8; 12];
+        let got = read_up_to(&mut file, &mut head)
+            .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?;
+        let head = &head[..got];
+        let is_riff = head.len() == 12
+            && (&head[0..4] == b"RIFF" || &head[0..4] == b"RF64")
+            && &head[8..12] == b"WAVE";
+        let source = if is_riff {
+            match WavSource::open(file, file_size, &shown, allow_truncated)? {
+                Some(wav) => Source::Wav(wav),
+                // A WAV codec we do not decode ourselves (ADPCM, mu-law…): symphonia.
+                None => Source::Symphonia(Box::new(SymphoniaSource::open(path, &shown, head)?)),
+            }
+        } else {
+            Source::Symphonia(Box::new(SymphoniaSource::open(path, &shown, head)?))
+        };
+        let (format, subtype, sample_rate, channels, frames) = match &source {
+            Source::Wav(w) => (
+                "WAV".to_string(),
+                w.encoding.subtype().to_string(),
+                w.sample_rate,
+                w.channels,
+                Some(w.frames),
+            ),
+            Source::Symphonia(s) => (
+                s.format.clone(),
+                s.subtype.clone(),
+                s.sample_rate,
+                s.channels,
+                s.frames,
+            ),
+        };
+        check_layout(&shown, sample_rate, channels)?;
+        Ok(AudioReader {
+            name: shown,
+            info: AudioInfo {
+                format,
+                subtype,
+                sample_rate,
+                channels,
+                frames,
+                file_size,
+            },
+            source,
+            nonfinite: 0,
+            position: 0,
+        })
+    }
+
+    /// The file's format, rate, channels and length.
+    pub fn info(&self) -> &AudioInfo {
+        &self.info
+    }
+
+    /// The path as given, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Non-finite (NaN or ±Inf) samples replaced by 0 so far.
+    pub fn nonfinite_replaced(&self) -> u64 {
+        self.nonfinite
+    }
+
+    /// Frames read so far.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Reads up to `planar[0].len()` frames into the planar buffers (one per channel, all of
+    /// the same length; there must be `info().channels` of them). Returns the frames read;
+    /// 0 means the end of the file. NaN and ±Inf samples become 0 and are counted.
+    pub fn read(&mut self, planar: &mut [Vec<f32>]) -> Result<usize> {
+        if planar.len() != self.info.channels {
+            return Err(Error::invalid_range(
+                "Planar buffer count differs from the file's channel count",
+                "planar",
+                planar.len(),
+            )
+            .with_expected(format!("{} buffers", self.info.channels)));
+        }
+        let max = planar.iter().map(Vec::len).min().unwrap_or(0);
+        let (n, nonfinite) = match &mut self.source {
+            Source::Wav(w) => w.read(planar, max)?,
+            Source::Symphonia(s) => s.read(planar, max)?,
+        };
+        self.nonfinite += nonfinite;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+/// Refuses rates and channel counts outside the documented limits.
+fn check_layout(shown: &str, sample_rate: u32, channels: usize) -> Result<()> {
+    if channels == 0 || channels > MAX_CHANNELS {
+        return Err(Error::invalid_range(
+            format!("Input '{shown}' has {channels} channels"),
+            "channels",
+            channels,
+        )
+        .with_expected(format!("1 to {MAX_CHANNELS} channels"))
+        .with_suggestion("the header may be corrupt; re-export the file"));
+    }
+    if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
+        return Err(Error::invalid_sample_rate(
+            sample_rate,
+            format!("{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz"),
+        )
+        .with_message(format!(
+            "Input '{shown}' has an unsupported sample rate of {sample_rate} Hz"
+        ))
+        .with_suggestion("the header may be corrupt; resample or re-export the file"));
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the end of the file; returns the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Names a file type from its first bytes, for "not audio" errors.
+pub fn sniff_format(head: &[u8]) -> &'static str {
+    let starts = |m: &[u8]| head.starts_with(m);
+    if starts(b"RIFF") || starts(b"RF64") {
+        "RIFF (WAV)"
+    } else if starts(b"fLaC") {
+        "FLAC"
+    } else if starts(b"OggS") {
+        "OGG"
+    } else if starts(b"ID3") || (head.len() > 1 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0) {
+        "MP3"
+    } else if starts(b"FORM") {
+        "AIFF"
+    } else if starts(b"\x89PNG") {
+        "a PNG image"
+    } else if starts(b"\xFF\xD8\xFF") {
+        "a JPEG image"
+    } else if starts(b"%PDF") {
+        "a PDF document"
+    } else if starts(b"PK\x03\x04") {
+        "a ZIP archive"
+    } else if starts(b"\x7FELF") {
+        "an ELF executable"
+    } else if !head.is_empty()
+        && head
+            .iter()
+            .all(|&b| b == b'\n' || b == b'\r' || b == b'\t' || (0x20..0x7F).contains(&b))
+    {
+        "text"
+    } else {
+        "unknown binary data"
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WAV reading
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum WavEncoding {
+    U8,
+    I16,
+    I24,
+    I32,
+    F32,
+    F64,
+}
+
+impl WavEncoding {
+    fn bytes(self) -> usize {
+        match self {
+            WavEncoding::U8 => 1,
+            WavEncoding::I16 => 2,
+            WavEncoding::I24 => 3,
+            WavEncoding::I32 | WavEncoding::F32 => 4,
+            WavEncoding::F64 => 8,
+        }
+    }
+
+    fn subtype(self) -> &'static str {
+        match self {
+            WavEncoding::U8 => "PCM_U8",
+            WavEncoding::I16 => "PCM_16",
+            WavEncoding::I24 => "PCM_24",
+            WavEncoding::I32 => "PCM_32",
+            WavEncoding::F32 => "FLOAT",
+            WavEncoding::F64 => "DOUBLE",
+        }
+    }
+}
+
+struct WavSource {
+    file: File,
+    encoding: WavEncoding,
+    channels: usize,
+    sample_rate: u32,
+    block_align: usize,
+    frames: u64,
+    remaining: u64,
+    raw: Vec<u8>,
+    shown: String,
+}
+
+const WAVE_FORMAT_PCM: u16 = 1;
+const WAVE_FORMAT_IEEE_FLOAT: u16 = 3;
+const WAVE_FORMAT_EXTENSIBLE: u16 = 0xFFFE;
+
+fn le_u16(b: &[u8]) -> u16 {
+    u16::from_le_bytes([b[0], b[1]])
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
+impl WavSource {
+    /// Parses the chunks up to `data`. `Ok(None)` means a valid WAV whose codec we leave to
+    /// symphonia.
+    fn open(
+        mut file: File,
+        file_size: u64,
+        shown: &str,
+        allow_truncated: bool,
+    ) -> Result<Option<Self>> {
+        let io = |e: std::io::Error| Error::io(format!("Cannot read '{shown}': {e}"), shown);
+        let corrupt = |what: &str| {
+            Error::format(format!("Input '{shown}' is not a valid WAV file: {what}"))
+                .with_parameter_name(shown)
+                .with_suggestion(
+                    "the file is truncated or corrupt; re-export it, or pass --allow-truncated to \
+                     render the audio that is present",
+                )
+        };
+        let mut riff = [0u8; 12];
+        file.read_exact(&mut riff).map_err(io)?;
+        let rf64 = &riff[0..4] == b"RF64";
+        let mut pos = 12u64;
+        let mut fmt: Option<(u16, usize, u32, usize, usize)> = None;
+        let mut ds64_data: Option<u64> = None;
+        loop {
+            let mut header = [0u8; 8];
+            let got = read_up_to(&mut file, &mut header).map_err(io)?;
+            if got < 8 {
+                return Err(corrupt("no 'data' chunk"));
+            }
+            pos += 8;
+            let id = [header[0], header[1], header[2], header[3]];
+            let size32 = le_u32(&header[4..8]);
+            match &id {
+                b"fmt " => {
+                    if !(16..=1024).contains(&size32) {
+                        return Err(corrupt("malformed 'fmt ' chunk"));
+                    }
+                    let mut body = vec![0u8; size32 as usize];
+                    file.read_exact(&mut body)
+                        .map_err(|_| corrupt("'fmt ' chunk cut short"))?;
+                    let mut tag = le_u16(&body[0..2]);
+                    let channels = usize::from(le_u16(&body[2..4]));
+                    let rate = le_u32(&body[4..8]);
+                    let block_align = usize::from(le_u16(&body[12..14]));
+                    let bits = usize::from(le_u16(&body[14..16]));
+                    if tag == WAVE_FORMAT_EXTENSIBLE {
+                        if body.len() < 26 {
+                            return Err(corrupt("'fmt ' extension cut short"));
+                        }
+                        tag = le_u16(&body[24..26]);
+                    }
+                    fmt = Some((tag, channels, rate, block_align, bits));
+                    pos += u64::from(size32);
+                }
+                b"ds64" => {
+                    let mut body = vec![0u8; size32.max(16) as usize];
+                    file.read_exact(&mut body)
+                        .map_err(|_| corrupt("'ds64' chunk cut short"))?;
+                    ds64_data = Some(le_u64(&body[8..16]));
+                    pos += u64::from(size32.max(16));
+                }
+                b"data" => {
+                    let Some((tag, channels, rate, block_align, bits)) = fmt else {
+                        return Err(corrupt("'data' before 'fmt '"));
+                    };
+                    check_layout(shown, rate, channels)?;
+                    let encoding = match (tag, bits) {
+                        (WAVE_FORMAT_PCM, 8) => WavEncoding::U8,
+                        (WAVE_FORMAT_PCM, 16) => WavEncoding::I16,
+                        (WAVE_FORMAT_PCM, 24) => WavEncoding::I24,
+                        (WAVE_FORMAT_PCM, 32) => WavEncoding::I32,
+                        (WAVE_FORMAT_IEEE_FLOAT, 32) => WavEncoding::F32,
+                        (WAVE_FORMAT_IEEE_FLOAT, 64) => WavEncoding::F64,
+                        _ => return Ok(None),
+                    };
+                    if block_align != channels * encoding.bytes() {
+                        return Err(corrupt(&format!(
+                            "block align {block_align} does not match {channels} channels of {} \
+                             bytes",
+                            encoding.bytes()
+                        )));
+                    }
+                    let declared = if rf64 && size32 == u32::MAX {
+                        ds64_data.ok_or_else(|| corrupt("RF64 without a 'ds64' chunk"))?
+                    } else {
+                        u64::from(size32)
+                    };
+                    let present = file_size.saturating_sub(pos);
+                    let bytes = if declared > present {
+                        // Streaming writers leave u32::MAX when the length was unknown.
+                        if !allow_truncated && size32 != u32::MAX {
+                            let align = block_align as u64;
+                            return Err(Error::format(format!(
+                                "Input '{shown}' is truncated: its header declares {} frames but \
+                                 the file holds only {}",
+                                declared / align,
+                                present / align
+                            ))
+                            .with_parameter_name(shown)
+                            .with_suggestion(
+                                "re-export the file, or pass --allow-truncated to render the \
+                                 frames that are present",
+                            ));
+                        }
+                        present
+                    } else {
+                        declared
+                    };
+                    let frames = bytes / block_align as u64;
+                    return Ok(Some(WavSource {
+                        file,
+                        encoding,
+                        channels,
+                        sample_rate: rate,
+                        block_align,
+                        frames,
+                        remaining: frames,
+                        raw: Vec::new(),
+                        shown: shown.to_string(),
+                    }));
+                }
+                _ => {
+                    // Skip unknown chunks (LIST, fact, JUNK, bext…), padded to even sizes.
+                    let skip = u64::from(size32) + u64::from(size32 & 1);
+                    pos += skip;
+                    if pos > file_size {
+                        return Err(corrupt("a chunk runs past the end of the file"));
+                    }
+                    file.seek(SeekFrom::Start(pos)).map_err(io)?;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, planar: &mut [Vec<f32>], max: usize) -> Result<(usize, u64)> {
+        let n = (max as u64).min(self.remaining) as usize;
+        if n == 0 {
+            return Ok((0, 0));
+        }
+        let bytes = n * self.block_align;
+        if self.raw.len() < bytes {
+            self.raw.resize(bytes, 0);
+        }
+        let got = read_up_to(&mut self.file, &mut self.raw[..bytes])
+            .map_err(|e| Error::io(format!("Cannot read '{}': {e}", self.shown), &self.shown))?;
+        let n = got / self.block_align;
+        if n == 0 {
+            // The file shrank while we read it.
+            self.remaining = 0;
+            return Err(
+                Error::format(format!("Input '{}' ended early while reading", self.shown))
+                    .with_parameter_name(&self.shown)
+                    .with_suggestion(
+                        "another program may be writing the file; try again when it is done",
+                    ),
+            );
+        }
+        self.remaining -= n as u64;
+        let nonfinite = deinterleave(self.encoding, &self.raw[..n * self.block_align], planar);
+        Ok((n, nonfinite))
+    }
+}
+
+/// Converts interleaved little-endian samples into planar `f32`; returns how many non-finite
+/// samples were replaced by 0.
+fn deinterleave(encoding: WavEncoding, raw: &[u8], planar: &mut [Vec<f32>]) -> u64 {
+    let channels = planar.len();
+    let width = encoding.bytes();
+    let frame_bytes = width * channels;
+    // One channel at a time keeps each output stream sequential.
+    let mut nonfinite = 0u64;
+    for (ch, out) in planar.iter_mut().enumerate() {
+        let frames = raw.chunks_exact(frame_bytes);
+        let offset = ch * width;
+        match encoding {
+            WavEncoding::U8 => {
+                for (o, f) in out.iter_mut().zip(frames) {
+                    *o = (f32::from(f[offset]) - 128.0) * (1.0 / 128.0);
+                }
+            }
+            WavEncoding::I16 => {
+                for (o, f) in out.iter_mut().zip(frames) {
+                    let s = i16::from_le_bytes([f[offset], f[offset + 1]]);
+                    *o = f32::from(s) * (1.0 / 32768.0);
+                }
+            }
+            WavEncoding::I24 => {
+                for (o, f) in out.iter_mut().zip(frames) {
+                    let s = i32::from_le_bytes([0, f[offset], f[offset + 1], f[offset + 2]]) >> 8;
+                    *o = s as f32 * (1.0 / 8_388_608.0);
+                }
+            }
+            WavEncoding::I32 => {
+                for (o, f) in out.iter_mut().zip(frames) {
+                    let s = i32::from_le_bytes([
+                        f[offset],
+                        f[offset + 1],
+                        f[offset + 2],
+                        f[offset + 3],
+                    ]);
+                    *o = s as f32 * (1.0 / 2_147_483_648.0);
+                }
+            }
+            WavEncoding::F32 => {
+                let mut bad = 0u64;
+                for (o, f) in out.iter_mut().zip(frames) {
+                    let s = f32::from_le_bytes([
+                        f[offset],
+                        f[offset + 1],
+                        f[offset + 2],
+                        f[offset + 3],
+                    ]);
+                    let ok = s.is_finite();
+                    bad += u64::from(!ok);
+                    *o = if ok { s } else { 0.0 };
+                }
+                nonfinite += bad;
+            }
+            WavEncoding::F64 => {
+                let mut bad = 0u64;
+                for (o, f) in out.iter_mut().zip(frames) {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&f[offset..offset + 8]);
+                    let s = f64::from_le_bytes(b) as f32;
+                    let ok = s.is_finite();
+                    bad += u64::from(!ok);
+                    *o = if ok { s } else { 0.0 };
+                }
+                nonfinite += bad;
+            }
+        }
+    }
+    nonfinite
+}
+
+// ---------------------------------------------------------------------------------------------
+// Everything else: symphonia
+// ---------------------------------------------------------------------------------------------
+
+struct SymphoniaSource {
+    format_reader: Box<dyn symphonia::core::formats::FormatReader>,
+    decoder: Box<dyn symphonia::core::codecs::audio::AudioDecoder>,
+    track_id: u32,
+    format: String,
+    subtype: String,
+    sample_rate: u32,
+    channels: usize,
+    frames: Option<u64>,
+    /// Decoded frames not yet delivered, planar.
+    pending: Vec<Vec<f32>>,
+    pending_pos: usize,
+    done: bool,
+    shown: String,
+}
+
+impl SymphoniaSource {
+    fn open(path: &Path, shown: &str, head: &[u8]) -> Result<Self> {
+        use symphonia::core::formats::probe::Hint;
+        use symphonia::core::formats::{FormatOptions, TrackType};
+        use symphonia::core::io::MediaSourceStream;
+        use symphonia::core::meta::MetadataOptions;
+
+        let detected = sniff_format(head);
+        let not_audio = |why: String| {
+            Error::format(format!(
+                "Input '{shown}' is not audio rtfx can decode (detected: {detected}): {why}"
+            ))
+            .with_parameter_name(shown)
+            .with_suggestion(
+                "supported inputs are WAV, FLAC, OGG/Vorbis, MP3 and AIFF; convert the file first \
+                 (e.g. with ffmpeg)",
+            )
+        };
+        let file = File::open(path)
+            .map_err(|e| Error::io(format!("Cannot open input '{shown}': {e}"), shown))?;
+        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let format_reader = symphonia::default::get_probe()
+            .probe(
+                &hint,
+                mss,
+                FormatOptions::default(),
+                MetadataOptions::default(),
+            )
+            .map_err(|e| not_audio(e.to_string()))?;
+        let track = format_reader
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| not_audio("no audio track".into()))?;
+        let track_id = track.id;
+        let frames = track.num_frames;
+        let params = track
+            .codec_params
+            .as_ref()
+            .and_then(|p| p.audio())
+            .ok_or_else(|| not_audio("no audio codec parameters".into()))?
+            .clone();
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &Default::default())
+            .map_err(|e| not_audio(format!("unsupported codec ({e})")))?;
+        let sample_rate = params.sample_rate.unwrap_or(0);
+        let channels = params.channels.as_ref().map_or(0, |c| c.count());
+        let format = match detected {
+            "FLAC" => "FLAC",
+            "OGG" => "OGG",
+            "MP3" => "MP3",
+            "AIFF" => "AIFF",
+            "RIFF (WAV)" => "WAV",
+            _ => "audio",
+        }
+        .to_string();
+        let codec_name = symphonia::default::get_codecs()
+            .get_audio_decoder(params.codec)
+            .map(|d| d.codec.info.short_name.to_uppercase())
+            .unwrap_or_else(|| "UNKNOWN".into());
+        let subtype = match (params.bits_per_sample, format.as_str()) {
+            (Some(bits), "FLAC" | "AIFF" | "WAV") => format!("PCM_{bits}"),
+            _ => codec_name,
+        };
+        Ok(SymphoniaSource {
+            format_reader,
+            decoder,
+            track_id,
+            format,
+            subtype,
+            sample_rate,
+            channels,
+            frames,
+            pending: vec![Vec::new(); channels],
+            pending_pos: 0,
+            done: false,
+            shown: shown.to_string(),
+        })
+    }
+
+    /// Decodes the next packet into `pending`; false at the end of the stream.
+    fn decode_next(&mut self) -> Result<bool> {
+        use symphonia::core::errors::Error as SymErr;
+        loop {
+            let packet = match self.format_reader.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(false),
+                Err(SymErr::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(false);
+                }
+                Err(e) => {
+                    return Err(
+                        Error::format(format!("Cannot decode '{}': {e}", self.shown))
+                            .with_parameter_name(&self.shown)
+                            .with_suggestion("the file is corrupt; re-export it"),
+                    );
+                }
+            };
+            if packet.track_id != self.track_id {
+                continue;
+            }
+            let decoded = match self.decoder.decode(&packet) {
+                Ok(d) => d,
+                // A damaged packet: skip it like every player does.
+                Err(SymErr::DecodeError(_)) => continue,
+                Err(e) => {
+                    return Err(
+                        Error::format(format!("Cannot decode '{}': {e}", self.shown))
+                            .with_parameter_name(&self.shown),
+                    );
+                }
+            };
+            let frames = decoded.frames();
+            if decoded.num_planes() != self.channels {
+                return Err(Error::format(format!(
+                    "Input '{}' changes its channel count mid-stream",
+                    self.shown
+                ))
+                .with_parameter_name(&self.shown));
+            }
+            for p in &mut self.pending {
+                p.resize(frames, 0.0);
+            }
+            decoded.copy_to_slice_planar::<f32, _>(&mut self.pending);
+            self.pending_pos = 0;
+            if frames > 0 {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn read(&mut self, planar: &mut [Vec<f32>], max: usize) -> Result<(usize, u64)> {
+        let mut n = 0;
+        let mut nonfinite = 0u64;
+        while n < max && !self.done {
+            let have = self.pending.first().map_or(0, Vec::len) - self.pending_pos;
+            if have == 0 {
+                if !self.decode_next()? {
+                    self.done = true;
+                }
+                continue;
+            }
+            let take = have.min(max - n);
+            for (out, src) in planar.iter_mut().zip(&self.pending) {
+                for (o, &s) in out[n..n + take]
+                    .iter_mut()
+                    .zip(&src[self.pending_pos..self.pending_pos + take])
+                {
+                    let ok = s.is_finite();
+                    nonfinite += u64::from(!ok);
+                    *o = if ok { s } else { 0.0 };
+                }
+            }
+            self.pending_pos += take;
+            n += take;
+        }
+        Ok((n, nonfinite))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------------
+
+/// Output container, chosen from the output file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// RIFF WAV.
+    Wav,
+    /// FLAC (16 or 24 bit).
+    Flac,
+}
+
+impl OutputFormat {
+    /// The format for `path`'s extension (case-insensitive), or an error naming the
+    /// extensions rtfx writes.
+    ///
+    /// ```
+    /// use rtfx::offline::audio_io::OutputFormat;
+    /// assert_eq!(OutputFormat::from_path("a/b.WAV".as_ref()).unwrap(), OutputFormat::Wav);
+    /// assert!(OutputFormat::from_path("song.mp3".as_ref()).is_err());
+    /// ```
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        match ext.as_str() {
+            "wav" | "wave" => Ok(OutputFormat::Wav),
+            "flac" => Ok(OutputFormat::Flac),
+            _ => Err(Error::invalid_parameter(
+                format!(
+                    "Cannot write output '{}': unsupported extension '.{ext}'",
+                    path.display()
+                ),
+                "output",
+                path.display(),
+            )
+            .with_expected(".wav or .flac")
+            .with_suggestion("name the output .wav or .flac (rtfx never writes WAV data under another extension)")),
+        }
+    }
+
+    /// Subtype used when none is asked for: 32-bit float for WAV (as torchfx), 24-bit for
+    /// FLAC (FLAC holds integers only).
+    pub fn default_subtype(self) -> Subtype {
+        match self {
+            OutputFormat::Wav => Subtype::Float,
+            OutputFormat::Flac => Subtype::Pcm24,
+        }
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OutputFormat::Wav => "WAV",
+            OutputFormat::Flac => "FLAC",
+        })
+    }
+}
+
+/// Sample encoding of the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subtype {
+    /// 16-bit integer.
+    Pcm16,
+    /// 24-bit integer.
+    Pcm24,
+    /// 32-bit integer.
+    Pcm32,
+    /// 32-bit IEEE float.
+    Float,
+}
+
+impl Subtype {
+    /// Parses "pcm16", "pcm24", "pcm32" or "float" (also "PCM_16" and friends).
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().replace('_', "").as_str() {
+            "pcm16" | "16" => Ok(Subtype::Pcm16),
+            "pcm24" | "24" => Ok(Subtype::Pcm24),
+            "pcm32" | "32" => Ok(Subtype::Pcm32),
+            "float" | "float32" | "f32" => Ok(Subtype::Float),
+            _ => Err(
+                Error::invalid_parameter("Unknown output subtype", "subtype", text)
+                    .with_expected("pcm16, pcm24, pcm32 or float"),
+            ),
+        }
+    }
+
+    /// Bits per sample.
+    pub fn bits(self) -> u16 {
+        match self {
+            Subtype::Pcm16 => 16,
+            Subtype::Pcm24 => 24,
+            Subtype::Pcm32 | Subtype::Float => 32,
+        }
+    }
+
+    /// libsndfile-style name ("PCM_16", "FLOAT").
+    pub fn name(self) -> &'static str {
+        match self {
+            Subtype::Pcm16 => "PCM_16",
+            Subtype::Pcm24 => "PCM_24",
+            Subtype::Pcm32 => "PCM_32",
+            Subtype::Float => "FLOAT",
+        }
+    }
+}
+
+/// How to write the output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WriteOptions {
+    /// Container.
+    pub format: OutputFormat,
+    /// Sample encoding.
+    pub subtype: Subtype,
+    /// TPDF dither before integer quantisation (on by default, as sox).
+    pub dither: bool,
+    /// Seed of the dither noise: the same seed gives the same bytes.
+    pub dither_seed: u64,
+}
+
+impl WriteOptions {
+    /// Options with dither on and the default seed.
+    pub fn new(format: OutputFormat, subtype: Subtype) -> Self {
+        WriteOptions {
+            format,
+            subtype,
+            dither: true,
+            dither_seed: DEFAULT_DITHER_SEED,
+        }
+    }
+}
+
+/// Seed of the dither noise unless one is given.
+pub const DEFAULT_DITHER_SEED: u64 = 0x005E_ED0F_D17E_u64;
+
+/// What a finished write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Frames written.
+    pub frames: u64,
+    /// Samples clamped to the integer range (0 for float output).
+    pub clipped: u64,
+}
+
+/// Turns planar `f32` into integers: scale, TPDF dither, round, clamp (counting clips).
+struct Quantizer {
+    scale: f32,
+    min: f32,
+    max: f32,
+    dither: bool,
+    rng: u64,
+    clipped: u64,
+}
+
+impl Quantizer {
+    fn new(bits: u16, dither: bool, seed: u64) -> Self {
+        let full = (1u64 << (bits - 1)) as f32;
+        Quantizer {
+            scale: full,
+            min: -full,
+            // Largest representable value; for 32 bits f32 rounds 2^31-1 up, so stay below.
+            max: if bits >= 32 {
+                2_147_483_520.0
+            } else {
+                full - 1.0
+            },
+            dither,
+            rng: seed | 1,
+            clipped: 0,
+        }
+    }
+
+    /// Uniform in [0, 1) from xorshift64*.
+    #[inline]
+    fn uniform(&mut self) -> f32 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 * (1.0 / 16_777_216.0)
+    }
+
+    #[inline]
+    fn quantize(&mut self, x: f32) -> i32 {
+        let mut v = x * self.scale;
+        if self.dither {
+            // Sum of two uniforms: triangular noise of ±1 LSB peak, mean 0.
+            v += self.uniform() - self.uniform();
+        }
+        let r = v.round();
+        if r > self.max {
+            self.clipped += 1;
+            self.max as i32
+        } else if r < self.min {
+            self.clipped += 1;
+            self.min as i32
+        } else {
+            r as i32
+        }
+    }
+}
+
+/// Writes planar `f32` blocks to a WAV or FLAC stream.
+pub struct AudioWriter<'a, W: Write + Seek> {
+    out: &'a mut W,
+    options: WriteOptions,
+    sample_rate: u32,
+    channels: usize,
+    frames: u64,
+    bytes: Vec<u8>,
+    ints: Vec<i32>,
+    quantizer: Quantizer,
+    flac: Option<FlacState>,
+}
+
+struct FlacState {
+    config: flacenc::error::Verified<flacenc::config::Encoder>,
+    stream_info: flacenc::component::StreamInfo,
+    framebuf: flacenc::source::FrameBuf,
+    context: flacenc::source::Context,
+    block: usize,
+    channels: usize,
+    pending: Vec<i32>,
+    sink: flacenc::bitsink::MemSink<u8>,
+}
+
+/// FLAC block size in frames (the reference encoder's default).
+const FLAC_BLOCK: usize = 4096;
+/// Largest WAV data chunk.
+const WAV_MAX_DATA: u64 = u32::MAX as u64 - 64;
+
+impl<'a, W: Write + Seek> AudioWriter<'a, W> {
+    /// Starts a stream of `channels` channels at `sample_rate`. `expected_frames`, when
+    /// known, lets a WAV that could not hold the data be refused before anything is written.
+    pub fn new(
+        out: &'a mut W,
+        options: WriteOptions,
+        sample_rate: u32,
+        channels: usize,
+        expected_frames: Option<u64>,
+    ) -> Result<Self> {
+        let bits = options.subtype.bits();
+        let mut flac = None;
+        match options.format {
+            OutputFormat::Wav => {
+                if let Some(frames) = expected_frames {
+                    let bytes = frames.saturating_mul(channels as u64 * u64::from(bits / 8));
+                    if bytes > WAV_MAX_DATA {
+                        return Err(wav_too_big(bytes));
+                    }
+                }
+            }
+            OutputFormat::Flac => {
+                if !matches!(options.subtype, Subtype::Pcm16 | Subtype::Pcm24) {
+                    return Err(Error::invalid_parameter(
+                        "FLAC holds 16- or 24-bit integer samples only",
+                        "subtype",
+                        options.subtype.name().to_ascii_lowercase(),
+                    )
+                    .with_expected("pcm16 or pcm24")
+                    .with_suggestion("use --subtype pcm24, or write a .wav for float output"));
+                }
+                if channels > 8 {
+                    return Err(Error::invalid_range(
+                        "FLAC holds at most 8 channels",
+                        "channels",
+                        channels,
+                    )
+                    .with_suggestion("write a .wav instead"));
+                }
+                flac = Some(FlacState::new(sample_rate, channels, usize::from(bits))?);
+            }
+        }
+        let mut writer = AudioWriter {
+            out,
+            options,
+            sample_rate,
+            channels,
+            frames: 0,
+            bytes: Vec::new(),
+            ints: Vec::new(),
+            quantizer: Quantizer::new(bits.min(32), options.dither, options.dither_seed),
+            flac,
+        };
+        writer.write_header()?;
+        Ok(writer)
+    }
+
+    fn io(e: std::io::Error) -> Error {
+        Error::io(format!("Cannot write output: {e}"), "output")
+            .with_suggestion("check free disk space and permissions of the output directory")
+    }
+
+    fn write_header(&mut self) -> Result<()> {
+        let header = match &self.flac {
+            Some(f) => f.header_bytes()?,
+            None => wav_header(
+                self.options.subtype,
+                self.channels,
+                self.sample_rate,
+                self.frames,
+            ),
+        };
+        self.out.seek(SeekFrom::Start(0)).map_err(Self::io)?;
+        self.out.write_all(&header).map_err(Self::io)
+    }
+
+    /// Appends one planar block (one slice per channel, equal lengths).
+    pub fn write(&mut self, planar: &[&[f32]]) -> Result<()> {
+        let n = planar.first().map_or(0, |c| c.len());
+        if planar.len() != self.channels || planar.iter().any(|c| c.len() != n) {
+            return Err(Error::invalid_range(
+                "Block shape differs from the output's channel count",
+                "planar",
+                planar.len(),
+            )
+            .with_expected(format!("{} channels of equal length", self.channels)));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        if self.flac.is_some() {
+            self.write_flac(planar, n)?;
+        } else {
+            self.write_wav(planar, n)?;
+        }
+        self.frames += n as u64;
+        Ok(())
+    }
+
+    fn write_wav(&mut self, planar: &[&[f32]], n: usize) -> Result<()> {
+        let width = usize::from(self.options.subtype.bits() / 8);
+        let total = (self.frames + n as u64) * (self.channels * width) as u64;
+        if total > WAV_MAX_DATA {
+            return Err(wav_too_big(total));
+        }
+        self.bytes.clear();
+        self.bytes.reserve(n * self.channels * width);
+        match self.options.subtype {
+            Subtype::Float => {
+                for i in 0..n {
+                    for c in planar {
+                        self.bytes.extend_from_slice(&c[i].to_le_bytes());
+                    }
+                }
+            }
+            Subtype::Pcm16 => {
+                for i in 0..n {
+                    for c in planar {
+                        let q = self.quantizer.quantize(c[i]) as i16;
+                        self.bytes.extend_from_slice(&q.to_le_bytes());
+                    }
+                }
+            }
+            Subtype::Pcm24 => {
+                for i in 0..n {
+                    for c in planar {
+                        let q = self.quantizer.quantize(c[i]);
+                        self.bytes.extend_from_slice(&q.to_le_bytes()[..3]);
+                    }
+                }
+            }
+            Subtype::Pcm32 => {
+                for i in 0..n {
+                    for c in planar {
+                        let q = self.quantizer.quantize(c[i]);
+                        self.bytes.extend_from_slice(&q.to_le_bytes());
+                    }
+                }
+            }
+        }
+        self.out.write_all(&self.bytes).map_err(Self::io)
+    }
+
+    fn write_flac(&mut self, planar: &[&[f32]], n: usize) -> Result<()> {
+        let Some(flac) = self.flac.as_mut() else {
+            return Ok(());
+        };
+        let mut i = 0;
+        while i < n {
+            let take = (flac.block - flac.filled()).min(n - i);
+            self.ints.clear();
+            for k in i..i + take {
+                for c in planar {
+                    self.ints.push(self.quantizer.quantize(c[k]));
+                }
+            }
+            flac.push(&self.ints);
+            if flac.filled() == flac.block {
+                flac.encode_block(self.out)?;
+            }
+            i += take;
+        }
+        Ok(())
+    }
+
+    /// Flushes everything, writes the final header and returns what was written.
+    pub fn finish(mut self) -> Result<WriteStats> {
+        if let Some(flac) = self.flac.as_mut() {
+            if flac.filled() > 0 {
+                flac.encode_block(self.out)?;
+            }
+            flac.finalize();
+        } else if self.frames * (self.channels as u64) * u64::from(self.options.subtype.bits() / 8)
+            % 2
+            == 1
+        {
+            // RIFF chunks are padded to an even size.
+            self.out.write_all(&[0]).map_err(Self::io)?;
+        }
+        self.write_header()?;
+        self.out.seek(SeekFrom::End(0)).map_err(Self::io)?;
+        self.out.flush().map_err(Self::io)?;
+        Ok(WriteStats {
+            frames: self.frames,
+            clipped: self.quantizer.clipped,
+        })
+    }
+}
+
+fn wav_too_big(bytes: u64) -> Error {
+    Error::invalid_range(
+        "The output is too large for a WAV file (4 GiB limit)",
+        "output_bytes",
+        bytes,
+    )
+    .with_suggestion("write FLAC (.flac), use a smaller subtype such as pcm16, or split the input")
+}
+
+/// The WAV header for `frames` frames: a 16-byte `fmt ` for PCM, 18 bytes plus a `fact`
+/// chunk for float, `WAVE_FORMAT_EXTENSIBLE` beyond two channels.
+fn wav_header(subtype: Subtype, channels: usize, sample_rate: u32, frames: u64) -> Vec<u8> {
+    let bits = subtype.bits();
+    let width = u32::from(bits / 8);
+    let block_align = channels as u32 * width;
+    let data = (frames * u64::from(block_align)).min(u64::from(u32::MAX)) as u32;
+    let float = subtype == Subtype::Float;
+    let tag = if float {
+        WAVE_FORMAT_IEEE_FLOAT
+    } else {
+        WAVE_FORMAT_PCM
+    };
+    let extensible = channels > 2;
+    let fmt_size: u32 = match (extensible, float) {
+        (true, _) => 40,
+        (false, true) => 18,
+        (false, false) => 16,
+    };
+    let fact_size: u32 = if float { 12 } else { 0 };
+    let mut h = Vec::with_capacity(96);
+    h.extend_from_slice(b"RIFF");
+    let riff = 4 + (8 + fmt_size) + fact_size + 8 + data + (data & 1);
+    h.extend_from_slice(&riff.to_le_bytes());
+    h.extend_from_slice(b"WAVE");
+    h.extend_from_slice(b"fmt ");
+    h.extend_from_slice(&fmt_size.to_le_bytes());
+    h.extend_from_slice(
+        &(if extensible {
+            WAVE_FORMAT_EXTENSIBLE
+        } else {
+            tag
+        })
+        .to_le_bytes(),
+    );
+    h.extend_from_slice(&(channels as u16).to_le_bytes());
+    h.extend_from_slice(&sample_rate.to_le_bytes());
+    h.extend_from_slice(&(sample_rate * block_align).to_le_bytes());
+    h.extend_from_slice(&(block_align as u16).to_le_bytes());
+    h.extend_from_slice(&bits.to_le_bytes());
+    if extensible {
+        h.extend_from_slice(&22u16.to_le_bytes());
+        h.extend_from_slice(&bits.to_le_bytes());
+        // Channel mask: the first `channels` speaker positions.
+        let mask: u32 = if channels >= 32 {
+            0
+        } else {
+            (1u32 << channels) - 1
+        };
+        h.extend_from_slice(&mask.to_le_bytes());
+        h.extend_from_slice(&tag.to_le_bytes());
+        h.extend_from_slice(&[
+            0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+        ]);
+    } else if float {
+        h.extend_from_slice(&0u16.to_le_bytes());
+    }
+    if float {
+        h.extend_from_slice(b"fact");
+        h.extend_from_slice(&4u32.to_le_bytes());
+        h.extend_from_slice(&(frames.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+    }
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data.to_le_bytes());
+    h
+}
+
+impl FlacState {
+    fn new(sample_rate: u32, channels: usize, bits: usize) -> Result<Self> {
+        use flacenc::error::Verify;
+        let fail = |what: String| {
+            Error::format(format!("Cannot start the FLAC encoder: {what}"))
+                .with_suggestion("write a .wav instead")
+        };
+        let config = flacenc::config::Encoder::default()
+            .into_verified()
+            .map_err(|(_, e)| fail(e.to_string()))?;
+        let mut stream_info =
+            flacenc::component::StreamInfo::new(sample_rate as usize, channels, bits)
+                .map_err(|e| fail(e.to_string()))?;
+        stream_info
+            .set_block_sizes(FLAC_BLOCK, FLAC_BLOCK)
+            .map_err(|e| fail(e.to_string()))?;
+        let framebuf = flacenc::source::FrameBuf::with_size(channels, FLAC_BLOCK)
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(FlacState {
+            config,
+            stream_info,
+            framebuf,
+            context: flacenc::source::Context::new(bits, channels),
+            block: FLAC_BLOCK,
+            channels,
+            pending: Vec::with_capacity(FLAC_BLOCK * channels),
+            sink: flacenc::bitsink::MemSink::new(),
+        })
+    }
+
+    /// Frames gathered for the next FLAC frame.
+    fn filled(&self) -> usize {
+        self.pending.len() / self.channels
+    }
+
+    fn push(&mut self, interleaved: &[i32]) {
+        self.pending.extend_from_slice(interleaved);
+    }
+
+    /// Encodes the gathered frames as one FLAC frame and writes it.
+    fn encode_block<W: Write>(&mut self, out: &mut W) -> Result<()> {
+        use flacenc::component::BitRepr;
+        use flacenc::source::Fill;
+        let fail = |e: String| Error::format(format!("FLAC encoding failed: {e}"));
+        // Both fills overwrite: the frame buffer from its start, the context adds one frame.
+        self.framebuf
+            .fill_interleaved(&self.pending)
+            .map_err(|e| fail(e.to_string()))?;
+        self.context
+            .fill_interleaved(&self.pending)
+            .map_err(|e| fail(e.to_string()))?;
+        self.pending.clear();
+        let number = self.context.current_frame_number().unwrap_or(0);
+        let frame = flacenc::encode_fixed_size_frame(
+            &self.config,
+            &self.framebuf,
+            number,
+            &self.stream_info,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        self.stream_info.update_frame_info(&frame);
+        self.sink.clear();
+        frame
+            .write(&mut self.sink)
+            .map_err(|e| fail(e.to_string()))?;
+        out.write_all(self.sink.as_slice()).map_err(|e| {
+            Error::io(format!("Cannot write output: {e}"), "output")
+                .with_suggestion("check free disk space and permissions of the output directory")
+        })
+    }
+
+    fn finalize(&mut self) {
+        // Fixed-block streams declare the block size as both minimum and maximum; the last,
+        // shorter block does not count (as the reference encoder writes it).
+        let _ = self.stream_info.set_block_sizes(FLAC_BLOCK, FLAC_BLOCK);
+        self.stream_info.set_md5_digest(&self.context.md5_digest());
+        self.stream_info
+            .set_total_samples(self.context.total_samples());
+    }
+
+    fn header_bytes(&self) -> Result<Vec<u8>> {
+        use flacenc::component::BitRepr;
+        let stream = flacenc::component::Stream::with_stream_info(self.stream_info.clone());
+        let mut sink = flacenc::bitsink::MemSink::<u8>::new();
+        stream
+            .write(&mut sink)
+            .map_err(|e| Error::format(format!("FLAC header failed: {e}")))?;
+        Ok(sink.as_slice().to_vec())
+    }
+}

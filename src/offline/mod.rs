@@ -1,0 +1,13 @@
+//! Offline processing: files in, files out, through the same [`Chain`](crate::dsp::chain::Chain)
+//! the plugin and the live processor run.
+//!
+//! - [`audio_io`]: decoding (lean WAV reader, symphonia for the rest) and encoding (WAV, FLAC),
+//!   dither and clip counting.
+//! - [`stream`]: [`StreamProcessor`](stream::StreamProcessor), torchfx's chunked file
+//!   processor with state carried across chunks.
+//! - [`render`]: one file end to end with tails, latency compensation, normalisation and the
+//!   no-data-loss rules.
+
+pub mod audio_io;
+pub mod render;
+pub mod stream;

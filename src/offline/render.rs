@@ -1,0 +1,782 @@
+//! Rendering one file through a [`StreamProcessor`]: tails, latency compensation, whole-file
+//! normalisation, dither, and the no-data-loss rules (never write over the input, never
+//! overwrite without `force`, write a temporary file in the target directory, `fsync`, rename;
+//! the temporary file disappears on any error or cancellation).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Result};
+use crate::offline::audio_io::{
+    AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, OutputFormat, Subtype, WriteOptions,
+};
+use crate::offline::stream::StreamProcessor;
+
+/// How much to render after the input ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tail {
+    /// The chain's own estimate (reverb and delay decay to -120 dB; 0 for other chains).
+    Auto,
+    /// A fixed length in seconds (0 keeps the input's length).
+    Seconds(f64),
+}
+
+impl Tail {
+    /// Parses "auto" or a number of seconds.
+    pub fn parse(text: &str) -> Result<Self> {
+        if text.eq_ignore_ascii_case("auto") {
+            return Ok(Tail::Auto);
+        }
+        match text.trim_end_matches('s').parse::<f64>() {
+            Ok(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => Ok(Tail::Seconds(s)),
+            _ => Err(
+                Error::invalid_parameter("Invalid tail length", "tail", text)
+                    .with_expected("auto or seconds in [0, 3600]")
+                    .with_suggestion("e.g. --tail auto or --tail 2.5"),
+            ),
+        }
+    }
+}
+
+/// Whole-file normalisation target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NormalizeTarget {
+    /// Sample peak in dBFS.
+    Peak(f64),
+    /// RMS over all channels in dBFS.
+    Rms(f64),
+    /// EBU R128 integrated loudness in LUFS, with a -1 dBTP true-peak ceiling.
+    Lufs(f64),
+}
+
+impl NormalizeTarget {
+    /// Parses "peak:-1", "rms:-20" or "lufs:-14".
+    ///
+    /// ```
+    /// use rtfx::offline::render::NormalizeTarget;
+    /// assert_eq!(NormalizeTarget::parse("lufs:-14").unwrap(), NormalizeTarget::Lufs(-14.0));
+    /// assert!(NormalizeTarget::parse("lufs:+3").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || {
+            Error::invalid_parameter("Invalid normalisation target", "normalize", text)
+                .with_expected("peak:DBFS, rms:DBFS or lufs:LUFS with a level in [-70, 0]")
+                .with_suggestion("e.g. --normalize peak:-1 or --normalize lufs:-14")
+        };
+        let (kind, level) = text.split_once(':').ok_or_else(bad)?;
+        let level: f64 = level.trim().parse().map_err(|_| bad())?;
+        if !level.is_finite() || !(-70.0..=0.0).contains(&level) {
+            return Err(bad());
+        }
+        match kind.trim().to_ascii_lowercase().as_str() {
+            "peak" => Ok(NormalizeTarget::Peak(level)),
+            "rms" => Ok(NormalizeTarget::Rms(level)),
+            "lufs" => Ok(NormalizeTarget::Lufs(level)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// True-peak ceiling kept by loudness normalisation, in dBTP.
+pub const LUFS_TRUE_PEAK_CEILING_DB: f64 = -1.0;
+
+/// Everything `render_file` can be asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderOptions {
+    /// Output encoding; `None` picks the format's default (float WAV, 24-bit FLAC).
+    pub subtype: Option<Subtype>,
+    /// TPDF dither for integer output.
+    pub dither: bool,
+    /// Seed of the dither noise.
+    pub dither_seed: u64,
+    /// Frames rendered after the input ends.
+    pub tail: Tail,
+    /// Whole-file normalisation (two passes).
+    pub normalize: Option<NormalizeTarget>,
+    /// Read the valid part of truncated WAV files instead of failing.
+    pub allow_truncated: bool,
+    /// Fail on NaN/Inf input samples instead of replacing them with 0.
+    pub strict: bool,
+    /// Refuse inputs with no frames instead of writing an empty output.
+    pub no_empty: bool,
+    /// Replace an existing output.
+    pub force: bool,
+    /// Drop the chain's latency (limiter lookahead) so output lines up with input.
+    pub compensate_latency: bool,
+    /// `fsync` the output before renaming it into place, so that a power cut never leaves a
+    /// half-written file under the output's name. Costs the time to get the file onto the
+    /// disk; sox and ffmpeg do not do it.
+    pub sync: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            subtype: None,
+            dither: true,
+            dither_seed: DEFAULT_DITHER_SEED,
+            tail: Tail::Seconds(0.0),
+            normalize: None,
+            allow_truncated: false,
+            strict: false,
+            no_empty: false,
+            force: false,
+            compensate_latency: true,
+            sync: true,
+        }
+    }
+}
+
+/// What a render did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderReport {
+    /// The input as read.
+    pub input: AudioInfo,
+    /// Output container and encoding.
+    pub format: OutputFormat,
+    /// Output encoding.
+    pub subtype: Subtype,
+    /// Frames written (input frames plus tail).
+    pub frames: u64,
+    /// Tail frames appended.
+    pub tail_frames: u64,
+    /// Samples clamped to the integer range.
+    pub clipped: u64,
+    /// NaN/Inf input samples replaced with 0.
+    pub nonfinite_replaced: u64,
+    /// Normalisation gain applied, in dB.
+    pub gain_db: Option<f64>,
+    /// Things the user should know (silence not normalised, clipping, replaced samples…).
+    pub warnings: Vec<String>,
+}
+
+/// Progress of one file, for bars and JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// 1-based pass (2 passes when normalising).
+    pub pass: u32,
+    /// Passes in all.
+    pub passes: u32,
+    /// Output frames done in this pass.
+    pub frames_done: u64,
+    /// Output frames of a pass, when known.
+    pub frames_total: Option<u64>,
+}
+
+/// Checks paths before any work: the input is a readable file, the output has a writable
+/// extension, is not the input (also through symlinks or hard links), and does not exist
+/// unless `force`. Errors here are usage errors (exit code 2 in the CLI).
+pub fn check_paths(input: &Path, output: &Path, force: bool) -> Result<OutputFormat> {
+    let shown = input.display().to_string();
+    let meta = fs::metadata(input).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound {
+            "does not exist".to_string()
+        } else {
+            e.to_string()
+        };
+        Error::io(format!("Input '{shown}' {why}"), shown.clone()).with_suggestion(
+            "check the path (globs need quotes only when the shell must not expand them)",
+        )
+    })?;
+    if meta.is_dir() {
+        return Err(
+            Error::io(format!("Input '{shown}' is a directory"), shown).with_suggestion(
+                "give an audio file, or a glob such as 'dir/*.wav' with --output-dir",
+            ),
+        );
+    }
+    fs::File::open(input).map_err(|e| {
+        Error::io(
+            format!("Input '{shown}' cannot be read: {e}"),
+            shown.clone(),
+        )
+        .with_suggestion("check the file's permissions")
+    })?;
+    let format = OutputFormat::from_path(output)?;
+    let out_shown = output.display().to_string();
+    if same_file(input, output) {
+        return Err(Error::invalid_parameter(
+            format!("Output '{out_shown}' is the input file"),
+            "output",
+            &out_shown,
+        )
+        .with_suggestion("choose another output name; rtfx never writes over its input"));
+    }
+    if let Ok(out_meta) = fs::metadata(output) {
+        if out_meta.is_dir() {
+            return Err(
+                Error::io(format!("Output '{out_shown}' is a directory"), out_shown)
+                    .with_suggestion("give a file name, or use --output-dir for directories"),
+            );
+        }
+        if !force {
+            return Err(Error::invalid_parameter(
+                format!("Output '{out_shown}' already exists"),
+                "output",
+                &out_shown,
+            )
+            .with_suggestion("pass --force to replace it, or choose another name"));
+        }
+    }
+    let dir = output_dir(output);
+    match fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        _ => {
+            return Err(Error::io(
+                format!("Output directory '{}' does not exist", dir.display()),
+                dir.display().to_string(),
+            )
+            .with_suggestion("create it first (mkdir -p)"));
+        }
+    }
+    Ok(format)
+}
+
+/// The directory an output file goes into.
+fn output_dir(output: &Path) -> PathBuf {
+    match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Whether two paths name the same file (symlinks, `./`, hard links).
+fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(ma), Ok(mb)) = (fs::metadata(a), fs::metadata(b)) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
+                return true;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (ma, mb);
+    }
+    match (fs::canonicalize(a), fs::canonicalize(output_dir(b))) {
+        (Ok(ca), Ok(dir)) => b.file_name().is_some_and(|name| ca == dir.join(name)),
+        _ => false,
+    }
+}
+
+/// Renders `input` through `processor` into `output`.
+///
+/// Call [`check_paths`] first for the usage checks. `progress` is called once per chunk;
+/// `cancel` is polled once per chunk and makes the render fail with "interrupted" (the
+/// temporary file is removed, an existing output is untouched).
+pub fn render_file(
+    processor: &mut StreamProcessor,
+    input: &Path,
+    output: &Path,
+    options: &RenderOptions,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<RenderReport> {
+    let format = OutputFormat::from_path(output)?;
+    let subtype = options.subtype.unwrap_or(format.default_subtype());
+    let mut reader = AudioReader::open(input, options.allow_truncated)?;
+    let info = reader.info().clone();
+    let shown = input.display().to_string();
+    if info.frames == Some(0) && options.no_empty {
+        return Err(
+            Error::format(format!("Input '{shown}' holds no audio frames"))
+                .with_parameter_name(shown)
+                .with_suggestion("drop --no-empty to write an empty output"),
+        );
+    }
+    processor.configure(info.sample_rate, info.channels)?;
+    let rate = f64::from(info.sample_rate);
+    let tail_frames = match options.tail {
+        Tail::Auto => processor.chain().tail_samples() as u64,
+        Tail::Seconds(s) => (s * rate).round() as u64,
+    };
+    let latency = if options.compensate_latency {
+        processor.chain().latency_samples() as u64
+    } else {
+        0
+    };
+    let out_frames = info.frames.map(|f| f + tail_frames);
+    let mut warnings = Vec::new();
+
+    let passes = if options.normalize.is_some() { 2 } else { 1 };
+    let mut gain_db = None;
+    let mut gain = 1.0f32;
+    if let Some(target) = options.normalize {
+        let measured = {
+            let mut meter = Meter::new(target, info.channels, info.sample_rate)?;
+            run_pass(
+                processor,
+                &mut reader,
+                tail_frames,
+                latency,
+                options.strict,
+                cancel,
+                &mut |p| {
+                    progress(Progress {
+                        pass: 1,
+                        passes,
+                        ..p
+                    })
+                },
+                &mut |block| meter.add(block),
+            )?;
+            meter.finish()?
+        };
+        let (g, warning) = normalisation_gain(target, &measured);
+        if let Some(w) = warning {
+            warnings.push(w);
+        }
+        gain_db = Some(20.0 * g.log10());
+        gain = g as f32;
+        reader = AudioReader::open(input, options.allow_truncated)?;
+        processor.configure(info.sample_rate, info.channels)?;
+    }
+
+    let dir = output_dir(output);
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let out_shown = output.display().to_string();
+    let prefix = format!(".{name}.tmp-");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    // Like any new file: 0666 less the umask (tempfile's default is 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut temp = builder.tempfile_in(&dir).map_err(|e| {
+        Error::io(
+            format!("Cannot create a temporary file in '{}': {e}", dir.display()),
+            dir.display().to_string(),
+        )
+        .with_suggestion("check that the output directory exists and is writable")
+    })?;
+    let write_options = WriteOptions {
+        format,
+        subtype,
+        dither: options.dither,
+        dither_seed: options.dither_seed,
+    };
+    let stats = {
+        let mut file = EarlyWriteback::new(temp.as_file_mut(), options.sync);
+        let mut writer = AudioWriter::new(
+            &mut file,
+            write_options,
+            info.sample_rate,
+            info.channels,
+            out_frames,
+        )?;
+        let mut scaled: Vec<Vec<f32>> = Vec::new();
+        run_pass(
+            processor,
+            &mut reader,
+            tail_frames,
+            latency,
+            options.strict,
+            cancel,
+            &mut |p| {
+                progress(Progress {
+                    pass: passes,
+                    passes,
+                    ..p
+                })
+            },
+            &mut |block| {
+                if gain == 1.0 {
+                    writer.write(block)
+                } else {
+                    scaled.resize_with(block.len(), Vec::new);
+                    for (s, b) in scaled.iter_mut().zip(block) {
+                        s.clear();
+                        s.extend(b.iter().map(|&x| x * gain));
+                    }
+                    let view: Vec<&[f32]> = scaled.iter().map(Vec::as_slice).collect();
+                    writer.write(&view)
+                }
+            },
+        )?;
+        writer.finish()?
+    };
+    let synced = if options.sync {
+        temp.as_file().sync_all()
+    } else {
+        Ok(())
+    };
+    synced.map_err(|e| {
+        Error::io(
+            format!("Cannot write output '{out_shown}': {e}"),
+            out_shown.clone(),
+        )
+        .with_suggestion("check free disk space")
+    })?;
+    let persisted = if options.force {
+        temp.persist(output).map(|_| ())
+    } else {
+        temp.persist_noclobber(output).map(|_| ())
+    };
+    persisted.map_err(|e| {
+        Error::io(
+            format!(
+                "Cannot move the finished output to '{out_shown}': {}",
+                e.error
+            ),
+            out_shown.clone(),
+        )
+        .with_suggestion("pass --force if another program created the file meanwhile")
+    })?;
+
+    let nonfinite = reader.nonfinite_replaced();
+    if nonfinite > 0 {
+        warnings.push(format!(
+            "{nonfinite} NaN/Inf input samples were replaced with 0 (use --strict to fail instead)"
+        ));
+    }
+    if stats.clipped > 0 {
+        warnings.push(format!(
+            "{} samples clipped when converting to {} (lower the gain or write float)",
+            stats.clipped,
+            subtype.name()
+        ));
+    }
+    Ok(RenderReport {
+        input: info,
+        format,
+        subtype,
+        frames: stats.frames,
+        tail_frames,
+        clipped: stats.clipped,
+        nonfinite_replaced: nonfinite,
+        gain_db,
+        warnings,
+    })
+}
+
+/// A file that asks the kernel to start writing each finished stretch to disk while the
+/// render goes on, so the final `fsync` (needed before the rename for the output to survive a
+/// crash) finds little left to do instead of the whole file.
+struct EarlyWriteback<'a> {
+    file: &'a mut fs::File,
+    /// Bytes from the start of the file up to which writeback has been started.
+    started: u64,
+    /// Current write position.
+    position: u64,
+    /// Whether to start writeback at all (only worth it when the file will be synced).
+    enabled: bool,
+}
+
+/// Bytes between writeback requests.
+const WRITEBACK_STRETCH: u64 = 8 << 20;
+
+impl<'a> EarlyWriteback<'a> {
+    fn new(file: &'a mut fs::File, enabled: bool) -> Self {
+        EarlyWriteback {
+            file,
+            started: 0,
+            position: 0,
+            enabled,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn start_writeback(&mut self) {
+        use std::os::fd::AsRawFd;
+        if !self.enabled || self.position < self.started + WRITEBACK_STRETCH {
+            return;
+        }
+        let fd = self.file.as_raw_fd();
+        let len = (self.position - self.started) as libc::off64_t;
+        // SAFETY: a plain syscall on an open descriptor we own; it reads no user memory.
+        // Failure only means the final fsync does all the work, so its result is ignored.
+        unsafe {
+            libc::sync_file_range(
+                fd,
+                self.started as libc::off64_t,
+                len,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+        self.started = self.position;
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn start_writeback(&mut self) {}
+}
+
+impl std::io::Write for EarlyWriteback<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.position += n as u64;
+        self.start_writeback();
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl std::io::Seek for EarlyWriteback<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        let at = self.file.seek(pos)?;
+        self.position = at;
+        // Header rewrites jump back: restart the stretch from there.
+        self.started = self.started.min(at);
+        Ok(at)
+    }
+}
+
+/// Blocks in flight between the decoding thread and the processing thread.
+const READ_AHEAD: usize = 3;
+
+/// A block decoded by the reading thread: planar buffers and their valid frame count.
+type ReadBlock = Result<(Vec<Vec<f32>>, usize)>;
+
+/// One pass over the file plus tail: read, process, drop the first `latency` frames, flush
+/// `latency` frames of zeros at the end, and hand each block to `sink`.
+///
+/// Decoding runs on its own thread, READ_AHEAD blocks ahead of processing and writing, so
+/// the two halves of a render overlap on two cores. The buffers circulate between the
+/// threads: nothing is allocated per block.
+#[allow(clippy::too_many_arguments)]
+fn run_pass(
+    processor: &mut StreamProcessor,
+    reader: &mut AudioReader,
+    tail_frames: u64,
+    latency: u64,
+    strict: bool,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Progress),
+    sink: &mut dyn FnMut(&[&[f32]]) -> Result<()>,
+) -> Result<u64> {
+    let channels = reader.info().channels;
+    let total = reader.info().frames.map(|f| f + tail_frames);
+    let (chunk, hop) = (processor.chunk_size(), processor.hop());
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<ReadBlock>(READ_AHEAD);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<f32>>>();
+        for _ in 0..READ_AHEAD {
+            let _ = empty_tx.send(vec![vec![0.0f32; chunk]; channels]);
+        }
+        scope.spawn(move || {
+            let mut first = true;
+            // Ends when the file ends, on an error, or when the processing side hangs up.
+            while let Ok(mut buf) = empty_rx.recv() {
+                let want = if first { chunk } else { hop };
+                first = false;
+                for b in &mut buf {
+                    b.resize(want, 0.0);
+                }
+                let before = reader.nonfinite_replaced();
+                let block = reader.read(&mut buf).and_then(|n| {
+                    if strict && reader.nonfinite_replaced() > before {
+                        return Err(Error::format(format!(
+                            "Input '{}' contains NaN or Inf samples",
+                            reader.name()
+                        ))
+                        .with_suggestion("drop --strict to replace them with 0"));
+                    }
+                    Ok(n)
+                });
+                let stop = !matches!(block, Ok(n) if n > 0);
+                if full_tx.send(block.map(|n| (buf, n))).is_err() || stop {
+                    break;
+                }
+            }
+        });
+
+        let mut tail_buf = vec![vec![0.0f32; hop]; channels];
+        let mut input_done = false;
+        let mut extra = tail_frames + latency;
+        let mut skip = latency;
+        let mut written = 0u64;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::stream("Rendering interrupted")
+                    .with_suggestion("the partial output was removed; run the command again"));
+            }
+            let mut from_reader = None;
+            if !input_done {
+                match full_rx.recv() {
+                    Ok(Ok((buf, n))) if n > 0 => from_reader = Some((buf, n)),
+                    Ok(Ok(_)) => input_done = true,
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => input_done = true,
+                }
+            }
+            let (mut buf, n) = match from_reader {
+                Some(block) => block,
+                None => {
+                    if extra == 0 {
+                        break;
+                    }
+                    // Past the end: feed silence for the tail and to flush the latency.
+                    let n = extra.min(hop as u64) as usize;
+                    extra -= n as u64;
+                    for b in &mut tail_buf {
+                        b[..n].fill(0.0);
+                    }
+                    (std::mem::take(&mut tail_buf), n)
+                }
+            };
+            let mut block: Vec<&mut [f32]> = buf.iter_mut().map(|b| &mut b[..n]).collect();
+            processor.process_block(&mut block);
+            let drop = skip.min(n as u64) as usize;
+            skip -= drop as u64;
+            if drop < n {
+                let view: Vec<&[f32]> = buf.iter().map(|b| &b[drop..n]).collect();
+                sink(&view)?;
+                written += (n - drop) as u64;
+            }
+            if input_done {
+                tail_buf = buf;
+            } else {
+                let _ = empty_tx.send(buf);
+            }
+            progress(Progress {
+                pass: 1,
+                passes: 1,
+                frames_done: written,
+                frames_total: total,
+            });
+        }
+        Ok(written)
+    })
+}
+
+/// Level measurements of a whole rendered signal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// Largest absolute sample.
+    pub peak: f64,
+    /// RMS over all samples of all channels.
+    pub rms: f64,
+    /// Integrated loudness in LUFS (-inf for silence), when measured.
+    pub lufs: Option<f64>,
+    /// Largest true peak over the channels (linear), when measured.
+    pub true_peak: Option<f64>,
+}
+
+struct Meter {
+    peak: f64,
+    sum_sq: f64,
+    count: u64,
+    ebu: Option<ebur128::EbuR128>,
+}
+
+impl Meter {
+    fn new(target: NormalizeTarget, channels: usize, rate: u32) -> Result<Self> {
+        let ebu = match target {
+            NormalizeTarget::Lufs(_) => Some(
+                ebur128::EbuR128::new(
+                    channels as u32,
+                    rate,
+                    ebur128::Mode::I | ebur128::Mode::TRUE_PEAK,
+                )
+                .map_err(|e| Error::format(format!("Loudness meter failed: {e}")))?,
+            ),
+            _ => None,
+        };
+        Ok(Meter {
+            peak: 0.0,
+            sum_sq: 0.0,
+            count: 0,
+            ebu,
+        })
+    }
+
+    fn add(&mut self, block: &[&[f32]]) -> Result<()> {
+        for ch in block {
+            let mut peak = 0.0f32;
+            let mut sum = 0.0f64;
+            for &x in *ch {
+                peak = peak.max(x.abs());
+                sum += f64::from(x) * f64::from(x);
+            }
+            self.peak = self.peak.max(f64::from(peak));
+            self.sum_sq += sum;
+            self.count += ch.len() as u64;
+        }
+        if let Some(ebu) = &mut self.ebu {
+            ebu.add_frames_planar_f32(block)
+                .map_err(|e| Error::format(format!("Loudness meter failed: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Measured> {
+        let rms = if self.count == 0 {
+            0.0
+        } else {
+            (self.sum_sq / self.count as f64).sqrt()
+        };
+        let (lufs, true_peak) = match &self.ebu {
+            Some(ebu) => {
+                let lufs = ebu.loudness_global().unwrap_or(f64::NEG_INFINITY);
+                let mut tp = 0.0f64;
+                for c in 0..ebu.channels() {
+                    tp = tp.max(ebu.true_peak(c).unwrap_or(0.0));
+                }
+                (Some(lufs), Some(tp))
+            }
+            None => (None, None),
+        };
+        Ok(Measured {
+            peak: self.peak,
+            rms,
+            lufs,
+            true_peak,
+        })
+    }
+}
+
+/// The linear gain that meets `target` for a signal measured as `m`, and a warning when it
+/// cannot be met (silence stays at unity gain; loudness gain is capped by the true-peak
+/// ceiling).
+pub fn normalisation_gain(target: NormalizeTarget, m: &Measured) -> (f64, Option<String>) {
+    let db = |x: f64| 10f64.powf(x / 20.0);
+    let silence = || {
+        (
+            1.0,
+            Some("cannot normalize silence: gain left at 0 dB".to_string()),
+        )
+    };
+    match target {
+        NormalizeTarget::Peak(level) => {
+            if m.peak <= 0.0 {
+                return silence();
+            }
+            (db(level) / m.peak, None)
+        }
+        NormalizeTarget::Rms(level) => {
+            if m.rms <= 0.0 {
+                return silence();
+            }
+            (db(level) / m.rms, None)
+        }
+        NormalizeTarget::Lufs(level) => {
+            let lufs = m.lufs.unwrap_or(f64::NEG_INFINITY);
+            if !lufs.is_finite() {
+                return silence();
+            }
+            let gain = db(level - lufs);
+            let tp = m.true_peak.unwrap_or(m.peak);
+            let ceiling = db(LUFS_TRUE_PEAK_CEILING_DB);
+            if tp > 0.0 && tp * gain > ceiling {
+                let capped = ceiling / tp;
+                let reached = lufs + 20.0 * capped.log10();
+                return (
+                    capped,
+                    Some(format!(
+                        "loudness target {level} LUFS would push the true peak above \
+                         {LUFS_TRUE_PEAK_CEILING_DB} dBTP; reached {reached:.1} LUFS instead"
+                    )),
+                );
+            }
+            (gain, None)
+        }
+    }
+}
