@@ -844,3 +844,13 @@ fn host_driven_stream_has_fixed_latency_for_any_host_block_sizes() {
     );
     assert_eq!(out, vec![0.0; 8]);
 }
+
+#[test]
+fn processor_and_backends_are_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<RealtimeProcessor>();
+    assert_send::<rtfx::realtime::CpalBackend>();
+    assert_send::<HostBackend>();
+    assert_send::<rtfx::realtime::HostDriver>();
+    assert_send::<TestDriver>();
+}

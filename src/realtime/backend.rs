@@ -46,8 +46,9 @@ pub struct DeviceInfo {
 }
 
 /// An audio I/O backend (torchfx `AudioBackend`). Backends report xruns in the
-/// [`BackendStatus`] of each callback; they do not count them.
-pub trait AudioBackend {
+/// [`BackendStatus`] of each callback; they do not count them. `Send`, so that a
+/// [`crate::realtime::RealtimeProcessor`] can live in a plugin or move between threads.
+pub trait AudioBackend: Send {
     /// The backend's name, e.g. "cpal (ALSA)".
     fn name(&self) -> &str;
 
