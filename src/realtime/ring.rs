@@ -159,10 +159,12 @@ impl RingProducer {
 
     /// Writes frames `start..start + frames` of `data` (which has the ring's channel count),
     /// as many as fit; returns the count written. The audio-path form of [`RingProducer::write`].
+    /// Extra channels in `data` are ignored; fewer than the ring's, or frames beyond a
+    /// channel's end, write nothing.
     pub fn write_frames(&mut self, data: &[&[f32]], start: usize, frames: usize) -> usize {
         let ch = self.channels;
         let n = frames.min(self.available_write());
-        if n == 0 || data.len() < ch {
+        if n == 0 || data.len() < ch || data[..ch].iter().any(|c| c.len() < start + n) {
             return 0;
         }
         let Ok(mut chunk) = self.tx.write_chunk(n * ch) else {
@@ -170,8 +172,8 @@ impl RingProducer {
         };
         let (a, b) = chunk.as_mut_slices();
         let first = a.len() / ch;
-        interleave(a, data, start);
-        interleave(b, data, start + first);
+        interleave(a, &data[..ch], start);
+        interleave(b, &data[..ch], start + first);
         chunk.commit_all();
         n
     }
@@ -262,9 +264,12 @@ impl RingConsumer {
     /// Reads up to `frames` frames into `out[..][start..]` (which has the ring's channel
     /// count) and advances; returns the count read. The audio-path form of
     /// [`RingConsumer::read`]: never fails, never allocates.
+    ///
+    /// Extra channels in `out` are left alone; fewer than the ring's, or too short channels,
+    /// read nothing.
     pub fn read_frames(&mut self, out: &mut [&mut [f32]], start: usize, frames: usize) -> usize {
         let n = frames.min(self.available_read());
-        if out.len() < self.channels {
+        if out.len() < self.channels || out[..self.channels].iter().any(|c| c.len() < start + n) {
             return 0;
         }
         self.copy_out(out, start, n, true)
@@ -281,6 +286,7 @@ impl RingConsumer {
         };
         let (a, b) = chunk.as_slices();
         let first = a.len() / ch;
+        let out = &mut out[..ch];
         deinterleave(a, out, start);
         deinterleave(b, out, start + first);
         if advance {
@@ -497,5 +503,15 @@ mod tests {
         tx.write(&[&[1.0, 2.0], &[3.0, 4.0]]).unwrap();
         assert_eq!(rx.read_frames(&mut [&mut o, &mut p], 1, 4), 2);
         assert_eq!((o, p), ([0.0, 1.0, 2.0, 0.0], [0.0, 3.0, 4.0, 0.0]));
+        // The audio-path forms ignore extra channels and refuse short ones.
+        assert_eq!(tx.write_frames(&[&[5.0], &[6.0], &[7.0]], 0, 1), 1);
+        assert_eq!(tx.write_frames(&[&[5.0], &[]], 0, 1), 0);
+        let mut extra = [9.0f32; 1];
+        assert_eq!(rx.read_frames(&mut [&mut o[..1], &mut p[..0]], 0, 1), 0);
+        assert_eq!(
+            rx.read_frames(&mut [&mut o[..1], &mut p[..1], &mut extra], 0, 1),
+            1
+        );
+        assert_eq!((o[0], p[0], extra[0]), (5.0, 6.0, 9.0));
     }
 }
