@@ -854,3 +854,29 @@ fn processor_and_backends_are_send() {
     assert_send::<rtfx::realtime::HostDriver>();
     assert_send::<TestDriver>();
 }
+
+#[test]
+fn runs_from_1_khz_to_768_khz() {
+    for rate in [1000u32, 22050, 44100, 96000, 192_000, 768_000] {
+        let (mut p, d) = setup(
+            &[
+                "hibutterworth:80,order=2",
+                "gain:1.5",
+                "reverb:room_size=0.3",
+            ],
+            StreamConfig::new(rate, 128).with_channels(2, 2),
+            manual(),
+        );
+        p.start().unwrap();
+        let x = noise(128, u64::from(rate));
+        let (mut l, mut r) = (vec![0.0f32; 128], vec![0.0f32; 128]);
+        for _ in 0..20 {
+            d.run(&[&x, &x], &mut [&mut l, &mut r], OK);
+            p.process_pending().unwrap();
+        }
+        assert!(l.iter().chain(&r).all(|v| v.is_finite()), "{rate} Hz");
+        assert!(l.iter().any(|&v| v != 0.0), "{rate} Hz");
+        assert_eq!(p.xrun_count(), 0, "{rate} Hz");
+        assert_eq!(p.deadline_ms(), 128.0 / f64::from(rate) * 1000.0);
+    }
+}

@@ -131,7 +131,7 @@ fn status_line(elapsed: f64, s: &ProcessorStats) -> String {
         0.0
     };
     format!(
-        "[{elapsed:6.1} s] callbacks {} | callback median {:.3} p99 {:.3} max {:.3} ms | dsp median {:.3} p99 {:.3} max {:.3} ms ({budget:.1}% of {:.3} ms) | xruns {} (input {}, output {}, device {})",
+        "[{elapsed:6.1} s] callbacks {} | callback median {:.3} p99 {:.3} max {:.3} ms | dsp median {:.3} p99 {:.3} max {:.3} ms ({budget:.1}% of {:.3} ms) | xruns {} (input {}, output {}, device {}) | rings {}/{} frames",
         s.callback_count,
         s.callback_ms.median,
         s.callback_ms.p99,
@@ -144,6 +144,8 @@ fn status_line(elapsed: f64, s: &ProcessorStats) -> String {
         s.input_overflow_count,
         s.output_underflow_count,
         s.backend_xrun_count,
+        s.input_ring_frames,
+        s.output_ring_frames,
     )
 }
 

@@ -701,3 +701,52 @@ impl Default for CpalBackend {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_errors_name_the_fix() {
+        let e = from_cpal(
+            "Could not open the output stream",
+            &cpal::Error::new(cpal::ErrorKind::DeviceBusy),
+        );
+        assert!(
+            e.message()
+                .starts_with("Could not open the output stream: ")
+        );
+        assert!(e.suggestion().unwrap().contains("close it"), "{e}");
+        let e = from_cpal("x", &cpal::Error::new(cpal::ErrorKind::PermissionDenied));
+        assert!(e.suggestion().unwrap().contains("'audio' group"), "{e}");
+        let e = from_cpal("x", &cpal::Error::new(cpal::ErrorKind::DeviceNotAvailable));
+        assert!(e.suggestion().unwrap().contains("jackd -d dummy"), "{e}");
+        let e = from_cpal("x", &cpal::Error::new(cpal::ErrorKind::RealtimeDenied));
+        assert!(e.suggestion().unwrap().contains("rtprio"), "{e}");
+        assert!(e.is_realtime());
+        assert!(suggestion_for(cpal::ErrorKind::Other).is_none());
+    }
+
+    #[test]
+    fn xrun_flags_reach_the_next_status_once() {
+        let flags = StreamFlags::default();
+        flags.record(&cpal::Error::new(cpal::ErrorKind::Xrun), true);
+        flags.record(&cpal::Error::new(cpal::ErrorKind::Xrun), false);
+        let s = flags.take_status();
+        assert!(s.input_overflow && s.output_underflow && s.has_xrun());
+        assert!(!flags.take_status().has_xrun());
+        assert_eq!(flags.failed.load(Ordering::Relaxed), 0);
+        flags.record(
+            &cpal::Error::new(cpal::ErrorKind::DeviceNotAvailable),
+            false,
+        );
+        assert_eq!(flags.failed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn unknown_hosts_are_refused_with_the_list() {
+        let e = CpalBackend::with_host("nosuchhost").err().unwrap();
+        assert!(matches!(e, Error::BackendNotAvailable { .. }));
+        assert!(e.suggestion().unwrap().contains("ALSA"), "{e}");
+    }
+}
