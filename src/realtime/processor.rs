@@ -665,9 +665,12 @@ impl RealtimeProcessor {
             }
         }
         let addr = self.control.resolve(path)?;
-        // Check the value at the stream's rate on a copy of the effect (e.g. a cutoff at or
-        // above Nyquist is refused, as when the chain was built), then keep it.
-        if let Some(info) = self.control.param_info_at(addr) {
+        // Check a frequency at the stream's rate on a copy of the effect (a cutoff at or above
+        // Nyquist is refused, as when the chain was built), then keep it. Other parameters do
+        // not depend on the rate; the chain checks them below.
+        if let Some(info) = self.control.param_info_at(addr)
+            && info.unit == "Hz"
+        {
             let mut probe = self.control.effects()[addr.effect].clone_box();
             let rate = f64::from(self.config.sample_rate);
             probe
