@@ -18,6 +18,9 @@ use rtfx::realtime::{
     StreamConfig,
 };
 
+/// The exit codes, for `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 stopped by --duration or Ctrl-C; 1 device or stream error (the message names the fix); 2 bad option or chain.";
+
 /// Options of `rtfx live`.
 #[derive(clap::Args, Debug)]
 pub struct LiveArgs {

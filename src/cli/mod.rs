@@ -84,6 +84,7 @@ enum Command {
         host: Option<String>,
     },
     /// Run a chain on an audio device in real time, with live statistics.
+    #[command(after_help = live::EXIT_CODES)]
     Live(live::LiveArgs),
 }
 

@@ -8,7 +8,8 @@
 //!
 //! - The **callback** only copies: input into the input ring (counting an input overflow when
 //!   it does not fit), the output ring into the device buffer (counting an output underflow and
-//!   playing silence when it holds less than a buffer), then wakes the worker. It never
+//!   playing silence when it holds less than a buffer), then wakes the worker
+//!   (`Thread::unpark`: an atomic swap and at most one futex wake, no lock). It never
 //!   allocates, locks, logs or blocks; its run time goes into a preallocated log.
 //! - The **engine** processes whole chunks of `buffer_size` frames while the input ring holds
 //!   one and the output ring has room for one, applying staged parameter changes at each chunk
