@@ -207,6 +207,19 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         args.in_channels,
         args.out_channels,
     );
+    if let Some(device) = processor.backend().device_buffer_size()
+        && device != args.buffer
+    {
+        let extra = if device % args.buffer == 0 {
+            "no added latency"
+        } else {
+            "one more buffer of latency for a duplex stream"
+        };
+        eprintln!(
+            "note: the device runs {device}-frame buffers; rtfx splits or gathers them into {}-frame callbacks ({extra})",
+            args.buffer
+        );
+    }
     // The worker sets its priority as it starts.
     std::thread::sleep(Duration::from_millis(20));
     if !processor.worker_is_realtime() {

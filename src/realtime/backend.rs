@@ -89,6 +89,12 @@ pub trait AudioBackend: Send {
     fn stream_error(&self) -> Option<Error> {
         None
     }
+
+    /// The device's own buffer size for the open stream, when the backend knows it (callbacks
+    /// still get exactly `buffer_size` frames).
+    fn device_buffer_size(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl<B: AudioBackend + ?Sized> AudioBackend for Box<B> {
@@ -131,6 +137,9 @@ impl<B: AudioBackend + ?Sized> AudioBackend for Box<B> {
     }
     fn stream_error(&self) -> Option<Error> {
         (**self).stream_error()
+    }
+    fn device_buffer_size(&self) -> Option<usize> {
+        (**self).device_buffer_size()
     }
 }
 

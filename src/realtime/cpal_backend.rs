@@ -198,12 +198,6 @@ impl CpalBackend {
         self.host.id().name()
     }
 
-    /// The device buffer size the open stream reported (the callbacks still get exactly
-    /// `buffer_size` frames), when the host tells.
-    pub fn device_buffer_size(&self) -> Option<usize> {
-        self.device_buffer
-    }
-
     /// The devices and their cpal handles, in listing order.
     fn list(&self) -> Result<Vec<(DeviceInfo, cpal::Device)>> {
         let devices = self
@@ -684,6 +678,10 @@ impl AudioBackend for CpalBackend {
 
     fn write(&mut self, data: &[&[f32]]) -> Result<()> {
         blocking_write(self.blocking.as_mut(), self.opened, data)
+    }
+
+    fn device_buffer_size(&self) -> Option<usize> {
+        self.device_buffer
     }
 
     fn stream_error(&self) -> Option<Error> {
