@@ -880,3 +880,20 @@ fn runs_from_1_khz_to_768_khz() {
         assert_eq!(p.deadline_ms(), 128.0 / f64::from(rate) * 1000.0);
     }
 }
+
+#[test]
+fn an_impossible_ring_leaves_the_processor_usable() {
+    let options = ProcessorOptions {
+        ring_blocks: usize::MAX / 2,
+        ..manual()
+    };
+    let (mut p, _d) = setup(
+        &["gain:1"],
+        StreamConfig::new(48000, 64).with_channels(1, 1),
+        options,
+    );
+    let e = p.start().unwrap_err();
+    assert_eq!(e.parameter_name(), Some("capacity"), "{e}");
+    assert!(!p.is_running());
+    assert_eq!(p.process_pending().unwrap(), 0, "the engine is still there");
+}

@@ -493,12 +493,12 @@ impl RealtimeProcessor {
             return Err(Error::realtime("Processor is already running")
                 .with_suggestion("Call stop() before starting again"));
         }
-        let Some(mut engine) = self.engine.take() else {
+        if self.engine.is_none() {
             return Err(
                 Error::realtime("The DSP engine was lost when its worker thread panicked")
                     .with_suggestion("create a new RealtimeProcessor"),
             );
-        };
+        }
         self.shared.stop.store(false, Ordering::Release);
         self.shared.reset_engine.store(false, Ordering::Release);
         let b = self.config.buffer_size;
@@ -519,6 +519,9 @@ impl RealtimeProcessor {
         if let Some(tx) = out_tx.as_mut() {
             tx.write_silence(b * self.primed_blocks());
         }
+        let Some(mut engine) = self.engine.take() else {
+            return Err(Error::realtime("The DSP engine is missing"));
+        };
         engine.input = in_rx;
         engine.output = out_tx;
         let mut side = CallbackSide {
