@@ -675,6 +675,9 @@ impl RealtimeProcessor {
         if let Some(info) = self.control.param_info_at(addr)
             && info.unit == "Hz"
         {
+            let value = info
+                .validate(value)
+                .map_err(|e| e.with_parameter_name(path))?;
             let mut probe = self.control.effects()[addr.effect].clone_box();
             let rate = f64::from(self.config.sample_rate);
             probe
