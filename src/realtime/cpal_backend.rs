@@ -248,6 +248,15 @@ impl CpalBackend {
         input: bool,
     ) -> Result<(String, cpal::Device)> {
         let kind = if input { "input" } else { "output" };
+        if self.host.id().name() == "JACK"
+            && self.host.devices().map_or(true, |mut d| d.next().is_none())
+        {
+            return Err(Error::backend_not_available("JACK")
+                .with_message("No JACK server is running")
+                .with_suggestion(
+                    "start one, e.g. `jackd -d alsa` with a sound card or `jackd --no-realtime -d dummy -r 48000 -p 256` without; or choose --host alsa",
+                ));
+        }
         match selector {
             None => {
                 let device = if input {
