@@ -23,7 +23,9 @@
 
 pub mod dsp;
 pub mod error;
+pub mod gpu;
 pub mod offline;
+pub mod plugin;
 pub mod realtime;
 
 pub use error::{Error, ErrorDetails, Result};

@@ -7,6 +7,10 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // `rtfx` alone, or `rtfx standalone [OPTIONS]`: the plugin as a standalone app.
+    if let Some(code) = rtfx::plugin::standalone::run_if_requested() {
+        return code;
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(outcome) => std::process::ExitCode::from(outcome.code()),

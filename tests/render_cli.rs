@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use common::noise;
+use common::{hound_read_interleaved, noise, write_float_wav};
 
 struct Run {
     code: i32,
@@ -29,34 +29,11 @@ fn rtfx(dir: &Path, args: &[&str]) -> Run {
 }
 
 fn write_wav(path: &Path, rate: u32, planar: &[Vec<f32>]) {
-    let spec = hound::WavSpec {
-        channels: planar.len() as u16,
-        sample_rate: rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("create");
-    for i in 0..planar[0].len() {
-        for ch in planar {
-            w.write_sample(ch[i]).expect("write");
-        }
-    }
-    w.finalize().expect("finalize");
+    write_float_wav(path, rate, planar);
 }
 
 fn read_wav(path: &Path) -> (hound::WavSpec, Vec<f32>) {
-    let mut r = hound::WavReader::open(path).expect("open output");
-    let spec = r.spec();
-    let samples = match spec.sample_format {
-        hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.unwrap()).collect(),
-        hound::SampleFormat::Int => {
-            let scale = 2f32.powi(i32::from(spec.bits_per_sample) - 1);
-            r.samples::<i32>()
-                .map(|s| s.unwrap() as f32 / scale)
-                .collect()
-        }
-    };
-    (spec, samples)
+    hound_read_interleaved(path)
 }
 
 /// A directory with `in.wav`: 0.5 s of stereo noise at 48 kHz.

@@ -4,13 +4,17 @@
 set -euo pipefail
 
 # System libraries for nice-plug's standalone (ALSA, JACK) and editor (X11/XCB/GL), plus the
-# reference tools the tests and benchmarks compare against.
+# reference tools the tests and benchmarks compare against. xvfb, x11-apps (xwd) and x11-utils
+# (xwininfo) let tests/plugin_gui.rs open the plugin editor headless; qtractor provides
+# qtractor_plugin_scan, a second CLAP host for tests/plugin_qtractor.rs; python3-venv lets
+# tools/test.sh install pedalboard, the VST3 host of tests/plugin_vst3.rs; jackd2 runs a dummy
+# JACK server for tests/plugin_standalone.rs.
 DEB_PACKAGES=(
   pkg-config libasound2-dev libjack-jackd2-dev libgl-dev libx11-xcb-dev libxcb1-dev
   libxcb-dri2-0-dev libxcb-icccm4-dev libxcursor-dev libxkbcommon-dev libxcb-shape0-dev
   libxcb-xfixes0-dev
-  # A JACK server with a dummy driver for the real-time device tests (tests/realtime_devices.rs).
-  jackd2
+  # jackd2: JACK dummy servers for the standalone and real-time device tests.
+  xvfb x11-apps x11-utils qtractor python3-venv jackd2
 )
 
 missing=()

@@ -1261,7 +1261,11 @@ impl FlacState {
             Error::format(format!("Cannot start the FLAC encoder: {what}"))
                 .with_suggestion("write a .wav instead")
         };
-        let config = flacenc::config::Encoder::default()
+        let mut config = flacenc::config::Encoder::default();
+        // flacenc 0.5.1's fixed-predictor search blows up on some signals (hundreds of MB
+        // per minute of pink noise, and bloated frames); LPC alone compresses better anyway.
+        config.subframe_coding.use_fixed = false;
+        let config = config
             .into_verified()
             .map_err(|(_, e)| fail(e.to_string()))?;
         let mut stream_info =

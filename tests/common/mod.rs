@@ -80,3 +80,36 @@ pub fn process_in_blocks(effect: &mut dyn Effect, channels: &mut [Vec<f32>], siz
         i += 1;
     }
 }
+
+/// Writes planar audio as 32-bit float WAV with hound (a writer independent of rtfx's).
+pub fn write_float_wav(path: &std::path::Path, rate: u32, planar: &[Vec<f32>]) {
+    let spec = hound::WavSpec {
+        channels: planar.len() as u16,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("hound create");
+    for i in 0..planar[0].len() {
+        for ch in planar {
+            w.write_sample(ch[i]).expect("hound write");
+        }
+    }
+    w.finalize().expect("hound finalize");
+}
+
+/// Reads any WAV with hound, interleaved, integers scaled to [-1, 1).
+pub fn hound_read_interleaved(path: &std::path::Path) -> (hound::WavSpec, Vec<f32>) {
+    let mut r = hound::WavReader::open(path).expect("hound open");
+    let spec = r.spec();
+    let samples = match spec.sample_format {
+        hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.expect("sample")).collect(),
+        hound::SampleFormat::Int => {
+            let scale = 2f32.powi(i32::from(spec.bits_per_sample) - 1);
+            r.samples::<i32>()
+                .map(|s| s.expect("sample") as f32 / scale)
+                .collect()
+        }
+    };
+    (spec, samples)
+}

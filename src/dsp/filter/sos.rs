@@ -103,6 +103,15 @@ impl SosCascade {
         }
     }
 
+    /// Each section's coefficients, normalised so that a0 = 1, as `[b0, b1, b2, a1, a2]`: the
+    /// table the GPU kernel works from.
+    pub fn coefficient_rows(&self) -> Vec<[f64; 5]> {
+        self.coefficients
+            .iter()
+            .map(|c| [c.b0, c.b1, c.b2, c.a1, c.a2])
+            .collect()
+    }
+
     /// Number of sections this cascade holds without allocating.
     pub fn capacity(&self) -> usize {
         let pairs = self.channels.div_ceil(2).max(1);

@@ -1,0 +1,421 @@
+//! The plugin's editor (nice-plug-egui): the sections as a channel strip, meters, statistics
+//! and "Export chain…".
+//!
+//! The editor reads parameters from [`RtfxParams`] and changes them through nice-plug's
+//! `ParamSetter` (with begin/end gestures, so host undo and touch automation work). Meters and
+//! statistics come from [`Meters`] (atomics only: the audio thread never waits for the GUI).
+//! The window is resizable and its size is saved with the plugin state (the `editor-size`
+//! persisted field).
+//!
+//! Open/close paths are kept minimal (a fresh egui editor per open, no global state), because
+//! nice-plug's VST3 view has a known race while an editor opens or closes.
+
+use std::error::Error;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::{LogicalSize, NativeSize, Size};
+use nice_plug::editor::{HostMethods, SpawnedEditor};
+use nice_plug::prelude::*;
+use nice_plug_egui::baseview::{HandlerError, WindowSize};
+use nice_plug_egui::widgets::ParamSlider;
+use nice_plug_egui::{
+    EguiEditor, EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp,
+    RepaintNotifier, create_egui_editor,
+};
+
+use super::params::{DelaySync, RtfxParams};
+use super::{Meters, strip::StripLevels};
+
+/// Smallest editor size, in logical pixels.
+const MIN_SIZE: (f32, f32) = (640.0, 400.0);
+/// Width of the parameter sliders, in logical pixels.
+const SLIDER_WIDTH: f32 = 110.0;
+
+/// An egui editor and its state (size, open flag).
+type Built = (EguiEditor<StripApp>, Arc<EguiEditorState>);
+
+/// The editor: builds a fresh egui editor, at the saved size, each time the host opens it.
+pub struct RtfxEditor {
+    params: Arc<RtfxParams>,
+    meters: Arc<Meters>,
+    inner: Mutex<Option<Built>>,
+}
+
+impl RtfxEditor {
+    /// An editor for these parameters and meters (nothing is opened yet).
+    pub fn new(params: Arc<RtfxParams>, meters: Arc<Meters>) -> Self {
+        let inner = Mutex::new(build_editor(&params, &meters));
+        Self {
+            params,
+            meters,
+            inner,
+        }
+    }
+}
+
+fn resize_hint() -> ResizeHint {
+    ResizeHint::resizable().with_min_logical_size(LogicalSize::new(MIN_SIZE.0, MIN_SIZE.1))
+}
+
+/// The saved size as a logical [`Size`].
+fn saved_size(params: &RtfxParams) -> Size {
+    let (w, h) = params.editor_size();
+    Size::Logical(LogicalSize::new(f64::from(w), f64::from(h)))
+}
+
+/// An egui editor at the size saved in `params`.
+fn build_editor(params: &Arc<RtfxParams>, meters: &Arc<Meters>) -> Option<Built> {
+    let state = EguiEditorState::from_size(saved_size(params), 1.0);
+    let settings = EguiNiceSettings::new()
+        .with_tile("rtfx")
+        .with_resize_hint(resize_hint());
+    let app = StripApp {
+        params: params.clone(),
+        meters: meters.clone(),
+        gui: None,
+        shown: StripLevels::default(),
+        export_path: default_export_path(),
+        export_status: String::new(),
+    };
+    create_egui_editor(state.clone(), RepaintNotifier::new(), settings, app)
+        .map(|editor| (editor, state))
+}
+
+/// `~/rtfx-chain.toml`, or `rtfx-chain.toml` in the working directory without a home.
+fn default_export_path() -> String {
+    std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join("rtfx-chain.toml"))
+        .unwrap_or_else(|| "rtfx-chain.toml".into())
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl Editor for RtfxEditor {
+    type Handle = EguiEditorHandle;
+
+    fn spawn(
+        &self,
+        parent: Option<ParentWindowHandle>,
+        wait_for_parent: bool,
+        fallback_scale_factor: Option<f64>,
+        gui_context: GuiContext,
+        host: Option<HostMethods>,
+    ) -> Result<SpawnedEditor<Self::Handle>, Box<dyn Error>> {
+        let Some((editor, state)) = build_editor(&self.params, &self.meters) else {
+            return Err("nice-plug-egui could not create the editor".into());
+        };
+        let spawned = editor.spawn(
+            parent,
+            wait_for_parent,
+            fallback_scale_factor,
+            gui_context,
+            host,
+        )?;
+        if let Ok(mut inner) = self.inner.lock() {
+            *inner = Some((editor, state));
+        }
+        Ok(spawned)
+    }
+
+    fn size(&self) -> NativeSize<u32> {
+        let saved = saved_size(&self.params);
+        if let Ok(mut inner) = self.inner.lock() {
+            // While closed, follow the saved size (a project may just have been loaded).
+            let stale = inner
+                .as_ref()
+                .is_none_or(|(_, state)| !state.is_open() && state.size() != saved);
+            if stale {
+                *inner = build_editor(&self.params, &self.meters);
+            }
+            if let Some((editor, _)) = inner.as_ref() {
+                return editor.size();
+            }
+        }
+        let (w, h) = self.params.editor_size();
+        NativeSize::new(w, h)
+    }
+
+    fn resize_hint(&self) -> ResizeHint {
+        resize_hint()
+    }
+}
+
+/// The egui app: one frame of the channel strip.
+pub struct StripApp {
+    params: Arc<RtfxParams>,
+    meters: Arc<Meters>,
+    gui: Option<GuiContext>,
+    /// Meter values on screen (peaks fall back slowly).
+    shown: StripLevels,
+    export_path: String,
+    export_status: String,
+}
+
+impl NiceEguiApp for StripApp {
+    fn build(
+        &mut self,
+        _egui_ctx: egui::Context,
+        gui: GuiContext,
+        _frame: &mut Frame,
+    ) -> Result<(), HandlerError> {
+        self.gui = Some(gui);
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
+        let Some(gui) = self.gui.clone() else {
+            return;
+        };
+        let setter = gui.param_setter();
+        self.update_meters();
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            self.header(ui, &setter);
+            ui.separator();
+            self.sections(ui, &setter);
+            ui.separator();
+            self.footer(ui);
+        });
+        ui.ctx().request_repaint_after(Duration::from_millis(33));
+    }
+
+    fn resized(&mut self, new_size: WindowSize) {
+        let w = new_size.logical.width.round().clamp(1.0, 10_000.0) as u32;
+        let h = new_size.logical.height.round().clamp(1.0, 10_000.0) as u32;
+        if let Ok(mut size) = self.params.editor_size.write() {
+            *size = (w, h);
+        }
+    }
+
+    fn editor_closed(&mut self) {
+        self.gui = None;
+    }
+}
+
+/// A checkbox bound to a [`BoolParam`], with a host gesture around the change.
+fn switch(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam, label: &str) {
+    let mut on = param.value();
+    if ui
+        .checkbox(&mut on, egui::RichText::new(label).strong())
+        .changed()
+    {
+        setter.begin_set_parameter(param);
+        setter.set_parameter(param, on);
+        setter.end_set_parameter(param);
+    }
+}
+
+/// A labelled parameter slider.
+fn slider<P: Param>(ui: &mut egui::Ui, setter: &ParamSetter, param: &P) {
+    ui.label(param.name());
+    ui.add(ParamSlider::for_param(param, setter).with_width(SLIDER_WIDTH));
+}
+
+/// A horizontal level meter from -60 to 0 dB.
+fn meter(ui: &mut egui::Ui, label: &str, db: f32, color: egui::Color32) {
+    ui.horizontal(|ui| {
+        ui.add_sized([28.0, 14.0], egui::Label::new(label));
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(160.0, 12.0), egui::Sense::hover());
+        let painter = ui.painter();
+        painter.rect_filled(rect, 2.0, egui::Color32::from_gray(40));
+        let fill = ((db + 60.0) / 60.0).clamp(0.0, 1.0);
+        let mut bar = rect;
+        bar.set_width(rect.width() * fill);
+        painter.rect_filled(bar, 2.0, color);
+        ui.label(if db <= -60.0 {
+            "-inf dB".to_string()
+        } else {
+            format!("{db:.1} dB")
+        });
+    });
+}
+
+fn to_db(x: f32) -> f32 {
+    if x > 1e-6 { 20.0 * x.log10() } else { -120.0 }
+}
+
+impl StripApp {
+    /// Takes the audio thread's peaks; displayed peaks fall at about 20 dB/s (at 30 frames/s).
+    fn update_meters(&mut self) {
+        let new = self.meters.take_levels();
+        let fall = |shown: f32, new: f32| new.max(shown * 0.9);
+        self.shown.input_peak = fall(self.shown.input_peak, new.input_peak);
+        self.shown.output_peak = fall(self.shown.output_peak, new.output_peak);
+        self.shown.gain_reduction_db = new
+            .gain_reduction_db
+            .min(self.shown.gain_reduction_db * 0.9);
+    }
+
+    fn header(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
+        ui.horizontal(|ui| {
+            ui.heading("rtfx");
+            ui.label("channel strip");
+            ui.separator();
+            switch(ui, setter, &self.params.bypass, "Bypass");
+            ui.separator();
+            ui.vertical(|ui| {
+                meter(
+                    ui,
+                    "In",
+                    to_db(self.shown.input_peak),
+                    egui::Color32::from_rgb(80, 170, 90),
+                );
+                meter(
+                    ui,
+                    "Out",
+                    to_db(self.shown.output_peak),
+                    egui::Color32::from_rgb(80, 170, 90),
+                );
+                // Gain reduction grows from the left like the level meters (0 dB = none).
+                meter(
+                    ui,
+                    "GR",
+                    -60.0 - self.shown.gain_reduction_db.max(-60.0),
+                    egui::Color32::from_rgb(210, 150, 60),
+                );
+                ui.label(format!(
+                    "gain reduction {:.1} dB",
+                    self.shown.gain_reduction_db
+                ));
+            });
+        });
+    }
+
+    fn sections(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
+        let p = self.params.clone();
+        // Sections flow left to right like a channel strip and wrap in narrow windows.
+        ui.horizontal_wrapped(|ui| {
+            section(ui, "Input", |ui| slider(ui, setter, &p.input_gain));
+            section(ui, "Filters", |ui| {
+                switch(ui, setter, &p.hp_on, "High-pass");
+                slider(ui, setter, &p.hp_freq);
+                slider(ui, setter, &p.hp_order);
+                ui.add_space(6.0);
+                switch(ui, setter, &p.lp_on, "Low-pass");
+                slider(ui, setter, &p.lp_freq);
+                slider(ui, setter, &p.lp_order);
+            });
+            section(ui, "EQ", |ui| {
+                switch(ui, setter, &p.eq_on, "EQ");
+                egui::Grid::new("eq").num_columns(3).show(ui, |ui| {
+                    for (freq, gain, q) in [
+                        (&p.ls_freq, &p.ls_gain, &p.ls_q),
+                        (&p.pk_freq, &p.pk_gain, &p.pk_q),
+                        (&p.hs_freq, &p.hs_gain, &p.hs_q),
+                    ] {
+                        ui.vertical(|ui| slider(ui, setter, freq));
+                        ui.vertical(|ui| slider(ui, setter, gain));
+                        ui.vertical(|ui| slider(ui, setter, q));
+                        ui.end_row();
+                    }
+                });
+            });
+            section(ui, "Compressor", |ui| {
+                switch(ui, setter, &p.comp_on, "Compressor");
+                slider(ui, setter, &p.comp_threshold);
+                slider(ui, setter, &p.comp_ratio);
+                slider(ui, setter, &p.comp_attack);
+                slider(ui, setter, &p.comp_release);
+                slider(ui, setter, &p.comp_knee);
+                slider(ui, setter, &p.comp_makeup);
+            });
+            section(ui, "Delay", |ui| {
+                switch(ui, setter, &p.delay_on, "Delay");
+                slider(ui, setter, &p.delay_sync);
+                if p.delay_sync.value() == DelaySync::Tempo {
+                    slider(ui, setter, &p.delay_note);
+                } else {
+                    slider(ui, setter, &p.delay_time);
+                }
+                slider(ui, setter, &p.delay_feedback);
+                slider(ui, setter, &p.delay_mix);
+                switch(ui, setter, &p.delay_ping_pong, "Ping-pong");
+            });
+            section(ui, "Reverb", |ui| {
+                switch(ui, setter, &p.reverb_on, "Reverb");
+                slider(ui, setter, &p.reverb_size);
+                slider(ui, setter, &p.reverb_damping);
+                slider(ui, setter, &p.reverb_mix);
+            });
+            section(ui, "Limiter", |ui| {
+                switch(ui, setter, &p.limiter_on, "Limiter");
+                slider(ui, setter, &p.limiter_ceiling);
+                slider(ui, setter, &p.limiter_lookahead);
+                slider(ui, setter, &p.limiter_release);
+            });
+            section(ui, "Output", |ui| slider(ui, setter, &p.output_gain));
+        });
+    }
+
+    fn footer(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let rate = self.meters.sample_rate();
+            let latency = self.meters.latency_samples();
+            ui.label("Mode: inline");
+            ui.separator();
+            if rate > 0.0 {
+                ui.label(format!(
+                    "{:.1} kHz, latency {latency} samples ({:.2} ms)",
+                    rate / 1000.0,
+                    latency as f32 * 1000.0 / rate
+                ));
+            } else {
+                ui.label("not active");
+            }
+            ui.separator();
+            match self.meters.load_stats() {
+                Some(s) => ui.label(format!(
+                    "DSP per block: median {:.2} %, p99 {:.2} % of the deadline; \
+                     {} blocks, {} over the deadline",
+                    s.median_percent, s.p99_percent, s.blocks, s.overruns
+                )),
+                None => ui.label("DSP per block: no blocks yet"),
+            };
+            if ui.button("Reset stats").clicked() {
+                self.meters.reset_stats();
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Chain file:");
+            ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(320.0));
+            if ui.button("Export chain…").clicked() {
+                let tempo = self.meters.tempo();
+                self.export_status =
+                    match export_chain(&self.params, tempo, Path::new(&self.export_path)) {
+                        Ok(()) => format!("wrote {}", self.export_path),
+                        Err(e) => format!("export failed: {e}"),
+                    };
+            }
+            ui.label(&self.export_status);
+        });
+    }
+}
+
+/// A framed column with a title.
+fn section(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
+    ui.group(|ui| {
+        ui.vertical(|ui| {
+            ui.label(egui::RichText::new(title).heading());
+            add(ui);
+        });
+    });
+}
+
+/// Writes the current strip as a TOML chain file that `rtfx render --chain` accepts, through a
+/// temporary file in the same directory and a rename (an existing file is replaced whole or
+/// not at all).
+pub fn export_chain(params: &RtfxParams, tempo: f64, path: &Path) -> crate::Result<()> {
+    let toml = params.settings(tempo).to_toml()?;
+    let tmp = path.with_extension("toml.tmp");
+    let shown = path.display().to_string();
+    let io = |e: std::io::Error| {
+        crate::Error::io(format!("cannot write the chain file: {e}"), shown.clone())
+    };
+    std::fs::write(&tmp, toml).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}

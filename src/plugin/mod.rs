@@ -1,0 +1,432 @@
+//! The rtfx plugin: the channel strip as a CLAP and VST3 plugin (nice-plug), with an egui
+//! editor.
+//!
+//! The host is the backend: [`Rtfx::process`] runs the [`strip::Strip`] inline on the host's
+//! audio thread (zero latency unless the limiter is on; then the latency is its lookahead).
+//! Parameters arrive as nice-plug parameters ([`params::RtfxParams`]); meters and statistics
+//! go to the editor through atomics only ([`Meters`]).
+//!
+//! Processing modes: only inline processing exists so far. The offload thread and the GPU mode
+//! of the brief are later work; there is no mode parameter yet.
+//!
+//! Audio thread: no allocation, lock, log or panic; any block length; every sample rate from
+//! 1 kHz to 768 kHz (everything is rebuilt in `activate`); output free of NaN, infinity and
+//! subnormal numbers.
+
+pub mod editor;
+pub mod params;
+pub mod standalone;
+pub mod strip;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+use atomic_float::{AtomicF32, AtomicF64};
+use nice_plug::prelude::*;
+
+use self::params::RtfxParams;
+use self::strip::{Strip, StripLevels};
+
+/// Tempo the tempo-synced delay uses when the host reports none (BPM).
+pub const DEFAULT_TEMPO: f64 = 120.0;
+
+/// Number of bins of the DSP-load histogram; bin `i` holds blocks whose processing took
+/// `[i, i+1) × LOAD_BIN_PERCENT` percent of the block's duration (the last bin: more).
+pub const LOAD_BINS: usize = 400;
+/// Width of one load-histogram bin, in percent of the block's duration.
+pub const LOAD_BIN_PERCENT: f32 = 0.25;
+
+/// Values the audio thread shares with the editor, through atomics only.
+///
+/// Peaks are maxima since the editor last took them ([`Meters::take_levels`]); the load
+/// histogram counts blocks by DSP time as a share of the block's real-time duration.
+pub struct Meters {
+    input_peak: AtomicF32,
+    output_peak: AtomicF32,
+    gain_reduction_db: AtomicF32,
+    latency_samples: AtomicU32,
+    sample_rate: AtomicF32,
+    tempo: AtomicF64,
+    blocks: AtomicU64,
+    overruns: AtomicU64,
+    load: [AtomicU32; LOAD_BINS],
+}
+
+impl Default for Meters {
+    fn default() -> Self {
+        Self {
+            input_peak: AtomicF32::new(0.0),
+            output_peak: AtomicF32::new(0.0),
+            gain_reduction_db: AtomicF32::new(0.0),
+            latency_samples: AtomicU32::new(0),
+            sample_rate: AtomicF32::new(0.0),
+            tempo: AtomicF64::new(DEFAULT_TEMPO),
+            blocks: AtomicU64::new(0),
+            overruns: AtomicU64::new(0),
+            load: std::array::from_fn(|_| AtomicU32::new(0)),
+        }
+    }
+}
+
+/// DSP-load statistics, from [`Meters::load_stats`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadStats {
+    /// Blocks counted.
+    pub blocks: u64,
+    /// Median DSP time per block, in percent of the block's duration.
+    pub median_percent: f32,
+    /// 99th percentile, in percent of the block's duration.
+    pub p99_percent: f32,
+    /// Blocks that took longer than their duration (would be xruns in real time).
+    pub overruns: u64,
+}
+
+impl Meters {
+    /// Records one processed block (audio thread; atomics only).
+    pub fn record(&self, levels: StripLevels, load_percent: f32) {
+        self.input_peak
+            .fetch_max(levels.input_peak, Ordering::Relaxed);
+        self.output_peak
+            .fetch_max(levels.output_peak, Ordering::Relaxed);
+        self.gain_reduction_db
+            .fetch_min(levels.gain_reduction_db, Ordering::Relaxed);
+        if load_percent.is_finite() {
+            let bin = ((load_percent / LOAD_BIN_PERCENT) as usize).min(LOAD_BINS - 1);
+            self.load[bin].fetch_add(1, Ordering::Relaxed);
+            self.blocks.fetch_add(1, Ordering::Relaxed);
+            if load_percent > 100.0 {
+                self.overruns.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Takes the input peak, output peak and gain reduction (dB) accumulated since the last
+    /// call, and resets them.
+    pub fn take_levels(&self) -> StripLevels {
+        StripLevels {
+            input_peak: self.input_peak.swap(0.0, Ordering::Relaxed),
+            output_peak: self.output_peak.swap(0.0, Ordering::Relaxed),
+            gain_reduction_db: self.gain_reduction_db.swap(0.0, Ordering::Relaxed),
+        }
+    }
+
+    /// The latency reported to the host, in samples.
+    pub fn latency_samples(&self) -> u32 {
+        self.latency_samples.load(Ordering::Relaxed)
+    }
+
+    /// The sample rate of the running activation (0 before the first).
+    pub fn sample_rate(&self) -> f32 {
+        self.sample_rate.load(Ordering::Relaxed)
+    }
+
+    /// The host tempo of the last processed block (BPM; [`DEFAULT_TEMPO`] before one).
+    pub fn tempo(&self) -> f64 {
+        self.tempo.load(Ordering::Relaxed)
+    }
+
+    /// Median and 99th percentile of the DSP load, or `None` before the first block.
+    pub fn load_stats(&self) -> Option<LoadStats> {
+        let counts: Vec<u32> = self
+            .load
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+        if total == 0 {
+            return None;
+        }
+        let quantile = |q: f64| {
+            let rank = (q * total as f64).ceil().max(1.0) as u64;
+            let mut seen = 0u64;
+            for (i, &c) in counts.iter().enumerate() {
+                seen += u64::from(c);
+                if seen >= rank {
+                    return (i as f32 + 0.5) * LOAD_BIN_PERCENT;
+                }
+            }
+            LOAD_BINS as f32 * LOAD_BIN_PERCENT
+        };
+        Some(LoadStats {
+            blocks: self.blocks.load(Ordering::Relaxed),
+            median_percent: quantile(0.5),
+            p99_percent: quantile(0.99),
+            overruns: self.overruns.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Clears the load statistics.
+    pub fn reset_stats(&self) {
+        self.load.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+        self.blocks.store(0, Ordering::Relaxed);
+        self.overruns.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The rtfx plugin.
+pub struct Rtfx {
+    params: Arc<RtfxParams>,
+    meters: Arc<Meters>,
+    strip: Strip,
+    sample_rate: f32,
+    /// Latency last reported to the host.
+    reported_latency: u32,
+    /// The next block follows an activation or a reset: jump to the parameter values instead
+    /// of ramping (hosts often deliver values set before playback with that first block).
+    fresh: bool,
+}
+
+impl Default for Rtfx {
+    fn default() -> Self {
+        Self {
+            params: Arc::new(RtfxParams::default()),
+            meters: Arc::new(Meters::default()),
+            strip: Strip::default(),
+            sample_rate: 0.0,
+            reported_latency: 0,
+            fresh: true,
+        }
+    }
+}
+
+impl Rtfx {
+    /// The parameters (shared with the host wrapper and the editor).
+    pub fn rtfx_params(&self) -> &Arc<RtfxParams> {
+        &self.params
+    }
+
+    /// The meters and statistics shared with the editor.
+    pub fn meters(&self) -> &Arc<Meters> {
+        &self.meters
+    }
+
+    /// The strip (for tests: latency, tail, state).
+    pub fn strip(&self) -> &Strip {
+        &self.strip
+    }
+}
+
+impl Plugin for Rtfx {
+    const NAME: &'static str = "rtfx";
+    const VENDOR: &'static str = "rtfx";
+    const URL: &'static str = "";
+    const EMAIL: &'static str = "";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
+    ];
+
+    const SAMPLE_ACCURATE_AUTOMATION: bool = true;
+
+    type SysExMessage = ();
+    type BackgroundTask = ();
+    type Editor = editor::RtfxEditor;
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        if standalone::headless() {
+            // The standalone app without a display: run without an editor.
+            return None;
+        }
+        Some(editor::RtfxEditor::new(
+            self.params.clone(),
+            self.meters.clone(),
+        ))
+    }
+
+    /// Runs before a saved state is applied: every value is checked against its parameter's
+    /// range (non-finite values become the default, others are clamped), so a damaged or
+    /// hand-edited project can never push a parameter out of range. States from other plugins
+    /// carry none of our ids and change nothing. The state's `version` is the plugin version
+    /// that saved it; no migration is needed yet.
+    fn filter_state(state: &mut PluginState) {
+        sanitize_state(state);
+    }
+
+    fn activate(
+        &mut self,
+        audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        let channels = audio_io_layout
+            .main_output_channels
+            .map_or(0, NonZeroU32::get) as usize;
+        let sample_rate = buffer_config.sample_rate;
+        let settings = self.params.settings(DEFAULT_TEMPO);
+        if self
+            .strip
+            .prepare(
+                f64::from(sample_rate),
+                buffer_config.max_buffer_size as usize,
+                channels,
+                &settings,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        self.sample_rate = sample_rate;
+        // The wrapper remembers the last value (0 at first): report changes only.
+        let latency = self.strip.target_latency() as u32;
+        if latency != self.reported_latency {
+            self.reported_latency = latency;
+            context.set_latency_samples(latency);
+        }
+        self.meters
+            .latency_samples
+            .store(self.reported_latency, Ordering::Relaxed);
+        self.meters
+            .sample_rate
+            .store(sample_rate, Ordering::Relaxed);
+        self.fresh = true;
+        true
+    }
+
+    /// Clears all audio state and jumps every parameter to its current value (no ramps); the
+    /// first block after it jumps to the values it brings too, so that processing after a reset
+    /// starts exactly at the current settings.
+    fn reset(&mut self) {
+        let bpm = self.meters.tempo.load(Ordering::Relaxed);
+        self.strip.set_settings(&self.params.settings(bpm));
+        self.strip.reset();
+        self.fresh = true;
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let started = Instant::now();
+        let bpm = context
+            .transport()
+            .tempo
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .unwrap_or(DEFAULT_TEMPO);
+        self.meters.tempo.store(bpm, Ordering::Relaxed);
+        let settings = self.params.settings(bpm);
+        if self.fresh {
+            self.strip.jump_to(&settings);
+            self.fresh = false;
+        } else {
+            self.strip.set_settings(&settings);
+        }
+
+        let latency = self.strip.target_latency() as u32;
+        if latency != self.reported_latency {
+            // The wrapper asks the host to restart (CLAP) or sends kLatencyChanged (VST3).
+            self.reported_latency = latency;
+            context.set_latency_samples(latency);
+            self.meters
+                .latency_samples
+                .store(latency, Ordering::Relaxed);
+        }
+
+        let frames = buffer.samples();
+        self.strip.process(buffer.as_slice());
+
+        if frames > 0 && self.sample_rate > 0.0 {
+            let duration = frames as f32 / self.sample_rate;
+            let load = started.elapsed().as_secs_f32() / duration * 100.0;
+            self.meters.record(self.strip.levels(), load);
+        }
+        ProcessStatus::Tail(self.strip.tail_samples().min(u32::MAX as usize) as u32)
+    }
+}
+
+/// Clamps every parameter value of a saved state into its range (the plugin's
+/// `Plugin::filter_state` calls it before every state load).
+///
+/// nice-plug does not export its state value type, so the values are edited in their JSON form
+/// (`{"f32": 1.5}`, `{"i32": 3}`, `{"bool": true}`, `{"string": "id"}`), exactly as saved.
+pub fn sanitize_state(state: &mut PluginState) {
+    use serde_json::Value;
+    let Ok(Value::Object(mut values)) = serde_json::to_value(&state.params) else {
+        return;
+    };
+    let params = RtfxParams::default();
+    let map = params.param_map();
+    for (id, value) in values.iter_mut() {
+        let Some((_, ptr, _)) = map.iter().find(|(pid, _, _)| pid == id) else {
+            continue;
+        };
+        // SAFETY: `ptr` points into `params`, which outlives this loop.
+        let (lo, hi, default) = unsafe {
+            (
+                ptr.preview_plain(0.0),
+                ptr.preview_plain(1.0),
+                ptr.default_plain_value(),
+            )
+        };
+        let Value::Object(tagged) = value else {
+            continue;
+        };
+        if let Some(v) = tagged.get_mut("f32") {
+            let x = v.as_f64().map(|x| x as f32).filter(|x| x.is_finite());
+            let x = x.map_or(default, |x| x.clamp(lo, hi));
+            *v = Value::from(x);
+        } else if let Some(v) = tagged.get_mut("i32") {
+            let (lo, hi) = (lo.round() as i64, hi.round() as i64);
+            let x = v
+                .as_i64()
+                .map_or(default.round() as i64, |x| x.clamp(lo, hi));
+            *v = Value::from(x);
+        }
+    }
+    if let Ok(clean) = serde_json::from_value(Value::Object(values)) {
+        state.params = clean;
+    }
+}
+
+impl ClapPlugin for Rtfx {
+    const CLAP_ID: &'static str = "com.rtfx.rtfx";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Channel strip: gain, high/low-pass, 3-band EQ, compressor, delay, reverb, limiter");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::AudioEffect,
+        ClapFeature::Stereo,
+        ClapFeature::Mono,
+        ClapFeature::Equalizer,
+        ClapFeature::Filter,
+        ClapFeature::Compressor,
+        ClapFeature::Limiter,
+        ClapFeature::Delay,
+        ClapFeature::Reverb,
+        ClapFeature::Mixing,
+    ];
+}
+
+impl Vst3Plugin for Rtfx {
+    /// Never change: hosts identify the plugin (and saved projects) by it.
+    const VST3_CLASS_ID: [u8; 16] = *b"rtfxChannelStrp1";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[
+        Vst3SubCategory::Fx,
+        Vst3SubCategory::Eq,
+        Vst3SubCategory::Dynamics,
+        Vst3SubCategory::Reverb,
+        Vst3SubCategory::Delay,
+        Vst3SubCategory::Stereo,
+    ];
+}
+
+nice_export_clap!(Rtfx);
+nice_export_vst3!(Rtfx);

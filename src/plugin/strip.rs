@@ -1,0 +1,1441 @@
+//! The channel strip the plugin runs: input gain → high-pass → low-pass → EQ (low shelf, peak,
+//! high shelf) → compressor → delay → reverb → limiter → output gain, with a click-free enable
+//! switch per section and a click-free, latency-compensated bypass.
+//!
+//! [`Strip`] knows nothing of nice-plug: it takes plain [`StripSettings`] (the targets) and
+//! planar `f32` blocks, so tests, the plugin and later the offload worker drive it the same way.
+//! It is built from the [`crate::dsp`] effects and designs; it re-implements no DSP.
+//!
+//! Real-time contract: [`Strip::prepare`] allocates everything; [`Strip::process`] and
+//! [`Strip::reset`] never allocate, lock, log or panic, for any block length (blocks longer than
+//! the prepared maximum are fine too: the strip works in steps of [`STEP`] frames).
+//!
+//! Smoothing: every continuous parameter ramps linearly over [`SMOOTHING_MS`] to its new target
+//! (cutoffs and EQ frequencies on a logarithmic scale), applied every [`STEP`] frames; gains are
+//! interpolated per sample. Enable switches and the bypass cross-fade over [`FADE_MS`]. Filter
+//! parameter changes (cutoff, order, gain, Q) redesign the coefficients and keep the filter
+//! state: the high- and low-pass always run four second-order sections (unused ones are
+//! pass-through sections), so even an order change keeps the state.
+//!
+//! Safety: non-finite and subnormal output samples are written as exact zeros, and the dsp
+//! effects flush their own state, so a NaN never latches and silence never decays into
+//! subnormal numbers.
+
+use crate::dsp::filter::biquad::{BiquadKind, design_biquad};
+use crate::dsp::filter::design::{BandType, Family, Section, design_iir};
+use crate::dsp::filter::sos::SosCascade;
+use crate::dsp::fx::{Compressor, Delay, Limiter, Reverb};
+use crate::dsp::smooth::LinearSmoother;
+use crate::dsp::{Chain, Effect, FLUSH_BELOW_F32};
+use crate::error::Result;
+
+/// Frames per processing step: parameter ramps advance and coefficients are updated once per
+/// step.
+pub const STEP: usize = 32;
+/// Ramp time of continuous parameters, in milliseconds.
+pub const SMOOTHING_MS: f64 = 20.0;
+/// Cross-fade time of the enable switches and the bypass, in milliseconds.
+pub const FADE_MS: f64 = 10.0;
+/// Highest high-/low-pass order.
+pub const MAX_FILTER_ORDER: usize = 8;
+/// Longest limiter lookahead, in milliseconds (the lookahead is the plugin's latency).
+pub const MAX_LOOKAHEAD_MS: f64 = 20.0;
+/// Longest delay time, in milliseconds.
+pub const MAX_DELAY_MS: f64 = 4000.0;
+/// Highest cutoff as a fraction of the sample rate: cutoffs are clamped below it so that every
+/// host rate from 1 kHz up gives a stable filter.
+pub const MAX_CUTOFF_RATIO: f64 = 0.45;
+/// Lowest cutoff or EQ frequency, in Hz.
+pub const MIN_FREQ_HZ: f64 = 10.0;
+/// Channels the strip processes (the plugin's layouts are mono and stereo); further channels
+/// pass through unchanged.
+pub const MAX_CHANNELS: usize = 2;
+
+/// Second-order sections the high- and low-pass always run (order 8 needs four).
+const FILTER_SECTIONS: usize = MAX_FILTER_ORDER.div_ceil(2);
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+/// A high- or low-pass section (Butterworth).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilterSettings {
+    /// Section switch.
+    pub enabled: bool,
+    /// Cutoff in Hz (clamped to [`MIN_FREQ_HZ`], `0.45·fs`).
+    pub cutoff_hz: f64,
+    /// Order 1–[`MAX_FILTER_ORDER`] (6 dB/octave per order).
+    pub order: usize,
+}
+
+/// One EQ band (RBJ shelf or peak).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EqBand {
+    /// Corner or centre frequency in Hz.
+    pub freq_hz: f64,
+    /// Gain in dB.
+    pub gain_db: f64,
+    /// Quality factor (shelf slope for the shelves).
+    pub q: f64,
+}
+
+/// The three-band EQ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EqSettings {
+    /// Section switch.
+    pub enabled: bool,
+    /// Low shelf.
+    pub low_shelf: EqBand,
+    /// Peak (bell).
+    pub peak: EqBand,
+    /// High shelf.
+    pub high_shelf: EqBand,
+}
+
+/// The compressor ([`Compressor`], peak detector).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompressorSettings {
+    /// Section switch.
+    pub enabled: bool,
+    /// Threshold in dBFS.
+    pub threshold_db: f64,
+    /// Ratio (100 = infinite).
+    pub ratio: f64,
+    /// Attack in milliseconds.
+    pub attack_ms: f64,
+    /// Release in milliseconds.
+    pub release_ms: f64,
+    /// Knee width in dB.
+    pub knee_db: f64,
+    /// Makeup gain in dB.
+    pub makeup_db: f64,
+}
+
+/// How the delay time is given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DelayTime {
+    /// Milliseconds.
+    Ms(f64),
+    /// A note value (fraction of a whole note, e.g. 0.125 for 1/8) at a tempo in BPM.
+    Note {
+        /// Fraction of a whole note.
+        fraction: f64,
+        /// Tempo in beats (quarter notes) per minute.
+        bpm: f64,
+    },
+}
+
+impl DelayTime {
+    /// The delay in milliseconds, clamped to (0, [`MAX_DELAY_MS`]]; a bad tempo counts as 120.
+    pub fn ms(self) -> f64 {
+        let ms = match self {
+            DelayTime::Ms(ms) => ms,
+            DelayTime::Note { fraction, bpm } => {
+                let bpm = if bpm.is_finite() && bpm > 0.0 {
+                    bpm
+                } else {
+                    120.0
+                };
+                fraction * 4.0 * 60_000.0 / bpm
+            }
+        };
+        if ms.is_finite() {
+            ms.clamp(0.1, MAX_DELAY_MS)
+        } else {
+            250.0
+        }
+    }
+}
+
+/// The feedback delay ([`Delay`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DelaySettings {
+    /// Section switch.
+    pub enabled: bool,
+    /// Delay time.
+    pub time: DelayTime,
+    /// Feedback share, 0–0.95.
+    pub feedback: f64,
+    /// Wet share, 0–1.
+    pub mix: f64,
+    /// Stereo ping-pong (stereo only).
+    pub ping_pong: bool,
+}
+
+/// The reverb ([`Reverb`], Freeverb).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReverbSettings {
+    /// Section switch.
+    pub enabled: bool,
+    /// Room size, 0–1.
+    pub room_size: f64,
+    /// Damping, 0–1.
+    pub damping: f64,
+    /// Wet share, 0–1.
+    pub mix: f64,
+}
+
+/// The lookahead limiter ([`Limiter`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimiterSettings {
+    /// Section switch. While on, the strip's latency is the lookahead.
+    pub enabled: bool,
+    /// Ceiling in dBFS.
+    pub ceiling_db: f64,
+    /// Lookahead in milliseconds (0–[`MAX_LOOKAHEAD_MS`]).
+    pub lookahead_ms: f64,
+    /// Release in milliseconds.
+    pub release_ms: f64,
+}
+
+/// Every parameter of the strip, in engine units. `Default` is the plugin's default preset:
+/// all sections off, unity gains (the strip then passes audio unchanged with zero latency).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StripSettings {
+    /// Input gain in dB.
+    pub input_gain_db: f64,
+    /// High-pass.
+    pub high_pass: FilterSettings,
+    /// Low-pass.
+    pub low_pass: FilterSettings,
+    /// EQ.
+    pub eq: EqSettings,
+    /// Compressor.
+    pub compressor: CompressorSettings,
+    /// Delay.
+    pub delay: DelaySettings,
+    /// Reverb.
+    pub reverb: ReverbSettings,
+    /// Limiter.
+    pub limiter: LimiterSettings,
+    /// Output gain in dB.
+    pub output_gain_db: f64,
+    /// Bypass: the output is the (latency-compensated) input.
+    pub bypass: bool,
+}
+
+impl Default for StripSettings {
+    fn default() -> Self {
+        Self {
+            input_gain_db: 0.0,
+            high_pass: FilterSettings {
+                enabled: false,
+                cutoff_hz: 30.0,
+                order: 2,
+            },
+            low_pass: FilterSettings {
+                enabled: false,
+                cutoff_hz: 18_000.0,
+                order: 2,
+            },
+            eq: EqSettings {
+                enabled: false,
+                low_shelf: EqBand {
+                    freq_hz: 100.0,
+                    gain_db: 0.0,
+                    q: std::f64::consts::FRAC_1_SQRT_2,
+                },
+                peak: EqBand {
+                    freq_hz: 1000.0,
+                    gain_db: 0.0,
+                    q: 1.0,
+                },
+                high_shelf: EqBand {
+                    freq_hz: 8000.0,
+                    gain_db: 0.0,
+                    q: std::f64::consts::FRAC_1_SQRT_2,
+                },
+            },
+            compressor: CompressorSettings {
+                enabled: false,
+                threshold_db: -18.0,
+                ratio: 3.0,
+                attack_ms: 10.0,
+                release_ms: 100.0,
+                knee_db: 6.0,
+                makeup_db: 0.0,
+            },
+            delay: DelaySettings {
+                enabled: false,
+                time: DelayTime::Ms(250.0),
+                feedback: 0.35,
+                mix: 0.25,
+                ping_pong: false,
+            },
+            reverb: ReverbSettings {
+                enabled: false,
+                room_size: 0.5,
+                damping: 0.5,
+                mix: 0.25,
+            },
+            limiter: LimiterSettings {
+                enabled: false,
+                ceiling_db: -0.3,
+                lookahead_ms: 5.0,
+                release_ms: 50.0,
+            },
+            output_gain_db: 0.0,
+            bypass: false,
+        }
+    }
+}
+
+impl StripSettings {
+    /// The strip as a chain in rtfx's grammar (one spec per effect), for `rtfx render -e` or
+    /// [`crate::dsp::spec::parse_chain`]: the input and output gains always, the other sections
+    /// when enabled. Delay note values become `bpm` + `delay_time`. The bypass is ignored.
+    pub fn to_specs(&self) -> Vec<String> {
+        let mut specs = vec![format!(
+            "gain:gain={},gain_type=db",
+            fmt_num(self.input_gain_db)
+        )];
+        for (f, name) in [
+            (&self.high_pass, "hibutterworth"),
+            (&self.low_pass, "lobutterworth"),
+        ] {
+            if f.enabled {
+                specs.push(format!(
+                    "{name}:cutoff={},order={}",
+                    fmt_num(f.cutoff_hz),
+                    f.order.clamp(1, MAX_FILTER_ORDER)
+                ));
+            }
+        }
+        let eq = &self.eq;
+        if eq.enabled {
+            let b = &eq.low_shelf;
+            specs.push(format!(
+                "loshelving:cutoff={},q={},gain={},gain_scale=db",
+                fmt_num(b.freq_hz),
+                fmt_num(b.q),
+                fmt_num(b.gain_db)
+            ));
+            let b = &eq.peak;
+            specs.push(format!(
+                "parametriceq:frequency={},q={},gain={}",
+                fmt_num(b.freq_hz),
+                fmt_num(b.q),
+                fmt_num(b.gain_db)
+            ));
+            let b = &eq.high_shelf;
+            specs.push(format!(
+                "hishelving:cutoff={},q={},gain={},gain_scale=db",
+                fmt_num(b.freq_hz),
+                fmt_num(b.q),
+                fmt_num(b.gain_db)
+            ));
+        }
+        let c = &self.compressor;
+        if c.enabled {
+            specs.push(format!(
+                "compressor:threshold={},ratio={},attack={},release={},knee={},makeup_gain={}",
+                fmt_num(c.threshold_db),
+                fmt_num(c.ratio),
+                fmt_num(c.attack_ms / 1000.0),
+                fmt_num(c.release_ms / 1000.0),
+                fmt_num(c.knee_db),
+                fmt_num(c.makeup_db)
+            ));
+        }
+        let d = &self.delay;
+        if d.enabled {
+            let time = match d.time {
+                DelayTime::Note { fraction, bpm } if bpm.is_finite() && bpm > 0.0 => {
+                    format!("bpm={},delay_time={}", fmt_num(bpm), fmt_num(fraction))
+                }
+                t => format!("delay_ms={}", fmt_num(t.ms())),
+            };
+            specs.push(format!(
+                "delay:{time},feedback={},mix={},ping_pong={}",
+                fmt_num(d.feedback),
+                fmt_num(d.mix),
+                d.ping_pong
+            ));
+        }
+        let r = &self.reverb;
+        if r.enabled {
+            specs.push(format!(
+                "reverb:room_size={},damping={},mix={}",
+                fmt_num(r.room_size),
+                fmt_num(r.damping),
+                fmt_num(r.mix)
+            ));
+        }
+        let l = &self.limiter;
+        if l.enabled {
+            specs.push(format!(
+                "limiter:threshold={},lookahead={},release={}",
+                fmt_num(l.ceiling_db),
+                fmt_num(l.lookahead_ms / 1000.0),
+                fmt_num(l.release_ms / 1000.0)
+            ));
+        }
+        specs.push(format!(
+            "gain:gain={},gain_type=db",
+            fmt_num(self.output_gain_db)
+        ));
+        specs
+    }
+
+    /// The strip as a [`Chain`] (see [`Self::to_specs`]).
+    pub fn to_chain(&self) -> Result<Chain> {
+        crate::dsp::spec::parse_chain(&self.to_specs())
+    }
+
+    /// The strip as a TOML chain file that `rtfx render --chain` and
+    /// [`crate::dsp::spec::chain_from_toml`] accept.
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(crate::dsp::spec::chain_to_toml(&self.to_chain()?))
+    }
+}
+
+/// A number in the shortest form that parses back to the same `f64`.
+fn fmt_num(x: f64) -> String {
+    format!("{x}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+/// Linear decibels to a factor.
+fn db_to_gain(db: f64) -> f64 {
+    10f64.powf(db / 20.0)
+}
+
+/// An on/off cross-fade: 1 means the section's output, 0 its input.
+#[derive(Debug, Clone, Copy)]
+struct Fade {
+    mix: LinearSmoother,
+    ramp: usize,
+    /// True once the section has been reset after fading out (it then costs nothing).
+    dormant: bool,
+}
+
+impl Fade {
+    fn new(on: bool) -> Self {
+        Self {
+            mix: LinearSmoother::new(if on { 1.0 } else { 0.0 }),
+            ramp: 1,
+            dormant: !on,
+        }
+    }
+
+    fn set(&mut self, on: bool) {
+        let target = if on { 1.0 } else { 0.0 };
+        if self.mix.target() != target {
+            self.mix.set_target(target, self.ramp);
+        }
+    }
+
+    fn snap(&mut self, on: bool) {
+        self.mix.reset(if on { 1.0 } else { 0.0 });
+    }
+}
+
+/// What a section does in one step.
+enum Plan {
+    /// Off and quiet: nothing to do.
+    Skip,
+    /// Just faded out: reset the state once, then nothing.
+    ResetThenSkip,
+    /// Fully on: process in place.
+    Process,
+    /// Fading from `m0` to `m1`: process and mix with the input.
+    Mix(f64, f64),
+}
+
+impl Fade {
+    fn plan(&mut self, n: usize) -> Plan {
+        let m0 = self.mix.current();
+        let m1 = self.mix.advance(n);
+        if m0 == 0.0 && m1 == 0.0 {
+            if self.dormant {
+                Plan::Skip
+            } else {
+                self.dormant = true;
+                Plan::ResetThenSkip
+            }
+        } else {
+            self.dormant = false;
+            if m0 == 1.0 && m1 == 1.0 {
+                Plan::Process
+            } else {
+                Plan::Mix(m0, m1)
+            }
+        }
+    }
+}
+
+/// Runs one section over a step according to its fade: `process` works in place; while fading
+/// the output is `dry + (wet − dry)·m` with `m` ramping per sample.
+fn run_section(
+    fade: &mut Fade,
+    block: &mut [&mut [f32]],
+    scratch: &mut [Vec<f32>],
+    mut process: impl FnMut(&mut [&mut [f32]]),
+    reset: impl FnOnce(),
+) {
+    let n = crate::dsp::frames(block);
+    match fade.plan(n) {
+        Plan::Skip => {}
+        Plan::ResetThenSkip => reset(),
+        Plan::Process => process(block),
+        Plan::Mix(m0, m1) => {
+            for (ch, dry) in block.iter().zip(scratch.iter_mut()) {
+                dry[..n].copy_from_slice(ch);
+            }
+            process(block);
+            crossfade(block, scratch, m0, m1);
+        }
+    }
+}
+
+/// `block = dry + (block − dry)·m`, `m` going linearly from `m0` (excluded) to `m1`.
+fn crossfade(block: &mut [&mut [f32]], dry: &[Vec<f32>], m0: f64, m1: f64) {
+    let n = crate::dsp::frames(block);
+    if n == 0 {
+        return;
+    }
+    let step = (m1 - m0) / n as f64;
+    for (ch, dry) in block.iter_mut().zip(dry) {
+        for (i, (y, &x)) in ch.iter_mut().zip(&dry[..n]).enumerate() {
+            let m = (m0 + step * (i + 1) as f64) as f32;
+            *y = x + (*y - x) * m;
+        }
+    }
+}
+
+/// Multiplies by a gain going linearly from `g0` (excluded) to `g1` over the block.
+fn apply_gain(block: &mut [&mut [f32]], g0: f64, g1: f64) {
+    let n = crate::dsp::frames(block);
+    if n == 0 || (g0 == 1.0 && g1 == 1.0) {
+        return;
+    }
+    if g0 == g1 {
+        let g = g0 as f32;
+        for ch in block.iter_mut() {
+            ch.iter_mut().for_each(|x| *x *= g);
+        }
+        return;
+    }
+    let step = (g1 - g0) / n as f64;
+    for ch in block.iter_mut() {
+        for (i, x) in ch.iter_mut().enumerate() {
+            *x *= (g0 + step * (i + 1) as f64) as f32;
+        }
+    }
+}
+
+/// Largest |x| of a block (non-finite samples count as 0).
+fn peak(block: &[&mut [f32]]) -> f32 {
+    block.iter().flat_map(|c| c.iter()).fold(
+        0.0f32,
+        |m, &x| if x.is_finite() { m.max(x.abs()) } else { m },
+    )
+}
+
+/// A smoothed parameter: ramps to its target over the strip's smoothing time.
+#[derive(Debug, Clone, Copy)]
+struct Smoothed {
+    s: LinearSmoother,
+}
+
+impl Smoothed {
+    fn new(v: f64) -> Self {
+        Self {
+            s: LinearSmoother::new(v),
+        }
+    }
+
+    fn set(&mut self, target: f64, ramp: usize) {
+        if self.s.target() != target {
+            self.s.set_target(target, ramp);
+        }
+    }
+}
+
+/// Runs `f` on the first `n` frames of one or two planar buffers.
+fn with_views(bufs: &mut [Vec<f32>], n: usize, f: impl FnOnce(&mut [&mut [f32]])) {
+    match bufs {
+        [l] => f(&mut [&mut l[..n]]),
+        [l, r, ..] => f(&mut [&mut l[..n], &mut r[..n]]),
+        [] => {}
+    }
+}
+
+/// The runtime part of a high- or low-pass: a fixed four-section cascade, plus the cascade of
+/// the previous order while an order change cross-fades.
+struct FilterCore {
+    cascade: SosCascade,
+    /// The filter as it was before the last order change, still running while it fades out.
+    previous: SosCascade,
+    /// 0 → 1 from the previous order to the new one.
+    order_fade: LinearSmoother,
+    fade_len: usize,
+    tmp: Vec<Vec<f32>>,
+}
+
+impl FilterCore {
+    fn new(channels: usize, fade_len: usize) -> Self {
+        let mut previous = SosCascade::with_capacity(FILTER_SECTIONS, channels);
+        previous.reserve_sections(FILTER_SECTIONS);
+        Self {
+            cascade: SosCascade::new(&[Section::IDENTITY; FILTER_SECTIONS], channels),
+            previous,
+            order_fade: LinearSmoother::new(1.0),
+            fade_len,
+            tmp: vec![vec![0.0; STEP]; channels],
+        }
+    }
+
+    /// An order change: the current filter keeps running (and fades out) as `previous`, the new
+    /// one starts from silence and fades in, so the change never clicks. Never allocates.
+    fn begin_order_change(&mut self) {
+        self.previous.gather(std::iter::once(&self.cascade));
+        self.cascade.reset();
+        self.order_fade.reset(0.0);
+        self.order_fade.set_target(1.0, self.fade_len);
+    }
+
+    fn process(&mut self, block: &mut [&mut [f32]]) {
+        let m0 = self.order_fade.current();
+        if m0 >= 1.0 {
+            self.cascade.process(block);
+            return;
+        }
+        let n = crate::dsp::frames(block);
+        let m1 = self.order_fade.advance(n);
+        for (ch, t) in block.iter().zip(self.tmp.iter_mut()) {
+            t[..n].copy_from_slice(ch);
+        }
+        let previous = &mut self.previous;
+        with_views(&mut self.tmp, n, |b| previous.process(b));
+        self.cascade.process(block);
+        crossfade(block, &self.tmp, m0, m1);
+    }
+
+    fn reset(&mut self) {
+        self.cascade.reset();
+        self.previous.reset();
+        self.order_fade.reset(1.0);
+    }
+}
+
+/// A Butterworth high- or low-pass with a fixed four-section cascade.
+struct PassFilter {
+    band: BandType,
+    core: FilterCore,
+    ln_cutoff: Smoothed,
+    order: usize,
+    designed: (f64, usize),
+    fade: Fade,
+}
+
+impl PassFilter {
+    fn new(band: BandType, s: &FilterSettings) -> Self {
+        Self {
+            band,
+            core: FilterCore::new(0, 1),
+            ln_cutoff: Smoothed::new(s.cutoff_hz.max(MIN_FREQ_HZ).ln()),
+            order: s.order,
+            designed: (f64::NAN, 0),
+            fade: Fade::new(s.enabled),
+        }
+    }
+
+    fn design(&mut self, fs: f64) {
+        let cutoff = self.ln_cutoff.s.current().exp().min(MAX_CUTOFF_RATIO * fs);
+        let order = self.order.clamp(1, MAX_FILTER_ORDER);
+        if self.designed == (cutoff, order) {
+            return;
+        }
+        if self.designed.1 != 0 && self.designed.1 != order && !self.fade.dormant {
+            self.core.begin_order_change();
+        }
+        self.designed = (cutoff, order);
+        let design = design_iir(Family::Butterworth, self.band, order, cutoff, fs);
+        let mut sections = [Section::IDENTITY; FILTER_SECTIONS];
+        for (slot, s) in sections.iter_mut().zip(design.as_slice()) {
+            *slot = *s;
+        }
+        self.core.cascade.set_sections(&sections);
+    }
+}
+
+/// The three EQ bands in one three-section cascade.
+struct Eq {
+    cascade: SosCascade,
+    /// Per band: ln(frequency), gain (dB), Q.
+    bands: [[Smoothed; 3]; 3],
+    designed: [[f64; 3]; 3],
+    fade: Fade,
+}
+
+const EQ_KINDS: [BiquadKind; 3] = [
+    BiquadKind::LowShelf,
+    BiquadKind::Peaking,
+    BiquadKind::HighShelf,
+];
+
+impl Eq {
+    fn band_values(s: &EqSettings) -> [[f64; 3]; 3] {
+        [s.low_shelf, s.peak, s.high_shelf].map(|b| {
+            [
+                b.freq_hz.max(MIN_FREQ_HZ).ln(),
+                b.gain_db.clamp(-60.0, 60.0),
+                b.q.clamp(0.05, 40.0),
+            ]
+        })
+    }
+
+    fn new(s: &EqSettings) -> Self {
+        Self {
+            cascade: SosCascade::new(&[Section::IDENTITY; 3], 0),
+            bands: Self::band_values(s).map(|b| b.map(Smoothed::new)),
+            designed: [[f64::NAN; 3]; 3],
+            fade: Fade::new(s.enabled),
+        }
+    }
+
+    fn design(&mut self, fs: f64) {
+        let now = self.bands.map(|b| b.map(|v| v.s.current()));
+        if now == self.designed {
+            return;
+        }
+        self.designed = now;
+        let mut sections = [Section::IDENTITY; 3];
+        for ((slot, kind), [ln_f, gain, q]) in sections.iter_mut().zip(EQ_KINDS).zip(now) {
+            let f = ln_f.exp().min(MAX_CUTOFF_RATIO * fs);
+            *slot = design_biquad(kind, f, q, gain, fs);
+        }
+        self.cascade.set_sections(&sections);
+    }
+}
+
+/// Per-channel ring that delays the dry signal by the strip's latency (for the bypass).
+struct DryLine {
+    lines: Vec<Vec<f32>>,
+    write: usize,
+}
+
+impl DryLine {
+    fn delay(&mut self, block: &mut [&mut [f32]], delay: usize) {
+        let Some(cap) = self.lines.first().map(|l| l.len()) else {
+            return;
+        };
+        if cap == 0 {
+            return;
+        }
+        let delay = delay.min(cap - 1);
+        let n = crate::dsp::frames(block);
+        for (ch, line) in block.iter_mut().zip(self.lines.iter_mut()) {
+            let mut w = self.write;
+            for x in ch.iter_mut() {
+                line[w] = *x;
+                let r = if w >= delay {
+                    w - delay
+                } else {
+                    w + cap - delay
+                };
+                *x = line[r];
+                w = if w + 1 == cap { 0 } else { w + 1 };
+            }
+        }
+        self.write = (self.write + n) % cap;
+    }
+
+    fn clear(&mut self) {
+        self.lines.iter_mut().for_each(|l| l.fill(0.0));
+        self.write = 0;
+    }
+}
+
+/// Levels of the last processed block, for meters.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StripLevels {
+    /// Peak |x| of the input.
+    pub input_peak: f32,
+    /// Peak |y| of the output.
+    pub output_peak: f32,
+    /// Gain reduction of the compressor and limiter together, in dB (≤ 0).
+    pub gain_reduction_db: f32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The strip
+
+/// The channel strip. See the module documentation.
+pub struct Strip {
+    sample_rate: f64,
+    channels: usize,
+    prepared: bool,
+    target: StripSettings,
+    smooth_ramp: usize,
+
+    input_gain: Smoothed,
+    output_gain: Smoothed,
+    high_pass: PassFilter,
+    low_pass: PassFilter,
+    eq: Eq,
+
+    compressor: Compressor,
+    /// threshold, ratio, knee, makeup.
+    comp_values: [Smoothed; 4],
+    comp_applied: [f64; 6],
+    comp_fade: Fade,
+
+    delay: Delay,
+    /// feedback, mix.
+    delay_values: [Smoothed; 2],
+    delay_applied: [f64; 3],
+    delay_ping_pong: bool,
+    delay_fade: Fade,
+
+    reverb: Reverb,
+    /// room size, damping, mix.
+    reverb_values: [Smoothed; 3],
+    reverb_applied: [f64; 3],
+    reverb_fade: Fade,
+
+    limiter: Limiter,
+    /// ceiling.
+    limiter_ceiling: Smoothed,
+    limiter_applied: [f64; 3],
+    limiter_fade: Fade,
+
+    bypass: Fade,
+    dry: DryLine,
+    /// Latency in samples now in force (the limiter's lookahead while it is on).
+    latency: usize,
+
+    /// Per channel: the input of a fading section.
+    scratch: Vec<Vec<f32>>,
+    /// Per channel: the latency-compensated input (for the bypass).
+    bypass_dry: Vec<Vec<f32>>,
+    levels: StripLevels,
+}
+
+impl Default for Strip {
+    fn default() -> Self {
+        Self::new(StripSettings::default())
+    }
+}
+
+impl Strip {
+    /// An unprepared strip with these settings (it passes audio until [`Self::prepare`]).
+    pub fn new(settings: StripSettings) -> Self {
+        let s = settings;
+        let c = &s.compressor;
+        let d = &s.delay;
+        let r = &s.reverb;
+        Self {
+            sample_rate: 0.0,
+            channels: 0,
+            prepared: false,
+            target: s,
+            smooth_ramp: 1,
+            input_gain: Smoothed::new(db_to_gain(s.input_gain_db)),
+            output_gain: Smoothed::new(db_to_gain(s.output_gain_db)),
+            high_pass: PassFilter::new(BandType::Highpass, &s.high_pass),
+            low_pass: PassFilter::new(BandType::Lowpass, &s.low_pass),
+            eq: Eq::new(&s.eq),
+            compressor: Compressor::new(),
+            comp_values: [c.threshold_db, c.ratio, c.knee_db, c.makeup_db].map(Smoothed::new),
+            comp_applied: [f64::NAN; 6],
+            comp_fade: Fade::new(c.enabled),
+            delay: Delay::new(),
+            delay_values: [d.feedback, d.mix].map(Smoothed::new),
+            delay_applied: [f64::NAN; 3],
+            delay_ping_pong: d.ping_pong,
+            delay_fade: Fade::new(d.enabled),
+            reverb: Reverb::new(),
+            reverb_values: [r.room_size, r.damping, r.mix].map(Smoothed::new),
+            reverb_applied: [f64::NAN; 3],
+            reverb_fade: Fade::new(r.enabled),
+            limiter: Limiter::new(),
+            limiter_ceiling: Smoothed::new(s.limiter.ceiling_db),
+            limiter_applied: [f64::NAN; 3],
+            limiter_fade: Fade::new(s.limiter.enabled),
+            bypass: Fade::new(!s.bypass),
+            dry: DryLine {
+                lines: Vec::new(),
+                write: 0,
+            },
+            latency: 0,
+            scratch: Vec::new(),
+            bypass_dry: Vec::new(),
+            levels: StripLevels::default(),
+        }
+    }
+
+    /// Allocates every buffer for this rate and channel count (at most [`MAX_CHANNELS`] are
+    /// processed), snaps every parameter to `settings` (no ramps) and clears all state.
+    /// `max_block` is a hint only: any block length works.
+    pub fn prepare(
+        &mut self,
+        sample_rate: f64,
+        _max_block: usize,
+        channels: usize,
+        settings: &StripSettings,
+    ) -> Result<()> {
+        if !(sample_rate.is_finite() && sample_rate > 0.0) {
+            return Err(crate::Error::invalid_sample_rate(
+                sample_rate,
+                "a positive sample rate",
+            ));
+        }
+        let channels = channels.min(MAX_CHANNELS);
+        *self = Self::new(*settings);
+        self.sample_rate = sample_rate;
+        self.channels = channels;
+        self.smooth_ramp = ((SMOOTHING_MS * sample_rate / 1000.0).round() as usize).max(1);
+        let fade_ramp = ((FADE_MS * sample_rate / 1000.0).round() as usize).max(1);
+        for fade in [
+            &mut self.high_pass.fade,
+            &mut self.low_pass.fade,
+            &mut self.eq.fade,
+            &mut self.comp_fade,
+            &mut self.delay_fade,
+            &mut self.reverb_fade,
+            &mut self.limiter_fade,
+            &mut self.bypass,
+        ] {
+            fade.ramp = fade_ramp;
+        }
+        let order_fade = self.smooth_ramp;
+        self.high_pass.core = FilterCore::new(channels, order_fade);
+        self.low_pass.core = FilterCore::new(channels, order_fade);
+        self.eq.cascade = SosCascade::new(&[Section::IDENTITY; 3], channels);
+        self.delay.set_param("delay_ms", settings.delay.time.ms())?;
+        self.delay.prepare(sample_rate, STEP, channels)?;
+        self.compressor.prepare(sample_rate, STEP, channels)?;
+        self.reverb.prepare(sample_rate, STEP, channels)?;
+        self.limiter.prepare(sample_rate, STEP, channels)?;
+        let dry_len = (MAX_LOOKAHEAD_MS * sample_rate / 1000.0).ceil() as usize + 2;
+        self.dry = DryLine {
+            lines: vec![vec![0.0; dry_len]; channels],
+            write: 0,
+        };
+        self.scratch = vec![vec![0.0; STEP]; channels];
+        self.bypass_dry = vec![vec![0.0; STEP]; channels];
+        self.prepared = true;
+        self.apply_parameters();
+        self.latency = self.target_latency();
+        Ok(())
+    }
+
+    /// True after a successful [`Self::prepare`].
+    pub fn is_prepared(&self) -> bool {
+        self.prepared
+    }
+
+    /// The prepared sample rate (0 before [`Self::prepare`]).
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
+    /// The settings the strip is moving to.
+    pub fn settings(&self) -> &StripSettings {
+        &self.target
+    }
+
+    /// Clears every delay line, filter memory and envelope, and finishes every ramp at its
+    /// target. Never allocates.
+    pub fn reset(&mut self) {
+        // Jump to the targets first (which may start a delay-time cross-fade), then clear
+        // everything (which ends it).
+        let t = self.target;
+        self.jump_to(&t);
+        self.high_pass.core.reset();
+        self.low_pass.core.reset();
+        self.eq.cascade.reset();
+        self.compressor.reset();
+        self.delay.reset();
+        self.reverb.reset();
+        self.limiter.reset();
+        self.dry.clear();
+    }
+
+    /// Jumps to `settings` at once: no parameter ramps, no switch or order cross-fades (the
+    /// audio state is kept). For the first block after a reset, when there is no audio history
+    /// worth ramping from. Never allocates.
+    pub fn jump_to(&mut self, settings: &StripSettings) {
+        self.snap(settings);
+        for core in [&mut self.high_pass.core, &mut self.low_pass.core] {
+            core.order_fade.reset(1.0);
+        }
+        for fade in [
+            &mut self.high_pass.fade,
+            &mut self.low_pass.fade,
+            &mut self.eq.fade,
+            &mut self.comp_fade,
+            &mut self.delay_fade,
+            &mut self.reverb_fade,
+            &mut self.limiter_fade,
+        ] {
+            fade.dormant = fade.mix.target() == 0.0;
+        }
+        if self.prepared {
+            self.latency = self.target_latency();
+        }
+    }
+
+    /// Jumps every parameter to `settings` without ramps (keeps the state).
+    fn snap(&mut self, s: &StripSettings) {
+        self.target = *s;
+        self.input_gain.s.reset(db_to_gain(s.input_gain_db));
+        self.output_gain.s.reset(db_to_gain(s.output_gain_db));
+        for (f, fs) in [
+            (&mut self.high_pass, &s.high_pass),
+            (&mut self.low_pass, &s.low_pass),
+        ] {
+            f.ln_cutoff.s.reset(fs.cutoff_hz.max(MIN_FREQ_HZ).ln());
+            f.order = fs.order;
+            f.fade.snap(fs.enabled);
+        }
+        for (band, values) in self.eq.bands.iter_mut().zip(Eq::band_values(&s.eq)) {
+            for (b, v) in band.iter_mut().zip(values) {
+                b.s.reset(v);
+            }
+        }
+        self.eq.fade.snap(s.eq.enabled);
+        let c = &s.compressor;
+        for (v, t) in
+            self.comp_values
+                .iter_mut()
+                .zip([c.threshold_db, c.ratio, c.knee_db, c.makeup_db])
+        {
+            v.s.reset(t);
+        }
+        self.comp_fade.snap(c.enabled);
+        for (v, t) in self
+            .delay_values
+            .iter_mut()
+            .zip([s.delay.feedback, s.delay.mix])
+        {
+            v.s.reset(t);
+        }
+        self.delay_ping_pong = s.delay.ping_pong;
+        self.delay_fade.snap(s.delay.enabled);
+        let r = &s.reverb;
+        for (v, t) in self
+            .reverb_values
+            .iter_mut()
+            .zip([r.room_size, r.damping, r.mix])
+        {
+            v.s.reset(t);
+        }
+        self.reverb_fade.snap(r.enabled);
+        self.limiter_ceiling.s.reset(s.limiter.ceiling_db);
+        self.limiter_fade.snap(s.limiter.enabled);
+        self.bypass.snap(!s.bypass);
+        self.apply_parameters();
+    }
+
+    /// Samples of latency the strip adds with its current settings: the limiter's lookahead
+    /// while the limiter is on, else 0.
+    pub fn latency_samples(&self) -> usize {
+        self.latency
+    }
+
+    /// The latency the strip will have for its target settings (what the host should be told).
+    pub fn target_latency(&self) -> usize {
+        if self.target.limiter.enabled && self.sample_rate > 0.0 {
+            lookahead_samples(self.target.limiter.lookahead_ms, self.sample_rate)
+        } else {
+            0
+        }
+    }
+
+    /// Samples after the input stops until the output has decayed (delay and reverb tails,
+    /// plus the latency).
+    pub fn tail_samples(&self) -> usize {
+        let mut tail = self.latency;
+        if self.target.delay.enabled {
+            tail = tail.saturating_add(self.delay.tail_samples());
+        }
+        if self.target.reverb.enabled {
+            tail = tail.saturating_add(self.reverb.tail_samples());
+        }
+        tail
+    }
+
+    /// Levels of the last processed block.
+    pub fn levels(&self) -> StripLevels {
+        self.levels
+    }
+
+    /// Sets new targets: continuous parameters start ramping, switches start fading.
+    pub fn set_settings(&mut self, s: &StripSettings) {
+        if *s == self.target {
+            return;
+        }
+        self.target = *s;
+        let ramp = self.smooth_ramp;
+        self.input_gain.set(db_to_gain(s.input_gain_db), ramp);
+        self.output_gain.set(db_to_gain(s.output_gain_db), ramp);
+        for (f, fs) in [
+            (&mut self.high_pass, &s.high_pass),
+            (&mut self.low_pass, &s.low_pass),
+        ] {
+            f.ln_cutoff.set(fs.cutoff_hz.max(MIN_FREQ_HZ).ln(), ramp);
+            f.order = fs.order;
+            f.fade.set(fs.enabled);
+        }
+        for (band, values) in self.eq.bands.iter_mut().zip(Eq::band_values(&s.eq)) {
+            for (b, v) in band.iter_mut().zip(values) {
+                b.set(v, ramp);
+            }
+        }
+        self.eq.fade.set(s.eq.enabled);
+        let c = &s.compressor;
+        for (v, t) in
+            self.comp_values
+                .iter_mut()
+                .zip([c.threshold_db, c.ratio, c.knee_db, c.makeup_db])
+        {
+            v.set(t, ramp);
+        }
+        self.comp_fade.set(c.enabled);
+        for (v, t) in self
+            .delay_values
+            .iter_mut()
+            .zip([s.delay.feedback, s.delay.mix])
+        {
+            v.set(t, ramp);
+        }
+        self.delay_ping_pong = s.delay.ping_pong;
+        self.delay_fade.set(s.delay.enabled);
+        let r = &s.reverb;
+        for (v, t) in self
+            .reverb_values
+            .iter_mut()
+            .zip([r.room_size, r.damping, r.mix])
+        {
+            v.set(t, ramp);
+        }
+        self.reverb_fade.set(r.enabled);
+        self.limiter_ceiling.set(s.limiter.ceiling_db, ramp);
+        self.limiter_fade.set(s.limiter.enabled);
+        self.bypass.set(!s.bypass);
+    }
+
+    /// Advances every ramp by `n` samples and hands the values to the effects (coefficients
+    /// are redesigned only when a value changed). Never allocates.
+    fn advance(&mut self, n: usize) {
+        for f in [&mut self.high_pass, &mut self.low_pass] {
+            f.ln_cutoff.s.advance(n);
+        }
+        for band in &mut self.eq.bands {
+            for v in band.iter_mut() {
+                v.s.advance(n);
+            }
+        }
+        for v in self
+            .comp_values
+            .iter_mut()
+            .chain(&mut self.delay_values)
+            .chain(&mut self.reverb_values)
+        {
+            v.s.advance(n);
+        }
+        self.limiter_ceiling.s.advance(n);
+        self.apply_parameters();
+    }
+
+    /// Hands the current (ramped) values to the effects.
+    fn apply_parameters(&mut self) {
+        if !self.prepared {
+            return;
+        }
+        let fs = self.sample_rate;
+        self.high_pass.design(fs);
+        self.low_pass.design(fs);
+        self.eq.design(fs);
+
+        let c = &self.target.compressor;
+        let [thr, ratio, knee, makeup] = self.comp_values.map(|v| v.s.current());
+        let comp = [
+            thr.clamp(-120.0, 0.0),
+            ratio.clamp(1.0, 100.0),
+            (c.attack_ms / 1000.0).clamp(0.0, 5.0),
+            (c.release_ms / 1000.0).clamp(0.0, 5.0),
+            knee.clamp(0.0, 24.0),
+            makeup.clamp(-24.0, 48.0),
+        ];
+        const COMP_NAMES: [&str; 6] = [
+            "threshold",
+            "ratio",
+            "attack",
+            "release",
+            "knee",
+            "makeup_gain",
+        ];
+        for ((name, v), applied) in COMP_NAMES
+            .iter()
+            .zip(comp)
+            .zip(self.comp_applied.iter_mut())
+        {
+            if v != *applied && self.compressor.set_param(name, v).is_ok() {
+                *applied = v;
+            }
+        }
+
+        let [fb, mix] = self.delay_values.map(|v| v.s.current());
+        let delay = [
+            self.target.delay.time.ms(),
+            fb.clamp(0.0, 0.95),
+            mix.clamp(0.0, 1.0),
+        ];
+        for ((name, v), applied) in ["delay_ms", "feedback", "mix"]
+            .iter()
+            .zip(delay)
+            .zip(self.delay_applied.iter_mut())
+        {
+            if v != *applied && self.delay.set_param(name, v).is_ok() {
+                *applied = v;
+            }
+        }
+        let pp = if self.delay_ping_pong { 1.0 } else { 0.0 };
+        if self.delay.get_param("ping_pong") != Some(pp) {
+            let _ = self.delay.set_param("ping_pong", pp);
+        }
+
+        let reverb = self.reverb_values.map(|v| v.s.current().clamp(0.0, 1.0));
+        for ((name, v), applied) in ["room_size", "damping", "mix"]
+            .iter()
+            .zip(reverb)
+            .zip(self.reverb_applied.iter_mut())
+        {
+            if v != *applied && self.reverb.set_param(name, v).is_ok() {
+                *applied = v;
+            }
+        }
+
+        let l = &self.target.limiter;
+        let limiter = [
+            self.limiter_ceiling.s.current().clamp(-60.0, 0.0),
+            lookahead_samples(l.lookahead_ms, fs) as f64 / fs,
+            (l.release_ms / 1000.0).clamp(0.001, 5.0),
+        ];
+        for ((name, v), applied) in ["threshold", "lookahead", "release"]
+            .iter()
+            .zip(limiter)
+            .zip(self.limiter_applied.iter_mut())
+        {
+            if v != *applied && self.limiter.set_param(name, v).is_ok() {
+                *applied = v;
+            }
+        }
+    }
+
+    /// Processes a planar block in place. Channels beyond the prepared ones pass unchanged;
+    /// before [`Self::prepare`] everything passes. Channels of unequal length are processed up
+    /// to the shortest. Never allocates.
+    pub fn process(&mut self, block: &mut [&mut [f32]]) {
+        self.levels = StripLevels::default();
+        let channels = self.channels.min(block.len());
+        let n = block[..channels].iter().map(|c| c.len()).min().unwrap_or(0);
+        if !self.prepared || n == 0 {
+            return;
+        }
+        let mut start = 0;
+        while start < n {
+            let end = (start + STEP).min(n);
+            match &mut block[..channels] {
+                [l] => self.step(&mut [&mut l[start..end]]),
+                [l, r] => self.step(&mut [&mut l[start..end], &mut r[start..end]]),
+                _ => {}
+            }
+            start = end;
+        }
+    }
+
+    /// One step of at most [`STEP`] frames.
+    fn step(&mut self, block: &mut [&mut [f32]]) {
+        let n = crate::dsp::frames(block);
+        self.levels.input_peak = self.levels.input_peak.max(peak(block));
+
+        // The dry path for the bypass: the input delayed by the latency.
+        for (ch, dry) in block.iter().zip(self.bypass_dry.iter_mut()) {
+            dry[..n].copy_from_slice(ch);
+        }
+        {
+            let bypass_dry = &mut self.bypass_dry;
+            match &mut bypass_dry[..] {
+                [l] => self.dry.delay(&mut [&mut l[..n]], self.latency),
+                [l, r] => self
+                    .dry
+                    .delay(&mut [&mut l[..n], &mut r[..n]], self.latency),
+                _ => {}
+            }
+        }
+
+        self.advance(n);
+        let g0 = self.input_gain.s.current();
+        let g1 = self.input_gain.s.advance(n);
+        apply_gain(block, g0, g1);
+
+        // Each section is reset once it has faded out, so that switching it back on starts
+        // from silence.
+        let scratch = &mut self.scratch;
+        for (core, fade) in [
+            (&mut self.high_pass.core, &mut self.high_pass.fade),
+            (&mut self.low_pass.core, &mut self.low_pass.fade),
+        ] {
+            let mut reset = false;
+            run_section(fade, block, scratch, |b| core.process(b), || reset = true);
+            if reset {
+                core.reset();
+            }
+        }
+        {
+            let cascade = &mut self.eq.cascade;
+            let mut reset = false;
+            run_section(
+                &mut self.eq.fade,
+                block,
+                scratch,
+                |b| cascade.process(b),
+                || reset = true,
+            );
+            if reset {
+                cascade.reset();
+            }
+        }
+
+        // Compressor, with its gain reduction measured as output peak over input peak.
+        let before = peak(block);
+        let comp_active = !self.comp_fade.dormant || self.comp_fade.mix.target() > 0.0;
+        {
+            let comp = &mut self.compressor;
+            let mut reset = false;
+            run_section(
+                &mut self.comp_fade,
+                block,
+                scratch,
+                |b| comp.process(b),
+                || reset = true,
+            );
+            if reset {
+                comp.reset();
+            }
+        }
+        if comp_active && before > 1e-6 {
+            let makeup = self.comp_applied[5];
+            let after = peak(block);
+            let gr = 20.0 * (f64::from(after.max(1e-12)) / f64::from(before)).log10() - makeup;
+            self.levels.gain_reduction_db = self.levels.gain_reduction_db.min(gr.min(0.0) as f32);
+        }
+
+        {
+            let delay = &mut self.delay;
+            let mut reset = false;
+            run_section(
+                &mut self.delay_fade,
+                block,
+                scratch,
+                |b| delay.process(b),
+                || reset = true,
+            );
+            if reset {
+                delay.reset();
+            }
+        }
+        {
+            let reverb = &mut self.reverb;
+            let mut reset = false;
+            run_section(
+                &mut self.reverb_fade,
+                block,
+                scratch,
+                |b| reverb.process(b),
+                || reset = true,
+            );
+            if reset {
+                reverb.reset();
+            }
+        }
+
+        // Limiter: its latency applies while it is on; switching it on or off cross-fades
+        // between the undelayed and the delayed signal. Its gain reduction is the reduction a
+        // peak limiter needs for this step's input (the output lags by the lookahead).
+        let before = peak(block);
+        let lim_on = self.limiter_fade.mix.target() > 0.0 || !self.limiter_fade.dormant;
+        {
+            let limiter = &mut self.limiter;
+            let mut reset = false;
+            run_section(
+                &mut self.limiter_fade,
+                block,
+                scratch,
+                |b| limiter.process(b),
+                || reset = true,
+            );
+            if reset {
+                limiter.reset();
+            }
+        }
+        if lim_on && before > 1e-6 {
+            let ceiling = self.limiter_applied[0];
+            let gr = ceiling - 20.0 * f64::from(before).log10();
+            self.levels.gain_reduction_db = self
+                .levels
+                .gain_reduction_db
+                .min(gr.clamp(-60.0, 0.0) as f32);
+        }
+        self.latency = if self.limiter_fade.mix.target() > 0.0 {
+            self.limiter.latency_samples()
+        } else {
+            0
+        };
+
+        let g0 = self.output_gain.s.current();
+        let g1 = self.output_gain.s.advance(n);
+        apply_gain(block, g0, g1);
+
+        // Bypass: cross-fade to the latency-compensated input.
+        let b0 = self.bypass.mix.current();
+        let b1 = self.bypass.mix.advance(n);
+        if !(b0 == 1.0 && b1 == 1.0) {
+            crossfade(block, &self.bypass_dry, b0, b1);
+        }
+
+        // No NaN, infinity or subnormal number leaves the strip.
+        for ch in block.iter_mut() {
+            for x in ch.iter_mut() {
+                if x.abs() < FLUSH_BELOW_F32 || !x.is_finite() {
+                    *x = 0.0;
+                }
+            }
+        }
+        self.levels.output_peak = self.levels.output_peak.max(peak(block));
+    }
+
+    /// Calls `visit` with every number of the strip's internal state (for tests).
+    pub fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
+        for c in [
+            &self.high_pass.core.cascade,
+            &self.high_pass.core.previous,
+            &self.low_pass.core.cascade,
+            &self.low_pass.core.previous,
+            &self.eq.cascade,
+        ] {
+            c.state_words().for_each(&mut *visit);
+        }
+        self.compressor.visit_state(visit);
+        self.delay.visit_state(visit);
+        self.reverb.visit_state(visit);
+        self.limiter.visit_state(visit);
+    }
+}
+
+/// The limiter lookahead in samples for `ms` at `fs` (clamped to [0, `MAX_LOOKAHEAD_MS`]).
+pub fn lookahead_samples(ms: f64, fs: f64) -> usize {
+    let ms = if ms.is_finite() {
+        ms.clamp(0.0, MAX_LOOKAHEAD_MS)
+    } else {
+        0.0
+    };
+    (ms * fs / 1000.0).round() as usize
+}

@@ -1,0 +1,147 @@
+//! Proof that the plugin's audio path never allocates: `Plugin::process` (and `reset`) run
+//! inside `assert_no_alloc` for every section, with parameters changing between blocks (ramps,
+//! switches, order changes, latency changes), at block sizes 0 to 4096, stereo and mono.
+//! assert_no_alloc's allocator is this test binary's global allocator; a violation aborts the
+//! test binary, which fails the run. `the_checker_is_armed` proves the check would fire.
+
+mod plugin_common;
+
+use assert_no_alloc::{AllocDisabler, assert_no_alloc};
+use nice_plug::prelude::*;
+use plugin_common::*;
+use rtfx::plugin::Rtfx;
+
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
+
+const SECTIONS: &[&str] = &[
+    "", "hp_on", "lp_on", "eq_on", "comp_on", "dly_on", "rev_on", "lim_on", "bypass",
+];
+
+/// Processes `chans` in blocks, each `process` call inside `assert_no_alloc`.
+fn process_checked(plugin: &mut Rtfx, host: &mut Host, chans: &mut [Vec<f32>], block: usize) {
+    let frames = chans[0].len();
+    let mut start = 0;
+    loop {
+        let end = (start + block).min(frames);
+        // Building the buffer's slice list may allocate (a Vec in nice-plug); the wrappers do
+        // it once at activation, so it stays outside the check.
+        let mut buf = buffer(chans, start, end);
+        let mut aux = AuxiliaryBuffers {
+            inputs: &mut [],
+            outputs: &mut [],
+        };
+        assert_no_alloc(|| {
+            plugin.process(&mut buf, &mut aux, host);
+        });
+        if end >= frames {
+            break;
+        }
+        start = end;
+    }
+}
+
+#[test]
+fn every_section_processes_without_allocating() {
+    for channels in [2u32, 1] {
+        for section in SECTIONS {
+            let mut plugin = Rtfx::default();
+            if !section.is_empty() {
+                set_text(&plugin, section, "On");
+            }
+            let mut host = Host::new(48_000.0, Some(120.0));
+            assert!(activate(&mut plugin, &mut host, 48_000.0, 4096, channels));
+            for block in [0usize, 1, 7, 64, 511, 4096] {
+                let mut chans: Vec<Vec<f32>> = (0..channels)
+                    .map(|c| noise(block.max(1) * 3, u64::from(c), 0.8))
+                    .collect();
+                process_checked(&mut plugin, &mut host, &mut chans, block.max(1));
+                if block == 0 {
+                    let mut empty: Vec<Vec<f32>> = (0..channels).map(|_| Vec::new()).collect();
+                    let mut buf = buffer(&mut empty, 0, 0);
+                    let mut aux = AuxiliaryBuffers {
+                        inputs: &mut [],
+                        outputs: &mut [],
+                    };
+                    assert_no_alloc(|| {
+                        plugin.process(&mut buf, &mut aux, &mut host);
+                    });
+                }
+                assert_no_alloc(|| plugin.reset());
+                assert!(chans.iter().flatten().all(|x| x.is_finite()), "{section}");
+            }
+        }
+    }
+}
+
+#[test]
+fn parameter_changes_while_processing_do_not_allocate() {
+    let mut plugin = Rtfx::default();
+    for id in SECTIONS.iter().filter(|s| !s.is_empty() && **s != "bypass") {
+        set_text(&plugin, id, "On");
+    }
+    let mut host = Host::new(44_100.0, Some(98.0));
+    assert!(activate(&mut plugin, &mut host, 44_100.0, 512, 2));
+    let changes: &[(&str, &[&str])] = &[
+        ("hp_freq", &["30 Hz", "2 kHz", "100 Hz"]),
+        ("hp_order", &["1", "8", "3"]),
+        ("lp_freq", &["18 kHz", "400 Hz"]),
+        ("lp_order", &["8", "2"]),
+        ("pk_gain", &["12 dB", "-12 dB"]),
+        ("hs_q", &["0.3", "4"]),
+        ("comp_thresh", &["-40 dB", "0 dB"]),
+        ("comp_ratio", &["20", "1.5"]),
+        ("dly_time", &["10 ms", "2000 ms"]),
+        ("dly_sync", &["Tempo", "Time"]),
+        ("dly_note", &["1/16t", "1/2d"]),
+        ("dly_pingpong", &["On", "Off"]),
+        ("rev_size", &["100 %", "0 %"]),
+        ("lim_ceiling", &["-12 dB", "0 dB"]),
+        ("lim_lookahead", &["20 ms", "0 ms", "3 ms"]),
+        ("lim_on", &["Off", "On"]),
+        ("eq_on", &["Off", "On"]),
+        ("bypass", &["On", "Off"]),
+        ("in_gain", &["24 dB", "-24 dB"]),
+    ];
+    let mut chans = vec![noise(512 * 40, 1, 0.7), noise(512 * 40, 2, 0.7)];
+    let mut round = 0;
+    for (id, values) in changes {
+        for value in *values {
+            set_text(&plugin, id, value);
+            round += 1;
+            let start = (round * 512) % (chans[0].len() - 512);
+            let mut buf = buffer(&mut chans, start, start + 333);
+            let mut aux = AuxiliaryBuffers {
+                inputs: &mut [],
+                outputs: &mut [],
+            };
+            assert_no_alloc(|| {
+                plugin.process(&mut buf, &mut aux, &mut host);
+            });
+        }
+    }
+    assert!(chans.iter().flatten().all(|x| x.is_finite()));
+}
+
+/// Runs in a child process (this test binary, filtered to this test): allocating inside the
+/// guard must abort it.
+#[test]
+fn the_checker_is_armed() {
+    if std::env::var_os("RTFX_PLUGIN_ALLOC_CHILD").is_some() {
+        assert_no_alloc(|| {
+            let v = vec![0u8; 64];
+            std::hint::black_box(v);
+        });
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let status = std::process::Command::new(exe)
+        .args(["--exact", "the_checker_is_armed", "--nocapture"])
+        .env("RTFX_PLUGIN_ALLOC_CHILD", "1")
+        .output()
+        .expect("child runs");
+    assert!(
+        !status.status.success(),
+        "allocation inside assert_no_alloc was not caught"
+    );
+}

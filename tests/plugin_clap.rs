@@ -1,0 +1,462 @@
+//! The built `.clap` loaded into a real CLAP host (clack-host): scan, parameters, activate /
+//! process / deactivate at several rates and block sizes, sample-accurate parameter events,
+//! clean output under random parameter values, latency and tail, and state save/load.
+//!
+//! By default the test loads the debug cdylib that `cargo test` builds next to this test binary
+//! (`target/debug/deps/librtfx.so`; the copy one directory up can be stale). Set `RTFX_CLAP` to
+//! test another build, e.g. `RTFX_CLAP=target/bundled/rtfx.clap`.
+
+use std::ffi::CString;
+use std::path::PathBuf;
+
+use clack_extensions::latency::PluginLatency;
+use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::state::PluginState;
+use clack_extensions::tail::{PluginTail, TailLength};
+use clack_host::events::event_types::ParamValueEvent;
+use clack_host::prelude::*;
+
+struct TestHost;
+struct Shared;
+
+impl SharedHandler<'_> for Shared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+impl HostHandlers for TestHost {
+    type Shared<'a> = Shared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+const PARAM_COUNT: u32 = 41;
+
+fn plugin_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("RTFX_CLAP") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().expect("deps directory");
+    let lib = if cfg!(target_os = "macos") {
+        "librtfx.dylib"
+    } else if cfg!(windows) {
+        "rtfx.dll"
+    } else {
+        "librtfx.so"
+    };
+    dir.join(lib)
+}
+
+fn load() -> PluginEntry {
+    let path = plugin_path();
+    assert!(path.exists(), "{} does not exist", path.display());
+    unsafe { PluginEntry::load(&path) }.expect("the .clap loads")
+}
+
+fn instance(entry: &PluginEntry) -> PluginInstance<TestHost> {
+    let host = HostInfo::new("rtfx-test", "rtfx", "https://example.invalid", "0.1").unwrap();
+    let id = CString::new("com.rtfx.rtfx").unwrap();
+    PluginInstance::<TestHost>::new(|_| Shared, |_| (), entry, &id, &host).expect("instance")
+}
+
+/// nice-plug's CLAP parameter id for a string id (a Rabin fingerprint, top bit cleared).
+fn param_id(id: &str) -> ClapId {
+    let mut hash: u32 = 0;
+    for b in id.bytes() {
+        hash = hash.wrapping_mul(31).wrapping_add(u32::from(b));
+    }
+    ClapId::new(hash & !(1 << 31))
+}
+
+fn params(inst: &PluginInstance<TestHost>) -> PluginParams {
+    inst.plugin_shared_handle()
+        .get_extension()
+        .expect("params extension")
+}
+
+fn state(inst: &PluginInstance<TestHost>) -> PluginState {
+    inst.plugin_shared_handle()
+        .get_extension()
+        .expect("state extension")
+}
+
+/// Sets parameters (normalized values) while the plugin is inactive.
+fn flush(inst: &mut PluginInstance<TestHost>, values: &[(&str, f64)]) {
+    let params = params(inst);
+    let mut events = EventBuffer::new();
+    for (id, v) in values {
+        events.push(&ParamValueEvent::new(
+            0,
+            param_id(id),
+            Pckn::match_all(),
+            *v,
+        ));
+    }
+    let mut handle = inst.inactive_plugin_handle().expect("inactive");
+    params.flush(
+        &mut handle,
+        &events.as_input(),
+        &mut EventBuffer::new().as_output(),
+    );
+}
+
+/// Processes planar stereo `input` into `output` in one call.
+fn process(
+    proc: &mut StartedPluginAudioProcessor<TestHost>,
+    input: &mut [Vec<f32>],
+    output: &mut [Vec<f32>],
+    events: &EventBuffer,
+) -> ProcessStatus {
+    let mut in_ports = AudioPorts::with_capacity(input.len(), 1);
+    let mut out_ports = AudioPorts::with_capacity(output.len(), 1);
+    let ins = in_ports.with_input_buffers([AudioPortBuffer {
+        latency: 0,
+        channels: AudioPortBufferType::f32_input_only(input.iter_mut().map(InputChannel::variable)),
+    }]);
+    let mut outs = out_ports.with_output_buffers([AudioPortBuffer {
+        latency: 0,
+        channels: AudioPortBufferType::f32_output_only(output.iter_mut().map(|c| c.as_mut_slice())),
+    }]);
+    proc.process(
+        &ins,
+        &mut outs,
+        &events.as_input(),
+        &mut EventBuffer::new().as_output(),
+        None,
+        None,
+    )
+    .expect("process")
+}
+
+fn noise(frames: usize, seed: u64, amp: f32) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..frames)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
+        })
+        .collect()
+}
+
+fn clean(x: f32) -> bool {
+    x.is_finite() && (x == 0.0 || x.abs() >= f32::MIN_POSITIVE)
+}
+
+fn save(inst: &mut PluginInstance<TestHost>) -> Vec<u8> {
+    let st = state(inst);
+    let mut bytes = Vec::new();
+    st.save(&inst.plugin_handle(), &mut bytes).expect("save");
+    bytes
+}
+
+#[test]
+fn scan_finds_one_audio_effect() {
+    let entry = load();
+    let factory = entry.get_plugin_factory().expect("plugin factory");
+    let descriptors: Vec<_> = factory.plugin_descriptors().collect();
+    assert_eq!(descriptors.len(), 1);
+    let d = &descriptors[0];
+    assert_eq!(d.id().unwrap().to_str().unwrap(), "com.rtfx.rtfx");
+    assert_eq!(d.name().unwrap().to_str().unwrap(), "rtfx");
+    let features: Vec<String> = d
+        .features()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    assert!(features.iter().any(|f| f == "audio-effect"), "{features:?}");
+    assert!(features.iter().any(|f| f == "stereo"), "{features:?}");
+}
+
+#[test]
+fn parameters_are_exposed_with_stable_ids() {
+    let entry = load();
+    let mut inst = instance(&entry);
+    let params = params(&inst);
+    let handle = inst.plugin_handle();
+    assert_eq!(params.count(&handle), PARAM_COUNT);
+    let mut buffer = ParamInfoBuffer::new();
+    let info = params.get_info(&handle, 0, &mut buffer).expect("info");
+    assert_eq!(info.id, param_id("in_gain"));
+    assert_eq!(info.name, b"Input Gain");
+    let mut ids = Vec::new();
+    for i in 0..PARAM_COUNT {
+        let mut buffer = ParamInfoBuffer::new();
+        let info = params.get_info(&handle, i, &mut buffer).expect("info");
+        ids.push(info.id);
+        let value = params.get_value(&handle, info.id).expect("value");
+        assert!(value.is_finite());
+    }
+    for id in [
+        "hp_freq",
+        "comp_ratio",
+        "dly_note",
+        "lim_lookahead",
+        "bypass",
+    ] {
+        assert!(ids.contains(&param_id(id)), "{id}");
+    }
+}
+
+#[test]
+fn default_output_is_the_input_at_every_rate_and_block_size() {
+    let entry = load();
+    for rate in [44_100.0, 48_000.0, 96_000.0] {
+        for block in [1usize, 64, 511, 4096] {
+            let mut inst = instance(&entry);
+            let config = PluginAudioConfiguration {
+                sample_rate: rate,
+                min_frames_count: 1,
+                max_frames_count: block as u32,
+            };
+            let mut proc = inst
+                .activate(|_, _| (), config)
+                .expect("activate")
+                .start_processing()
+                .expect("start");
+            for round in 0..3 {
+                let mut input = vec![noise(block, round, 0.5), noise(block, round + 9, 0.5)];
+                let expected = input.clone();
+                let mut output = vec![vec![0.0f32; block]; 2];
+                process(&mut proc, &mut input, &mut output, &EventBuffer::new());
+                assert_eq!(output, expected, "rate {rate}, block {block}");
+            }
+            inst.deactivate(proc.stop_processing());
+        }
+    }
+}
+
+#[test]
+fn parameter_events_are_sample_accurate() {
+    let entry = load();
+    let mut inst = instance(&entry);
+    let config = PluginAudioConfiguration {
+        sample_rate: 48_000.0,
+        min_frames_count: 1,
+        max_frames_count: 512,
+    };
+    let mut proc = inst
+        .activate(|_, _| (), config)
+        .expect("activate")
+        .start_processing()
+        .expect("start");
+    // Input gain to -24 dB (normalized 0) at frame 100.
+    let mut events = EventBuffer::new();
+    events.push(&ParamValueEvent::new(
+        100,
+        param_id("in_gain"),
+        Pckn::match_all(),
+        0.0,
+    ));
+    let mut input = vec![vec![0.5f32; 512], vec![0.5f32; 512]];
+    let mut output = vec![vec![0.0f32; 512]; 2];
+    process(&mut proc, &mut input, &mut output, &events);
+    assert!(
+        output[0][..100].iter().all(|&x| x == 0.5),
+        "changed before the event"
+    );
+    assert!(output[0][101] < 0.5, "no change right after the event");
+    // Smoothed: a ramp, not a jump.
+    assert!(output[0][101] > 0.45, "{}", output[0][101]);
+    // After the 20 ms ramp the gain is -24 dB.
+    let mut input = vec![vec![0.5f32; 2048], vec![0.5f32; 2048]];
+    let mut output = vec![vec![0.0f32; 2048]; 2];
+    process(&mut proc, &mut input, &mut output, &EventBuffer::new());
+    let want = 0.5 * 10f32.powf(-24.0 / 20.0);
+    assert!((output[0][2047] - want).abs() < 1e-6, "{}", output[0][2047]);
+    let params = params(&inst);
+    let value = params
+        .get_value(&inst.plugin_handle(), param_id("in_gain"))
+        .expect("value");
+    // nice-plug exposes continuous parameters normalized: -24 dB is the bottom of the range.
+    assert_eq!(value, 0.0);
+    inst.deactivate(proc.stop_processing());
+}
+
+#[test]
+fn random_parameter_events_give_clean_output() {
+    let entry = load();
+    let mut inst = instance(&entry);
+    let params = params(&inst);
+    let ids: Vec<ClapId> = {
+        let handle = inst.plugin_handle();
+        (0..params.count(&handle))
+            .map(|i| {
+                let mut b = ParamInfoBuffer::new();
+                params.get_info(&handle, i, &mut b).expect("info").id
+            })
+            .collect()
+    };
+    let config = PluginAudioConfiguration {
+        sample_rate: 44_100.0,
+        min_frames_count: 1,
+        max_frames_count: 1024,
+    };
+    let mut proc = inst
+        .activate(|_, _| (), config)
+        .expect("activate")
+        .start_processing()
+        .expect("start");
+    let mut seed = 7u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 40) as f64 / (1u64 << 24) as f64
+    };
+    for round in 0..40 {
+        // Some changes land mid-block, sample-accurately. CLAP wants events sorted by time.
+        let mut changes: Vec<(u32, ClapId, f64)> = ids
+            .iter()
+            .enumerate()
+            .map(|(k, id)| {
+                let v = next();
+                let v = if v < 0.1 {
+                    0.0
+                } else if v > 0.9 {
+                    1.0
+                } else {
+                    v
+                };
+                (((k * 97) % 1024) as u32, *id, v)
+            })
+            .collect();
+        changes.sort_by_key(|c| c.0);
+        let mut events = EventBuffer::new();
+        for (time, id, v) in changes {
+            events.push(&ParamValueEvent::new(time, id, Pckn::match_all(), v));
+        }
+        let mut input = vec![noise(1024, round, 1.0), noise(1024, round + 100, 1.0)];
+        let mut output = vec![vec![0.0f32; 1024]; 2];
+        process(&mut proc, &mut input, &mut output, &events);
+        assert!(output.iter().flatten().all(|&x| clean(x)), "round {round}");
+    }
+    // Then silence: still clean (no subnormal decay).
+    for _ in 0..20 {
+        let mut input = vec![vec![0.0f32; 1024]; 2];
+        let mut output = vec![vec![0.0f32; 1024]; 2];
+        process(&mut proc, &mut input, &mut output, &EventBuffer::new());
+        assert!(output.iter().flatten().all(|&x| clean(x)));
+    }
+    inst.deactivate(proc.stop_processing());
+}
+
+#[test]
+fn latency_and_tail_are_reported() {
+    let entry = load();
+    let mut inst = instance(&entry);
+    // Limiter on (bool: 1.0), lookahead 10 ms of 0..20 ms (normalized 0.5, linear), delay on.
+    flush(
+        &mut inst,
+        &[("lim_on", 1.0), ("lim_lookahead", 0.5), ("dly_on", 1.0)],
+    );
+    let config = PluginAudioConfiguration {
+        sample_rate: 48_000.0,
+        min_frames_count: 1,
+        max_frames_count: 256,
+    };
+    let proc = inst.activate(|_, _| (), config).expect("activate");
+    let latency: PluginLatency = inst
+        .plugin_shared_handle()
+        .get_extension()
+        .expect("latency extension");
+    assert_eq!(latency.get(&inst.plugin_handle()), 480);
+    let mut proc = proc.start_processing().expect("start");
+    let mut input = vec![vec![0.0f32; 256]; 2];
+    let mut output = vec![vec![0.0f32; 256]; 2];
+    process(&mut proc, &mut input, &mut output, &EventBuffer::new());
+    let tail: PluginTail = inst
+        .plugin_shared_handle()
+        .get_extension()
+        .expect("tail extension");
+    // Delay 250 ms, feedback 35 %: 12000 × ceil(ln 1e-6 / ln 0.35) = 12000 × 14, plus latency.
+    match tail.get(&proc.plugin_handle()) {
+        TailLength::Finite(n) => assert_eq!(n, 12_000 * 14 + 480),
+        TailLength::Infinite => panic!("infinite tail"),
+    }
+    inst.deactivate(proc.stop_processing());
+}
+
+#[test]
+fn state_round_trips_byte_identically_and_bad_state_is_rejected() {
+    let entry = load();
+    let mut a = instance(&entry);
+    flush(
+        &mut a,
+        &[
+            ("hp_on", 1.0),
+            ("hp_freq", 0.3),
+            ("hp_order", 0.5),
+            ("comp_ratio", 0.42),
+            ("dly_note", 0.7),
+            ("rev_mix", 0.123),
+            ("out_gain", 0.25),
+        ],
+    );
+    let first = save(&mut a);
+    assert!(!first.is_empty());
+
+    let mut b = instance(&entry);
+    let st = state(&b);
+    st.load(&b.plugin_handle(), &mut first.as_slice())
+        .expect("load");
+    let second = save(&mut b);
+    assert_eq!(first, second, "save → load → save is not byte-identical");
+    let params = params(&b);
+    let hp = params
+        .get_value(&b.plugin_handle(), param_id("hp_on"))
+        .expect("value");
+    assert_eq!(hp, 1.0);
+
+    // Empty and random state are rejected, and the current state stays.
+    let empty: &[u8] = &[];
+    assert!(st.load(&b.plugin_handle(), &mut &empty[..]).is_err());
+    let mut junk = vec![0u8; 1 << 20];
+    let mut s = 99u64;
+    for byte in junk.iter_mut() {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *byte = (s >> 56) as u8;
+    }
+    assert!(st.load(&b.plugin_handle(), &mut junk.as_slice()).is_err());
+    // Truncated JSON too.
+    let truncated = &first[..first.len() / 2];
+    assert!(st.load(&b.plugin_handle(), &mut &truncated[..]).is_err());
+    assert_eq!(save(&mut b), first, "a rejected load changed the state");
+    // Another nice-plug plugin's state carries none of our ids: nothing changes.
+    let foreign = r#"{"version":"1.0.0","params":{"gain":{"f32":0.5}},"fields":{"note":"\"x\""}}"#;
+    let mut bytes = (foreign.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(foreign.as_bytes());
+    let _ = st.load(&b.plugin_handle(), &mut bytes.as_slice());
+    assert_eq!(save(&mut b), first, "a foreign state changed the state");
+}
+
+#[test]
+fn out_of_range_state_values_are_clamped() {
+    let entry = load();
+    let mut inst = instance(&entry);
+    let json = r#"{"version":"0.0.1","params":{"in_gain":{"f32":1000.0},"out_gain":{"f32":-1e30},"hp_order":{"i32":99},"dly_note":{"i32":-5},"hp_on":{"bool":true},"no_such":{"f32":1.0}},"fields":{}}"#;
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(json.as_bytes());
+    let st = state(&inst);
+    st.load(&inst.plugin_handle(), &mut bytes.as_slice())
+        .expect("a state with odd values still loads");
+    let params = params(&inst);
+    let handle = inst.plugin_handle();
+    let value = |id: &str| params.get_value(&handle, param_id(id)).expect("value");
+    // Normalized values: clamped to the ends of the ranges.
+    assert_eq!(value("in_gain"), 1.0);
+    assert_eq!(value("out_gain"), 0.0);
+    assert_eq!(value("hp_on"), 1.0);
+    // Stepped parameters are exposed as plain steps: order 8, first note value.
+    assert_eq!(value("hp_order"), 7.0);
+    assert_eq!(value("dly_note"), 0.0);
+    let saved = save(&mut inst);
+    let text = String::from_utf8_lossy(&saved[8..]).into_owned();
+    assert!(text.contains(r#""in_gain":{"f32":24.0}"#), "{text}");
+}

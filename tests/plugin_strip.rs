@@ -1,0 +1,453 @@
+//! The plugin's channel strip driven directly (no nice-plug): pass-through, every section,
+//! latency and tail, click-free switches, state kept across filter changes, chunking, NaN
+//! recovery, and agreement with the renderer's chain for the exported TOML.
+
+// Settings are built by changing a few fields of the defaults, which reads best here.
+#![allow(clippy::field_reassign_with_default)]
+
+use rtfx::dsp::spec::chain_from_toml;
+use rtfx::plugin::strip::{DelayTime, STEP, Strip, StripSettings};
+
+const FS: f64 = 48_000.0;
+
+fn noise(frames: usize, seed: u64, amp: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    (0..frames)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
+        })
+        .collect()
+}
+
+fn sine(frames: usize, freq: f64, amp: f32) -> Vec<f32> {
+    (0..frames)
+        .map(|n| {
+            (f64::from(amp) * (2.0 * std::f64::consts::PI * freq * n as f64 / FS).sin()) as f32
+        })
+        .collect()
+}
+
+fn prepared(settings: &StripSettings) -> Strip {
+    let mut strip = Strip::new(*settings);
+    strip.prepare(FS, 512, 2, settings).expect("prepare");
+    strip
+}
+
+/// Runs stereo channels through the strip in blocks of `block` frames.
+fn run(strip: &mut Strip, l: &mut [f32], r: &mut [f32], block: usize) {
+    let mut start = 0;
+    while start < l.len() {
+        let end = (start + block).min(l.len());
+        strip.process(&mut [&mut l[start..end], &mut r[start..end]]);
+        start = end;
+    }
+}
+
+/// Every section on with audible settings.
+fn everything_on() -> StripSettings {
+    let mut s = StripSettings::default();
+    s.input_gain_db = 3.0;
+    s.high_pass.enabled = true;
+    s.high_pass.cutoff_hz = 80.0;
+    s.high_pass.order = 4;
+    s.low_pass.enabled = true;
+    s.low_pass.cutoff_hz = 12_000.0;
+    s.low_pass.order = 3;
+    s.eq.enabled = true;
+    s.eq.low_shelf.gain_db = 4.0;
+    s.eq.peak.gain_db = -6.0;
+    s.eq.high_shelf.gain_db = 2.0;
+    s.compressor.enabled = true;
+    s.compressor.threshold_db = -24.0;
+    s.compressor.makeup_db = 3.0;
+    s.delay.enabled = true;
+    s.delay.time = DelayTime::Ms(120.0);
+    s.delay.ping_pong = true;
+    s.reverb.enabled = true;
+    s.limiter.enabled = true;
+    s.limiter.ceiling_db = -1.0;
+    s.output_gain_db = -2.0;
+    s
+}
+
+#[test]
+fn default_settings_pass_audio_unchanged_with_zero_latency() {
+    let mut strip = prepared(&StripSettings::default());
+    let (mut l, mut r) = (noise(4800, 1, 0.8), noise(4800, 2, 0.8));
+    let (l0, r0) = (l.clone(), r.clone());
+    run(&mut strip, &mut l, &mut r, 333);
+    assert_eq!(l, l0);
+    assert_eq!(r, r0);
+    assert_eq!(strip.latency_samples(), 0);
+    assert_eq!(strip.tail_samples(), 0);
+}
+
+#[test]
+fn every_section_changes_the_signal_and_stays_clean() {
+    let base = StripSettings::default();
+    let mut variants: Vec<(&str, StripSettings)> = Vec::new();
+    let mut s = base;
+    s.input_gain_db = -6.0;
+    variants.push(("input gain", s));
+    let mut s = base;
+    s.high_pass.enabled = true;
+    s.high_pass.cutoff_hz = 2000.0;
+    variants.push(("high-pass", s));
+    let mut s = base;
+    s.low_pass.enabled = true;
+    s.low_pass.cutoff_hz = 500.0;
+    variants.push(("low-pass", s));
+    let mut s = base;
+    s.eq.enabled = true;
+    s.eq.peak.gain_db = 12.0;
+    variants.push(("eq", s));
+    let mut s = base;
+    s.compressor.enabled = true;
+    s.compressor.threshold_db = -30.0;
+    variants.push(("compressor", s));
+    let mut s = base;
+    s.delay.enabled = true;
+    variants.push(("delay", s));
+    let mut s = base;
+    s.reverb.enabled = true;
+    variants.push(("reverb", s));
+    let mut s = base;
+    s.limiter.enabled = true;
+    s.limiter.ceiling_db = -12.0;
+    variants.push(("limiter", s));
+    let mut s = base;
+    s.output_gain_db = 6.0;
+    variants.push(("output gain", s));
+    variants.push(("everything", everything_on()));
+
+    for (name, settings) in variants {
+        let mut strip = prepared(&settings);
+        let (mut l, mut r) = (noise(24_000, 3, 0.5), noise(24_000, 4, 0.5));
+        let (l0, r0) = (l.clone(), r.clone());
+        run(&mut strip, &mut l, &mut r, 256);
+        let diff = l
+            .iter()
+            .zip(&l0)
+            .chain(r.iter().zip(&r0))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff > 1e-3, "{name}: output equals input (max diff {diff})");
+        assert!(
+            l.iter()
+                .chain(&r)
+                .all(|x| x.is_finite() && (*x == 0.0 || x.abs() >= f32::MIN_POSITIVE)),
+            "{name}: non-finite or subnormal output"
+        );
+        let mut bad = 0;
+        strip.visit_state(&mut |v| {
+            if !v.is_finite() || (v != 0.0 && v.abs() < f64::from(f32::MIN_POSITIVE)) {
+                bad += 1;
+            }
+        });
+        assert_eq!(bad, 0, "{name}: bad numbers in the state");
+    }
+}
+
+#[test]
+fn limiter_latency_and_ceiling() {
+    let mut s = StripSettings::default();
+    s.limiter.enabled = true;
+    s.limiter.lookahead_ms = 5.0;
+    s.limiter.ceiling_db = -6.0;
+    let mut strip = prepared(&s);
+    assert_eq!(strip.latency_samples(), 240);
+    assert_eq!(strip.target_latency(), 240);
+    // A quiet impulse comes out exactly 240 samples later, unchanged.
+    let mut l = vec![0.0f32; 1024];
+    let mut r = vec![0.0f32; 1024];
+    l[10] = 0.25;
+    run(&mut strip, &mut l, &mut r, 100);
+    assert_eq!(l[250], 0.25);
+    assert_eq!(l.iter().filter(|&&x| x != 0.0).count(), 1);
+    // Loud noise never exceeds the ceiling.
+    let (mut l, mut r) = (noise(48_000, 5, 1.0), noise(48_000, 6, 1.0));
+    run(&mut strip, &mut l, &mut r, 512);
+    let ceiling = 10f32.powf(-6.0 / 20.0);
+    assert!(l.iter().chain(&r).all(|x| x.abs() <= ceiling));
+    // The tail reported is the latency (no delay or reverb).
+    assert_eq!(strip.tail_samples(), 240);
+    // Switching the limiter off removes the latency.
+    s.limiter.enabled = false;
+    strip.set_settings(&s);
+    assert_eq!(strip.target_latency(), 0);
+}
+
+#[test]
+fn delay_and_reverb_report_their_tails() {
+    let mut s = StripSettings::default();
+    s.delay.enabled = true;
+    s.delay.time = DelayTime::Ms(250.0);
+    s.delay.feedback = 0.5;
+    let strip = prepared(&s);
+    // 12000 samples per echo, ceil(ln 1e-6 / ln 0.5) = 20 echoes to -120 dB.
+    assert_eq!(strip.tail_samples(), 12_000 * 20);
+    s.delay.enabled = false;
+    s.reverb.enabled = true;
+    let strip = prepared(&s);
+    let tail = strip.tail_samples();
+    assert!(tail > 48_000 && tail < 30 * 48_000, "{tail}");
+}
+
+#[test]
+fn tempo_synced_delay_uses_the_note_value() {
+    let mut s = StripSettings::default();
+    s.delay.enabled = true;
+    s.delay.mix = 1.0;
+    s.delay.feedback = 0.0;
+    s.delay.time = DelayTime::Note {
+        fraction: 0.25,
+        bpm: 120.0,
+    };
+    // A quarter note at 120 BPM is 500 ms = 24000 samples.
+    let mut strip = prepared(&s);
+    let mut l = vec![0.0f32; 30_000];
+    let mut r = vec![0.0f32; 30_000];
+    l[0] = 1.0;
+    run(&mut strip, &mut l, &mut r, 512);
+    let first = l.iter().position(|&x| x != 0.0);
+    assert_eq!(first, Some(24_000));
+}
+
+#[test]
+fn static_settings_give_the_same_output_for_any_block_sizes() {
+    let s = everything_on();
+    let (l0, r0) = (noise(20_000, 7, 0.7), noise(20_000, 8, 0.7));
+    let mut outputs = Vec::new();
+    for block in [20_000, 1, 7, 64, 511, 4096] {
+        let mut strip = prepared(&s);
+        let (mut l, mut r) = (l0.clone(), r0.clone());
+        run(&mut strip, &mut l, &mut r, block);
+        outputs.push((block, l, r));
+    }
+    let (_, l_ref, r_ref) = &outputs[0];
+    for (block, l, r) in &outputs[1..] {
+        assert!(l == l_ref && r == r_ref, "block size {block} differs");
+    }
+}
+
+/// Largest jump between consecutive samples.
+fn max_step(x: &[f32]) -> f32 {
+    x.windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn switches_and_bypass_cross_fade_without_clicks() {
+    // A 100 Hz sine moves at most 2π·100/48000·0.5 ≈ 0.0065 per sample; a hard switch of a
+    // +18 dB peak at 100 Hz, or of the bypass against a -24 dB gain, would jump far more.
+    let mut s = StripSettings::default();
+    s.eq.peak.freq_hz = 100.0;
+    s.eq.peak.gain_db = 18.0;
+    s.output_gain_db = -24.0;
+    let mut strip = prepared(&s);
+    let mut l = sine(48_000, 100.0, 0.5);
+    let mut r = l.clone();
+    let mut start = 0;
+    let mut toggles = 0;
+    while start < l.len() {
+        let end = (start + 480).min(l.len());
+        if start % 4800 == 0 {
+            toggles += 1;
+            s.eq.enabled = !s.eq.enabled;
+            s.bypass = toggles % 3 == 0;
+            strip.set_settings(&s);
+        }
+        strip.process(&mut [&mut l[start..end], &mut r[start..end]]);
+        start = end;
+    }
+    let step = max_step(&l);
+    assert!(step < 0.05, "largest jump {step}");
+}
+
+#[test]
+fn cutoff_and_order_changes_keep_the_filter_state() {
+    // Sweep the high-pass cutoff and change the order while a low sine plays: a state reset
+    // would make the output jump.
+    let mut s = StripSettings::default();
+    s.high_pass.enabled = true;
+    s.high_pass.cutoff_hz = 20.0;
+    let mut strip = prepared(&s);
+    let mut l = sine(96_000, 200.0, 0.5);
+    let mut r = l.clone();
+    let mut start = 0;
+    let mut k = 0;
+    while start < l.len() {
+        let end = (start + 64).min(l.len());
+        k += 1;
+        s.high_pass.cutoff_hz = 20.0 + (k % 200) as f64 * 2.0;
+        if k % 250 == 0 {
+            s.high_pass.order = 1 + (k / 250) % 8;
+        }
+        strip.set_settings(&s);
+        strip.process(&mut [&mut l[start..end], &mut r[start..end]]);
+        start = end;
+    }
+    // The sine itself moves at most 2π·200/48000·0.5 ≈ 0.013 per sample.
+    let step = max_step(&l[4800..]);
+    assert!(step < 0.04, "largest jump {step}");
+}
+
+#[test]
+fn nan_input_never_latches() {
+    let mut strip = prepared(&everything_on());
+    let mut l = noise(STEP * 10, 9, 0.5);
+    let mut r = noise(STEP * 10, 10, 0.5);
+    l[17] = f32::NAN;
+    r[40] = f32::INFINITY;
+    run(&mut strip, &mut l, &mut r, 64);
+    assert!(l.iter().chain(&r).all(|x| x.is_finite()));
+    let (mut l, mut r) = (noise(48_000, 11, 0.5), noise(48_000, 12, 0.5));
+    run(&mut strip, &mut l, &mut r, 64);
+    let energy: f32 = l[24_000..].iter().map(|x| x * x).sum();
+    assert!(energy > 1.0, "the strip went silent after a NaN ({energy})");
+    let mut bad = 0;
+    strip.visit_state(&mut |v| bad += usize::from(!v.is_finite()));
+    assert_eq!(bad, 0);
+}
+
+#[test]
+fn reset_clears_every_state() {
+    let mut strip = prepared(&everything_on());
+    let (mut l, mut r) = (noise(9600, 13, 0.5), noise(9600, 14, 0.5));
+    run(&mut strip, &mut l, &mut r, 256);
+    let state = |strip: &Strip| {
+        let mut words = Vec::new();
+        strip.visit_state(&mut |v| words.push(v));
+        words
+    };
+    let fresh = state(&prepared(&everything_on()));
+    assert_ne!(state(&strip), fresh);
+    strip.reset();
+    assert_eq!(state(&strip), fresh);
+    // Silence in, silence out after a reset.
+    let (mut l, mut r) = (vec![0.0f32; 4096], vec![0.0f32; 4096]);
+    run(&mut strip, &mut l, &mut r, 4096);
+    assert!(l.iter().chain(&r).all(|&x| x == 0.0));
+}
+
+#[test]
+fn extreme_sample_rates_and_settings_stay_finite() {
+    for fs in [
+        1000.0, 8000.0, 44_100.0, 96_000.0, 192_000.0, 768_000.0, 22_050.5,
+    ] {
+        let mut s = everything_on();
+        s.high_pass.cutoff_hz = 20_000.0;
+        s.high_pass.order = 8;
+        s.low_pass.cutoff_hz = 20_000.0;
+        s.low_pass.order = 8;
+        s.eq.high_shelf.freq_hz = 20_000.0;
+        s.eq.high_shelf.gain_db = 24.0;
+        s.eq.peak.q = 10.0;
+        s.delay.feedback = 0.95;
+        s.reverb.room_size = 1.0;
+        let mut strip = Strip::new(s);
+        strip.prepare(fs, 4096, 2, &s).expect("prepare");
+        let frames = (fs as usize / 4).max(4096);
+        let (mut l, mut r) = (noise(frames, 15, 1.0), noise(frames, 16, 1.0));
+        run(&mut strip, &mut l, &mut r, 4096);
+        assert!(
+            l.iter().chain(&r).all(|x| x.is_finite() && x.abs() < 10.0),
+            "fs {fs}"
+        );
+    }
+}
+
+#[test]
+fn mono_works() {
+    let s = everything_on();
+    let mut strip = Strip::new(s);
+    strip.prepare(FS, 512, 1, &s).expect("prepare");
+    let mut m = noise(9600, 17, 0.5);
+    let mut start = 0;
+    while start < m.len() {
+        let end = (start + 100).min(m.len());
+        strip.process(&mut [&mut m[start..end]]);
+        start = end;
+    }
+    assert!(m.iter().all(|x| x.is_finite()));
+    assert!(m.iter().any(|&x| x != 0.0));
+}
+
+#[test]
+fn exported_chain_matches_the_strip() {
+    // The exported TOML builds the renderer's chain, which must sound like the strip.
+    let mut s = everything_on();
+    s.delay.ping_pong = false;
+    s.limiter.enabled = false;
+    let toml = s.to_toml().expect("toml");
+    let file = chain_from_toml(&toml).expect("the exported chain parses");
+    let mut chain = file.chain;
+    assert_eq!(chain.len(), 2 + 2 + 3 + 1 + 1 + 1);
+    chain.prepare(FS, 4096, 2).expect("chain prepares");
+    let mut strip = prepared(&s);
+    let (l0, r0) = (noise(24_000, 18, 0.5), noise(24_000, 19, 0.5));
+    let (mut l1, mut r1) = (l0.clone(), r0.clone());
+    run(&mut strip, &mut l1, &mut r1, 512);
+    let (mut l2, mut r2) = (l0.clone(), r0.clone());
+    let mut start = 0;
+    while start < l2.len() {
+        let end = (start + 512).min(l2.len());
+        chain.process(&mut [&mut l2[start..end], &mut r2[start..end]]);
+        start = end;
+    }
+    let diff = l1
+        .iter()
+        .zip(&l2)
+        .chain(r1.iter().zip(&r2))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "strip and exported chain differ by {diff}");
+
+    // Tempo-synced delays export as bpm + note value; the limiter exports too.
+    let mut s = everything_on();
+    s.delay.time = DelayTime::Note {
+        fraction: 0.1875,
+        bpm: 90.0,
+    };
+    let toml = s.to_toml().expect("toml");
+    assert!(toml.contains("bpm = 90"), "{toml}");
+    assert!(toml.contains("name = \"limiter\""), "{toml}");
+    chain_from_toml(&toml).expect("parses");
+}
+
+#[test]
+fn reset_jumps_to_new_settings_without_ramps() {
+    // Settings changed, then a reset before any processing: the output is exactly what a
+    // strip prepared with the new settings gives.
+    let mut strip = prepared(&StripSettings::default());
+    let s = everything_on();
+    strip.set_settings(&s);
+    strip.reset();
+    assert_eq!(strip.latency_samples(), strip.target_latency());
+    let mut fresh = prepared(&s);
+    let (mut l1, mut r1) = (noise(9600, 21, 0.5), noise(9600, 22, 0.5));
+    let (mut l2, mut r2) = (l1.clone(), r1.clone());
+    run(&mut strip, &mut l1, &mut r1, 480);
+    run(&mut fresh, &mut l2, &mut r2, 480);
+    assert!(l1 == l2 && r1 == r2);
+}
+
+#[test]
+fn odd_blocks_do_not_panic() {
+    let s = everything_on();
+    let mut strip = prepared(&s);
+    // No channels, unequal lengths, more channels than prepared.
+    strip.process(&mut []);
+    let (mut l, mut r) = (noise(100, 23, 0.5), noise(60, 24, 0.5));
+    strip.process(&mut [&mut l[..], &mut r[..]]);
+    assert!(l.iter().chain(&r).all(|x| x.is_finite()));
+    let mut c = noise(100, 25, 0.5);
+    let before = c.clone();
+    let (mut l, mut r) = (noise(100, 26, 0.5), noise(100, 27, 0.5));
+    strip.process(&mut [&mut l[..], &mut r[..], &mut c[..]]);
+    assert_eq!(c, before, "a third channel passes unchanged");
+}
