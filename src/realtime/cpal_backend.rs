@@ -120,6 +120,59 @@ fn from_cpal(context: &str, error: &cpal::Error) -> Error {
     }
 }
 
+/// The error for a device that cannot run `channels` channels at `rate` Hz, given its
+/// configurations `(channels, min rate, max rate)`; `None` when one fits or none is listed
+/// (some hosts list nothing and let the stream decide).
+fn device_support_error(
+    name: &str,
+    ranges: &[(usize, u32, u32)],
+    channels: usize,
+    rate: u32,
+    input: bool,
+) -> Option<Error> {
+    if ranges.is_empty() {
+        return None;
+    }
+    let kind = if input { "input" } else { "output" };
+    let max = ranges.iter().map(|r| r.0).max().unwrap_or(0);
+    if channels > max {
+        return Some(
+            Error::invalid_range(
+                format!("Device '{name}' has at most {max} {kind} channels"),
+                if input { "channels_in" } else { "channels_out" },
+                channels,
+            )
+            .with_expected(format!("at most {max}"))
+            .with_suggestion("use fewer channels or choose another device (`rtfx devices`)"),
+        );
+    }
+    let usable: Vec<&(usize, u32, u32)> = ranges.iter().filter(|r| r.0 >= channels).collect();
+    if usable.iter().any(|r| (r.1..=r.2).contains(&rate)) {
+        return None;
+    }
+    let mut spans: Vec<String> = usable
+        .iter()
+        .map(|r| {
+            if r.1 == r.2 {
+                format!("{} Hz", r.1)
+            } else {
+                format!("{}–{} Hz", r.1, r.2)
+            }
+        })
+        .collect();
+    spans.sort();
+    spans.dedup();
+    Some(
+        Error::invalid_sample_rate(rate, spans.join(", "))
+            .with_message(format!(
+                "Device '{name}' does not support {rate} Hz for {channels} {kind} channels"
+            ))
+            .with_suggestion(
+                "choose a supported --rate; input and output devices must share one rate (rtfx does not resample)",
+            ),
+    )
+}
+
 /// Audio devices through cpal; see the [module docs](self).
 pub struct CpalBackend {
     host: cpal::Host,
@@ -309,38 +362,40 @@ impl CpalBackend {
         }
     }
 
-    /// Checks that `device` has `channels` channels in a direction.
-    fn check_channels(
+    /// Checks that `device` has `channels` channels in a direction and supports `rate`; the
+    /// errors name the device, what it supports and the option to change.
+    fn check_device(
         device: &cpal::Device,
         name: &str,
         channels: usize,
+        rate: u32,
         input: bool,
     ) -> Result<()> {
-        let max = if input {
-            device
-                .supported_input_configs()
-                .map(|it| it.map(|c| usize::from(c.channels())).max().unwrap_or(0))
+        let ranges: Vec<(usize, u32, u32)> = if input {
+            device.supported_input_configs().map(|it| {
+                it.map(|c| {
+                    (
+                        usize::from(c.channels()),
+                        c.min_sample_rate(),
+                        c.max_sample_rate(),
+                    )
+                })
+                .collect()
+            })
         } else {
-            device
-                .supported_output_configs()
-                .map(|it| it.map(|c| usize::from(c.channels())).max().unwrap_or(0))
+            device.supported_output_configs().map(|it| {
+                it.map(|c| {
+                    (
+                        usize::from(c.channels()),
+                        c.min_sample_rate(),
+                        c.max_sample_rate(),
+                    )
+                })
+                .collect()
+            })
         }
-        .unwrap_or(0);
-        if max == 0 {
-            // Some hosts list no configurations; let cpal decide.
-            return Ok(());
-        }
-        if channels > max {
-            let kind = if input { "input" } else { "output" };
-            return Err(Error::invalid_range(
-                format!("Device '{name}' has at most {max} {kind} channels"),
-                if input { "channels_in" } else { "channels_out" },
-                channels,
-            )
-            .with_expected(format!("at most {max}"))
-            .with_suggestion("use fewer channels or choose another device (`rtfx devices`)"));
-        }
-        Ok(())
+        .unwrap_or_default();
+        device_support_error(name, &ranges, channels, rate, input).map_or(Ok(()), Err)
     }
 
     /// Builds the streams for `config`, running `callback` through a block adapter.
@@ -353,7 +408,7 @@ impl CpalBackend {
         match direction {
             StreamDirection::Output => {
                 let (name, device) = self.find(config.device_out.as_ref(), false)?;
-                Self::check_channels(&device, &name, cout, false)?;
+                Self::check_device(&device, &name, cout, config.sample_rate, false)?;
                 let f = flags.clone();
                 let stream = self.build_output(
                     &device,
@@ -373,7 +428,7 @@ impl CpalBackend {
             }
             StreamDirection::Input => {
                 let (name, device) = self.find(config.device_in.as_ref(), true)?;
-                Self::check_channels(&device, &name, cin, true)?;
+                Self::check_device(&device, &name, cin, config.sample_rate, true)?;
                 let f = flags.clone();
                 let stream = self.build_input(
                     &device,
@@ -393,8 +448,8 @@ impl CpalBackend {
             StreamDirection::Duplex => {
                 let (in_name, in_dev) = self.find(config.device_in.as_ref(), true)?;
                 let (out_name, out_dev) = self.find(config.device_out.as_ref(), false)?;
-                Self::check_channels(&in_dev, &in_name, cin, true)?;
-                Self::check_channels(&out_dev, &out_name, cout, false)?;
+                Self::check_device(&in_dev, &in_name, cin, config.sample_rate, true)?;
+                Self::check_device(&out_dev, &out_name, cout, config.sample_rate, false)?;
                 let capacity = (config.buffer_size * 8).max(PIECE_FRAMES * 2) * cin;
                 let (mut tx, mut rx) = rtrb::RingBuffer::<f32>::new(capacity);
                 let started = Arc::new(AtomicBool::new(false));
@@ -635,6 +690,9 @@ impl AudioBackend for CpalBackend {
                 if let Some(p) = &details.parameter_name {
                     err = err.with_parameter_name(p.clone());
                 }
+                if let Some(x) = &details.expected {
+                    err = err.with_expected(x.clone());
+                }
                 Err(err)
             }
         }
@@ -748,6 +806,29 @@ mod tests {
             false,
         );
         assert_eq!(flags.failed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn unsupported_channels_and_rates_are_named() {
+        let ranges = [(2, 44100, 48000), (2, 96000, 96000), (8, 48000, 48000)];
+        assert!(device_support_error("dev", &ranges, 2, 48000, false).is_none());
+        assert!(device_support_error("dev", &ranges, 8, 48000, true).is_none());
+        assert!(device_support_error("dev", &[], 99, 1, true).is_none());
+        let e = device_support_error("dev", &ranges, 9, 48000, false).unwrap();
+        assert_eq!(e.parameter_name(), Some("channels_out"));
+        assert!(e.message().contains("at most 8 output channels"), "{e}");
+        let e = device_support_error("USB mic", &ranges, 2, 22050, true).unwrap();
+        assert!(matches!(e, Error::InvalidSampleRate(_)));
+        let text = e.to_string();
+        assert!(
+            text.contains("Device 'USB mic' does not support 22050 Hz for 2 input channels"),
+            "{text}"
+        );
+        assert!(
+            text.contains("44100–48000 Hz, 48000 Hz, 96000 Hz"),
+            "{text}"
+        );
+        assert!(text.contains("--rate"), "{text}");
     }
 
     #[test]
