@@ -26,5 +26,6 @@ pub mod error;
 pub mod gpu;
 pub mod offline;
 pub mod plugin;
+pub mod realtime;
 
 pub use error::{Error, ErrorDetails, Result};

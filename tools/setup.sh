@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   pkg-config libasound2-dev libjack-jackd2-dev libgl-dev libx11-xcb-dev libxcb1-dev
   libxcb-dri2-0-dev libxcb-icccm4-dev libxcursor-dev libxkbcommon-dev libxcb-shape0-dev
   libxcb-xfixes0-dev
+  # jackd2: JACK dummy servers for the standalone and real-time device tests.
   xvfb x11-apps x11-utils qtractor python3-venv jackd2
 )
 

@@ -1,8 +1,10 @@
 //! Command-line interface of the `rtfx` binary.
 
 mod demo;
+mod devices;
 mod effects;
 mod info;
+mod live;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -75,6 +77,15 @@ enum Command {
         #[arg(long, value_name = "FILE.wav")]
         write_input: Option<std::path::PathBuf>,
     },
+    /// List the audio hosts and devices (index, channels, default rate).
+    Devices {
+        /// Only this cpal host (alsa, jack, …).
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Run a chain on an audio device in real time, with live statistics.
+    #[command(after_help = live::EXIT_CODES)]
+    Live(live::LiveArgs),
 }
 
 /// Runs the parsed command.
@@ -89,5 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             block,
             write_input,
         } => demo::run(&effects, seconds, block, write_input.as_deref()).map(|()| Outcome::Success),
+        Command::Devices { host } => devices::run(host.as_deref()).map(|()| Outcome::Success),
+        Command::Live(args) => live::run(&args).map(|()| Outcome::Success),
     }
 }

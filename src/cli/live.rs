@@ -1,0 +1,266 @@
+//! `rtfx live`: runs a chain on an audio device through `RealtimeProcessor`, printing a status
+//! line every second and the statistics as JSON on exit. Exit codes: 0 when stopped by
+//! `--duration` or Ctrl-C, 1 on a device or stream error, 2 on a bad option or chain.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use super::Usage;
+use rtfx::dsp::Chain;
+use rtfx::dsp::spec::{build_effect, chain_from_toml, chain_to_specs, parse_effect};
+use rtfx::realtime::backend::choose_device;
+use rtfx::realtime::{
+    AudioBackend, CpalBackend, DeviceSelector, ProcessorOptions, ProcessorStats, RealtimeProcessor,
+    StreamConfig,
+};
+
+/// The exit codes, for `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 stopped by --duration or Ctrl-C; 1 device or stream error (the message names the fix); 2 bad option or chain.";
+
+/// Options of `rtfx live`.
+#[derive(clap::Args, Debug)]
+pub struct LiveArgs {
+    /// Effect specs, applied after the --chain file's effects, e.g. -e hibutterworth:80,order=2.
+    #[arg(short = 'e', long = "effect")]
+    pub effects: Vec<String>,
+    /// A TOML chain file with [[effects]] tables.
+    #[arg(long)]
+    pub chain: Option<PathBuf>,
+    /// Sample rate in Hz (default: the output device's rate, e.g. the JACK server's, or 48000).
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Frames per callback, which is also the DSP chunk size.
+    #[arg(long, default_value_t = 256)]
+    pub buffer: usize,
+    /// Input device: an index or a name substring from `rtfx devices` (default: the system's).
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Output device: an index or a name substring (default: the system's).
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Input channels (0 = output only: the chain processes silence).
+    #[arg(long, default_value_t = 2)]
+    pub in_channels: usize,
+    /// Output channels (0 = input only).
+    #[arg(long, default_value_t = 2)]
+    pub out_channels: usize,
+    /// cpal host: auto, alsa, jack, … (auto: JACK when a server is running, else the system's
+    /// default host).
+    #[arg(long, default_value = "auto")]
+    pub host: String,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Write the statistics as JSON to this file on exit.
+    #[arg(long)]
+    pub stats_json: Option<PathBuf>,
+    /// Ring capacity in buffers (at least 2).
+    #[arg(long, default_value_t = 4)]
+    pub ring_blocks: usize,
+    /// Buffers of silence primed at start: headroom against a late DSP thread, at the cost of
+    /// latency (1..ring-blocks − 1).
+    #[arg(long, default_value_t = 1)]
+    pub prime_blocks: usize,
+    /// No status line each second.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Builds the chain: the file's effects, then the -e effects.
+fn build_chain(args: &LiveArgs) -> anyhow::Result<Chain> {
+    let mut chain = match &args.chain {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the chain file {}", path.display()))?;
+            chain_from_toml(&text)
+                .with_context(|| format!("in the chain file {}", path.display()))?
+                .chain
+        }
+        None => Chain::new(Vec::new()),
+    };
+    for (i, text) in args.effects.iter().enumerate() {
+        let spec = parse_effect(text).with_context(|| format!("in -e #{} '{text}'", i + 1))?;
+        chain.push(build_effect(&spec).with_context(|| format!("in -e #{} '{text}'", i + 1))?);
+    }
+    if chain.is_empty() {
+        bail!(
+            "no effects specified: add -e SPEC (e.g. -e highpass:80,q=0.707 -e gain:0.5) or --chain FILE; `rtfx effects` lists them"
+        );
+    }
+    Ok(chain)
+}
+
+/// JACK when a server is running, else the system's default host (ALSA on Linux).
+fn auto_backend() -> CpalBackend {
+    if let Ok(jack) = CpalBackend::with_host("jack")
+        && jack.devices().is_ok_and(|d| !d.is_empty())
+    {
+        return jack;
+    }
+    CpalBackend::new()
+}
+
+/// The default rate of the device the stream will play on (or record from).
+fn device_rate(backend: &CpalBackend, args: &LiveArgs) -> Option<u32> {
+    let devices = backend.devices().ok()?;
+    let (selector, input) = match (args.out_channels > 0, &args.output, &args.input) {
+        (true, Some(out), _) => (Some(out), false),
+        (true, None, _) => (None, false),
+        (false, _, sel) => (sel.as_ref(), true),
+    };
+    let device = match selector {
+        Some(text) => choose_device(&devices, &DeviceSelector::parse(text), input).ok()?,
+        None => devices.iter().find(|d| {
+            if input {
+                d.is_default_input
+            } else {
+                d.is_default_output
+            }
+        })?,
+    };
+    let rate = device.default_sample_rate;
+    (1.0..=768_000.0).contains(&rate).then_some(rate as u32)
+}
+
+/// One status line.
+fn status_line(elapsed: f64, s: &ProcessorStats) -> String {
+    let budget = if s.deadline_ms > 0.0 {
+        s.chunk_ms.p99 / s.deadline_ms * 100.0
+    } else {
+        0.0
+    };
+    format!(
+        "[{elapsed:6.1} s] callbacks {} | callback median {:.3} p99 {:.3} max {:.3} ms | dsp median {:.3} p99 {:.3} max {:.3} ms ({budget:.1}% of {:.3} ms) | xruns {} (input {}, output {}, device {}) | rings {}/{} frames",
+        s.callback_count,
+        s.callback_ms.median,
+        s.callback_ms.p99,
+        s.callback_ms.max,
+        s.chunk_ms.median,
+        s.chunk_ms.p99,
+        s.chunk_ms.max,
+        s.deadline_ms,
+        s.xrun_count,
+        s.input_overflow_count,
+        s.output_underflow_count,
+        s.backend_xrun_count,
+        s.input_ring_frames,
+        s.output_ring_frames,
+    )
+}
+
+/// Runs `rtfx live`.
+pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(Usage(anyhow::anyhow!(
+            "--duration must be a positive number of seconds, got {d}"
+        ))
+        .into());
+    }
+    // A bad chain is a usage error (exit code 2); device problems are errors (exit code 1).
+    let chain = build_chain(args).map_err(Usage)?;
+    let specs = chain_to_specs(&chain);
+    let backend = if args.host.eq_ignore_ascii_case("auto") {
+        auto_backend()
+    } else {
+        CpalBackend::with_host(&args.host)?
+    };
+    let backend_name = backend.name().to_string();
+    let rate = match args.rate {
+        Some(r) => r,
+        None => device_rate(&backend, args).unwrap_or(48000),
+    };
+    let config = StreamConfig::new(rate, args.buffer)
+        .with_channels(args.in_channels, args.out_channels)
+        .with_devices(
+            args.input.as_deref().map(DeviceSelector::parse),
+            args.output.as_deref().map(DeviceSelector::parse),
+        );
+    let options = ProcessorOptions {
+        ring_blocks: args.ring_blocks,
+        prime_blocks: args.prime_blocks,
+        ..ProcessorOptions::default()
+    };
+    let mut processor = RealtimeProcessor::new(chain, Box::new(backend), config, options)
+        .context("setting up the real-time processor")?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+
+    processor
+        .start()
+        .with_context(|| format!("starting the stream on {backend_name}"))?;
+    eprintln!(
+        "rtfx live: {} on {backend_name}, {} Hz, {} frames (deadline {:.3} ms, latency {:.3} ms), {} in / {} out; Ctrl-C stops",
+        specs.join(" → "),
+        rate,
+        args.buffer,
+        processor.deadline_ms(),
+        processor.latency_ms(),
+        args.in_channels,
+        args.out_channels,
+    );
+    if let Some(device) = processor.backend().device_buffer_size()
+        && device != args.buffer
+    {
+        let extra = if device % args.buffer == 0 {
+            "no added latency"
+        } else {
+            "one more buffer of latency for a duplex stream"
+        };
+        eprintln!(
+            "note: the device runs {device}-frame buffers; rtfx splits or gathers them into {}-frame callbacks ({extra})",
+            args.buffer
+        );
+    }
+    // The worker sets its priority as it starts.
+    std::thread::sleep(Duration::from_millis(20));
+    if !processor.worker_is_realtime() {
+        eprintln!(
+            "note: the DSP worker runs at normal priority (real-time scheduling was refused); for fewer xruns allow it, e.g. join the 'audio' group with an rtprio limit in /etc/security/limits.d"
+        );
+    }
+    let started = Instant::now();
+    let mut next_status = 1.0;
+    let mut failure = None;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let elapsed = started.elapsed().as_secs_f64();
+        if stop.load(Ordering::Relaxed) {
+            eprintln!("stopping (Ctrl-C)");
+            break;
+        }
+        if let Some(e) = processor.backend().stream_error() {
+            failure = Some(e);
+            break;
+        }
+        if args.duration.is_some_and(|d| elapsed >= d) {
+            break;
+        }
+        if elapsed >= next_status {
+            if !args.quiet {
+                eprintln!("{}", status_line(elapsed, &processor.stats()));
+            }
+            next_status += 1.0;
+        }
+    }
+    let stopped = processor.stop();
+    let stats = processor.stats();
+    eprintln!("{}", status_line(started.elapsed().as_secs_f64(), &stats));
+    if let Some(path) = &args.stats_json {
+        std::fs::write(path, stats.to_json())
+            .with_context(|| format!("writing the statistics to {}", path.display()))?;
+    }
+    if let Some(e) = failure {
+        return Err(anyhow::Error::new(e).context("the audio stream stopped"));
+    }
+    stopped.context("stopping the processor")?;
+    Ok(())
+}
