@@ -1,6 +1,6 @@
-//! The `rtfx` binary: one executable for every way in: the offline renderer (`render`, `info`),
-//! the effect list and a demo of the DSP core; live mode and the standalone app join it as
-//! their issues land.
+//! The `rtfx` binary: one executable for every way in: the standalone app (no arguments or
+//! `standalone`), live processing (`live`, `devices`), the offline renderer (`render`, `info`),
+//! the effect list and a demo of the DSP core.
 
 mod cli;
 
