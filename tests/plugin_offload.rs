@@ -298,3 +298,51 @@ fn the_worker_does_not_outlive_its_activation() {
     drop(plugin);
     assert_eq!(workers_become(0), 0);
 }
+
+#[test]
+fn the_hosts_reset_at_start_costs_no_underflow() {
+    let _serial = serial();
+    let mut plugin = plugin_with(&[], "Offload");
+    let mut host = Host::new(RATE, None);
+    // `activate` resets too, as nice-plug's start_processing does.
+    assert!(activate(&mut plugin, &mut host, RATE, 64, 2));
+    let mut chans = vec![noise(64, 1, 0.5), noise(64, 2, 0.5)];
+    process_all(&mut plugin, &mut host, &mut chans, 64);
+    assert_eq!(plugin.meters().underflows(), 0);
+}
+
+#[test]
+fn a_reset_mid_stream_restarts_like_a_fresh_activation() {
+    let _serial = serial();
+    let settings = SETTINGS[2];
+    let block = 64;
+    let latency = block + OFFLOAD_CHUNK;
+    let source = [noise(3000, 3, 0.5), noise(3000, 4, 0.5)];
+    let padded: Vec<Vec<f32>> = source
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.resize(3000 + latency, 0.0);
+            c
+        })
+        .collect();
+    let (fresh, _) = render(settings, "Offload", ProcessMode::Offline, &padded, block);
+
+    let mut plugin = plugin_with(settings, "Offload");
+    let mut host = Host::new(RATE, Some(120.0));
+    assert!(activate_in(
+        &mut plugin,
+        &mut host,
+        RATE,
+        block as u32,
+        2,
+        ProcessMode::Offline
+    ));
+    let mut before = vec![noise(1000, 5, 0.9), noise(1000, 6, 0.9)];
+    process_all(&mut plugin, &mut host, &mut before, block);
+    plugin.reset();
+    let mut after = padded.clone();
+    process_all(&mut plugin, &mut host, &mut after, block);
+    assert_eq!(after, fresh);
+    assert!(after[0].iter().any(|&x| x.abs() > 1e-3));
+}

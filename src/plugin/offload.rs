@@ -72,6 +72,9 @@ pub fn gpu_status_line() -> String {
 struct Shared {
     stop: AtomicBool,
     flush: AtomicU8,
+    /// Reset the strip to the current parameters before the next chunk (a restart while no
+    /// audio is queued: no handshake needed).
+    reset_strip: AtomicBool,
     stalled: AtomicBool,
 }
 
@@ -88,6 +91,8 @@ pub struct Offload {
     priming: usize,
     /// A flush is pending: emit silence, write nothing, until the worker confirms it.
     syncing: bool,
+    /// Audio was written since the stream (re)started.
+    dirty: bool,
     offline: bool,
 }
 
@@ -125,6 +130,7 @@ impl Offload {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             flush: AtomicU8::new(RUNNING),
+            reset_strip: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
         });
         let worker = Worker {
@@ -154,6 +160,7 @@ impl Offload {
             // The strip is fresh: the stream starts with the priming, no flush needed.
             priming: latency,
             syncing: false,
+            dirty: false,
             offline: mode == ProcessMode::Offline,
         })
     }
@@ -166,8 +173,14 @@ impl Offload {
     /// Restarts the stream: the worker drops queued input and resets its strip to the current
     /// parameters; the output restarts with the priming. Lock-free; safe on the audio thread.
     pub fn restart(&mut self) {
-        self.shared.flush.store(FLUSH_RESET, Ordering::Release);
-        self.syncing = true;
+        if !self.dirty && !self.syncing {
+            // Nothing queued (e.g. the host's reset right after activation): the worker resets
+            // its strip before the first chunk it gets, and the priming is still to come.
+            self.shared.reset_strip.store(true, Ordering::Release);
+        } else {
+            self.shared.flush.store(FLUSH_RESET, Ordering::Release);
+            self.syncing = true;
+        }
         self.waker.unpark();
     }
 
@@ -194,6 +207,7 @@ impl Offload {
             return true;
         }
         let written = write_planar(&mut self.to_worker, block, frames);
+        self.dirty = true;
         self.waker.unpark();
         let primed = self.priming.min(frames);
         self.priming -= primed;
@@ -238,6 +252,7 @@ impl Offload {
         self.from_worker.discard(stale);
         self.priming = self.latency;
         self.syncing = false;
+        self.dirty = false;
         true
     }
 }
@@ -270,10 +285,8 @@ impl Worker {
                 let queued = self.input.available_read();
                 self.input.discard(queued);
                 if flush == FLUSH_RESET {
-                    let settings = self.params.settings(self.meters.tempo());
-                    self.strip.set_settings(&settings);
-                    self.strip.reset();
-                    self.strip.jump_to(&settings);
+                    self.shared.reset_strip.store(false, Ordering::Relaxed);
+                    self.reset_strip();
                 }
                 self.shared.flush.store(RUNNING, Ordering::Release);
                 continue;
@@ -290,8 +303,22 @@ impl Worker {
         }
     }
 
+    /// Clears the strip's state and jumps it to the current parameters (as the plugin's
+    /// `reset` and first block after it do inline).
+    fn reset_strip(&mut self) {
+        let settings = self.params.settings(self.meters.tempo());
+        self.strip.set_settings(&settings);
+        self.strip.reset();
+        self.strip.jump_to(&settings);
+    }
+
     /// Processes one chunk from the input ring to the output ring.
     fn chunk(&mut self) {
+        // The audio thread requests the reset before it writes audio: seeing the audio (above)
+        // means seeing the request.
+        if self.shared.reset_strip.swap(false, Ordering::AcqRel) {
+            self.reset_strip();
+        }
         let mut views: [&mut [f32]; MAX_CHANNELS] = Default::default();
         let channels = self.scratch.len().min(views.len());
         for (view, buf) in views.iter_mut().zip(self.scratch.iter_mut()) {
