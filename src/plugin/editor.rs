@@ -255,10 +255,7 @@ impl StripApp {
             ui.separator();
             switch(ui, setter, &self.params.bypass, "Bypass");
             ui.separator();
-            ui.vertical(|ui| {
-                ui.label("Processing");
-                slider(ui, setter, &self.params.mode);
-            });
+            ui.vertical(|ui| slider(ui, setter, &self.params.mode));
             ui.separator();
             ui.vertical(|ui| {
                 meter(

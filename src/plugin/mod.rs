@@ -458,12 +458,18 @@ impl Plugin for Rtfx {
         if mode != self.mode {
             // A mode switch (the host restarts us for the latency change, but need not do so
             // before the next block): start the side that takes over from fresh state.
-            match (mode, self.offload.as_mut()) {
-                (ProcessingMode::Offload | ProcessingMode::Gpu, Some(o)) => o.restart(),
-                _ => {
+            // Offload ↔ GPU keeps the worker running as it is (the same CPU worker).
+            match (self.mode, mode, self.offload.as_mut()) {
+                (
+                    ProcessingMode::Inline,
+                    ProcessingMode::Offload | ProcessingMode::Gpu,
+                    Some(o),
+                ) => o.restart(),
+                (_, ProcessingMode::Inline, _) => {
                     self.strip.reset();
                     self.strip.jump_to(&settings);
                 }
+                _ => {}
             }
             self.mode = mode;
             self.meters.set_active_mode(mode);
