@@ -346,3 +346,23 @@ fn a_reset_mid_stream_restarts_like_a_fresh_activation() {
     assert_eq!(after, fresh);
     assert!(after[0].iter().any(|&x| x.abs() > 1e-3));
 }
+
+#[test]
+fn the_tail_includes_the_offload_latency() {
+    let _serial = serial();
+    let mut plugin = plugin_with(&[("dly_on", "On")], "Offload");
+    let mut host = Host::new(RATE, None);
+    assert!(activate_in(
+        &mut plugin,
+        &mut host,
+        RATE,
+        256,
+        2,
+        ProcessMode::Offline
+    ));
+    let mut chans = vec![noise(2048, 1, 0.5), noise(2048, 2, 0.5)];
+    let status = process_all(&mut plugin, &mut host, &mut chans, 256);
+    // Delay 250 ms, feedback 35 %: 12000 × ceil(ln 1e-6 / ln 0.35) = 12000 × 14 (as inline),
+    // plus the offload latency.
+    assert_eq!(status, ProcessStatus::Tail(12_000 * 14 + 256 + 64));
+}

@@ -295,17 +295,6 @@ impl Rtfx {
     }
 }
 
-/// The tail to report: the strip's ([`Strip::tail_samples`]) plus `extra` frames (the offload
-/// latency).
-fn tail_status(strip: &Strip, extra: usize) -> ProcessStatus {
-    ProcessStatus::Tail(
-        strip
-            .tail_samples()
-            .saturating_add(extra)
-            .min(u32::MAX as usize) as u32,
-    )
-}
-
 impl Plugin for Rtfx {
     const NAME: &'static str = "rtfx";
     const VENDOR: &'static str = "rtfx";
@@ -486,17 +475,17 @@ impl Plugin for Rtfx {
         }
 
         let frames = buffer.samples();
-        let (levels, extra_tail) = match (mode, self.offload.as_mut()) {
+        let (levels, tail) = match (mode, self.offload.as_mut()) {
             (ProcessingMode::Offload | ProcessingMode::Gpu, Some(o)) => {
                 if o.process(buffer.as_slice()) {
                     self.meters.underflows.fetch_add(1, Ordering::Relaxed);
                 }
-                // The worker records its own levels.
-                (StripLevels::default(), o.latency())
+                // The worker records its own levels and tail.
+                (StripLevels::default(), Some(o.tail_samples()))
             }
             _ => {
                 self.strip.process(buffer.as_slice());
-                (self.strip.levels(), 0)
+                (self.strip.levels(), None)
             }
         };
 
@@ -505,7 +494,8 @@ impl Plugin for Rtfx {
             let load = started.elapsed().as_secs_f32() / duration * 100.0;
             self.meters.record(levels, load);
         }
-        tail_status(&self.strip, extra_tail)
+        let tail = tail.unwrap_or_else(|| self.strip.tail_samples());
+        ProcessStatus::Tail(tail.min(u32::MAX as usize) as u32)
     }
 }
 

@@ -19,7 +19,7 @@
 //!
 //! GPU mode runs on this same CPU worker: see [`gpu_status`].
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
@@ -75,6 +75,8 @@ struct Shared {
     /// Reset the strip to the current parameters before the next chunk (a restart while no
     /// audio is queued: no handshake needed).
     reset_strip: AtomicBool,
+    /// The worker strip's tail after its last chunk ([`Strip::tail_samples`]).
+    tail: AtomicUsize,
     stalled: AtomicBool,
 }
 
@@ -131,6 +133,7 @@ impl Offload {
             stop: AtomicBool::new(false),
             flush: AtomicU8::new(RUNNING),
             reset_strip: AtomicBool::new(false),
+            tail: AtomicUsize::new(0),
             stalled: AtomicBool::new(false),
         });
         let worker = Worker {
@@ -168,6 +171,15 @@ impl Offload {
     /// The latency offloading adds, in frames (`max_block + OFFLOAD_CHUNK`).
     pub fn latency(&self) -> usize {
         self.latency
+    }
+
+    /// Frames after the input stops until the output has decayed: the worker strip's tail
+    /// (as of its last chunk) plus the offload latency.
+    pub fn tail_samples(&self) -> usize {
+        self.shared
+            .tail
+            .load(Ordering::Relaxed)
+            .saturating_add(self.latency)
     }
 
     /// Restarts the stream: the worker drops queued input and resets its strip to the current
@@ -330,6 +342,9 @@ impl Worker {
         self.strip.set_settings(&settings);
         self.strip.process(block);
         self.meters.record_levels(self.strip.levels());
+        self.shared
+            .tail
+            .store(self.strip.tail_samples(), Ordering::Relaxed);
         write_planar(&mut self.output, block, OFFLOAD_CHUNK);
     }
 }
