@@ -123,6 +123,45 @@ fn parameter_changes_while_processing_do_not_allocate() {
     assert!(chans.iter().flatten().all(|x| x.is_finite()));
 }
 
+/// Offload and GPU mode (the worker on the CPU), real-time and offline (which waits for the
+/// worker), with mode switches and resets between blocks: the audio thread's side never
+/// allocates. (assert_no_alloc watches the calling thread only; the worker runs the same
+/// allocation-free strip code.)
+#[test]
+fn offload_modes_process_without_allocating() {
+    for process_mode in [ProcessMode::Realtime, ProcessMode::Offline] {
+        for mode in ["Offload", "GPU"] {
+            let mut plugin = Rtfx::default();
+            for id in SECTIONS.iter().filter(|s| !s.is_empty() && **s != "bypass") {
+                set_text(&plugin, id, "On");
+            }
+            set_text(&plugin, "mode", mode);
+            let mut host = Host::new(48_000.0, Some(120.0));
+            assert!(activate_in(
+                &mut plugin,
+                &mut host,
+                48_000.0,
+                4096,
+                2,
+                process_mode
+            ));
+            for block in [1usize, 64, 511, 4096] {
+                let mut chans = vec![noise(block * 3, 1, 0.8), noise(block * 3, 2, 0.8)];
+                process_checked(&mut plugin, &mut host, &mut chans, block);
+                assert!(chans.iter().flatten().all(|x| x.is_finite()), "{mode}");
+                assert_no_alloc(|| plugin.reset());
+            }
+            // Switching modes while processing.
+            for next in ["Inline", mode, "Inline", mode] {
+                set_text(&plugin, "mode", next);
+                let mut chans = vec![noise(1024, 3, 0.8), noise(1024, 4, 0.8)];
+                process_checked(&mut plugin, &mut host, &mut chans, 256);
+                assert!(chans.iter().flatten().all(|x| x.is_finite()), "{next}");
+            }
+        }
+    }
+}
+
 /// Runs in a child process (this test binary, filtered to this test): allocating inside the
 /// guard must abort it.
 #[test]

@@ -31,7 +31,7 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = ();
 }
 
-const PARAM_COUNT: u32 = 41;
+const PARAM_COUNT: u32 = 42;
 
 fn plugin_path() -> PathBuf {
     if let Some(p) = std::env::var_os("RTFX_CLAP") {
@@ -379,6 +379,41 @@ fn latency_and_tail_are_reported() {
         TailLength::Infinite => panic!("infinite tail"),
     }
     inst.deactivate(proc.stop_processing());
+}
+
+#[test]
+fn offload_and_gpu_modes_report_their_latency_and_pass_audio() {
+    let entry = load();
+    // mode: Inline 0.0, Offload 0.5, GPU 1.0 (three choices).
+    for (mode, normalized) in [("Offload", 0.5), ("GPU", 1.0)] {
+        let mut inst = instance(&entry);
+        flush(&mut inst, &[("mode", normalized)]);
+        let config = PluginAudioConfiguration {
+            sample_rate: 48_000.0,
+            min_frames_count: 1,
+            max_frames_count: 256,
+        };
+        let proc = inst.activate(|_, _| (), config).expect("activate");
+        let latency: PluginLatency = inst
+            .plugin_shared_handle()
+            .get_extension()
+            .expect("latency extension");
+        // The host's largest block plus the worker's 64-frame chunk.
+        assert_eq!(latency.get(&inst.plugin_handle()), 256 + 64, "{mode}");
+        let mut proc = proc.start_processing().expect("start");
+        let mut heard = false;
+        for round in 0..60 {
+            let mut input = vec![noise(256, round, 0.5), noise(256, round + 1, 0.5)];
+            let mut output = vec![vec![0.0f32; 256]; 2];
+            process(&mut proc, &mut input, &mut output, &EventBuffer::new());
+            assert!(output.iter().flatten().all(|&x| clean(x)), "{mode}");
+            heard |= round >= 40 && output[0].iter().any(|&x| x != 0.0);
+            // Real time, roughly: the worker gets the block's duration (5.3 ms).
+            std::thread::sleep(std::time::Duration::from_millis(4));
+        }
+        assert!(heard, "{mode}: the worker's output never arrived");
+        inst.deactivate(proc.stop_processing());
+    }
 }
 
 #[test]

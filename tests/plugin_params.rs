@@ -53,6 +53,7 @@ const IDS: &[&str] = &[
     "lim_release",
     "out_gain",
     "bypass",
+    "mode",
 ];
 
 #[test]
@@ -188,13 +189,13 @@ fn editor_size_is_persisted() {
 }
 
 #[test]
-fn limiter_switch_and_lookahead_are_not_automatable() {
+fn latency_changing_parameters_are_not_automatable() {
     use nice_plug::prelude::ParamFlags;
     let plugin = Rtfx::default();
     for (id, ptr, _) in plugin.params().param_map() {
         let flags = unsafe { ptr.flags() };
         let automatable = !flags.contains(ParamFlags::NON_AUTOMATABLE);
-        let expected = !matches!(id.as_str(), "lim_on" | "lim_lookahead");
+        let expected = !matches!(id.as_str(), "lim_on" | "lim_lookahead" | "mode");
         assert_eq!(automatable, expected, "{id}");
         if id == "bypass" {
             assert!(flags.contains(ParamFlags::BYPASS));

@@ -26,7 +26,7 @@ use nice_plug_egui::{
     RepaintNotifier, create_egui_editor,
 };
 
-use super::params::{DelaySync, RtfxParams};
+use super::params::{DelaySync, ProcessingMode, RtfxParams};
 use super::{Meters, strip::StripLevels};
 
 /// Smallest editor size, in logical pixels.
@@ -255,6 +255,8 @@ impl StripApp {
             ui.separator();
             switch(ui, setter, &self.params.bypass, "Bypass");
             ui.separator();
+            ui.vertical(|ui| slider(ui, setter, &self.params.mode));
+            ui.separator();
             ui.vertical(|ui| {
                 meter(
                     ui,
@@ -353,7 +355,11 @@ impl StripApp {
         ui.horizontal(|ui| {
             let rate = self.meters.sample_rate();
             let latency = self.meters.latency_samples();
-            ui.label("Mode: inline");
+            ui.label(mode_line(
+                self.params.mode.value(),
+                self.meters.active_mode(),
+                self.meters.underflows(),
+            ));
             ui.separator();
             if rate > 0.0 {
                 ui.label(format!(
@@ -390,6 +396,22 @@ impl StripApp {
             }
             ui.label(&self.export_status);
         });
+    }
+}
+
+/// The stats panel's processing-mode line: the mode running, the offload underflows, and for
+/// GPU mode what runs instead of the GPU.
+pub fn mode_line(wanted: ProcessingMode, active: ProcessingMode, underflows: u64) -> String {
+    match active {
+        ProcessingMode::Inline if wanted != ProcessingMode::Inline => {
+            "Mode: inline (offload worker not running)".to_string()
+        }
+        ProcessingMode::Inline => "Mode: inline".to_string(),
+        ProcessingMode::Offload => format!("Mode: offload, {underflows} underflows"),
+        ProcessingMode::Gpu => format!(
+            "Mode: {}, {underflows} underflows",
+            super::offload::gpu_status_line()
+        ),
     }
 }
 

@@ -6,28 +6,41 @@
 //! Parameters arrive as nice-plug parameters ([`params::RtfxParams`]); meters and statistics
 //! go to the editor through atomics only ([`Meters`]).
 //!
-//! Processing modes: only inline processing exists so far. The offload thread and the GPU mode
-//! of the brief are later work; there is no mode parameter yet.
+//! Processing modes (the `mode` parameter, [`params::ProcessingMode`]; not automatable, since
+//! it changes the latency, which is re-reported through the host's restart path):
+//! - **Inline** (default): the strip runs in `process()`; no added latency.
+//! - **Offload**: `process()` only moves samples through lock-free rings to a worker thread
+//!   that runs its own strip in fixed chunks ([`offload`]); the latency grows by the host's
+//!   maximum block plus [`offload::OFFLOAD_CHUNK`]; late worker output becomes silence and is
+//!   counted ([`Meters::underflows`]).
+//! - **GPU**: meant for the CUDA graph runner; runs exactly like Offload on the CPU worker, and
+//!   the editor says why ([`offload::gpu_status_line`]). Only the strip's high/low-pass cascade
+//!   could run on the GPU runner; that is not wired in.
+//!
+//! The worker thread starts in `activate` (parked until offload is used, so the mode can be
+//! switched while processing without allocating) and is stopped and joined in `deactivate`.
 //!
 //! Audio thread: no allocation, lock, log or panic; any block length; every sample rate from
 //! 1 kHz to 768 kHz (everything is rebuilt in `activate`); output free of NaN, infinity and
 //! subnormal numbers.
 
 pub mod editor;
+pub mod offload;
 pub mod params;
 pub mod standalone;
 pub mod strip;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use atomic_float::{AtomicF32, AtomicF64};
 use nice_plug::prelude::*;
 
-use self::params::RtfxParams;
-use self::strip::{Strip, StripLevels};
+use self::offload::Offload;
+use self::params::{ProcessingMode, RtfxParams};
+use self::strip::{Strip, StripLevels, StripSettings, lookahead_samples};
 
 /// Tempo the tempo-synced delay uses when the host reports none (BPM).
 pub const DEFAULT_TEMPO: f64 = 120.0;
@@ -52,6 +65,8 @@ pub struct Meters {
     blocks: AtomicU64,
     overruns: AtomicU64,
     load: [AtomicU32; LOAD_BINS],
+    active_mode: AtomicU8,
+    underflows: AtomicU64,
 }
 
 impl Default for Meters {
@@ -66,6 +81,8 @@ impl Default for Meters {
             blocks: AtomicU64::new(0),
             overruns: AtomicU64::new(0),
             load: std::array::from_fn(|_| AtomicU32::new(0)),
+            active_mode: AtomicU8::new(0),
+            underflows: AtomicU64::new(0),
         }
     }
 }
@@ -100,6 +117,41 @@ impl Meters {
                 self.overruns.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Records the levels of a block processed elsewhere (the offload worker; atomics only).
+    pub fn record_levels(&self, levels: StripLevels) {
+        self.input_peak
+            .fetch_max(levels.input_peak, Ordering::Relaxed);
+        self.output_peak
+            .fetch_max(levels.output_peak, Ordering::Relaxed);
+        self.gain_reduction_db
+            .fetch_min(levels.gain_reduction_db, Ordering::Relaxed);
+    }
+
+    /// The processing mode that is running: Inline until the first activation, and Inline
+    /// when the offload worker could not be started. GPU mode runs on the CPU worker (see
+    /// [`offload::gpu_status_line`]).
+    pub fn active_mode(&self) -> ProcessingMode {
+        match self.active_mode.load(Ordering::Relaxed) {
+            1 => ProcessingMode::Offload,
+            2 => ProcessingMode::Gpu,
+            _ => ProcessingMode::Inline,
+        }
+    }
+
+    fn set_active_mode(&self, mode: ProcessingMode) {
+        let v = match mode {
+            ProcessingMode::Inline => 0,
+            ProcessingMode::Offload => 1,
+            ProcessingMode::Gpu => 2,
+        };
+        self.active_mode.store(v, Ordering::Relaxed);
+    }
+
+    /// Host blocks in offload mode that lacked worker output (filled with silence).
+    pub fn underflows(&self) -> u64 {
+        self.underflows.load(Ordering::Relaxed)
     }
 
     /// Takes the input peak, output peak and gain reduction (dB) accumulated since the last
@@ -162,6 +214,7 @@ impl Meters {
         self.load.iter().for_each(|c| c.store(0, Ordering::Relaxed));
         self.blocks.store(0, Ordering::Relaxed);
         self.overruns.store(0, Ordering::Relaxed);
+        self.underflows.store(0, Ordering::Relaxed);
     }
 }
 
@@ -170,6 +223,10 @@ pub struct Rtfx {
     params: Arc<RtfxParams>,
     meters: Arc<Meters>,
     strip: Strip,
+    /// The offload worker (from `activate` to `deactivate`).
+    offload: Option<Offload>,
+    /// The processing mode running now.
+    mode: ProcessingMode,
     sample_rate: f32,
     /// Latency last reported to the host.
     reported_latency: u32,
@@ -184,6 +241,8 @@ impl Default for Rtfx {
             params: Arc::new(RtfxParams::default()),
             meters: Arc::new(Meters::default()),
             strip: Strip::default(),
+            offload: None,
+            mode: ProcessingMode::Inline,
             sample_rate: 0.0,
             reported_latency: 0,
             fresh: true,
@@ -205,6 +264,34 @@ impl Rtfx {
     /// The strip (for tests: latency, tail, state).
     pub fn strip(&self) -> &Strip {
         &self.strip
+    }
+
+    /// The offload worker's audio-side handle while active (for tests and diagnostics).
+    pub fn offload(&self) -> Option<&Offload> {
+        self.offload.as_ref()
+    }
+
+    /// The processing mode to run: the parameter's, or Inline without a worker.
+    fn wanted_mode(&self) -> ProcessingMode {
+        match self.offload {
+            Some(_) => self.params.mode.value(),
+            None => ProcessingMode::Inline,
+        }
+    }
+
+    /// The latency to report for `settings` in `mode`: the limiter's lookahead plus, when
+    /// offloaded, the offload latency.
+    fn latency_for(&self, settings: &StripSettings, mode: ProcessingMode) -> u32 {
+        let strip = if settings.limiter.enabled && self.sample_rate > 0.0 {
+            lookahead_samples(settings.limiter.lookahead_ms, f64::from(self.sample_rate))
+        } else {
+            0
+        };
+        let offload = match (&self.offload, mode) {
+            (Some(o), ProcessingMode::Offload | ProcessingMode::Gpu) => o.latency(),
+            _ => 0,
+        };
+        (strip + offload).min(u32::MAX as usize) as u32
     }
 }
 
@@ -264,6 +351,8 @@ impl Plugin for Rtfx {
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
+        // Stops and joins the previous activation's worker, if any.
+        self.offload = None;
         let channels = audio_io_layout
             .main_output_channels
             .map_or(0, NonZeroU32::get) as usize;
@@ -282,8 +371,24 @@ impl Plugin for Rtfx {
             return false;
         }
         self.sample_rate = sample_rate;
+        if self.params.mode.value() != ProcessingMode::Inline {
+            // Computed once per process, outside the audio thread (it may load the driver).
+            let _ = offload::gpu_status();
+        }
+        // Without a worker the plugin still runs (inline).
+        self.offload = Offload::start(
+            self.params.clone(),
+            self.meters.clone(),
+            f64::from(sample_rate),
+            buffer_config.max_buffer_size as usize,
+            channels,
+            buffer_config.process_mode,
+        )
+        .ok();
+        self.mode = self.wanted_mode();
+        self.meters.set_active_mode(self.mode);
         // The wrapper remembers the last value (0 at first): report changes only.
-        let latency = self.strip.target_latency() as u32;
+        let latency = self.latency_for(&settings, self.mode);
         if latency != self.reported_latency {
             self.reported_latency = latency;
             context.set_latency_samples(latency);
@@ -298,10 +403,19 @@ impl Plugin for Rtfx {
         true
     }
 
+    /// Stops and joins the offload worker.
+    fn deactivate(&mut self) {
+        self.offload = None;
+    }
+
     /// Clears all audio state and jumps every parameter to its current value (no ramps); the
     /// first block after it jumps to the values it brings too, so that processing after a reset
-    /// starts exactly at the current settings.
+    /// starts exactly at the current settings. The offload worker drops its queued audio and
+    /// resets its strip too (the output restarts after the offload latency).
     fn reset(&mut self) {
+        if let Some(offload) = self.offload.as_mut() {
+            offload.restart();
+        }
         let bpm = self.meters.tempo.load(Ordering::Relaxed);
         self.strip.set_settings(&self.params.settings(bpm));
         self.strip.reset();
@@ -329,7 +443,28 @@ impl Plugin for Rtfx {
             self.strip.set_settings(&settings);
         }
 
-        let latency = self.strip.target_latency() as u32;
+        let mode = self.wanted_mode();
+        if mode != self.mode {
+            // A mode switch (the host restarts us for the latency change, but need not do so
+            // before the next block): start the side that takes over from fresh state.
+            // Offload ↔ GPU keeps the worker running as it is (the same CPU worker).
+            match (self.mode, mode, self.offload.as_mut()) {
+                (
+                    ProcessingMode::Inline,
+                    ProcessingMode::Offload | ProcessingMode::Gpu,
+                    Some(o),
+                ) => o.restart(),
+                (_, ProcessingMode::Inline, _) => {
+                    self.strip.reset();
+                    self.strip.jump_to(&settings);
+                }
+                _ => {}
+            }
+            self.mode = mode;
+            self.meters.set_active_mode(mode);
+        }
+
+        let latency = self.latency_for(&settings, mode);
         if latency != self.reported_latency {
             // The wrapper asks the host to restart (CLAP) or sends kLatencyChanged (VST3).
             self.reported_latency = latency;
@@ -340,14 +475,27 @@ impl Plugin for Rtfx {
         }
 
         let frames = buffer.samples();
-        self.strip.process(buffer.as_slice());
+        let (levels, tail) = match (mode, self.offload.as_mut()) {
+            (ProcessingMode::Offload | ProcessingMode::Gpu, Some(o)) => {
+                if o.process(buffer.as_slice()) {
+                    self.meters.underflows.fetch_add(1, Ordering::Relaxed);
+                }
+                // The worker records its own levels and tail.
+                (StripLevels::default(), Some(o.tail_samples()))
+            }
+            _ => {
+                self.strip.process(buffer.as_slice());
+                (self.strip.levels(), None)
+            }
+        };
 
         if frames > 0 && self.sample_rate > 0.0 {
             let duration = frames as f32 / self.sample_rate;
             let load = started.elapsed().as_secs_f32() / duration * 100.0;
-            self.meters.record(self.strip.levels(), load);
+            self.meters.record(levels, load);
         }
-        ProcessStatus::Tail(self.strip.tail_samples().min(u32::MAX as usize) as u32)
+        let tail = tail.unwrap_or_else(|| self.strip.tail_samples());
+        ProcessStatus::Tail(tail.min(u32::MAX as usize) as u32)
     }
 }
 

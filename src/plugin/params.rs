@@ -21,6 +21,24 @@ use super::strip::{
 /// Default editor size in logical pixels (width, height).
 pub const DEFAULT_EDITOR_SIZE: (u32, u32) = (980, 560);
 
+/// Where the strip runs (see [`super::offload`]).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingMode {
+    /// On the host's audio thread (zero added latency).
+    #[id = "inline"]
+    #[name = "Inline"]
+    Inline,
+    /// On a worker thread fed through lock-free rings (adds a fixed latency).
+    #[id = "offload"]
+    #[name = "Offload"]
+    Offload,
+    /// Meant for the CUDA graph runner; runs on the offload worker (see
+    /// [`super::offload::gpu_status`]).
+    #[id = "gpu"]
+    #[name = "GPU"]
+    Gpu,
+}
+
 /// How the delay time is set.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DelaySync {
@@ -334,6 +352,10 @@ pub struct RtfxParams {
     /// Host-linked bypass.
     #[id = "bypass"]
     pub bypass: BoolParam,
+
+    /// Processing mode (changes the latency, so not automatable).
+    #[id = "mode"]
+    pub mode: EnumParam<ProcessingMode>,
 }
 
 impl Default for RtfxParams {
@@ -419,6 +441,7 @@ impl Default for RtfxParams {
 
             output_gain: db_param("Output Gain", f(d.output_gain_db), -24.0, 24.0),
             bypass: BoolParam::new("Bypass", d.bypass).make_bypass(),
+            mode: EnumParam::new("Processing Mode", ProcessingMode::Inline).non_automatable(),
         }
     }
 }

@@ -79,6 +79,25 @@ pub fn activate(
     max_block: u32,
     channels: u32,
 ) -> bool {
+    activate_in(
+        plugin,
+        host,
+        sample_rate,
+        max_block,
+        channels,
+        ProcessMode::Realtime,
+    )
+}
+
+/// [`activate`] with the host's processing mode (real-time or an offline render).
+pub fn activate_in(
+    plugin: &mut Rtfx,
+    host: &mut Host,
+    sample_rate: f32,
+    max_block: u32,
+    channels: u32,
+    process_mode: ProcessMode,
+) -> bool {
     let layout = Rtfx::AUDIO_IO_LAYOUTS
         .iter()
         .find(|l| l.main_output_channels.map(|c| c.get()) == Some(channels))
@@ -87,7 +106,7 @@ pub fn activate(
         sample_rate,
         min_buffer_size: None,
         max_buffer_size: max_block,
-        process_mode: ProcessMode::Realtime,
+        process_mode,
     };
     let ok = plugin.activate(layout, &config, host);
     plugin.reset();

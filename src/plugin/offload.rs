@@ -1,0 +1,350 @@
+//! The plugin's offload mode: `process()` only moves samples through two of the real-time
+//! engine's lock-free rings ([`crate::realtime::ring`]); a worker thread runs its own
+//! [`Strip`] on them in fixed chunks of [`OFFLOAD_CHUNK`] frames.
+//!
+//! Timing: the audio thread writes a host block into the input ring, wakes the worker and
+//! reads as many frames from the output ring. After every (re)start the first
+//! [`Offload::latency`] output frames are silence (the priming), so the output is the strip's
+//! output delayed by a fixed `max_block + OFFLOAD_CHUNK` frames: the worker has one host block
+//! period to process what the previous blocks brought. When it is late, the missing frames are
+//! silence, the block is counted as an underflow ([`super::Meters::underflows`]) and the
+//! stream re-synchronises (the queued input is dropped, the priming starts again), so the
+//! latency reported to the host stays true.
+//!
+//! Parameters reach the worker through the plugin's atomic parameters, read once per chunk:
+//! in offload mode automation is applied at chunk granularity, not sample-accurately.
+//!
+//! In an offline render (nice-plug's [`ProcessMode::Offline`]) the audio thread waits for the
+//! worker instead of emitting silence, so offline bounces are exact.
+//!
+//! GPU mode runs on this same CPU worker: see [`gpu_status`].
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use nice_plug::prelude::ProcessMode;
+
+use super::Meters;
+use super::params::RtfxParams;
+use super::strip::Strip;
+use crate::error::{Error, Result};
+use crate::realtime::config::MAX_CHANNELS;
+use crate::realtime::ring::{RingConsumer, RingProducer, ring_buffer};
+
+/// Frames the worker processes at a time.
+pub const OFFLOAD_CHUNK: usize = 64;
+
+/// How long an offline render waits for the worker before giving up on a block (counted as
+/// an underflow).
+const OFFLINE_WAIT: Duration = Duration::from_secs(2);
+
+/// No flush pending.
+const RUNNING: u8 = 0;
+/// Drop the queued input, keep the strip's state (re-synchronisation after an underflow).
+const FLUSH: u8 = 1;
+/// Drop the queued input and reset the strip to the current parameters (start, reset, mode
+/// switch).
+const FLUSH_RESET: u8 = 2;
+
+/// The GPU mode's status for this process, computed once (it may initialise the CUDA
+/// driver): `Ok(device name)` when a CUDA device exists, else `Err(reason)`.
+///
+/// Either way the strip runs on the CPU worker: only its high/low-pass cascade could run on
+/// the [`crate::gpu`] runner, and that is not wired into the plugin.
+pub fn gpu_status() -> &'static std::result::Result<String, String> {
+    static STATUS: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    STATUS.get_or_init(|| crate::gpu::cuda_available().map_err(|e| e.to_string()))
+}
+
+/// The line the editor shows for GPU mode.
+pub fn gpu_status_line() -> String {
+    match gpu_status() {
+        Ok(device) => {
+            format!("GPU {device} found — strip runs on the CPU worker (GPU strip not wired)")
+        }
+        Err(reason) => format!("GPU unavailable: {reason} — CPU worker"),
+    }
+}
+
+/// What the two threads share.
+struct Shared {
+    stop: AtomicBool,
+    flush: AtomicU8,
+    /// Reset the strip to the current parameters before the next chunk (a restart while no
+    /// audio is queued: no handshake needed).
+    reset_strip: AtomicBool,
+    /// The worker strip's tail after its last chunk ([`Strip::tail_samples`]).
+    tail: AtomicUsize,
+    stalled: AtomicBool,
+}
+
+/// The audio-thread side of the offload worker; owns the thread (stopped and joined on
+/// drop).
+pub struct Offload {
+    shared: Arc<Shared>,
+    to_worker: RingProducer,
+    from_worker: RingConsumer,
+    thread: Option<JoinHandle<()>>,
+    waker: Thread,
+    latency: usize,
+    /// Output frames of silence still to emit before reading the output ring.
+    priming: usize,
+    /// A flush is pending: emit silence, write nothing, until the worker confirms it.
+    syncing: bool,
+    /// Audio was written since the stream (re)started.
+    dirty: bool,
+    offline: bool,
+}
+
+/// The worker thread's state.
+struct Worker {
+    shared: Arc<Shared>,
+    params: Arc<RtfxParams>,
+    meters: Arc<Meters>,
+    strip: Strip,
+    input: RingConsumer,
+    output: RingProducer,
+    scratch: Vec<Vec<f32>>,
+}
+
+impl Offload {
+    /// Prepares a strip for `sample_rate` and `channels` and starts the worker thread.
+    /// `max_block` is the host's largest block; the latency is `max_block + OFFLOAD_CHUNK`.
+    /// Allocates: call from `activate`, never from `process`.
+    pub fn start(
+        params: Arc<RtfxParams>,
+        meters: Arc<Meters>,
+        sample_rate: f64,
+        max_block: usize,
+        channels: usize,
+        mode: ProcessMode,
+    ) -> Result<Self> {
+        let latency = max_block.max(1) + OFFLOAD_CHUNK;
+        let channels = channels.max(1);
+        let capacity = (4 * latency).next_power_of_two();
+        let (to_worker, input) = ring_buffer(capacity, channels)?;
+        let (output, from_worker) = ring_buffer(capacity, channels)?;
+        let mut strip = Strip::default();
+        let settings = params.settings(meters.tempo());
+        strip.prepare(sample_rate, OFFLOAD_CHUNK, channels, &settings)?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            flush: AtomicU8::new(RUNNING),
+            reset_strip: AtomicBool::new(false),
+            tail: AtomicUsize::new(0),
+            stalled: AtomicBool::new(false),
+        });
+        let worker = Worker {
+            shared: shared.clone(),
+            params,
+            meters,
+            strip,
+            input,
+            output,
+            scratch: vec![vec![0.0; OFFLOAD_CHUNK]; channels],
+        };
+        let thread = std::thread::Builder::new()
+            .name("rtfx-offload".into())
+            .spawn(move || worker.run())
+            .map_err(|e| {
+                Error::backend_not_available("offload worker")
+                    .with_message(format!("cannot start the offload thread: {e}"))
+            })?;
+        let waker = thread.thread().clone();
+        Ok(Self {
+            shared,
+            to_worker,
+            from_worker,
+            thread: Some(thread),
+            waker,
+            latency,
+            // The strip is fresh: the stream starts with the priming, no flush needed.
+            priming: latency,
+            syncing: false,
+            dirty: false,
+            offline: mode == ProcessMode::Offline,
+        })
+    }
+
+    /// The latency offloading adds, in frames (`max_block + OFFLOAD_CHUNK`).
+    pub fn latency(&self) -> usize {
+        self.latency
+    }
+
+    /// Frames after the input stops until the output has decayed: the worker strip's tail
+    /// (as of its last chunk) plus the offload latency.
+    pub fn tail_samples(&self) -> usize {
+        self.shared
+            .tail
+            .load(Ordering::Relaxed)
+            .saturating_add(self.latency)
+    }
+
+    /// Restarts the stream: the worker drops queued input and resets its strip to the current
+    /// parameters; the output restarts with the priming. Lock-free; safe on the audio thread.
+    pub fn restart(&mut self) {
+        if !self.dirty && !self.syncing {
+            // Nothing queued (e.g. the host's reset right after activation): the worker resets
+            // its strip before the first chunk it gets, and the priming is still to come.
+            self.shared.reset_strip.store(true, Ordering::Release);
+        } else {
+            self.shared.flush.store(FLUSH_RESET, Ordering::Release);
+            self.syncing = true;
+        }
+        self.waker.unpark();
+    }
+
+    /// For tests and diagnostics: while stalled the worker processes nothing (as if it had
+    /// no CPU time), so the audio thread underflows. Takes effect within one chunk.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.shared.stalled.store(stalled, Ordering::Release);
+        self.waker.unpark();
+    }
+
+    /// Moves one host block through the worker: `block` (planar, in place) goes to the input
+    /// ring and is replaced by the worker's output `latency` frames earlier. Returns whether
+    /// frames were missing (an underflow: the worker was late, or has not yet confirmed a
+    /// restart). Never allocates, locks or logs; blocks only in an
+    /// offline render.
+    pub fn process(&mut self, block: &mut [&mut [f32]]) -> bool {
+        let frames = block.iter().map(|c| c.len()).min().unwrap_or(0);
+        if frames == 0 {
+            return false;
+        }
+        if self.syncing && !self.wait_for_sync() {
+            // The worker has not confirmed the restart yet: a dropout like any other.
+            block.iter_mut().for_each(|c| c.fill(0.0));
+            return true;
+        }
+        let written = write_planar(&mut self.to_worker, block, frames);
+        self.dirty = true;
+        self.waker.unpark();
+        let primed = self.priming.min(frames);
+        self.priming -= primed;
+        for c in block.iter_mut() {
+            c[..primed].fill(0.0);
+        }
+        let wanted = frames - primed;
+        if self.offline && wanted > 0 {
+            let deadline = Instant::now() + OFFLINE_WAIT;
+            while self.from_worker.available_read() < wanted && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+        }
+        let read = self.from_worker.read_frames(block, primed, wanted);
+        let underflow = read < wanted || written < frames;
+        if underflow {
+            for c in block.iter_mut() {
+                c[primed + read..].fill(0.0);
+            }
+            // Re-synchronise so that the latency stays what the host was told.
+            self.shared.flush.store(FLUSH, Ordering::Release);
+            self.syncing = true;
+            self.waker.unpark();
+        }
+        underflow
+    }
+
+    /// Checks (offline: waits for) the worker's confirmation of a pending flush; once it has
+    /// come, drops the stale output and starts the priming.
+    fn wait_for_sync(&mut self) -> bool {
+        if self.offline {
+            let deadline = Instant::now() + OFFLINE_WAIT;
+            while self.shared.flush.load(Ordering::Acquire) != RUNNING && Instant::now() < deadline
+            {
+                std::thread::yield_now();
+            }
+        }
+        if self.shared.flush.load(Ordering::Acquire) != RUNNING {
+            return false;
+        }
+        let stale = self.from_worker.available_read();
+        self.from_worker.discard(stale);
+        self.priming = self.latency;
+        self.syncing = false;
+        self.dirty = false;
+        true
+    }
+}
+
+/// Writes the first `frames` frames of a mutable planar block (no allocation).
+fn write_planar(ring: &mut RingProducer, block: &[&mut [f32]], frames: usize) -> usize {
+    let mut views: [&[f32]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
+    let n = block.len().min(MAX_CHANNELS);
+    for (view, channel) in views.iter_mut().zip(block.iter()) {
+        *view = channel;
+    }
+    ring.write_frames(&views[..n], 0, frames)
+}
+
+impl Drop for Offload {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.waker.unpark();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Worker {
+    fn run(mut self) {
+        while !self.shared.stop.load(Ordering::Acquire) {
+            let flush = self.shared.flush.load(Ordering::Acquire);
+            if flush != RUNNING {
+                let queued = self.input.available_read();
+                self.input.discard(queued);
+                if flush == FLUSH_RESET {
+                    self.shared.reset_strip.store(false, Ordering::Relaxed);
+                    self.reset_strip();
+                }
+                self.shared.flush.store(RUNNING, Ordering::Release);
+                continue;
+            }
+            if self.shared.stalled.load(Ordering::Acquire)
+                || self.input.available_read() < OFFLOAD_CHUNK
+                || self.output.available_write() < OFFLOAD_CHUNK
+            {
+                // Woken by every host block, a flush, a stall change and the stop.
+                std::thread::park_timeout(Duration::from_millis(50));
+                continue;
+            }
+            self.chunk();
+        }
+    }
+
+    /// Clears the strip's state and jumps it to the current parameters (as the plugin's
+    /// `reset` and first block after it do inline).
+    fn reset_strip(&mut self) {
+        let settings = self.params.settings(self.meters.tempo());
+        self.strip.set_settings(&settings);
+        self.strip.reset();
+        self.strip.jump_to(&settings);
+    }
+
+    /// Processes one chunk from the input ring to the output ring.
+    fn chunk(&mut self) {
+        // The audio thread requests the reset before it writes audio: seeing the audio (above)
+        // means seeing the request.
+        if self.shared.reset_strip.swap(false, Ordering::AcqRel) {
+            self.reset_strip();
+        }
+        let mut views: [&mut [f32]; MAX_CHANNELS] = Default::default();
+        let channels = self.scratch.len().min(views.len());
+        for (view, buf) in views.iter_mut().zip(self.scratch.iter_mut()) {
+            *view = buf.as_mut_slice();
+        }
+        let block = &mut views[..channels];
+        self.input.read_frames(block, 0, OFFLOAD_CHUNK);
+        let settings = self.params.settings(self.meters.tempo());
+        self.strip.set_settings(&settings);
+        self.strip.process(block);
+        self.meters.record_levels(self.strip.levels());
+        self.shared
+            .tail
+            .store(self.strip.tail_samples(), Ordering::Relaxed);
+        write_planar(&mut self.output, block, OFFLOAD_CHUNK);
+    }
+}
