@@ -9,8 +9,9 @@
 //! hundreds of thousands of frames.
 //!
 //! Arithmetic: the kernel does what [`SosCascade`](crate::dsp::filter::sos::SosCascade) does,
-//! operation for operation: `f64` transposed direct form II, `y = b0·x + s1`,
-//! `s1' = (b1·x − a1·y) + s2`, `s2' = b2·x − a2·y`, output `(y·gain) as f32` written as 0 when
+//! operation for operation: `f64` transposed direct form II with the output substituted into
+//! the state updates, `y = b0·x + s1`, `s1' = (k1·x + s2) − a1·s1`, `s2' = k2·x − a2·s1`
+//! (k1 = b1 − a1·b0, k2 = b2 − a2·b0), output `(y·gain) as f32` written as 0 when
 //! it is non-finite or below 1e-30 in magnitude, state words cleaned the same way at the end of
 //! the chunk. It is compiled with `--fmad=false` so that NVRTC does not fuse multiplies and adds:
 //! with IEEE `f64` on both sides the GPU's output is then bit-identical to the CPU's.
@@ -24,7 +25,7 @@ pub const KERNEL_NAME: &str = "sos_cascade";
 pub const MAX_SECTIONS: usize = 64;
 
 /// CUDA C source of the kernel. Buffers are planar: `input[ch * frames + n]`; `coeffs` holds
-/// `[b0, b1, b2, a1, a2]` per section; `state` holds `[s1, s2]` per section per channel.
+/// `[b0, a1, a2, k1, k2]` per section; `state` holds `[s1, s2]` per section per channel.
 pub const SOURCE: &str = r#"
 #define MAX_SECTIONS 64
 #define FLUSH_BELOW 1e-30
@@ -57,9 +58,10 @@ extern "C" __global__ void sos_cascade(
         double x = (double)in[n];
         for (int k = 0; k < sections; ++k) {
             const double* c = coeffs + 5 * k;
-            double y = c[0] * x + st[2 * k];
-            st[2 * k] = c[1] * x - c[3] * y + st[2 * k + 1];
-            st[2 * k + 1] = c[2] * x - c[4] * y;
+            double old = st[2 * k];
+            double y = c[0] * x + old;
+            st[2 * k] = (c[3] * x + st[2 * k + 1]) - c[1] * old;
+            st[2 * k + 1] = c[4] * x - c[2] * old;
             x = y;
         }
         float v = (float)(x * gain);
@@ -75,7 +77,8 @@ extern "C" __global__ void sos_cascade(
 "#;
 
 /// Runs the kernel's arithmetic on the CPU, thread by thread (one per channel), over planar
-/// buffers of `channels × frames`. `coeffs` are [`SosCascade::coefficient_rows`]; `state`
+/// buffers of `channels × frames`. `coeffs` are [`SosCascade::coefficient_rows`]
+/// (`[b0, a1, a2, k1, k2]`); `state`
 /// holds `[s1, s2]` per section per channel and carries over between calls.
 ///
 /// [`SosCascade::coefficient_rows`]: crate::dsp::filter::sos::SosCascade::coefficient_rows
@@ -115,9 +118,10 @@ pub fn emulate(
         for (o, &i) in out.iter_mut().zip(inp) {
             let mut x = f64::from(i);
             for (k, c) in coeffs.iter().enumerate() {
-                let y = c[0] * x + st[2 * k];
-                st[2 * k] = c[1] * x - c[3] * y + st[2 * k + 1];
-                st[2 * k + 1] = c[2] * x - c[4] * y;
+                let old = st[2 * k];
+                let y = c[0] * x + old;
+                st[2 * k] = (c[3] * x + st[2 * k + 1]) - c[1] * old;
+                st[2 * k + 1] = c[4] * x - c[2] * old;
                 x = y;
             }
             let v = (x * gain) as f32;

@@ -31,7 +31,8 @@
 
 use super::design::Section;
 
-/// Coefficients of one section, with a0 normalised away.
+/// Coefficients of one section, with a0 normalised away, plus the input weights of the state
+/// updates written in terms of the old state instead of the output (see [`step`]).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 struct Coefficients {
     b0: f64,
@@ -39,6 +40,10 @@ struct Coefficients {
     b2: f64,
     a1: f64,
     a2: f64,
+    /// b1 − a1·b0.
+    k1: f64,
+    /// b2 − a2·b0.
+    k2: f64,
 }
 
 impl Coefficients {
@@ -49,18 +54,21 @@ impl Coefficients {
         } else {
             1.0
         };
+        let (b0, b1, b2) = (s.b[0] / a0, s.b[1] / a0, s.b[2] / a0);
+        let (a1, a2) = (s.a[1] / a0, s.a[2] / a0);
         Self {
-            b0: s.b[0] / a0,
-            b1: s.b[1] / a0,
-            b2: s.b[2] / a0,
-            a1: s.a[1] / a0,
-            a2: s.a[2] / a0,
+            b0,
+            b1,
+            b2,
+            a1,
+            a2,
+            k1: b1 - a1 * b0,
+            k2: b2 - a2 * b0,
         }
     }
 }
 
-/// Two lanes of `f64`, one per channel of a stereo pair. Plain arrays: LLVM turns the
-/// element-wise operations into packed SSE2/NEON instructions.
+/// Two lanes of `f64`, one per channel of a stereo pair, as stored between blocks.
 type Lanes = [f64; 2];
 
 /// Transposed DF-II state of one section for one channel pair.
@@ -103,12 +111,13 @@ impl SosCascade {
         }
     }
 
-    /// Each section's coefficients, normalised so that a0 = 1, as `[b0, b1, b2, a1, a2]`: the
-    /// table the GPU kernel works from.
+    /// Each section's coefficients, normalised so that a0 = 1, as
+    /// `[b0, a1, a2, k1, k2]` with k1 = b1 − a1·b0 and k2 = b2 − a2·b0: exactly the numbers the
+    /// recursion multiplies by (see `step`), and the table the GPU kernel works from.
     pub fn coefficient_rows(&self) -> Vec<[f64; 5]> {
         self.coefficients
             .iter()
-            .map(|c| [c.b0, c.b1, c.b2, c.a1, c.a2])
+            .map(|c| [c.b0, c.a1, c.a2, c.k1, c.k2])
             .collect()
     }
 
@@ -304,14 +313,152 @@ fn clean_output(channel: &mut [f32]) {
     }
 }
 
-#[inline(always)]
-fn step(c: &Coefficients, s: &mut PairState, x: Lanes) -> Lanes {
-    let mut y = [0.0; 2];
-    for l in 0..2 {
-        y[l] = c.b0 * x[l] + s.s1[l];
-        s.s1[l] = c.b1 * x[l] - c.a1 * y[l] + s.s2[l];
-        s.s2[l] = c.b2 * x[l] - c.a2 * y[l];
+/// Two `f64` lanes as one SSE2 register (baseline on x86-64). Written with intrinsics
+/// because LLVM's SLP vectoriser leaves the `[f64; 2]` recursion scalar (every operation twice).
+#[cfg(target_arch = "x86_64")]
+mod lanes {
+    use std::arch::x86_64::{
+        __m128d, _mm_add_pd, _mm_cvtpd_ps, _mm_cvtps_pd, _mm_cvtss_f32, _mm_mul_pd, _mm_set_pd,
+        _mm_set_ss, _mm_set1_pd, _mm_shuffle_ps, _mm_storeu_pd, _mm_sub_pd, _mm_unpacklo_ps,
+    };
+
+    #[derive(Clone, Copy)]
+    pub struct L(__m128d);
+
+    impl L {
+        #[inline(always)]
+        pub fn splat(v: f64) -> L {
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            L(unsafe { _mm_set1_pd(v) })
+        }
+        #[inline(always)]
+        pub fn new(lane0: f64, lane1: f64) -> L {
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            L(unsafe { _mm_set_pd(lane1, lane0) })
+        }
+        #[inline(always)]
+        pub fn get(self) -> [f64; 2] {
+            let mut out = [0.0; 2];
+            // SAFETY: `out` has room for the two lanes; unaligned store.
+            unsafe { _mm_storeu_pd(out.as_mut_ptr(), self.0) };
+            out
+        }
+        /// Two `f32` samples widened in one packed conversion.
+        #[inline(always)]
+        pub fn from_f32(lane0: f32, lane1: f32) -> L {
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            L(unsafe { _mm_cvtps_pd(_mm_unpacklo_ps(_mm_set_ss(lane0), _mm_set_ss(lane1))) })
+        }
+        /// Both lanes narrowed to `f32` in one packed conversion (same rounding as `as f32`).
+        #[inline(always)]
+        pub fn to_f32(self) -> (f32, f32) {
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            unsafe {
+                let f = _mm_cvtpd_ps(self.0);
+                (
+                    _mm_cvtss_f32(f),
+                    _mm_cvtss_f32(_mm_shuffle_ps::<0b01>(f, f)),
+                )
+            }
+        }
+        #[inline(always)]
+        pub fn add(self, o: L) -> L {
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            L(unsafe { _mm_add_pd(self.0, o.0) })
+        }
+        #[inline(always)]
+        pub fn sub(self, o: L) -> L {
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            L(unsafe { _mm_sub_pd(self.0, o.0) })
+        }
+        #[inline(always)]
+        pub fn mul(self, o: L) -> L {
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            L(unsafe { _mm_mul_pd(self.0, o.0) })
+        }
     }
+}
+
+/// Portable two-lane fallback with the same operations.
+#[cfg(not(target_arch = "x86_64"))]
+mod lanes {
+    #[derive(Clone, Copy)]
+    pub struct L([f64; 2]);
+
+    impl L {
+        #[inline(always)]
+        pub fn splat(v: f64) -> L {
+            L([v, v])
+        }
+        #[inline(always)]
+        pub fn new(lane0: f64, lane1: f64) -> L {
+            L([lane0, lane1])
+        }
+        #[inline(always)]
+        pub fn get(self) -> [f64; 2] {
+            self.0
+        }
+        #[inline(always)]
+        pub fn from_f32(lane0: f32, lane1: f32) -> L {
+            L([f64::from(lane0), f64::from(lane1)])
+        }
+        #[inline(always)]
+        pub fn to_f32(self) -> (f32, f32) {
+            (self.0[0] as f32, self.0[1] as f32)
+        }
+        #[inline(always)]
+        pub fn add(self, o: L) -> L {
+            L([self.0[0] + o.0[0], self.0[1] + o.0[1]])
+        }
+        #[inline(always)]
+        pub fn sub(self, o: L) -> L {
+            L([self.0[0] - o.0[0], self.0[1] - o.0[1]])
+        }
+        #[inline(always)]
+        pub fn mul(self, o: L) -> L {
+            L([self.0[0] * o.0[0], self.0[1] * o.0[1]])
+        }
+    }
+}
+
+use lanes::L;
+
+/// One section's coefficients, each broadcast to both lanes.
+#[derive(Clone, Copy)]
+struct SectionLanes {
+    b0: L,
+    a1: L,
+    a2: L,
+    k1: L,
+    k2: L,
+}
+
+impl SectionLanes {
+    #[inline(always)]
+    fn new(c: &Coefficients) -> Self {
+        SectionLanes {
+            b0: L::splat(c.b0),
+            a1: L::splat(c.a1),
+            a2: L::splat(c.a2),
+            k1: L::splat(c.k1),
+            k2: L::splat(c.k2),
+        }
+    }
+}
+
+/// One sample through one section, both lanes at once. Transposed DF-II is
+/// `y = b0·x + s1; s1' = b1·x − a1·y + s2; s2' = b2·x − a2·y`; substituting `y` into the state
+/// updates gives `s1' = (k1·x + s2) − a1·s1` and `s2' = k2·x − a2·s1`: the same state and
+/// response, but the recursion from `s1` back to `s1` is one multiply and one subtraction
+/// instead of four dependent operations. That loop-carried latency bounds a cascade's speed;
+/// everything else overlaps across samples and sections. (The GPU kernel uses this order too:
+/// see `gpu::kernel`.)
+#[inline(always)]
+fn step(c: &SectionLanes, s1: &mut L, s2: &mut L, x: L) -> L {
+    let old = *s1;
+    let y = c.b0.mul(x).add(old);
+    *s1 = c.k1.mul(x).add(*s2).sub(c.a1.mul(old));
+    *s2 = c.k2.mul(x).sub(c.a2.mul(old));
     y
 }
 
@@ -324,32 +471,35 @@ fn kernel<const K: usize>(
     right: Option<&mut [f32]>,
     gain: f64,
 ) {
-    let c = *c;
-    let mut s: [PairState; K] = [PairState::default(); K];
-    s.copy_from_slice(&state[..K]);
+    let c: [SectionLanes; K] = std::array::from_fn(|k| SectionLanes::new(&c[k]));
+    let mut s1: [L; K] = std::array::from_fn(|k| L::new(state[k].s1[0], state[k].s1[1]));
+    let mut s2: [L; K] = std::array::from_fn(|k| L::new(state[k].s2[0], state[k].s2[1]));
+    let g = L::splat(gain);
     match right {
         Some(right) => {
             let n = left.len().min(right.len());
             for (l, r) in left[..n].iter_mut().zip(right[..n].iter_mut()) {
-                let mut x = [f64::from(*l), f64::from(*r)];
+                let mut x = L::from_f32(*l, *r);
                 for k in 0..K {
-                    x = step(&c[k], &mut s[k], x);
+                    x = step(&c[k], &mut s1[k], &mut s2[k], x);
                 }
-                *l = (x[0] * gain) as f32;
-                *r = (x[1] * gain) as f32;
+                (*l, *r) = x.mul(g).to_f32();
             }
         }
         None => {
             for l in left.iter_mut() {
-                let mut x = [f64::from(*l), 0.0];
+                let mut x = L::from_f32(*l, 0.0);
                 for k in 0..K {
-                    x = step(&c[k], &mut s[k], x);
+                    x = step(&c[k], &mut s1[k], &mut s2[k], x);
                 }
-                *l = (x[0] * gain) as f32;
+                *l = x.mul(g).to_f32().0;
             }
         }
     }
-    state[..K].copy_from_slice(&s);
+    for k in 0..K {
+        state[k].s1 = s1[k].get();
+        state[k].s2 = s2[k].get();
+    }
 }
 
 /// Any section count (long fused cascades): state stays in memory.
@@ -360,22 +510,30 @@ fn kernel_dyn(
     right: Option<&mut [f32]>,
     gain: f64,
 ) {
-    let run = |x: Lanes, state: &mut [PairState]| {
-        c.iter()
-            .zip(state.iter_mut())
-            .fold(x, |x, (ck, sk)| step(ck, sk, x))
+    let g = L::splat(gain);
+    let run = |x: L, state: &mut [PairState]| {
+        c.iter().zip(state.iter_mut()).fold(x, |x, (ck, sk)| {
+            let mut s1 = L::new(sk.s1[0], sk.s1[1]);
+            let mut s2 = L::new(sk.s2[0], sk.s2[1]);
+            let y = step(&SectionLanes::new(ck), &mut s1, &mut s2, x);
+            sk.s1 = s1.get();
+            sk.s2 = s2.get();
+            y
+        })
     };
     match right {
         Some(right) => {
             for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-                let y = run([f64::from(*l), f64::from(*r)], state);
-                *l = (y[0] * gain) as f32;
-                *r = (y[1] * gain) as f32;
+                let y = run(L::new(f64::from(*l), f64::from(*r)), state)
+                    .mul(g)
+                    .get();
+                *l = y[0] as f32;
+                *r = y[1] as f32;
             }
         }
         None => {
             for l in left.iter_mut() {
-                *l = (run([f64::from(*l), 0.0], state)[0] * gain) as f32;
+                *l = run(L::new(f64::from(*l), 0.0), state).mul(g).get()[0] as f32;
             }
         }
     }
