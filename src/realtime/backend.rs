@@ -300,6 +300,60 @@ impl BlockAdapter {
         self.block
     }
 
+    /// Handles one device buffer of planar audio (any length) through the interleaved path,
+    /// in pieces that fit the caller's scratch buffers (`scratch_in` holds `piece ×
+    /// channels_in` samples, `scratch_out` `piece × channels_out`). Missing input channels
+    /// and samples read as silence; output channels beyond `channels_out` are zeroed.
+    pub fn process_planar(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+        scratch_in: &mut [f32],
+        scratch_out: &mut [f32],
+        status: BackendStatus,
+    ) {
+        let (cin, cout) = (self.channels_in, self.channels_out);
+        let fits = |len: usize, channels: usize| len.checked_div(channels).unwrap_or(usize::MAX);
+        let piece = fits(scratch_in.len(), cin).min(fits(scratch_out.len(), cout));
+        let frames = input
+            .first()
+            .map(|c| c.len())
+            .or_else(|| output.first().map(|c| c.len()))
+            .unwrap_or(0);
+        let mut pos = 0;
+        let mut status = status;
+        while pos < frames && piece > 0 {
+            let n = (frames - pos).min(piece);
+            for f in 0..n {
+                for c in 0..cin {
+                    scratch_in[f * cin + c] = input
+                        .get(c)
+                        .and_then(|ch| ch.get(pos + f))
+                        .copied()
+                        .unwrap_or(0.0);
+                }
+            }
+            self.process_interleaved(
+                &scratch_in[..n * cin],
+                &mut scratch_out[..n * cout],
+                n,
+                status,
+            );
+            status = BackendStatus::default();
+            for (c, channel) in output.iter_mut().enumerate() {
+                let end = (pos + n).min(channel.len());
+                for f in pos..end {
+                    channel[f] = if c < cout {
+                        scratch_out[(f - pos) * cout + c]
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            pos += n;
+        }
+    }
+
     /// Handles one device buffer of `frames` frames: `input` interleaved with `channels_in`
     /// channels (missing samples read as silence), `output` interleaved with `channels_out`
     /// channels. `status` is passed on with the next callback.
@@ -803,39 +857,7 @@ impl TestDriver {
         let Some(adapter) = s.adapter.as_mut() else {
             return false;
         };
-        let (cin, cout) = (adapter.channels_in, adapter.channels_out);
-        let frames = input
-            .first()
-            .map(|c| c.len())
-            .or_else(|| output.first().map(|c| c.len()))
-            .unwrap_or(0);
-        let mut pos = 0;
-        let mut status = status;
-        while pos < frames {
-            let n = (frames - pos).min(SCRATCH_FRAMES);
-            for f in 0..n {
-                for c in 0..cin {
-                    s.scratch_in[f * cin + c] = input
-                        .get(c)
-                        .and_then(|ch| ch.get(pos + f))
-                        .copied()
-                        .unwrap_or(0.0);
-                }
-            }
-            adapter.process_interleaved(
-                &s.scratch_in[..n * cin],
-                &mut s.scratch_out[..n * cout],
-                n,
-                status,
-            );
-            status = BackendStatus::default();
-            for (c, channel) in output.iter_mut().enumerate().take(cout) {
-                for f in 0..n.min(channel.len().saturating_sub(pos)) {
-                    channel[pos + f] = s.scratch_out[f * cout + c];
-                }
-            }
-            pos += n;
-        }
+        adapter.process_planar(input, output, &mut s.scratch_in, &mut s.scratch_out, status);
         s.counts.buffers += 1;
         true
     }

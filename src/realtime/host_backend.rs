@@ -45,8 +45,6 @@ const PIECE_FRAMES: usize = 2048;
 struct Slot {
     adapter: BlockAdapter,
     generation: u64,
-    channels_in: usize,
-    channels_out: usize,
     /// Interleaved scratch, `PIECE_FRAMES × channels`.
     scratch_in: Vec<f32>,
     scratch_out: Vec<f32>,
@@ -184,8 +182,6 @@ impl AudioBackend for HostBackend {
         let slot = Box::new(Slot {
             adapter,
             generation: self.shared.generation.load(Ordering::Acquire),
-            channels_in: cin,
-            channels_out: cout,
             scratch_in: vec![0.0; PIECE_FRAMES * cin],
             scratch_out: vec![0.0; PIECE_FRAMES * cout],
         });
@@ -286,44 +282,13 @@ impl HostDriver {
                 return false;
             }
         };
-        let (cin, cout) = (slot.channels_in, slot.channels_out);
-        let frames = input
-            .first()
-            .map(|c| c.len())
-            .or_else(|| output.first().map(|c| c.len()))
-            .unwrap_or(0);
-        let mut pos = 0;
-        let mut status = status;
-        while pos < frames {
-            let n = (frames - pos).min(PIECE_FRAMES);
-            for f in 0..n {
-                for c in 0..cin {
-                    slot.scratch_in[f * cin + c] = input
-                        .get(c)
-                        .and_then(|ch| ch.get(pos + f))
-                        .copied()
-                        .unwrap_or(0.0);
-                }
-            }
-            slot.adapter.process_interleaved(
-                &slot.scratch_in[..n * cin],
-                &mut slot.scratch_out[..n * cout],
-                n,
-                status,
-            );
-            status = BackendStatus::default();
-            for (c, channel) in output.iter_mut().enumerate() {
-                let end = (pos + n).min(channel.len());
-                for f in pos..end {
-                    channel[f] = if c < cout {
-                        slot.scratch_out[(f - pos) * cout + c]
-                    } else {
-                        0.0
-                    };
-                }
-            }
-            pos += n;
-        }
+        slot.adapter.process_planar(
+            input,
+            output,
+            &mut slot.scratch_in,
+            &mut slot.scratch_out,
+            status,
+        );
         true
     }
 }
