@@ -1,16 +1,26 @@
-//! The plugin's inline processing cost: the full channel strip (every section on) on stereo
-//! 48 kHz audio in 64- and 256-frame blocks, one core. Each block does what `Rtfx::process`
-//! does: read every parameter, hand the settings to the strip, process.
+//! The plugin's processing cost with every section of the channel strip on, stereo 48 kHz,
+//! 64- and 256-frame blocks:
 //!
-//! Run: `cargo bench --bench plugin`. Prints, per block size, the mean and 99th-percentile time
-//! per block, and both as a share of the block's real-time deadline (block / 48000 s): the
-//! mean share is the CPU load of one core.
+//! 1. The strip itself, one core: each block does what `Rtfx::process` does in inline mode
+//!    (read every parameter, hand the settings to the strip, process).
+//! 2. `Rtfx::process` on the host's thread in inline and offload mode, called at the pace of
+//!    real time (offload hands the audio to its worker thread and returns), with the offload
+//!    worker's underflow count.
+//!
+//! Run: `cargo bench --bench plugin`. Prints, per case, the mean and 99th-percentile time per
+//! block, and both as a share of the block's real-time deadline (block / 48000 s): the mean
+//! share is the CPU load of the host's audio thread.
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use nice_plug::prelude::*;
+use rtfx::plugin::Rtfx;
 use rtfx::plugin::params::RtfxParams;
 use rtfx::plugin::strip::Strip;
+
+#[path = "../tests/plugin_common/mod.rs"]
+mod plugin_common;
 
 const RATE: f64 = 48_000.0;
 /// Seconds of audio per block size (`cargo bench`); `cargo test --all-targets` runs this
@@ -30,31 +40,98 @@ fn noise(frames: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Every section on, with typical settings.
-fn params() -> RtfxParams {
-    use nice_plug::params::Params;
-    let params = RtfxParams::default();
-    let on = [
+/// The normalized value of each parameter that differs from its default: every section on,
+/// with typical settings.
+fn typical(id: &str) -> Option<f32> {
+    const ON: [&str; 7] = [
         "hp_on", "lp_on", "eq_on", "comp_on", "dly_on", "rev_on", "lim_on",
     ];
+    if ON.contains(&id) {
+        return Some(1.0);
+    }
+    match id {
+        "hp_order" | "lp_order" => Some(3.0 / 7.0),
+        "pk_gain" | "ls_gain" => Some(0.6),
+        _ => None,
+    }
+}
+
+/// Every section on, with typical settings.
+fn params() -> RtfxParams {
+    let params = RtfxParams::default();
     for (id, ptr, _) in params.param_map() {
-        let normalized = if on.contains(&id.as_str()) {
-            Some(1.0)
-        } else {
-            match id.as_str() {
-                "hp_order" => Some(3.0 / 7.0),
-                "lp_order" => Some(3.0 / 7.0),
-                "pk_gain" | "ls_gain" => Some(0.6),
-                _ => None,
-            }
-        };
-        if let Some(n) = normalized {
+        if let Some(n) = typical(&id) {
             unsafe {
                 ptr._internal_set_normalized_value(n);
             }
         }
     }
     params
+}
+
+/// `Rtfx::process` on the host thread in `mode`, paced at real time.
+fn plugin_row(mode: &str, block: usize, seconds: f64) {
+    let plugin_ids: Vec<String> = {
+        let p = Rtfx::default();
+        p.params()
+            .param_map()
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect()
+    };
+    let mut plugin = Rtfx::default();
+    for id in &plugin_ids {
+        if let Some(n) = typical(id) {
+            plugin_common::set_normalized(&plugin, id, n);
+        }
+    }
+    plugin_common::set_text(&plugin, "mode", mode);
+    let mut host = plugin_common::Host::new(RATE as f32, Some(120.0));
+    assert!(plugin_common::activate(
+        &mut plugin,
+        &mut host,
+        RATE as f32,
+        block as u32,
+        2
+    ));
+    let frames = (seconds * RATE) as usize;
+    let mut chans = vec![noise(frames, 1), noise(frames, 2)];
+    let mut times = Vec::with_capacity(frames / block + 1);
+    let period = std::time::Duration::from_secs_f64(block as f64 / RATE);
+    let begin = Instant::now();
+    let mut start = 0;
+    let mut i = 0u32;
+    while start + block <= frames {
+        // Real-time pace: the offload worker gets the time a real callback period gives it.
+        let due = begin + period * i;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let mut buf = plugin_common::buffer(&mut chans, start, start + block);
+        let mut aux = AuxiliaryBuffers {
+            inputs: &mut [],
+            outputs: &mut [],
+        };
+        let t = Instant::now();
+        plugin.process(&mut buf, &mut aux, &mut host);
+        times.push(t.elapsed().as_nanos() as f64);
+        start += block;
+        i += 1;
+    }
+    black_box(&chans);
+    times.sort_by(f64::total_cmp);
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let p99 = times[((times.len() as f64 * 0.99) as usize).max(1) - 1];
+    let deadline_ns = block as f64 / RATE * 1e9;
+    println!(
+        "| {mode} | {block} | {:.1} µs | {:.1} µs | {:.2} % | {:.2} % | {} |",
+        mean / 1000.0,
+        p99 / 1000.0,
+        mean / deadline_ns * 100.0,
+        p99 / deadline_ns * 100.0,
+        plugin.meters().underflows()
+    );
+    plugin.deactivate();
 }
 
 fn main() {
@@ -104,5 +181,16 @@ fn main() {
             mean / deadline_ns * 100.0,
             p99 / deadline_ns * 100.0
         );
+    }
+    println!();
+    println!("Rtfx::process on the host thread, paced at real time, {seconds} s per case");
+    println!(
+        "| mode | block | mean per block | p99 per block | mean % of deadline | p99 % of deadline | offload underflows |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for mode in ["Inline", "Offload"] {
+        for block in [64usize, 256] {
+            plugin_row(mode, block, seconds);
+        }
     }
 }
