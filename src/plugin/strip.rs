@@ -490,6 +490,61 @@ fn run_section(
     }
 }
 
+/// What a section of the strip runs: something that processes a block in place and can be
+/// reset (the DSP effects, the filter cores, the EQ cascade).
+trait SectionFx {
+    fn process_section(&mut self, block: &mut [&mut [f32]]);
+    fn reset_section(&mut self);
+}
+
+impl<T: Effect> SectionFx for T {
+    fn process_section(&mut self, block: &mut [&mut [f32]]) {
+        Effect::process(self, block);
+    }
+    fn reset_section(&mut self) {
+        Effect::reset(self);
+    }
+}
+
+impl SectionFx for SosCascade {
+    fn process_section(&mut self, block: &mut [&mut [f32]]) {
+        SosCascade::process(self, block);
+    }
+    fn reset_section(&mut self) {
+        SosCascade::reset(self);
+    }
+}
+
+impl SectionFx for FilterCore {
+    fn process_section(&mut self, block: &mut [&mut [f32]]) {
+        FilterCore::process(self, block);
+    }
+    fn reset_section(&mut self) {
+        FilterCore::reset(self);
+    }
+}
+
+/// [`run_section`] for one effect: processes it under its fade, and resets it once the fade
+/// has ended (so that switching the section back on starts from silence).
+fn run_fx(
+    fade: &mut Fade,
+    block: &mut [&mut [f32]],
+    scratch: &mut [Vec<f32>],
+    fx: &mut impl SectionFx,
+) {
+    let mut reset = false;
+    run_section(
+        fade,
+        block,
+        scratch,
+        |b| fx.process_section(b),
+        || reset = true,
+    );
+    if reset {
+        fx.reset_section();
+    }
+}
+
 /// `block = dry + (block − dry)·m`, `m` going linearly from `m0` (excluded) to `m1`.
 fn crossfade(block: &mut [&mut [f32]], dry: &[Vec<f32>], m0: f64, m1: f64) {
     let n = crate::dsp::frames(block);
@@ -1283,44 +1338,14 @@ impl Strip {
             (&mut self.high_pass.core, &mut self.high_pass.fade),
             (&mut self.low_pass.core, &mut self.low_pass.fade),
         ] {
-            let mut reset = false;
-            run_section(fade, block, scratch, |b| core.process(b), || reset = true);
-            if reset {
-                core.reset();
-            }
+            run_fx(fade, block, scratch, core);
         }
-        {
-            let cascade = &mut self.eq.cascade;
-            let mut reset = false;
-            run_section(
-                &mut self.eq.fade,
-                block,
-                scratch,
-                |b| cascade.process(b),
-                || reset = true,
-            );
-            if reset {
-                cascade.reset();
-            }
-        }
+        run_fx(&mut self.eq.fade, block, scratch, &mut self.eq.cascade);
 
         // Compressor, with its gain reduction measured as output peak over input peak.
         let before = peak(block);
         let comp_active = !self.comp_fade.dormant || self.comp_fade.mix.target() > 0.0;
-        {
-            let comp = &mut self.compressor;
-            let mut reset = false;
-            run_section(
-                &mut self.comp_fade,
-                block,
-                scratch,
-                |b| comp.process(b),
-                || reset = true,
-            );
-            if reset {
-                comp.reset();
-            }
-        }
+        run_fx(&mut self.comp_fade, block, scratch, &mut self.compressor);
         if comp_active && before > 1e-6 {
             let makeup = self.comp_applied[5];
             let after = peak(block);
@@ -1328,54 +1353,15 @@ impl Strip {
             self.levels.gain_reduction_db = self.levels.gain_reduction_db.min(gr.min(0.0) as f32);
         }
 
-        {
-            let delay = &mut self.delay;
-            let mut reset = false;
-            run_section(
-                &mut self.delay_fade,
-                block,
-                scratch,
-                |b| delay.process(b),
-                || reset = true,
-            );
-            if reset {
-                delay.reset();
-            }
-        }
-        {
-            let reverb = &mut self.reverb;
-            let mut reset = false;
-            run_section(
-                &mut self.reverb_fade,
-                block,
-                scratch,
-                |b| reverb.process(b),
-                || reset = true,
-            );
-            if reset {
-                reverb.reset();
-            }
-        }
+        run_fx(&mut self.delay_fade, block, scratch, &mut self.delay);
+        run_fx(&mut self.reverb_fade, block, scratch, &mut self.reverb);
 
         // Limiter: its latency applies while it is on; switching it on or off cross-fades
         // between the undelayed and the delayed signal. Its gain reduction is the reduction a
         // peak limiter needs for this step's input (the output lags by the lookahead).
         let before = peak(block);
         let lim_on = self.limiter_fade.mix.target() > 0.0 || !self.limiter_fade.dormant;
-        {
-            let limiter = &mut self.limiter;
-            let mut reset = false;
-            run_section(
-                &mut self.limiter_fade,
-                block,
-                scratch,
-                |b| limiter.process(b),
-                || reset = true,
-            );
-            if reset {
-                limiter.reset();
-            }
-        }
+        run_fx(&mut self.limiter_fade, block, scratch, &mut self.limiter);
         if lim_on && before > 1e-6 {
             let ceiling = self.limiter_applied[0];
             let gr = ceiling - 20.0 * f64::from(before).log10();
