@@ -465,6 +465,26 @@ pub struct BlockingIo {
     running: bool,
 }
 
+/// The callback a stream runs: the caller's, or (for blocking read/write) the internal callback
+/// of a [`blocking_stream`], whose application side is kept in `blocking`.
+pub fn callback_or_blocking(
+    config: &StreamConfig,
+    callback: Option<AudioCallback>,
+    blocking: &mut Option<BlockingIo>,
+) -> Result<AudioCallback> {
+    match callback {
+        Some(cb) => {
+            *blocking = None;
+            Ok(cb)
+        }
+        None => {
+            let (cb, io) = blocking_stream(config)?;
+            *blocking = Some(io);
+            Ok(cb)
+        }
+    }
+}
+
 /// Builds the internal callback of a blocking stream and its application side. The rings hold
 /// a quarter of a second or eight buffers, whichever is more.
 pub fn blocking_stream(config: &StreamConfig) -> Result<(AudioCallback, BlockingIo)> {
@@ -772,17 +792,7 @@ impl AudioBackend for TestBackend {
             s.state = StreamState::Error;
             return Err(open_failed(e));
         }
-        let callback = match callback {
-            Some(cb) => {
-                self.blocking = None;
-                cb
-            }
-            None => {
-                let (cb, io) = blocking_stream(config)?;
-                self.blocking = Some(io);
-                cb
-            }
-        };
+        let callback = callback_or_blocking(config, callback, &mut self.blocking)?;
         let (cin, cout) = (config.channels_in, config.channels_out);
         s.adapter = Some(BlockAdapter::new(config.buffer_size, cin, cout, callback));
         s.scratch_in = vec![0.0; SCRATCH_FRAMES * cin];

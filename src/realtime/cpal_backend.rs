@@ -22,7 +22,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 use super::backend::{
     AudioBackend, AudioCallback, BlockAdapter, BlockingIo, DeviceInfo, blocking_read,
-    blocking_stream, blocking_write, check_open, check_start, check_stop, choose_device,
+    blocking_write, callback_or_blocking, check_open, check_start, check_stop, choose_device,
     open_failed,
 };
 use super::config::{
@@ -663,14 +663,7 @@ impl AudioBackend for CpalBackend {
         check_open(self.state)?;
         self.release();
         let built = config.validate().and_then(|()| {
-            let callback = match callback {
-                Some(cb) => cb,
-                None => {
-                    let (cb, io) = blocking_stream(config)?;
-                    self.blocking = Some(io);
-                    cb
-                }
-            };
+            let callback = callback_or_blocking(config, callback, &mut self.blocking)?;
             self.build(config, callback)
         });
         match built {

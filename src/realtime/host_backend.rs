@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::backend::{
     AudioBackend, AudioCallback, BlockAdapter, BlockingIo, DeviceInfo, blocking_read,
-    blocking_stream, blocking_write, check_open, check_start, check_stop, open_failed,
+    blocking_write, callback_or_blocking, check_open, check_start, check_stop, open_failed,
 };
 use super::config::{BackendStatus, MAX_CHANNELS, StreamConfig, StreamDirection, StreamState};
 use crate::error::Result;
@@ -162,17 +162,7 @@ impl AudioBackend for HostBackend {
             self.state = StreamState::Error;
             return Err(open_failed(e));
         }
-        let callback = match callback {
-            Some(cb) => {
-                self.blocking = None;
-                cb
-            }
-            None => {
-                let (cb, io) = blocking_stream(config)?;
-                self.blocking = Some(io);
-                cb
-            }
-        };
+        let callback = callback_or_blocking(config, callback, &mut self.blocking)?;
         let (cin, cout) = (config.channels_in, config.channels_out);
         let mut adapter = BlockAdapter::new(config.buffer_size, cin, cout, callback);
         if self.fixed_latency {
