@@ -34,17 +34,21 @@ fn cuda_error(what: &'static str) -> impl Fn(DriverError) -> Error {
     }
 }
 
-/// Checks that the CUDA driver library can be loaded and a device opened; returns the device's
-/// name. cudarc panics when `libcuda` is missing, so this must come before any driver call.
-pub fn cuda_device_name() -> Result<String> {
+/// Opens device 0's context after checking that the driver library can be loaded: cudarc
+/// panics when `libcuda` is missing, so this comes before any driver call.
+fn open_context() -> Result<Arc<CudaContext>> {
     // SAFETY: only tries to dlopen the driver library.
     if !unsafe { sys::is_culib_present() } {
         return Err(Error::backend_not_available("cuda")
             .with_message("The CUDA driver (libcuda.so) is not installed")
             .with_suggestion("install the NVIDIA driver for a CUDA GPU, or use the CPU"));
     }
-    let ctx = CudaContext::new(0).map_err(cuda_error("device initialisation"))?;
-    ctx.name().map_err(cuda_error("device query"))
+    CudaContext::new(0).map_err(cuda_error("device initialisation"))
+}
+
+/// Checks that the CUDA driver can be loaded and a device opened; returns the device's name.
+pub fn cuda_device_name() -> Result<String> {
+    open_context()?.name().map_err(cuda_error("device query"))
 }
 
 /// Compiles the kernel to PTX with NVRTC (no multiply-add fusion: see [`super::kernel`]).
@@ -115,9 +119,8 @@ impl CudaGraphRunner {
             )
             .with_expected("at least 1 channel and 1 frame"));
         }
-        cuda_device_name()?;
+        let ctx = open_context()?;
         let ptx = compile_kernel()?;
-        let ctx = CudaContext::new(0).map_err(cuda_error("device initialisation"))?;
         // SAFETY: no other stream of this context uses these buffers (see the module docs).
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream().map_err(cuda_error("stream creation"))?;
