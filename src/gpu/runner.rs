@@ -51,7 +51,7 @@ pub fn cuda_device_name() -> Result<String> {
     open_context()?.name().map_err(cuda_error("device query"))
 }
 
-/// Compiles the kernel to PTX with NVRTC (no multiply-add fusion: see [`super::kernel`]).
+/// Compiles the kernel to PTX with NVRTC (`--fmad=false`: only the source's explicit `fma` calls are fused; see [`super::kernel`]).
 pub fn compile_kernel() -> Result<cudarc::nvrtc::Ptx> {
     // SAFETY: only tries to dlopen the NVRTC library.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
