@@ -128,3 +128,64 @@ fn graph_replays_equal_the_cpu_cascade_bit_for_bit() {
     assert!(err.contains("4x10") && err.contains("4x512"), "{err}");
     gpu.reset_state().expect("reset");
 }
+
+/// `rtfx live --device cuda`'s path: a chain's leading filters on the CUDA graph (full chunks
+/// replayed, shorter ones launched eagerly) equal the CPU chain.
+#[test]
+fn offloaded_leading_filters_on_the_gpu_equal_the_cpu_chain() {
+    if let Err(e) = cuda_device_name() {
+        eprintln!("skipped: no CUDA device ({e})");
+        return;
+    }
+    use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
+    let chain = rtfx::dsp::spec::parse_chain(&[
+        "hibutterworth:80,order=2",
+        "lobutterworth:8000,order=4",
+        "reverb",
+    ])
+    .expect("chain");
+    let offloaded = offload_leading_filters(&chain, 48_000.0, 256, 2, cuda_engine)
+        .expect("the GPU takes the filters")
+        .expect("the chain starts with filters");
+    assert!(
+        offloaded.description.contains("CUDA graph"),
+        "{}",
+        offloaded.description
+    );
+    let mut gpu = offloaded.chain;
+    gpu.prepare(48_000.0, 256, 2).expect("prepare");
+    let mut cpu = chain.clone();
+    cpu.prepare(48_000.0, 256, 2).expect("prepare");
+    let mut seed = 11u32;
+    for len in [256usize, 256, 100, 1, 256] {
+        let input: Vec<Vec<f32>> = (0..2)
+            .map(|_| {
+                (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (seed >> 8) as f32 / 16_777_216.0 - 0.5
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut a = input.clone();
+        let mut b = input;
+        gpu.process(&mut a.iter_mut().map(|c| &mut c[..]).collect::<Vec<_>>());
+        cpu.process(&mut b.iter_mut().map(|c| &mut c[..]).collect::<Vec<_>>());
+        for (x, y) in a.concat().iter().zip(b.concat()) {
+            if fused_multiply_add() {
+                assert_eq!(x.to_bits(), y.to_bits(), "chunk of {len}: {x} vs {y}");
+            } else {
+                assert!(
+                    (x - y).abs() <= 1e-5 * y.abs().max(1e-3),
+                    "chunk of {len}: {x} vs {y}"
+                );
+            }
+        }
+    }
+    assert!(
+        !offloaded
+            .engine_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+}

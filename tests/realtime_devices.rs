@@ -372,6 +372,40 @@ fn rtfx_devices_and_live_on_the_null_device() {
     assert!(stats["callback_count"].as_u64().unwrap() > 10, "{stats}");
     std::fs::remove_dir_all(&dir).unwrap();
 
+    // --device cuda: the leading filters on a CUDA graph where there is a GPU; here (no GPU, or
+    // a build without the feature) one message says why, and the chain runs on the CPU.
+    let out = rtfx()
+        .args([
+            "live",
+            "--device",
+            "cuda",
+            "-e",
+            "hibutterworth:80,order=2",
+            "-e",
+            "gain:0.5",
+        ])
+        .args([
+            "--host",
+            "alsa",
+            "--output",
+            "discard",
+            "--in-channels",
+            "0",
+        ])
+        .args(["--duration", "0.5", "--quiet"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let on_gpu = err.contains("note: --device cuda: hibutterworth on a CUDA graph on ");
+    let explained = err.matches("warning: --device cuda: ").count() == 1
+        && err.contains("; running on the CPU");
+    assert!(
+        on_gpu != explained,
+        "exactly one of the two outcomes: {err}"
+    );
+    assert!(err.contains("callbacks"), "{err}");
+
     // No effects (usage error, exit 2), an unknown device (exit 1): the fix is in the message.
     let out = rtfx().args(["live", "--duration", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "a usage error");

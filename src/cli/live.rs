@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use super::Usage;
+use super::render::Device;
 use rtfx::dsp::Chain;
 use rtfx::dsp::spec::{build_effect, chain_from_toml, chain_to_specs, parse_effect};
+use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
 use rtfx::realtime::backend::choose_device;
 use rtfx::realtime::{
     AudioBackend, CpalBackend, DeviceSelector, ProcessorOptions, ProcessorStats, RealtimeProcessor,
@@ -68,6 +70,41 @@ pub struct LiveArgs {
     /// No status line each second.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Compute device: cuda runs the filters the chain starts with as a CUDA graph (the rest
+    /// on the CPU); without a usable GPU it says why and runs on the CPU.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+}
+
+/// `--device cuda`: the chain with its leading filters on a CUDA graph and the flag that tells
+/// when the GPU failed, or the chain as it was (on the CPU) after a message saying why.
+fn on_gpu(
+    chain: Chain,
+    rate: u32,
+    buffer: usize,
+    width: usize,
+) -> (Chain, Option<Arc<AtomicBool>>) {
+    match offload_leading_filters(&chain, f64::from(rate), buffer, width, cuda_engine) {
+        Ok(Some(offloaded)) => {
+            eprintln!(
+                "note: --device cuda: {} ({} of {} effects; the rest run on the CPU)",
+                offloaded.description,
+                offloaded.filters,
+                chain.len()
+            );
+            (offloaded.chain, Some(offloaded.engine_failed))
+        }
+        Ok(None) => {
+            eprintln!(
+                "warning: --device cuda: the chain does not start with a filter (the GPU runs IIR filters and biquads); running on the CPU"
+            );
+            (chain, None)
+        }
+        Err(e) => {
+            eprintln!("warning: --device cuda: {e}; running on the CPU");
+            (chain, None)
+        }
+    }
 }
 
 /// Builds the chain: the file's effects, then the -e effects.
@@ -175,6 +212,11 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         Some(r) => r,
         None => device_rate(&backend, args).unwrap_or(48000),
     };
+    let width = args.in_channels.max(args.out_channels).max(1);
+    let (chain, gpu_failed) = match args.device {
+        Device::Cpu => (chain, None),
+        Device::Cuda => on_gpu(chain, rate, args.buffer, width),
+    };
     let config = StreamConfig::new(rate, args.buffer)
         .with_channels(args.in_channels, args.out_channels)
         .with_devices(
@@ -243,6 +285,11 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         }
         if args.duration.is_some_and(|d| elapsed >= d) {
             break;
+        }
+        if let Some(flag) = &gpu_failed
+            && flag.swap(false, Ordering::Relaxed)
+        {
+            eprintln!("warning: the GPU failed; the filters run on the CPU from now on");
         }
         if elapsed >= next_status {
             if !args.quiet {

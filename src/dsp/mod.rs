@@ -115,6 +115,7 @@ pub fn find_param(
 pub fn unknown_param(effect: &str, params: &[ParamInfo], name: &str) -> Error {
     let names: Vec<&str> = params.iter().map(|p| p.name).collect();
     let suggestion = match nearest(name, names.iter().copied()) {
+        _ if names.is_empty() => format!("'{effect}' has no parameters"),
         Some(n) => format!(
             "did you mean '{n}'? Parameters of '{effect}': {}",
             names.join(", ")

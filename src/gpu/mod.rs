@@ -6,12 +6,15 @@
 //! - `CudaGraphRunner` (feature `cuda`): compiles the kernel with NVRTC, captures
 //!   copy in → kernel → copy out into a CUDA graph and replays it per chunk, with the filter
 //!   state kept on the device.
+//! - [`offload`] (always built): runs the filters a chain starts with on a cascade engine (the
+//!   runner, or the kernel's CPU emulation in tests); `rtfx live --device cuda` uses it.
 //!
 //! cudarc loads the driver and NVRTC at run time, so `--features cuda` builds without a CUDA
 //! toolkit; without a driver or device every entry point returns
 //! [`Error::BackendNotAvailable`](crate::Error::BackendNotAvailable) instead of panicking.
 
 pub mod kernel;
+pub mod offload;
 
 #[cfg(feature = "cuda")]
 mod runner;

@@ -165,7 +165,7 @@ impl CudaGraphRunner {
             .map_err(cuda_error("host buffer"))?
             .fill(0.0);
         for _ in 0..warmup {
-            runner.enqueue()?;
+            runner.enqueue(frames)?;
         }
         runner.reset_state()?;
         runner.capture()?;
@@ -178,7 +178,15 @@ impl CudaGraphRunner {
     }
 
     /// Enqueues copy in, kernel and copy out on the stream (captured, or eager).
-    fn enqueue(&mut self) -> Result<()> {
+    /// Enqueues for the first `frames` frames of each channel (planar with stride `frames`;
+    /// at most the captured length).
+    fn enqueue(&mut self, frames: usize) -> Result<()> {
+        // The raw calls below need the context current on this thread (the runner may be
+        // built on one thread and run on another).
+        self.stream
+            .context()
+            .bind_to_thread()
+            .map_err(cuda_error("context binding"))?;
         let cu_stream = self.stream.cu_stream();
         let (input_ptr, _r1) = self.input_dev.device_ptr(&self.stream);
         let (output_ptr, _r2) = self.output_dev.device_ptr(&self.stream);
@@ -192,7 +200,7 @@ impl CudaGraphRunner {
             .output_host
             .as_mut_ptr()
             .map_err(cuda_error("host buffer"))?;
-        let n = self.channels * self.frames;
+        let n = self.channels * frames;
         let mut args = (
             input_ptr,
             output_ptr,
@@ -200,7 +208,7 @@ impl CudaGraphRunner {
             state_ptr,
             self.sections as i32,
             self.channels as i32,
-            self.frames as i32,
+            frames as i32,
             1.0f64,
         );
         let mut params: [*mut std::ffi::c_void; 8] = [
@@ -243,7 +251,7 @@ impl CudaGraphRunner {
         self.stream
             .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(cuda_error("graph capture"))?;
-        let enqueued = self.enqueue();
+        let enqueued = self.enqueue(self.frames);
         // End the capture whatever happened, so the stream is usable again.
         let graph = self
             .stream
@@ -278,9 +286,10 @@ impl CudaGraphRunner {
         Ok(())
     }
 
-    fn planar_frames(block: &[&[f32]]) -> Option<usize> {
-        let n = block.first().map_or(0, |c| c.len());
-        block.iter().all(|c| c.len() == n).then_some(n)
+    /// The common length of planar channels, or `None` when they differ.
+    fn planar_frames(mut lengths: impl Iterator<Item = usize>) -> Option<usize> {
+        let n = lengths.next().unwrap_or(0);
+        lengths.all(|len| len == n).then_some(n)
     }
 
     /// Filters one chunk: `input` and `output` are planar, `channels × frames` as captured.
@@ -294,13 +303,44 @@ impl CudaGraphRunner {
     }
 
     fn run_with(&mut self, input: &[&[f32]], output: &mut [&mut [f32]], graph: bool) -> Result<()> {
-        self.check_shape("input", input.len(), Self::planar_frames(input))?;
-        let out_frames = {
-            let views: Vec<&[f32]> = output.iter().map(|c| &c[..]).collect();
-            Self::planar_frames(&views)
-        };
-        self.check_shape("output", output.len(), out_frames)?;
+        self.check_shape(
+            "input",
+            input.len(),
+            Self::planar_frames(input.iter().map(|c| c.len())),
+        )?;
+        self.check_shape(
+            "output",
+            output.len(),
+            Self::planar_frames(output.iter().map(|c| c.len())),
+        )?;
         let frames = self.frames;
+        self.load_input(input.iter().map(|c| &c[..]), frames)?;
+        self.launch(graph, frames)?;
+        self.store_output(output, frames)
+    }
+
+    /// Filters a chunk of 1 up to the captured number of frames in place (the
+    /// [`CascadeEngine`](super::offload::CascadeEngine) form of [`Self::run`]): a full chunk
+    /// replays the graph, a shorter one is launched eagerly, and the state carries on either
+    /// way. On error `block` is unchanged.
+    pub fn run_in_place(&mut self, block: &mut [&mut [f32]]) -> Result<()> {
+        let frames = Self::planar_frames(block.iter().map(|c| c.len()))
+            .filter(|&n| n >= 1 && n <= self.frames && block.len() == self.channels);
+        let Some(frames) = frames else {
+            // Names both shapes.
+            return self.check_shape("block", block.len(), None);
+        };
+        self.load_input(block.iter().map(|c| &c[..]), frames)?;
+        self.launch(true, frames)?;
+        self.store_output(block, frames)
+    }
+
+    /// Copies planar channels of `frames` frames into the pinned input buffer (stride `frames`).
+    fn load_input<'a>(
+        &mut self,
+        input: impl Iterator<Item = &'a [f32]>,
+        frames: usize,
+    ) -> Result<()> {
         let host = self
             .input_host
             .as_mut_slice()
@@ -308,13 +348,22 @@ impl CudaGraphRunner {
         for (dst, src) in host.chunks_exact_mut(frames).zip(input) {
             dst.copy_from_slice(src);
         }
-        match (&self.graph, graph) {
+        Ok(())
+    }
+
+    /// Replays the graph for a full chunk (when `graph`), else enqueues eagerly; waits.
+    fn launch(&mut self, graph: bool, frames: usize) -> Result<()> {
+        match (&self.graph, graph && frames == self.frames) {
             (Some(g), true) => g.launch().map_err(cuda_error("graph launch"))?,
-            _ => self.enqueue()?,
+            _ => self.enqueue(frames)?,
         }
         self.stream
             .synchronize()
-            .map_err(cuda_error("synchronisation"))?;
+            .map_err(cuda_error("synchronisation"))
+    }
+
+    /// Copies the pinned output buffer (stride `frames`) into planar channels.
+    fn store_output(&mut self, output: &mut [&mut [f32]], frames: usize) -> Result<()> {
         let host = self
             .output_host
             .as_slice()
@@ -359,5 +408,34 @@ impl CudaGraphRunner {
             .synchronize()
             .map_err(cuda_error("synchronisation"))?;
         self.capture()
+    }
+}
+
+// SAFETY: the CUDA driver API is thread-safe; every call the runner makes binds its context to
+// the calling thread first (cudarc's stream, graph and copy methods do, and `enqueue` does
+// before its raw calls), and `&mut self` keeps it to one thread at a time. Only the graph's
+// raw handles keep cudarc's `CudaGraph` from being `Send`.
+unsafe impl Send for CudaGraphRunner {}
+
+impl super::offload::CascadeEngine for CudaGraphRunner {
+    fn run(&mut self, block: &mut [&mut [f32]]) -> Result<()> {
+        self.run_in_place(block)
+    }
+
+    fn reset_state(&mut self) -> Result<()> {
+        CudaGraphRunner::reset_state(self)
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        CudaGraphRunner::shape(self)
+    }
+
+    fn describe(&self) -> String {
+        let device = self
+            .stream
+            .context()
+            .name()
+            .unwrap_or_else(|_| "a CUDA device".into());
+        format!("a CUDA graph on {device}")
     }
 }

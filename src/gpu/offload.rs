@@ -1,0 +1,652 @@
+//! Running the leading filters of a chain on a cascade engine: the CUDA graph runner on a GPU,
+//! or the kernel's CPU emulation (which is how this wiring is tested on machines without one).
+//!
+//! [`offload_leading_filters`] takes a chain, fuses the IIR filters and biquads it starts with
+//! into one SOS cascade, hands that cascade to an engine built for a fixed chunk shape, and
+//! returns a chain whose first effect is [`OffloadedFilters`] (running the engine) followed by
+//! the rest of the original effects. Only the leading run is offloaded: the filters are the
+//! part of a chain a GPU kernel computes well, and anything after a nonlinear effect would
+//! need a second round trip per chunk.
+//!
+//! The offloaded filters' parameters are fixed when the engine is built (the kernel's
+//! coefficients live on the device); [`OffloadedFilters`] refuses parameter changes with an
+//! error that says so. A chunk whose shape differs from the captured one runs on a CPU copy
+//! of the cascade, and so does every chunk after the engine has failed once (its error is kept
+//! for [`OffloadedFilters::engine_error`]): the audio never stops because of the GPU.
+//!
+//! ```
+//! use rtfx::dsp::spec::parse_chain;
+//! use rtfx::gpu::offload::{emulated_engine, offload_leading_filters};
+//!
+//! let chain = parse_chain(&["hibutterworth:80,order=2", "lobutterworth:8000,order=4", "reverb"]).unwrap();
+//! let offloaded = offload_leading_filters(&chain, 48000.0, 256, 2, emulated_engine)
+//!     .unwrap()
+//!     .expect("the chain starts with filters");
+//! assert_eq!(offloaded.filters, 2);
+//! assert_eq!(offloaded.description, "hibutterworth, lobutterworth on the CPU emulation of the CUDA kernel");
+//! let mut offloaded = offloaded.chain; // the fused filters, then the reverb
+//! assert_eq!(offloaded.len(), 2);
+//! offloaded.prepare(48000.0, 256, 2).unwrap();
+//! let (mut l, mut r) = (vec![0.5f32; 256], vec![-0.5f32; 256]);
+//! offloaded.process(&mut [&mut l[..], &mut r[..]]);
+//! assert!(l.iter().chain(&r).all(|v| v.is_finite()));
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::kernel::{MAX_SECTIONS, emulate};
+use crate::dsp::filter::sos::SosCascade;
+use crate::dsp::{Chain, Effect, ParamInfo};
+use crate::error::{Error, Result};
+
+/// Most channels an offloaded chain may have (as many as a real-time stream).
+pub const MAX_ENGINE_CHANNELS: usize = 32;
+
+/// Runs fixed-shape chunks through a fused SOS cascade whose state it keeps between chunks.
+pub trait CascadeEngine: Send {
+    /// Filters one planar chunk in place: the engine's channels, 1 up to its frames (the
+    /// state carries on across chunks of any length). On error `block` is left as it was
+    /// (engines write it only after the chunk has been computed).
+    fn run(&mut self, block: &mut [&mut [f32]]) -> Result<()>;
+    /// Zeroes the filter state.
+    fn reset_state(&mut self) -> Result<()>;
+    /// `(channels, frames)` of the chunks it was built for.
+    fn shape(&self) -> (usize, usize);
+    /// Where it runs, for messages (e.g. "CUDA graph on NVIDIA H100").
+    fn describe(&self) -> String;
+}
+
+/// Builds an engine for a cascade and a chunk shape `(cascade, channels, frames)`.
+pub type EngineFactory = fn(&SosCascade, usize, usize) -> Result<Box<dyn CascadeEngine>>;
+
+/// The kernel's CPU emulation ([`emulate`]) as an engine: the same arithmetic as the GPU, so
+/// the offload wiring can be tested without a device. Never allocates after construction.
+pub struct EmulatedEngine {
+    rows: Vec<[f64; 5]>,
+    state: Vec<f64>,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    channels: usize,
+    frames: usize,
+}
+
+impl EmulatedEngine {
+    /// An engine for `cascade` and `channels × frames` chunks, with zeroed state.
+    pub fn new(cascade: &SosCascade, channels: usize, frames: usize) -> Result<Self> {
+        let rows = cascade.coefficient_rows();
+        check_engine_shape(rows.len(), channels, frames)?;
+        Ok(Self {
+            state: vec![0.0; rows.len() * 2 * channels],
+            rows,
+            input: vec![0.0; channels * frames],
+            output: vec![0.0; channels * frames],
+            channels,
+            frames,
+        })
+    }
+}
+
+/// The [`EngineFactory`] of [`EmulatedEngine`].
+pub fn emulated_engine(
+    cascade: &SosCascade,
+    channels: usize,
+    frames: usize,
+) -> Result<Box<dyn CascadeEngine>> {
+    Ok(Box::new(EmulatedEngine::new(cascade, channels, frames)?))
+}
+
+/// The [`EngineFactory`] of the CUDA graph runner; without the `cuda` feature, a driver or a
+/// device, the reason as `BackendNotAvailable("cuda")`.
+pub fn cuda_engine(
+    cascade: &SosCascade,
+    channels: usize,
+    frames: usize,
+) -> Result<Box<dyn CascadeEngine>> {
+    #[cfg(feature = "cuda")]
+    {
+        Ok(Box::new(super::CudaGraphRunner::new(
+            cascade, channels, frames, 3,
+        )?))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = (cascade, channels, frames);
+        Err(super::cuda_available()
+            .err()
+            .unwrap_or_else(|| Error::backend_not_available("cuda")))
+    }
+}
+
+/// The section-count and shape limits every engine shares with the GPU kernel.
+pub(crate) fn check_engine_shape(sections: usize, channels: usize, frames: usize) -> Result<()> {
+    if sections == 0 || sections > MAX_SECTIONS {
+        return Err(Error::invalid_range(
+            format!("A cascade engine needs 1 to {MAX_SECTIONS} sections, not {sections}"),
+            "sections",
+            sections,
+        )
+        .with_suggestion("offload fewer or lower-order filters, or run them on the CPU"));
+    }
+    if channels == 0 || channels > MAX_ENGINE_CHANNELS || frames == 0 {
+        return Err(Error::invalid_range(
+            format!("Cannot run {channels}x{frames} chunks"),
+            "shape",
+            format!("{channels}x{frames}"),
+        )
+        .with_expected(format!(
+            "1 to {MAX_ENGINE_CHANNELS} channels and at least 1 frame"
+        )));
+    }
+    Ok(())
+}
+
+impl CascadeEngine for EmulatedEngine {
+    fn run(&mut self, block: &mut [&mut [f32]]) -> Result<()> {
+        let channels = self.channels;
+        let frames = block.first().map_or(0, |c| c.len());
+        if block.len() != channels
+            || frames == 0
+            || frames > self.frames
+            || block.iter().any(|c| c.len() != frames)
+        {
+            return Err(Error::invalid_range(
+                format!(
+                    "The chunk's shape differs from the engine's {channels}x(1..={})",
+                    self.frames
+                ),
+                "shape",
+                format!("{}x{frames}", block.len()),
+            ));
+        }
+        let n = channels * frames;
+        for (dst, src) in self.input[..n].chunks_exact_mut(frames).zip(block.iter()) {
+            dst.copy_from_slice(src);
+        }
+        emulate(
+            &self.rows,
+            &mut self.state,
+            &self.input[..n],
+            &mut self.output[..n],
+            channels,
+            frames,
+            1.0,
+        );
+        for (dst, src) in block.iter_mut().zip(self.output[..n].chunks_exact(frames)) {
+            dst.copy_from_slice(src);
+        }
+        Ok(())
+    }
+
+    fn reset_state(&mut self) -> Result<()> {
+        self.state.fill(0.0);
+        Ok(())
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        (self.channels, self.frames)
+    }
+
+    fn describe(&self) -> String {
+        "the CPU emulation of the CUDA kernel".into()
+    }
+}
+
+/// The leading filters of a chain, fused, running on a [`CascadeEngine`] (see the module
+/// docs). An [`Effect`] named `gpu_filters`, with no parameters.
+pub struct OffloadedFilters {
+    engine: Box<dyn CascadeEngine>,
+    /// The same cascade on the CPU: chunks of another shape, and every chunk once the engine
+    /// has failed.
+    cpu: SosCascade,
+    /// Names of the filters it replaces, e.g. "hibutterworth, lobutterworth".
+    names: String,
+    sample_rate: f64,
+    tail: usize,
+    engine_error: Option<String>,
+    /// Set when the engine fails (shared with [`Offloaded::engine_failed`]).
+    failed: Arc<AtomicBool>,
+}
+
+impl OffloadedFilters {
+    /// Where the filters run, e.g. "hibutterworth, lobutterworth on CUDA graph on …".
+    pub fn describe(&self) -> String {
+        match &self.engine_error {
+            None => format!("{} on {}", self.names, self.engine.describe()),
+            Some(e) => format!("{} on the CPU (the engine failed: {e})", self.names),
+        }
+    }
+
+    /// The engine's first error, after which the filters run on the CPU.
+    pub fn engine_error(&self) -> Option<&str> {
+        self.engine_error.as_deref()
+    }
+}
+
+impl Effect for OffloadedFilters {
+    fn name(&self) -> &'static str {
+        "gpu_filters"
+    }
+
+    fn params(&self) -> &'static [ParamInfo] {
+        &[]
+    }
+
+    fn get_param(&self, _name: &str) -> Option<f64> {
+        None
+    }
+
+    fn set_param(&mut self, name: &str, _value: f64) -> Result<()> {
+        Err(Error::invalid_parameter(
+            format!(
+                "The filters {} run on the GPU with fixed coefficients; '{name}' cannot change while running",
+                self.names
+            ),
+            name,
+            name,
+        )
+        .with_suggestion("restart with the new value, or run on the CPU (--device cpu)"))
+    }
+
+    fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
+        let (engine_channels, _) = self.engine.shape();
+        if sample_rate != self.sample_rate || channels != engine_channels {
+            return Err(Error::invalid_range(
+                format!(
+                    "The GPU filters were built for {engine_channels} channels at {} Hz, not {channels} at {sample_rate} Hz",
+                    self.sample_rate
+                ),
+                "shape",
+                format!("{channels}x{sample_rate}"),
+            )
+            .with_suggestion("offload the chain again for this stream"));
+        }
+        self.cpu.set_channels(channels);
+        self.engine.reset_state()?;
+        Ok(())
+    }
+
+    fn process(&mut self, block: &mut [&mut [f32]]) {
+        let (channels, frames) = self.engine.shape();
+        let n = block.first().map_or(0, |c| c.len());
+        if n == 0 {
+            return;
+        }
+        if self.engine_error.is_some()
+            || block.len() != channels
+            || block.iter().any(|c| c.len() != n)
+        {
+            self.cpu.process(block);
+            return;
+        }
+        // Chunks of up to the engine's length (the chain's pieces are never longer).
+        let mut pos = 0;
+        while pos < n {
+            let len = (n - pos).min(frames);
+            let mut piece: [&mut [f32]; MAX_ENGINE_CHANNELS] = Default::default();
+            for (slot, channel) in piece.iter_mut().zip(block.iter_mut()) {
+                *slot = &mut channel[pos..pos + len];
+            }
+            if let Err(e) = self.engine.run(&mut piece[..channels]) {
+                // Keep the audio going on the CPU, from a cleared state (the device's is
+                // lost): this piece and everything after it.
+                self.engine_error = Some(e.to_string());
+                self.failed.store(true, Ordering::Relaxed);
+                self.cpu.reset();
+                let mut rest: [&mut [f32]; MAX_ENGINE_CHANNELS] = Default::default();
+                for (slot, channel) in rest.iter_mut().zip(block.iter_mut()) {
+                    *slot = &mut channel[pos..];
+                }
+                self.cpu.process(&mut rest[..channels]);
+                return;
+            }
+            pos += len;
+        }
+    }
+
+    fn reset(&mut self) {
+        self.cpu.reset();
+        if let Err(e) = self.engine.reset_state() {
+            self.engine_error.get_or_insert(e.to_string());
+            self.failed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn tail_samples(&self) -> usize {
+        self.tail
+    }
+
+    fn clone_box(&self) -> Box<dyn Effect> {
+        // An engine owns device memory and cannot be copied: the copy runs on the CPU.
+        Box::new(CpuFilters {
+            cascade: self.cpu.clone(),
+            tail: self.tail,
+        })
+    }
+}
+
+/// What a copy of [`OffloadedFilters`] runs: the same cascade on the CPU.
+#[derive(Clone)]
+struct CpuFilters {
+    cascade: SosCascade,
+    tail: usize,
+}
+
+impl Effect for CpuFilters {
+    fn name(&self) -> &'static str {
+        "gpu_filters"
+    }
+    fn params(&self) -> &'static [ParamInfo] {
+        &[]
+    }
+    fn get_param(&self, _name: &str) -> Option<f64> {
+        None
+    }
+    fn set_param(&mut self, name: &str, _value: f64) -> Result<()> {
+        Err(Error::invalid_parameter(
+            format!("The offloaded filters have fixed coefficients; '{name}' cannot change"),
+            name,
+            name,
+        ))
+    }
+    fn prepare(&mut self, _sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
+        self.cascade.set_channels(channels);
+        Ok(())
+    }
+    fn process(&mut self, block: &mut [&mut [f32]]) {
+        self.cascade.process(block);
+    }
+    fn reset(&mut self) {
+        self.cascade.reset();
+    }
+    fn tail_samples(&self) -> usize {
+        self.tail
+    }
+    fn cascade(&self) -> Option<&SosCascade> {
+        Some(&self.cascade)
+    }
+    fn cascade_mut(&mut self) -> Option<&mut SosCascade> {
+        Some(&mut self.cascade)
+    }
+    fn clone_box(&self) -> Box<dyn Effect> {
+        Box::new(self.clone())
+    }
+}
+
+/// A chain whose leading filters run on an engine ([`offload_leading_filters`]).
+pub struct Offloaded {
+    /// The fused filters as one [`OffloadedFilters`], then clones of the other effects;
+    /// prepare it as usual.
+    pub chain: Chain,
+    /// How many of the original effects the engine runs.
+    pub filters: usize,
+    /// What runs where, e.g. "hibutterworth, lobutterworth on a CUDA graph on …".
+    pub description: String,
+    /// Becomes true if the engine fails while running; the filters then run on the CPU.
+    pub engine_failed: Arc<AtomicBool>,
+}
+
+/// Moves the IIR filters and biquads that `chain` starts with onto an engine from `factory`,
+/// for a stream of `channels × frames` chunks at `sample_rate`; `None` when the chain does not
+/// start with a filter. `chain` itself is not changed. Allocates; the factory's error (no
+/// device, no driver) is returned as it is, so the caller can fall back to `chain` and say why.
+pub fn offload_leading_filters(
+    chain: &Chain,
+    sample_rate: f64,
+    frames: usize,
+    channels: usize,
+    factory: EngineFactory,
+) -> Result<Option<Offloaded>> {
+    // Prepared, the filters hold their designed cascades.
+    let mut designed = chain.clone();
+    designed.prepare(sample_rate, frames, channels)?;
+    let leading = designed
+        .effects()
+        .iter()
+        .take_while(|fx| fx.cascade().is_some())
+        .count();
+    if leading == 0 {
+        return Ok(None);
+    }
+    let parts = &designed.effects()[..leading];
+    let sections: usize = parts
+        .iter()
+        .filter_map(|fx| fx.cascade())
+        .map(SosCascade::len)
+        .sum();
+    check_engine_shape(sections, channels, frames)?;
+    let mut fused = SosCascade::with_capacity(sections, channels);
+    fused.gather(parts.iter().filter_map(|fx| fx.cascade()));
+    fused.reset();
+    let engine = factory(&fused, channels, frames)?;
+    let names: Vec<&str> = parts.iter().map(|fx| fx.name()).collect();
+    let failed = Arc::new(AtomicBool::new(false));
+    let offloaded = OffloadedFilters {
+        engine,
+        cpu: fused,
+        names: names.join(", "),
+        sample_rate,
+        tail: parts.iter().map(|fx| fx.tail_samples()).sum(),
+        engine_error: None,
+        failed: failed.clone(),
+    };
+    let description = offloaded.describe();
+    let mut effects: Vec<Box<dyn Effect>> = vec![Box::new(offloaded)];
+    effects.extend(chain.effects()[leading..].iter().cloned());
+    let mut out = Chain::new(effects);
+    out.set_smoothing_ms(chain.smoothing_ms())?;
+    Ok(Some(Offloaded {
+        chain: out,
+        filters: leading,
+        description,
+        engine_failed: failed,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::filter::sos::fused_multiply_add;
+    use crate::dsp::fx::test_util::noise;
+    use crate::dsp::spec::parse_chain;
+
+    const RATE: f64 = 48_000.0;
+
+    /// Bit for bit where the CPU fuses multiply-adds as the kernel does; else last-bit close.
+    fn assert_same(got: &[Vec<f32>], want: &[Vec<f32>], what: &str) {
+        for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+            if fused_multiply_add() {
+                assert_eq!(g.to_bits(), w.to_bits(), "{what}: {g} vs {w}");
+            } else {
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs().max(1e-3),
+                    "{what}: {g} vs {w}"
+                );
+            }
+        }
+    }
+
+    /// Runs `chain` over `input` in blocks of the given lengths (cycled).
+    fn run(chain: &mut Chain, input: &[Vec<f32>], lengths: &[usize]) -> Vec<Vec<f32>> {
+        let mut out = input.to_vec();
+        let frames = out[0].len();
+        let (mut pos, mut i) = (0, 0);
+        while pos < frames {
+            let len = lengths[i % lengths.len()].min(frames - pos);
+            let mut views: Vec<&mut [f32]> =
+                out.iter_mut().map(|c| &mut c[pos..pos + len]).collect();
+            chain.process(&mut views);
+            pos += len;
+            i += 1;
+        }
+        out
+    }
+
+    fn guitar() -> Chain {
+        parse_chain(&[
+            "hibutterworth:80,order=2",
+            "lobutterworth:8000,order=4",
+            "reverb:room_size=0.3",
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn the_offloaded_chain_equals_the_cpu_chain_for_blocks_of_any_length() {
+        let chain = guitar();
+        let Offloaded {
+            chain: mut offloaded,
+            filters,
+            engine_failed,
+            ..
+        } = offload_leading_filters(&chain, RATE, 256, 2, emulated_engine)
+            .unwrap()
+            .expect("leading filters");
+        assert_eq!(filters, 2);
+        let names: Vec<&str> = offloaded.effects().iter().map(|fx| fx.name()).collect();
+        assert_eq!(names, ["gpu_filters", "reverb"]);
+        offloaded.prepare(RATE, 256, 2).unwrap();
+        let mut cpu = chain.clone();
+        cpu.prepare(RATE, 256, 2).unwrap();
+        let input = noise(2, 48_000, 9);
+        // Full chunks (the graph's shape), shorter ones (eager launches) and longer ones (the
+        // chain cuts them into prepared-length pieces): the state carries on through all.
+        let lengths = [256, 256, 100, 1, 256, 37, 1000, 256];
+        let got = run(&mut offloaded, &input, &lengths);
+        let want = run(&mut cpu, &input, &[256]);
+        assert_same(&got, &want, "guitar chain");
+        // reset clears the engine's state as the CPU chain's.
+        offloaded.reset();
+        cpu.reset();
+        let got = run(&mut offloaded, &input[..], &[256]);
+        let want = run(&mut cpu, &input[..], &[256]);
+        assert_same(&got, &want, "after reset");
+        assert!(!engine_failed.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_chain_that_does_not_start_with_a_filter_is_left_alone() {
+        let chain = parse_chain(&["gain:0.5", "lowpass:1000,q=0.707"]).unwrap();
+        let offloaded = offload_leading_filters(&chain, RATE, 256, 2, emulated_engine).unwrap();
+        assert!(offloaded.is_none());
+    }
+
+    fn no_device(_: &SosCascade, _: usize, _: usize) -> Result<Box<dyn CascadeEngine>> {
+        Err(Error::backend_not_available("cuda").with_message("no CUDA device in this test"))
+    }
+
+    #[test]
+    fn the_factory_error_is_returned_for_the_caller_to_fall_back() {
+        let err = offload_leading_filters(&guitar(), RATE, 256, 2, no_device)
+            .err()
+            .expect("the factory fails");
+        assert!(
+            err.to_string().contains("no CUDA device in this test"),
+            "{err}"
+        );
+        // Shapes no engine can take are refused before the factory is asked.
+        let err = offload_leading_filters(&guitar(), RATE, 256, 33, emulated_engine)
+            .err()
+            .expect("33 channels");
+        assert!(err.to_string().contains("33x256"), "{err}");
+    }
+
+    /// The emulation for `good_chunks` chunks, then a driver error on every call.
+    struct FailingEngine {
+        inner: EmulatedEngine,
+        good_chunks: usize,
+    }
+
+    impl CascadeEngine for FailingEngine {
+        fn run(&mut self, block: &mut [&mut [f32]]) -> Result<()> {
+            if self.good_chunks == 0 {
+                return Err(Error::backend_not_available("cuda").with_message("device lost"));
+            }
+            self.good_chunks -= 1;
+            self.inner.run(block)
+        }
+        fn reset_state(&mut self) -> Result<()> {
+            self.inner.reset_state()
+        }
+        fn shape(&self) -> (usize, usize) {
+            self.inner.shape()
+        }
+        fn describe(&self) -> String {
+            "a failing test engine".into()
+        }
+    }
+
+    fn failing(c: &SosCascade, channels: usize, frames: usize) -> Result<Box<dyn CascadeEngine>> {
+        Ok(Box::new(FailingEngine {
+            inner: EmulatedEngine::new(c, channels, frames)?,
+            good_chunks: 3,
+        }))
+    }
+
+    #[test]
+    fn an_engine_that_fails_mid_stream_hands_over_to_the_cpu() {
+        let chain = parse_chain(&["lobutterworth:1000,order=4"]).unwrap();
+        let Offloaded {
+            chain: mut offloaded,
+            engine_failed,
+            ..
+        } = offload_leading_filters(&chain, RATE, 64, 1, failing)
+            .unwrap()
+            .unwrap();
+        offloaded.prepare(RATE, 64, 1).unwrap();
+        let input = vec![vec![0.5f32; 64 * 10]];
+        let out = run(&mut offloaded, &input, &[64]);
+        // DC through a low-pass: the output approaches 0.5 and never stops or breaks.
+        assert!(out[0].iter().all(|v| v.is_finite() && v.abs() < 1.0));
+        assert!((out[0][64 * 10 - 1] - 0.5).abs() < 1e-3);
+        assert!(engine_failed.load(Ordering::Relaxed));
+        // A copy runs the same filters on the CPU (an engine cannot be copied).
+        let mut copy = offloaded.clone();
+        copy.prepare(RATE, 64, 1).unwrap();
+        let from_copy = run(&mut copy, &input, &[64]);
+        assert!((from_copy[0][64 * 10 - 1] - 0.5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn the_offloaded_filters_refuse_parameter_changes_and_say_why() {
+        let mut offloaded = offload_leading_filters(&guitar(), RATE, 256, 2, emulated_engine)
+            .unwrap()
+            .unwrap()
+            .chain;
+        offloaded.prepare(RATE, 256, 2).unwrap();
+        let err = offloaded
+            .set_param("0.cutoff", 100.0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'gpu_filters' has no parameters"), "{err}");
+        // The CPU effects after them still take parameters.
+        offloaded.set_param("1.room_size", 0.5).unwrap();
+        // A stream of another shape needs a new offload.
+        let err = offloaded.prepare(RATE, 256, 1).unwrap_err().to_string();
+        assert!(err.contains("offload the chain again"), "{err}");
+    }
+
+    #[test]
+    fn the_cuda_engine_explains_why_it_is_unavailable() {
+        if crate::gpu::cuda_available().is_ok() {
+            eprintln!("skipped: this machine has a CUDA device");
+            return;
+        }
+        let cascade = SosCascade::new(
+            crate::dsp::filter::design::design_iir(
+                crate::dsp::filter::design::Family::Butterworth,
+                crate::dsp::filter::design::BandType::Lowpass,
+                2,
+                1000.0,
+                RATE,
+            )
+            .as_slice(),
+            2,
+        );
+        let err = cuda_engine(&cascade, 2, 256).err().expect("no device here");
+        assert!(
+            matches!(err, Error::BackendNotAvailable { ref backend_name, .. } if backend_name == "cuda"),
+            "{err:?}"
+        );
+    }
+}
