@@ -171,13 +171,16 @@ impl NiceEguiApp for StripApp {
         };
         let setter = gui.param_setter();
         self.update_meters();
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            self.header(ui, &setter);
-            ui.separator();
-            self.sections(ui, &setter);
-            ui.separator();
-            self.footer(ui);
-        });
+        // Full width (no shrinking to the content), so that sections wrap at the window's edge.
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                self.header(ui, &setter);
+                ui.separator();
+                self.sections(ui, &setter);
+                ui.separator();
+                self.footer(ui);
+            });
         ui.ctx().request_repaint_after(Duration::from_millis(33));
     }
 
@@ -416,13 +419,30 @@ pub fn mode_line(wanted: ProcessingMode, active: ProcessingMode, underflows: u64
 }
 
 /// A framed column with a title.
+///
+/// In a wrapping row egui decides whether an item moves to the next row from the width it asks
+/// for, and a container cannot know its width before it is laid out: a section that did not fit
+/// used to be squeezed into the rest of the row (its labels wrapping letter by letter, the
+/// sections after it squeezed to nothing) instead of wrapping. So each section asks for the
+/// width it took in the previous frame, and its text never wraps, so that width is its natural
+/// one. (The first frame lays them out once to measure them and asks for another.)
 fn section(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
-    ui.group(|ui| {
-        ui.vertical(|ui| {
-            ui.label(egui::RichText::new(title).heading());
-            add(ui);
+    let id = ui.make_persistent_id(("rtfx-section-width", title));
+    let natural: f32 = ui.ctx().data(|d| d.get_temp(id)).unwrap_or(0.0);
+    let placed = ui.allocate_ui(egui::vec2(natural, ui.available_height()), |ui| {
+        ui.group(|ui| {
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new(title).heading());
+                add(ui);
+            });
         });
     });
+    let width = placed.response.rect.width();
+    if (width - natural).abs() > 0.5 {
+        ui.ctx().data_mut(|d| d.insert_temp(id, width));
+        ui.ctx().request_repaint();
+    }
 }
 
 /// Writes the current strip as a TOML chain file that `rtfx render --chain` accepts, through a
