@@ -366,3 +366,26 @@ fn the_tail_includes_the_offload_latency() {
     // plus the offload latency.
     assert_eq!(status, ProcessStatus::Tail(12_000 * 14 + 256 + 64));
 }
+
+/// The offload worker asks for real-time scheduling and reports whether it got it: the same
+/// answer a probe thread gets from this system.
+#[test]
+fn the_worker_asks_for_real_time_scheduling_and_says_if_it_got_it() {
+    let _serial = serial();
+    let expected = std::thread::spawn(|| rtfx::realtime::processor::promote_current_thread(60))
+        .join()
+        .expect("probe thread");
+    let mut plugin = plugin_with(&[], "Offload");
+    let mut host = Host::new(RATE, None);
+    assert!(activate(&mut plugin, &mut host, RATE, 64, 2));
+    let mut chans = vec![noise(64 * 20, 1, 0.5), noise(64 * 20, 2, 0.5)];
+    process_all(&mut plugin, &mut host, &mut chans, 64);
+    // The worker sets the flag as it starts; give it a moment on a loaded machine.
+    let start = std::time::Instant::now();
+    while plugin.meters().worker_realtime() != expected && start.elapsed() < Duration::from_secs(2)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(plugin.meters().worker_realtime(), expected);
+    eprintln!("offload worker real-time: {expected}");
+}

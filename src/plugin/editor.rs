@@ -358,11 +358,16 @@ impl StripApp {
         ui.horizontal(|ui| {
             let rate = self.meters.sample_rate();
             let latency = self.meters.latency_samples();
+            let active = self.meters.active_mode();
             ui.label(mode_line(
                 self.params.mode.value(),
-                self.meters.active_mode(),
+                active,
                 self.meters.underflows(),
             ));
+            if active != ProcessingMode::Inline && !self.meters.worker_realtime() {
+                ui.label(WORKER_NOT_REALTIME)
+                    .on_hover_text("allow real-time scheduling for your user, e.g. the `audio` group with an rtprio limit in /etc/security/limits.d");
+            }
             ui.separator();
             if rate > 0.0 {
                 ui.label(format!(
@@ -401,6 +406,10 @@ impl StripApp {
         });
     }
 }
+
+/// Shown next to the mode line in offload and GPU mode when the system refused the worker
+/// real-time scheduling.
+pub const WORKER_NOT_REALTIME: &str = "(worker at normal priority)";
 
 /// The stats panel's processing-mode line: the mode running, the offload underflows, and for
 /// GPU mode what runs instead of the GPU.

@@ -32,7 +32,7 @@ pub mod strip;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use atomic_float::{AtomicF32, AtomicF64};
@@ -67,6 +67,7 @@ pub struct Meters {
     load: [AtomicU32; LOAD_BINS],
     active_mode: AtomicU8,
     underflows: AtomicU64,
+    worker_realtime: AtomicBool,
 }
 
 impl Default for Meters {
@@ -83,6 +84,7 @@ impl Default for Meters {
             load: std::array::from_fn(|_| AtomicU32::new(0)),
             active_mode: AtomicU8::new(0),
             underflows: AtomicU64::new(0),
+            worker_realtime: AtomicBool::new(false),
         }
     }
 }
@@ -152,6 +154,16 @@ impl Meters {
     /// Host blocks in offload mode that lacked worker output (filled with silence).
     pub fn underflows(&self) -> u64 {
         self.underflows.load(Ordering::Relaxed)
+    }
+
+    /// Whether the offload worker got real-time scheduling (the system grants it e.g. to
+    /// members of the `audio` group with an rtprio limit); false until the worker starts.
+    pub fn worker_realtime(&self) -> bool {
+        self.worker_realtime.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_worker_realtime(&self, realtime: bool) {
+        self.worker_realtime.store(realtime, Ordering::Release);
     }
 
     /// Takes the input peak, output peak and gain reduction (dB) accumulated since the last

@@ -36,6 +36,9 @@ use crate::realtime::ring::{RingConsumer, RingProducer, ring_buffer};
 /// Frames the worker processes at a time.
 pub const OFFLOAD_CHUNK: usize = 64;
 
+/// Real-time (SCHED_FIFO) priority asked for the worker thread.
+const WORKER_PRIORITY: i32 = 60;
+
 /// How long an offline render waits for the worker before giving up on a block (counted as
 /// an underflow).
 const OFFLINE_WAIT: Duration = Duration::from_secs(2);
@@ -291,6 +294,10 @@ impl Drop for Offload {
 
 impl Worker {
     fn run(mut self) {
+        // Below JACK's and the host's own audio threads (which are around 70–95), above
+        // everything else: a late worker is an audible gap.
+        let realtime = crate::realtime::processor::promote_current_thread(WORKER_PRIORITY);
+        self.meters.set_worker_realtime(realtime);
         while !self.shared.stop.load(Ordering::Acquire) {
             let flush = self.shared.flush.load(Ordering::Acquire);
             if flush != RUNNING {

@@ -96,9 +96,10 @@ struct Shared {
     worker_realtime: AtomicBool,
 }
 
-/// Asks real-time scheduling for the calling thread; true when granted.
+/// Asks real-time (SCHED_FIFO) scheduling at `priority` (1–99) for the calling thread; true
+/// when granted. Used by the processor's worker and the plugin's offload worker.
 #[cfg(unix)]
-fn promote_current_thread(priority: i32) -> bool {
+pub fn promote_current_thread(priority: i32) -> bool {
     let param = libc::sched_param {
         sched_priority: priority.clamp(1, 99),
     };
@@ -108,7 +109,7 @@ fn promote_current_thread(priority: i32) -> bool {
 
 /// Real-time scheduling is not implemented on this platform.
 #[cfg(not(unix))]
-fn promote_current_thread(_priority: i32) -> bool {
+pub fn promote_current_thread(_priority: i32) -> bool {
     false
 }
 
