@@ -406,6 +406,26 @@ fn rtfx_devices_and_live_on_the_null_device() {
     );
     assert!(err.contains("callbacks"), "{err}");
 
+    // A duplex stream whose input device runs at another rate: the input is resampled.
+    let out = rtfx()
+        .args(["live", "-e", "gain:0.5", "--host", "alsa"])
+        .args([
+            "--input", "discard", "--output", "discard", "--rate", "48000",
+        ])
+        .args(["--input-rate", "44100", "--duration", "0.5", "--quiet"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("note: the input device runs at 44100 Hz; rtfx resamples it to 48000 Hz"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 in / 2 out") && err.contains("callbacks"),
+        "{err}"
+    );
+
     // No effects (usage error, exit 2), an unknown device (exit 1): the fix is in the message.
     let out = rtfx().args(["live", "--duration", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "a usage error");

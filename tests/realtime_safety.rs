@@ -114,3 +114,22 @@ fn the_checker_is_armed() {
         "unexpected child failure: {stderr}"
     );
 }
+
+/// The duplex input's sample-rate converter runs in the input callback: no allocation, any
+/// piece size up to its maximum.
+#[test]
+fn the_resampler_processes_without_allocating() {
+    use rtfx::dsp::resample::Resampler;
+    for (from, to) in [(44_100, 48_000), (48_000, 44_100), (96_000, 48_000)] {
+        let mut r = Resampler::new(from, to, 2, 4096).expect("resampler");
+        let input = vec![0.1f32; 4096 * 2];
+        let mut output = vec![0.0f32; r.max_output(4096) * 2];
+        let mut produced = 0;
+        assert_no_alloc(|| {
+            for frames in [0usize, 1, 7, 64, 512, 4096, 4096, 333] {
+                produced += r.process(&input[..frames * 2], &mut output);
+            }
+        });
+        assert!(produced > 0, "{from} -> {to}");
+    }
+}

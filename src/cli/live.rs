@@ -44,6 +44,11 @@ pub struct LiveArgs {
     /// Output device: an index or a name substring (default: the system's).
     #[arg(long)]
     pub output: Option<String>,
+    /// Input device rate in Hz for a duplex stream, when it differs from --rate: the input is
+    /// resampled to --rate (default: --rate when the input device supports it, else the
+    /// device's own rate).
+    #[arg(long)]
+    pub input_rate: Option<u32>,
     /// Input channels (0 = output only: the chain processes silence).
     #[arg(long, default_value_t = 2)]
     pub in_channels: usize,
@@ -222,7 +227,8 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         .with_devices(
             args.input.as_deref().map(DeviceSelector::parse),
             args.output.as_deref().map(DeviceSelector::parse),
-        );
+        )
+        .with_input_rate(args.input_rate);
     let options = ProcessorOptions {
         ring_blocks: args.ring_blocks,
         prime_blocks: args.prime_blocks,
@@ -249,6 +255,12 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         args.in_channels,
         args.out_channels,
     );
+    if let Some(input_rate) = processor.backend().input_resampled_from() {
+        eprintln!(
+            "note: the input device runs at {input_rate} Hz; rtfx resamples it to {rate} Hz (64-tap windowed sinc, flat to {:.1} kHz)",
+            0.37 * f64::from(input_rate.min(rate)) / 1000.0
+        );
+    }
     if let Some(device) = processor.backend().device_buffer_size()
         && device != args.buffer
     {

@@ -15,6 +15,7 @@ pub mod filter;
 pub mod fx;
 pub mod param;
 pub mod registry;
+pub mod resample;
 pub mod smooth;
 pub mod spec;
 

@@ -95,6 +95,12 @@ pub trait AudioBackend: Send {
     fn device_buffer_size(&self) -> Option<usize> {
         None
     }
+
+    /// The input device's rate when the open duplex stream resamples its input to the
+    /// stream's rate; `None` when it does not.
+    fn input_resampled_from(&self) -> Option<u32> {
+        None
+    }
 }
 
 impl<B: AudioBackend + ?Sized> AudioBackend for Box<B> {
@@ -140,6 +146,9 @@ impl<B: AudioBackend + ?Sized> AudioBackend for Box<B> {
     }
     fn device_buffer_size(&self) -> Option<usize> {
         (**self).device_buffer_size()
+    }
+    fn input_resampled_from(&self) -> Option<u32> {
+        (**self).input_resampled_from()
     }
 }
 

@@ -178,6 +178,10 @@ pub struct StreamConfig {
     pub device_out: Option<DeviceSelector>,
     /// Requested device latency.
     pub latency: Latency,
+    /// Rate of the input device in a duplex stream when it differs from `sample_rate`: the
+    /// backend resamples the input to `sample_rate`. `None` runs the input at `sample_rate`
+    /// when the device supports it and otherwise at the device's own default rate (resampled).
+    pub input_rate: Option<u32>,
 }
 
 impl Default for StreamConfig {
@@ -191,6 +195,7 @@ impl Default for StreamConfig {
             device_in: None,
             device_out: None,
             latency: Latency::Low,
+            input_rate: None,
         }
     }
 }
@@ -220,6 +225,12 @@ impl StreamConfig {
     ) -> Self {
         self.device_in = device_in;
         self.device_out = device_out;
+        self
+    }
+
+    /// Sets the input device's rate for a duplex stream (see [`StreamConfig::input_rate`]).
+    pub fn with_input_rate(mut self, input_rate: Option<u32>) -> Self {
+        self.input_rate = input_rate;
         self
     }
 
@@ -280,6 +291,17 @@ impl StreamConfig {
                 return Err(Error::invalid_range("Too many channels", name, value)
                     .with_expected(format!("at most {MAX_CHANNELS}")));
             }
+        }
+        if let Some(rate) = self.input_rate
+            && !(1..=MAX_SAMPLE_RATE).contains(&rate)
+        {
+            return Err(Error::invalid_sample_rate(
+                rate,
+                format!("an integer in 1..={MAX_SAMPLE_RATE}"),
+            )
+            .with_message(format!(
+                "The input rate must be 1 to {MAX_SAMPLE_RATE} Hz, got {rate}"
+            )));
         }
         if self.dtype != "float32" {
             return Err(Error::invalid_parameter(
@@ -365,6 +387,17 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().parameter_name(), Some("dtype"));
         let c = StreamConfig::default().with_latency(Latency::Seconds(f64::NAN));
         assert_eq!(c.validate().unwrap_err().parameter_name(), Some("latency"));
+        let e = StreamConfig::default()
+            .with_input_rate(Some(0))
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("input rate"), "{e}");
+        assert!(
+            StreamConfig::default()
+                .with_input_rate(Some(44_100))
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

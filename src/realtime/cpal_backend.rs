@@ -28,11 +28,14 @@ use super::backend::{
 use super::config::{
     BackendStatus, DeviceSelector, Latency, StreamConfig, StreamDirection, StreamState,
 };
+use crate::dsp::resample::Resampler;
 use crate::error::{Error, Result};
 
 /// Most frames the duplex path moves per piece (device buffers longer than this are handled
 /// in pieces).
 const PIECE_FRAMES: usize = 4096;
+/// Input frames the duplex resampler takes at a time (callbacks are cut into such pieces).
+const RESAMPLE_PIECE: usize = 4096;
 
 /// Output callbacks after the first input during which a late input counts as priming, not as
 /// an xrun (the input and output streams of a duplex pair start independently).
@@ -167,9 +170,11 @@ fn device_support_error(
             .with_message(format!(
                 "Device '{name}' does not support {rate} Hz for {channels} {kind} channels"
             ))
-            .with_suggestion(
-                "choose a supported --rate; input and output devices must share one rate (rtfx does not resample)",
-            ),
+            .with_suggestion(if input {
+                "choose a supported --rate, or --input-rate for the input device of a duplex stream (rtfx resamples the input to the stream's rate)"
+            } else {
+                "choose a supported --rate (the output device sets the stream's rate)"
+            }),
     )
 }
 
@@ -184,6 +189,8 @@ pub struct CpalBackend {
     flags: Arc<StreamFlags>,
     opened: bool,
     device_buffer: Option<usize>,
+    /// The input device's rate when a duplex stream resamples it.
+    input_resampled_from: Option<u32>,
 }
 
 impl CpalBackend {
@@ -204,6 +211,7 @@ impl CpalBackend {
             flags: Arc::new(StreamFlags::default()),
             opened: false,
             device_buffer: None,
+            input_resampled_from: None,
         }
     }
 
@@ -448,25 +456,64 @@ impl CpalBackend {
             StreamDirection::Duplex => {
                 let (in_name, in_dev) = self.find(config.device_in.as_ref(), true)?;
                 let (out_name, out_dev) = self.find(config.device_out.as_ref(), false)?;
-                Self::check_device(&in_dev, &in_name, cin, config.sample_rate, true)?;
                 Self::check_device(&out_dev, &out_name, cout, config.sample_rate, false)?;
+                let in_rate = Self::duplex_input_rate(&in_dev, &in_name, cin, config)?;
+                // The input runs at its own rate and is resampled to the stream's in its
+                // callback, before the ring (no allocation there: the converter and its output
+                // buffer are made here).
+                let in_config = StreamConfig {
+                    sample_rate: in_rate,
+                    buffer_size: (config.buffer_size as u64 * u64::from(in_rate))
+                        .div_ceil(u64::from(config.sample_rate))
+                        .max(1) as usize,
+                    ..config.clone()
+                };
+                let mut resampler = if in_rate == config.sample_rate {
+                    None
+                } else {
+                    Some(Resampler::new(
+                        in_rate,
+                        config.sample_rate,
+                        cin,
+                        RESAMPLE_PIECE,
+                    )?)
+                };
+                let mut resampled = vec![
+                    0.0f32;
+                    resampler
+                        .as_ref()
+                        .map_or(0, |r| r.max_output(RESAMPLE_PIECE))
+                        * cin
+                ];
+                self.input_resampled_from = resampler.as_ref().map(|_| in_rate);
                 let capacity = (config.buffer_size * 8).max(PIECE_FRAMES * 2) * cin;
                 let (mut tx, mut rx) = rtrb::RingBuffer::<f32>::new(capacity);
                 let started = Arc::new(AtomicBool::new(false));
                 let (f_in, started_in) = (flags.clone(), started.clone());
                 let input = self.build_input(
                     &in_dev,
-                    config,
+                    &in_config,
                     cin,
                     move |data| {
                         if !f_in.active.load(Ordering::Acquire) {
                             return;
                         }
                         started_in.store(true, Ordering::Release);
-                        let fit = (tx.slots() / cin * cin).min(data.len());
-                        let _ = tx.push_partial_slice(&data[..fit]);
-                        if fit < data.len() {
-                            f_in.input_overflow.store(true, Ordering::Relaxed);
+                        let mut push = |frames: &[f32]| {
+                            let fit = (tx.slots() / cin * cin).min(frames.len());
+                            let _ = tx.push_partial_slice(&frames[..fit]);
+                            if fit < frames.len() {
+                                f_in.input_overflow.store(true, Ordering::Relaxed);
+                            }
+                        };
+                        match resampler.as_mut() {
+                            None => push(data),
+                            Some(r) => {
+                                for piece in data.chunks(RESAMPLE_PIECE * cin) {
+                                    let n = r.process(piece, &mut resampled);
+                                    push(&resampled[..n * cin]);
+                                }
+                            }
                         }
                     },
                     flags.clone(),
@@ -527,6 +574,35 @@ impl CpalBackend {
             .and_then(|s| s.buffer_size().ok())
             .map(|n| n as usize);
         Ok(())
+    }
+
+    /// The rate to run a duplex stream's input device at: `config.input_rate` when given
+    /// (checked), else the stream's rate when the device supports it, else the device's own
+    /// default rate (which the stream then resamples). The error names what the device supports.
+    fn duplex_input_rate(
+        device: &cpal::Device,
+        name: &str,
+        channels: usize,
+        config: &StreamConfig,
+    ) -> Result<u32> {
+        if let Some(rate) = config.input_rate {
+            Self::check_device(device, name, channels, rate, true)?;
+            return Ok(rate);
+        }
+        match Self::check_device(device, name, channels, config.sample_rate, true) {
+            Ok(()) => Ok(config.sample_rate),
+            Err(e) => {
+                let own = device.default_input_config().ok().map(|c| c.sample_rate());
+                match own {
+                    Some(rate)
+                        if Self::check_device(device, name, channels, rate, true).is_ok() =>
+                    {
+                        Ok(rate)
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
     }
 
     /// Whether the device accepts a fixed buffer of the configured size (cpal fails to open
@@ -607,6 +683,7 @@ impl CpalBackend {
         self.output = None;
         self.blocking = None;
         self.device_buffer = None;
+        self.input_resampled_from = None;
         self.opened = false;
     }
 
@@ -742,6 +819,10 @@ impl AudioBackend for CpalBackend {
 
     fn device_buffer_size(&self) -> Option<usize> {
         self.device_buffer
+    }
+
+    fn input_resampled_from(&self) -> Option<u32> {
+        self.input_resampled_from
     }
 
     fn stream_error(&self) -> Option<Error> {
