@@ -228,24 +228,14 @@ fn start_jack(period: usize) -> Result<JackServer, String> {
     Ok(JackServer { child, name })
 }
 
-#[test]
-fn jack_dummy_server_runs_the_processor_in_real_time() {
-    let _serial = exclusive();
-    let mut server = match start_jack(256) {
-        Ok(s) => s,
-        Err(reason) if !cfg!(target_os = "linux") => {
-            println!("SKIPPED: {reason}");
-            return;
-        }
-        Err(reason) => panic!("{reason}"),
-    };
-    // Wait until the server accepts clients.
+/// Waits until the server accepts clients; returns a backend on it.
+fn wait_for_jack(server: &mut JackServer) -> CpalBackend {
     let deadline = Instant::now() + Duration::from_secs(15);
-    let backend = loop {
+    loop {
         if let Ok(b) = CpalBackend::with_host("jack")
             && b.devices().map(|d| !d.is_empty()).unwrap_or(false)
         {
-            break b;
+            return b;
         }
         // (When a server of that name already runs, ours exits and the check above uses it.)
         if let Ok(Some(status)) = server.child.try_wait() {
@@ -260,7 +250,78 @@ fn jack_dummy_server_runs_the_processor_in_real_time() {
             server.name
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `rtfx live` on a JACK server that stops and comes back: it reopens the stream by itself;
+/// with --no-reconnect it stops with the error instead.
+#[test]
+fn rtfx_live_reconnects_when_the_jack_server_comes_back() {
+    let _serial = exclusive();
+    let mut server = match start_jack(256) {
+        Ok(s) => s,
+        Err(reason) if !cfg!(target_os = "linux") => {
+            println!("SKIPPED: {reason}");
+            return;
+        }
+        Err(reason) => panic!("{reason}"),
     };
+    drop(wait_for_jack(&mut server));
+    let live = |extra: &[&str]| {
+        rtfx()
+            .args([
+                "live",
+                "--host",
+                "jack",
+                "-e",
+                "gain:0.5",
+                "--in-channels",
+                "0",
+            ])
+            .args(["--duration", "7", "--quiet"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let child = live(&[]);
+    std::thread::sleep(Duration::from_millis(2000));
+    drop(server); // the "device" goes away
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut server = start_jack(256).unwrap();
+    drop(wait_for_jack(&mut server));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(
+        err.contains("the stream stopped; reopening it every second"),
+        "{err}"
+    );
+    assert!(err.contains("reconnected after "), "{err}");
+
+    let child = live(&["--no-reconnect"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(server);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the audio stream stopped"), "{err}");
+    assert!(err.contains("disconnected"), "{err}");
+}
+
+#[test]
+fn jack_dummy_server_runs_the_processor_in_real_time() {
+    let _serial = exclusive();
+    let mut server = match start_jack(256) {
+        Ok(s) => s,
+        Err(reason) if !cfg!(target_os = "linux") => {
+            println!("SKIPPED: {reason}");
+            return;
+        }
+        Err(reason) => panic!("{reason}"),
+    };
+    let backend = wait_for_jack(&mut server);
     let config = StreamConfig::new(48000, 256).with_channels(2, 2);
     let mut p = RealtimeProcessor::new(
         guitar_chain(),

@@ -20,8 +20,11 @@ use rtfx::realtime::{
     StreamConfig,
 };
 
+/// How often a lost device is looked for again.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The exit codes, for `--help`.
-pub const EXIT_CODES: &str = "Exit codes: 0 stopped by --duration or Ctrl-C; 1 device or stream error (the message names the fix); 2 bad option or chain.";
+pub const EXIT_CODES: &str = "Exit codes: 0 stopped by --duration or Ctrl-C; 1 device or stream error, or a lost device that did not come back before --duration ended (the message names the fix); 2 bad option or chain.";
 
 /// Options of `rtfx live`.
 #[derive(clap::Args, Debug)]
@@ -75,6 +78,10 @@ pub struct LiveArgs {
     /// No status line each second.
     #[arg(short, long)]
     pub quiet: bool,
+    /// When the device disappears (unplugged, JACK server stopped), stop with an error instead
+    /// of reopening the stream every second until it is back.
+    #[arg(long)]
+    pub no_reconnect: bool,
     /// Compute device: cuda runs the filters the chain starts with as a CUDA graph (the rest
     /// on the CPU); without a usable GPU it says why and runs on the CPU.
     #[arg(long, value_enum, default_value = "cpu")]
@@ -284,19 +291,55 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut next_status = 1.0;
     let mut failure = None;
+    // While the device is gone (unplugged, JACK server stopped): when it went, and when to try
+    // to reopen it next.
+    let mut lost: Option<(Instant, Instant)> = None;
     loop {
         std::thread::sleep(Duration::from_millis(50));
         let elapsed = started.elapsed().as_secs_f64();
         if stop.load(Ordering::Relaxed) {
             eprintln!("stopping (Ctrl-C)");
-            break;
-        }
-        if let Some(e) = processor.backend().stream_error() {
-            failure = Some(e);
+            // Stopping while waiting for the device is what the user asked for.
+            failure = None;
             break;
         }
         if args.duration.is_some_and(|d| elapsed >= d) {
             break;
+        }
+        match lost {
+            None => {
+                if let Some(e) = processor.backend().stream_error() {
+                    if args.no_reconnect {
+                        failure = Some(e);
+                        break;
+                    }
+                    eprintln!("warning: {e}");
+                    eprintln!(
+                        "the stream stopped; reopening it every second until the device is back (Ctrl-C stops)"
+                    );
+                    let _ = processor.stop();
+                    let now = Instant::now();
+                    lost = Some((now, now + RECONNECT_INTERVAL));
+                    failure = Some(e);
+                    continue;
+                }
+            }
+            Some((since, retry)) => {
+                if Instant::now() >= retry {
+                    match processor.start() {
+                        Ok(()) => {
+                            eprintln!("reconnected after {:.1} s", since.elapsed().as_secs_f64());
+                            lost = None;
+                            failure = None;
+                        }
+                        Err(e) => {
+                            lost = Some((since, Instant::now() + RECONNECT_INTERVAL));
+                            failure = Some(e);
+                        }
+                    }
+                }
+                continue;
+            }
         }
         if let Some(flag) = &gpu_failed
             && flag.swap(false, Ordering::Relaxed)
@@ -310,7 +353,11 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
             next_status += 1.0;
         }
     }
-    let stopped = processor.stop();
+    let stopped = if lost.is_none() {
+        processor.stop()
+    } else {
+        Ok(())
+    };
     let stats = processor.stats();
     eprintln!("{}", status_line(started.elapsed().as_secs_f64(), &stats));
     if let Some(path) = &args.stats_json {
@@ -318,7 +365,12 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing the statistics to {}", path.display()))?;
     }
     if let Some(e) = failure {
-        return Err(anyhow::Error::new(e).context("the audio stream stopped"));
+        let what = if lost.is_some() {
+            "the device did not come back"
+        } else {
+            "the audio stream stopped"
+        };
+        return Err(anyhow::Error::new(e).context(what));
     }
     stopped.context("stopping the processor")?;
     Ok(())
