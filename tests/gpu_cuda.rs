@@ -189,3 +189,58 @@ fn offloaded_leading_filters_on_the_gpu_equal_the_cpu_chain() {
             .load(std::sync::atomic::Ordering::Relaxed)
     );
 }
+
+/// The plugin's GPU mode: the strip's filters on the CUDA graph runner sound like the CPU's,
+/// through a moving cutoff and a section switching.
+#[test]
+fn the_strip_filters_on_the_gpu_sound_like_the_cpu() {
+    if let Err(e) = cuda_device_name() {
+        eprintln!("skipped: no CUDA device ({e})");
+        return;
+    }
+    use rtfx::plugin::strip::{Strip, StripSettings};
+    let mut s = StripSettings::default();
+    s.high_pass.enabled = true;
+    s.low_pass.enabled = true;
+    s.eq.enabled = true;
+    s.eq.peak.gain_db = -6.0;
+    let mut cpu = Strip::new(s);
+    cpu.prepare(48_000.0, 512, 2, &s).expect("prepare");
+    let mut gpu = Strip::new(s);
+    gpu.prepare(48_000.0, 512, 2, &s).expect("prepare");
+    let engine = gpu
+        .attach_filter_engine(rtfx::gpu::offload::cuda_engine)
+        .expect("engine");
+    assert!(engine.contains("CUDA graph"), "{engine}");
+    gpu.set_filter_engine_active(true);
+    let mut seed = 5u32;
+    let mut worst = 0.0f32;
+    for b in 0..60 {
+        if b == 20 {
+            s.high_pass.cutoff_hz = 250.0;
+            s.low_pass.enabled = false;
+            cpu.set_settings(&s);
+            gpu.set_settings(&s);
+        }
+        let input: Vec<f32> = (0..128)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 8) as f32 / 16_777_216.0 - 0.5
+            })
+            .collect();
+        let (mut a, mut b2) = (input.clone(), input.clone());
+        let (mut c, mut d) = (input.clone(), input);
+        cpu.process(&mut [&mut a[..], &mut b2[..]]);
+        gpu.process(&mut [&mut c[..], &mut d[..]]);
+        for (x, y) in a.iter().chain(&b2).zip(c.iter().chain(&d)) {
+            worst = worst.max((x - y).abs());
+        }
+    }
+    assert!(
+        gpu.filter_engine_error().is_none(),
+        "{:?}",
+        gpu.filter_engine_error()
+    );
+    assert!(worst < 1e-6, "largest difference {worst}");
+    assert!(gpu.take_engine_steps() > 0);
+}

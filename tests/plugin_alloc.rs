@@ -184,3 +184,39 @@ fn the_checker_is_armed() {
         "allocation inside assert_no_alloc was not caught"
     );
 }
+
+/// GPU mode's filter path in the worker's strip (here on the kernel's CPU emulation): moving
+/// the state to the engine and back, uploading coefficients and running it never allocate.
+#[test]
+fn the_strip_with_a_filter_engine_processes_without_allocating() {
+    use rtfx::gpu::offload::emulated_engine;
+    use rtfx::plugin::strip::{Strip, StripSettings};
+    let mut settings = StripSettings::default();
+    settings.high_pass.enabled = true;
+    settings.low_pass.enabled = true;
+    settings.eq.enabled = true;
+    let mut strip = Strip::new(settings);
+    strip.prepare(48_000.0, 512, 2, &settings).expect("prepare");
+    strip.attach_filter_engine(emulated_engine).expect("engine");
+    strip.set_filter_engine_active(true);
+    let mut l = noise(4096, 1, 0.5);
+    let mut r = noise(4096, 2, 0.5);
+    let mut changed = settings;
+    changed.high_pass.cutoff_hz = 300.0;
+    changed.low_pass.order = 6;
+    changed.eq.enabled = false;
+    assert_no_alloc(|| {
+        for (i, (lc, rc)) in l.chunks_mut(64).zip(r.chunks_mut(64)).enumerate() {
+            match i {
+                10 => strip.set_settings(&changed),
+                40 => strip.set_filter_engine_active(false),
+                50 => strip.set_filter_engine_active(true),
+                _ => {}
+            }
+            strip.process(&mut [lc, rc]);
+        }
+        strip.reset();
+    });
+    assert!(strip.take_engine_steps() > 0);
+    assert!(l.iter().chain(&r).all(|v| v.is_finite()));
+}

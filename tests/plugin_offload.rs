@@ -204,6 +204,7 @@ fn a_starved_worker_underflows_into_counted_silence_and_recovers() {
         ProcessingMode::Offload,
         plugin.meters().active_mode(),
         plugin.meters().underflows(),
+        false,
     );
     assert!(line.contains(&format!("{} underflows", plugin.meters().underflows())));
 }
@@ -237,7 +238,7 @@ fn gpu_mode_falls_back_to_the_cpu_worker_and_says_why() {
     assert!(activate(&mut plugin, &mut host, RATE, 128, 2));
     assert_eq!(plugin.meters().active_mode(), ProcessingMode::Gpu);
     assert!(plugin.offload().is_some());
-    let line = mode_line(ProcessingMode::Gpu, ProcessingMode::Gpu, 0);
+    let line = mode_line(ProcessingMode::Gpu, ProcessingMode::Gpu, 0, false);
     match gpu_status() {
         Err(reason) => {
             assert!(!reason.is_empty());

@@ -451,3 +451,61 @@ fn odd_blocks_do_not_panic() {
     strip.process(&mut [&mut l[..], &mut r[..], &mut c[..]]);
     assert_eq!(c, before, "a third channel passes unchanged");
 }
+
+/// GPU mode's filters: with the high-pass, low-pass and EQ on a cascade engine (here the GPU
+/// kernel's CPU emulation), the strip sounds the same as on the CPU through steady settings,
+/// a moving cutoff, sections switching, an order change and the engine being switched off —
+/// and the engine really ran the steady stretches.
+#[test]
+fn the_filters_on_a_cascade_engine_sound_the_same_as_on_the_cpu() {
+    use rtfx::gpu::offload::emulated_engine;
+    let start = everything_on();
+    let mut cpu = prepared(&start);
+    let mut gpu = prepared(&start);
+    let description = gpu.attach_filter_engine(emulated_engine).expect("engine");
+    assert!(description.contains("emulation"), "{description}");
+    gpu.set_filter_engine_active(true);
+
+    let mut changes: Vec<(usize, StripSettings)> = Vec::new();
+    let mut s = start;
+    s.high_pass.cutoff_hz = 200.0; // a moving cutoff (smoothed: coefficient uploads)
+    changes.push((20, s));
+    s.low_pass.enabled = false; // a section switching off…
+    changes.push((40, s));
+    s.low_pass.enabled = true; // …and on again
+    changes.push((60, s));
+    s.high_pass.order = 6; // an order change (cross-fade on the CPU)
+    changes.push((80, s));
+    s.eq.peak.gain_db = 3.0;
+    changes.push((100, s));
+
+    let block = 64;
+    let (mut worst, mut engine_steps) = (0.0f32, 0u64);
+    for b in 0..140 {
+        if let Some((_, settings)) = changes.iter().find(|(at, _)| *at == b) {
+            cpu.set_settings(settings);
+            gpu.set_settings(settings);
+        }
+        if b == 120 {
+            gpu.set_filter_engine_active(false); // hands the state back to the CPU
+        }
+        let (l, r) = (
+            noise(block, 100 + b as u64, 0.5),
+            noise(block, 300 + b as u64, 0.5),
+        );
+        let (mut l1, mut r1) = (l.clone(), r.clone());
+        let (mut l2, mut r2) = (l, r);
+        cpu.process(&mut [&mut l1[..], &mut r1[..]]);
+        gpu.process(&mut [&mut l2[..], &mut r2[..]]);
+        for (a, b) in l1.iter().chain(&r1).zip(l2.iter().chain(&r2)) {
+            worst = worst.max((a - b).abs());
+        }
+        engine_steps += gpu.take_engine_steps();
+    }
+    assert!(gpu.filter_engine_error().is_none());
+    // f32 rounding between the CPU's separate cascades, which the fused cascade does not do.
+    assert!(worst < 1e-6, "largest difference {worst}");
+    // 120 blocks of 2 steps on the engine, less the cross-fades (each about 10 ms).
+    assert!(engine_steps > 150, "the engine ran {engine_steps} steps");
+    assert!(engine_steps < 240, "the engine ran {engine_steps} steps");
+}

@@ -51,6 +51,14 @@ pub trait CascadeEngine: Send {
     fn run(&mut self, block: &mut [&mut [f32]]) -> Result<()>;
     /// Zeroes the filter state.
     fn reset_state(&mut self) -> Result<()>;
+    /// Replaces the coefficients (`[b0, a1, a2, k1, k2]` per section, as many sections as the
+    /// engine was built for); the state is kept, as when a CPU cascade's coefficients change.
+    fn set_coefficients(&mut self, rows: &[[f64; 5]]) -> Result<()>;
+    /// Replaces the filter state: `[s1, s2]` per section per channel (the kernel's layout,
+    /// see [`SosCascade::export_state`]).
+    fn load_state(&mut self, state: &[f64]) -> Result<()>;
+    /// Copies the filter state out, in the same layout.
+    fn store_state(&mut self, state: &mut [f64]) -> Result<()>;
     /// `(channels, frames)` of the chunks it was built for.
     fn shape(&self) -> (usize, usize);
     /// Where it runs, for messages (e.g. "CUDA graph on NVIDIA H100").
@@ -118,6 +126,19 @@ pub fn cuda_engine(
     }
 }
 
+/// The error for a table of the wrong length handed to an engine.
+pub(crate) fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
+    if got == want {
+        return Ok(());
+    }
+    Err(Error::invalid_range(
+        format!("The engine holds {want} {what}, not {got}"),
+        "length",
+        got,
+    )
+    .with_suggestion("build a new engine for another cascade or shape"))
+}
+
 /// The section-count and shape limits every engine shares with the GPU kernel.
 pub(crate) fn check_engine_shape(sections: usize, channels: usize, frames: usize) -> Result<()> {
     if sections == 0 || sections > MAX_SECTIONS {
@@ -180,6 +201,24 @@ impl CascadeEngine for EmulatedEngine {
 
     fn reset_state(&mut self) -> Result<()> {
         self.state.fill(0.0);
+        Ok(())
+    }
+
+    fn set_coefficients(&mut self, rows: &[[f64; 5]]) -> Result<()> {
+        check_len("coefficient rows", rows.len(), self.rows.len())?;
+        self.rows.copy_from_slice(rows);
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &[f64]) -> Result<()> {
+        check_len("state words", state.len(), self.state.len())?;
+        self.state.copy_from_slice(state);
+        Ok(())
+    }
+
+    fn store_state(&mut self, state: &mut [f64]) -> Result<()> {
+        check_len("state words", state.len(), self.state.len())?;
+        state.copy_from_slice(&self.state);
         Ok(())
     }
 
@@ -567,6 +606,15 @@ mod tests {
         }
         fn reset_state(&mut self) -> Result<()> {
             self.inner.reset_state()
+        }
+        fn set_coefficients(&mut self, rows: &[[f64; 5]]) -> Result<()> {
+            self.inner.set_coefficients(rows)
+        }
+        fn load_state(&mut self, state: &[f64]) -> Result<()> {
+            self.inner.load_state(state)
+        }
+        fn store_state(&mut self, state: &mut [f64]) -> Result<()> {
+            self.inner.store_state(state)
         }
         fn shape(&self) -> (usize, usize) {
             self.inner.shape()

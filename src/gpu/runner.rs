@@ -374,6 +374,23 @@ impl CudaGraphRunner {
         Ok(())
     }
 
+    /// Copies `values` into the device's state (`to_state`) or coefficient buffer and waits.
+    /// The captured graph reads both buffers when it runs, so it stays valid: new coefficients
+    /// of the same section count need no re-capture.
+    fn upload(&mut self, values: &[f64], to_state: bool) -> Result<()> {
+        let target = if to_state {
+            &mut self.state
+        } else {
+            &mut self.coeffs
+        };
+        self.stream
+            .memcpy_htod(values, target)
+            .map_err(cuda_error("upload"))?;
+        self.stream
+            .synchronize()
+            .map_err(cuda_error("synchronisation"))
+    }
+
     /// Zeroes the filter state on the device, in place (the graph stays valid).
     pub fn reset_state(&mut self) -> Result<()> {
         self.stream
@@ -424,6 +441,34 @@ impl super::offload::CascadeEngine for CudaGraphRunner {
 
     fn reset_state(&mut self) -> Result<()> {
         CudaGraphRunner::reset_state(self)
+    }
+
+    fn set_coefficients(&mut self, rows: &[[f64; 5]]) -> Result<()> {
+        super::offload::check_len("coefficient rows", rows.len(), self.sections)?;
+        self.upload(rows.as_flattened(), false)
+    }
+
+    fn load_state(&mut self, state: &[f64]) -> Result<()> {
+        super::offload::check_len(
+            "state words",
+            state.len(),
+            self.sections * 2 * self.channels,
+        )?;
+        self.upload(state, true)
+    }
+
+    fn store_state(&mut self, state: &mut [f64]) -> Result<()> {
+        super::offload::check_len(
+            "state words",
+            state.len(),
+            self.sections * 2 * self.channels,
+        )?;
+        self.stream
+            .memcpy_dtoh(&self.state, state)
+            .map_err(cuda_error("download"))?;
+        self.stream
+            .synchronize()
+            .map_err(cuda_error("synchronisation"))
     }
 
     fn shape(&self) -> (usize, usize) {

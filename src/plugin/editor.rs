@@ -363,6 +363,7 @@ impl StripApp {
                 self.params.mode.value(),
                 active,
                 self.meters.underflows(),
+                self.meters.gpu_filters(),
             ));
             if active != ProcessingMode::Inline && !self.meters.worker_realtime() {
                 ui.label(WORKER_NOT_REALTIME)
@@ -412,8 +413,13 @@ impl StripApp {
 pub const WORKER_NOT_REALTIME: &str = "(worker at normal priority)";
 
 /// The stats panel's processing-mode line: the mode running, the offload underflows, and for
-/// GPU mode what runs instead of the GPU.
-pub fn mode_line(wanted: ProcessingMode, active: ProcessingMode, underflows: u64) -> String {
+/// GPU mode what runs where (`filters_on_gpu`: the filters ran on the GPU in the last chunk).
+pub fn mode_line(
+    wanted: ProcessingMode,
+    active: ProcessingMode,
+    underflows: u64,
+    filters_on_gpu: bool,
+) -> String {
     match active {
         ProcessingMode::Inline if wanted != ProcessingMode::Inline => {
             "Mode: inline (offload worker not running)".to_string()
@@ -422,7 +428,7 @@ pub fn mode_line(wanted: ProcessingMode, active: ProcessingMode, underflows: u64
         ProcessingMode::Offload => format!("Mode: offload, {underflows} underflows"),
         ProcessingMode::Gpu => format!(
             "Mode: {}, {underflows} underflows",
-            super::offload::gpu_status_line()
+            super::offload::gpu_status_line(filters_on_gpu)
         ),
     }
 }

@@ -13,9 +13,10 @@
 //!   that runs its own strip in fixed chunks ([`offload`]); the latency grows by the host's
 //!   maximum block plus [`offload::OFFLOAD_CHUNK`]; late worker output becomes silence and is
 //!   counted ([`Meters::underflows`]).
-//! - **GPU**: meant for the CUDA graph runner; runs exactly like Offload on the CPU worker, and
-//!   the editor says why ([`offload::gpu_status_line`]). Only the strip's high/low-pass cascade
-//!   could run on the GPU runner; that is not wired in.
+//! - **GPU**: Offload, with the worker strip's high-pass, low-pass and EQ as one cascade on the
+//!   CUDA graph runner when there is a device (while no filter is switching or changing
+//!   order); without one it is Offload on the CPU worker, and the editor says which
+//!   ([`offload::gpu_status_line`]).
 //!
 //! The worker thread starts in `activate` (parked until offload is used, so the mode can be
 //! switched while processing without allocating) and is stopped and joined in `deactivate`.
@@ -68,6 +69,7 @@ pub struct Meters {
     active_mode: AtomicU8,
     underflows: AtomicU64,
     worker_realtime: AtomicBool,
+    gpu_filters: AtomicBool,
 }
 
 impl Default for Meters {
@@ -85,6 +87,7 @@ impl Default for Meters {
             active_mode: AtomicU8::new(0),
             underflows: AtomicU64::new(0),
             worker_realtime: AtomicBool::new(false),
+            gpu_filters: AtomicBool::new(false),
         }
     }
 }
@@ -132,8 +135,8 @@ impl Meters {
     }
 
     /// The processing mode that is running: Inline until the first activation, and Inline
-    /// when the offload worker could not be started. GPU mode runs on the CPU worker (see
-    /// [`offload::gpu_status_line`]).
+    /// when the offload worker could not be started. GPU mode runs on the offload worker,
+    /// with its filters on the GPU where there is one (see [`offload::gpu_status_line`]).
     pub fn active_mode(&self) -> ProcessingMode {
         match self.active_mode.load(Ordering::Relaxed) {
             1 => ProcessingMode::Offload,
@@ -164,6 +167,15 @@ impl Meters {
 
     pub(crate) fn set_worker_realtime(&self, realtime: bool) {
         self.worker_realtime.store(realtime, Ordering::Release);
+    }
+
+    /// Whether the strip's filters ran on the GPU in the offload worker's last chunk.
+    pub fn gpu_filters(&self) -> bool {
+        self.gpu_filters.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_gpu_filters(&self, on_gpu: bool) {
+        self.gpu_filters.store(on_gpu, Ordering::Relaxed);
     }
 
     /// Takes the input peak, output peak and gain reduction (dB) accumulated since the last

@@ -17,7 +17,8 @@
 //! In an offline render (nice-plug's [`ProcessMode::Offline`]) the audio thread waits for the
 //! worker instead of emitting silence, so offline bounces are exact.
 //!
-//! GPU mode runs on this same CPU worker: see [`gpu_status`].
+//! GPU mode runs on this same worker, with the strip's filters on the GPU when there is one:
+//! see [`gpu_status`].
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use nice_plug::prelude::ProcessMode;
 
 use super::Meters;
-use super::params::RtfxParams;
+use super::params::{ProcessingMode, RtfxParams};
 use super::strip::Strip;
 use crate::error::{Error, Result};
 use crate::realtime::config::MAX_CHANNELS;
@@ -54,20 +55,32 @@ const FLUSH_RESET: u8 = 2;
 /// The GPU mode's status for this process, computed once (it may initialise the CUDA
 /// driver): `Ok(device name)` when a CUDA device exists, else `Err(reason)`.
 ///
-/// Either way the strip runs on the CPU worker: only its high/low-pass cascade could run on
-/// the [`crate::gpu`] runner, and that is not wired into the plugin.
+/// With a device, the worker's strip runs its high-pass, low-pass and EQ as one cascade on the
+/// CUDA graph runner (see [`Strip::attach_filter_engine`]) and everything else on the CPU
+/// worker; without one, GPU mode is offload mode.
 pub fn gpu_status() -> &'static std::result::Result<String, String> {
     static STATUS: OnceLock<std::result::Result<String, String>> = OnceLock::new();
     STATUS.get_or_init(|| crate::gpu::cuda_available().map_err(|e| e.to_string()))
 }
 
-/// The line the editor shows for GPU mode.
-pub fn gpu_status_line() -> String {
-    match gpu_status() {
-        Ok(device) => {
-            format!("GPU {device} found — strip runs on the CPU worker (GPU strip not wired)")
+/// The first attempt of this process to build the filters' GPU engine: where it runs, or why
+/// it could not be built (e.g. no NVRTC).
+static GPU_FILTERS: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+
+/// The line the editor shows for GPU mode; `filters_on_gpu` is whether the filters ran on the
+/// GPU in the worker's last chunk ([`super::Meters::gpu_filters`]).
+pub fn gpu_status_line(filters_on_gpu: bool) -> String {
+    match (gpu_status(), GPU_FILTERS.get()) {
+        (Err(reason), _) => format!("GPU unavailable: {reason} — CPU worker"),
+        (Ok(device), Some(Err(reason))) => {
+            format!("GPU {device} found, but its engine failed: {reason} — CPU worker")
         }
-        Err(reason) => format!("GPU unavailable: {reason} — CPU worker"),
+        (Ok(_), Some(Ok(engine))) if filters_on_gpu => {
+            format!("filters on {engine}, the rest on the CPU worker")
+        }
+        (Ok(device), _) => format!(
+            "GPU {device}: filters on the CPU worker while a filter switches or changes order"
+        ),
     }
 }
 
@@ -132,6 +145,14 @@ impl Offload {
         let mut strip = Strip::default();
         let settings = params.settings(meters.tempo());
         strip.prepare(sample_rate, OFFLOAD_CHUNK, channels, &settings)?;
+        // GPU mode's engine for the strip's filters, where there is a CUDA device (it compiles
+        // the kernel and captures a graph: done here, never on the audio thread).
+        if gpu_status().is_ok() {
+            let attached = strip
+                .attach_filter_engine(crate::gpu::offload::cuda_engine)
+                .map_err(|e| e.to_string());
+            let _ = GPU_FILTERS.set(attached);
+        }
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             flush: AtomicU8::new(RUNNING),
@@ -347,7 +368,11 @@ impl Worker {
         self.input.read_frames(block, 0, OFFLOAD_CHUNK);
         let settings = self.params.settings(self.meters.tempo());
         self.strip.set_settings(&settings);
+        self.strip
+            .set_filter_engine_active(self.params.mode.value() == ProcessingMode::Gpu);
         self.strip.process(block);
+        self.meters
+            .set_gpu_filters(self.strip.take_engine_steps() > 0);
         self.meters.record_levels(self.strip.levels());
         self.shared
             .tail

@@ -32,8 +32,8 @@ pub enum ProcessingMode {
     #[id = "offload"]
     #[name = "Offload"]
     Offload,
-    /// Meant for the CUDA graph runner; runs on the offload worker (see
-    /// [`super::offload::gpu_status`]).
+    /// Offload, with the worker strip's filters on the CUDA graph runner where there is a
+    /// device (see [`super::offload::gpu_status`]).
     #[id = "gpu"]
     #[name = "GPU"]
     Gpu,

@@ -28,6 +28,7 @@ use crate::dsp::fx::{Compressor, Delay, Limiter, Reverb};
 use crate::dsp::smooth::LinearSmoother;
 use crate::dsp::{Chain, Effect, FLUSH_BELOW_F32};
 use crate::error::Result;
+use crate::gpu::offload::{CascadeEngine, EngineFactory};
 
 /// Frames per processing step: parameter ramps advance and coefficients are updated once per
 /// step.
@@ -817,6 +818,70 @@ pub struct StripLevels {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The filters on a cascade engine (GPU mode)
+
+/// Sections of the fused filter cascade an engine runs: high-pass, low-pass, EQ.
+const ENGINE_SECTIONS: usize = 2 * FILTER_SECTIONS + 3;
+
+/// The identity section's row (`y = x`).
+const IDENTITY_ROW: [f64; 5] = [1.0, 0.0, 0.0, 0.0, 0.0];
+
+/// The strip's high-pass, low-pass and EQ as one fused cascade on a [`CascadeEngine`] (the
+/// CUDA graph runner in GPU mode). The engine runs them in steps where none of the three is
+/// switching on or off or changing order (those cross-fades need two versions of a filter at
+/// once, which the CPU does); a section that is off is an identity section. Coefficient
+/// changes (a moving cutoff) are uploaded as they happen. The filter state moves to the engine
+/// when it takes over and back to the CPU cascades when it hands over, so switching between
+/// the two never clicks.
+struct FilterEngine {
+    engine: Box<dyn CascadeEngine>,
+    /// Whether the engine should be used (GPU mode is selected).
+    active: bool,
+    rows: [[f64; 5]; ENGINE_SECTIONS],
+    uploaded: [[f64; 5]; ENGINE_SECTIONS],
+    /// The fused state in the kernel's layout, for the moves.
+    state: Vec<f64>,
+    /// The engine's state is the live one (the CPU cascades' is stale).
+    holds_state: bool,
+    /// Which of high-pass, low-pass and EQ the engine runs (the others are identity sections).
+    engine_on: [bool; 3],
+    /// Steps the engine ran since [`Strip::take_engine_steps`].
+    steps: u64,
+    /// The engine's first error; the filters stay on the CPU after it.
+    error: Option<String>,
+}
+
+/// Where high-pass, low-pass and EQ sit in the fused cascade, and their section counts.
+const OFFSETS: [usize; 3] = [0, FILTER_SECTIONS, 2 * FILTER_SECTIONS];
+const LENGTHS: [usize; 3] = [FILTER_SECTIONS, FILTER_SECTIONS, 3];
+
+impl FilterEngine {
+    /// When the engine holds the live filter state, moves it back into the CPU cascades of
+    /// the sections it ran (high-pass, low-pass, EQ); on an engine error those restart from
+    /// silence and the engine is not used again.
+    fn hand_back(&mut self, cascades: &mut [&mut SosCascade; 3]) {
+        if !self.holds_state {
+            return;
+        }
+        self.holds_state = false;
+        match self.engine.store_state(&mut self.state) {
+            Ok(()) => {
+                for ((cascade, ran), offset) in cascades.iter_mut().zip(self.engine_on).zip(OFFSETS)
+                {
+                    if ran {
+                        cascade.import_state(&self.state, ENGINE_SECTIONS, offset);
+                    }
+                }
+            }
+            Err(e) => {
+                self.error = Some(e.to_string());
+                cascades.iter_mut().for_each(|c| c.reset());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The strip
 
 /// The channel strip. See the module documentation.
@@ -868,6 +933,8 @@ pub struct Strip {
     /// Per channel: the latency-compensated input (for the bypass).
     bypass_dry: Vec<Vec<f32>>,
     levels: StripLevels,
+    /// The filters on a cascade engine (GPU mode), when one is attached.
+    filter_engine: Option<FilterEngine>,
 }
 
 impl Default for Strip {
@@ -919,6 +986,7 @@ impl Strip {
             latency: 0,
             scratch: Vec::new(),
             bypass_dry: Vec::new(),
+            filter_engine: None,
             levels: StripLevels::default(),
         }
     }
@@ -1009,12 +1077,18 @@ impl Strip {
         self.reverb.reset();
         self.limiter.reset();
         self.dry.clear();
+        if let Some(fe) = self.filter_engine.as_mut() {
+            // The CPU cascades are the live (cleared) state again.
+            fe.holds_state = false;
+        }
     }
 
     /// Jumps to `settings` at once: no parameter ramps, no switch or order cross-fades (the
     /// audio state is kept). For the first block after a reset, when there is no audio history
     /// worth ramping from. Never allocates.
     pub fn jump_to(&mut self, settings: &StripSettings) {
+        // The filters' state is kept on the CPU side while the settings jump.
+        self.hand_back_filters();
         self.snap(settings);
         for core in [&mut self.high_pass.core, &mut self.low_pass.core] {
             core.order_fade.reset(1.0);
@@ -1306,6 +1380,155 @@ impl Strip {
         }
     }
 
+    /// Attaches a cascade engine for the high-pass, low-pass and EQ (GPU mode), built by
+    /// `factory` for this strip's channels and [`STEP`]-frame steps, and returns where it runs.
+    /// It is used while [`Self::set_filter_engine_active`] says so (see [`FilterEngine`]).
+    /// Call after [`Self::prepare`], which detaches it. Allocates.
+    pub fn attach_filter_engine(&mut self, factory: EngineFactory) -> Result<String> {
+        if !self.prepared {
+            return Err(crate::Error::realtime(
+                "The strip must be prepared before a filter engine is attached",
+            ));
+        }
+        let identity = SosCascade::new(&[Section::IDENTITY; ENGINE_SECTIONS], self.channels);
+        let engine = factory(&identity, self.channels, STEP)?;
+        let description = engine.describe();
+        self.filter_engine = Some(FilterEngine {
+            engine,
+            active: false,
+            rows: [IDENTITY_ROW; ENGINE_SECTIONS],
+            uploaded: [IDENTITY_ROW; ENGINE_SECTIONS],
+            state: vec![0.0; ENGINE_SECTIONS * 2 * self.channels],
+            holds_state: false,
+            engine_on: [false; 3],
+            steps: 0,
+            error: None,
+        });
+        Ok(description)
+    }
+
+    /// Runs the filters on the attached engine (`true`) or on the CPU from the next step on.
+    pub fn set_filter_engine_active(&mut self, active: bool) {
+        if let Some(fe) = self.filter_engine.as_mut() {
+            fe.active = active;
+        }
+    }
+
+    /// Steps the engine ran since the last call (0 without one).
+    pub fn take_engine_steps(&mut self) -> u64 {
+        self.filter_engine
+            .as_mut()
+            .map_or(0, |fe| std::mem::take(&mut fe.steps))
+    }
+
+    /// The engine's first error; the filters have run on the CPU since.
+    pub fn filter_engine_error(&self) -> Option<&str> {
+        self.filter_engine
+            .as_ref()
+            .and_then(|fe| fe.error.as_deref())
+    }
+
+    /// High-pass, low-pass and EQ for one step: on the engine when it may take them, else on
+    /// the CPU under their fades (each section is reset once it has faded out, so that
+    /// switching it back on starts from silence).
+    fn run_filters(&mut self, block: &mut [&mut [f32]]) {
+        if self.filters_on_engine(block) {
+            return;
+        }
+        let scratch = &mut self.scratch;
+        for (core, fade) in [
+            (&mut self.high_pass.core, &mut self.high_pass.fade),
+            (&mut self.low_pass.core, &mut self.low_pass.fade),
+        ] {
+            run_fx(fade, block, scratch, core);
+        }
+        run_fx(&mut self.eq.fade, block, scratch, &mut self.eq.cascade);
+    }
+
+    /// Runs the filters on the engine when one is attached and active and none of them is
+    /// cross-fading (switching, or changing order), moving the state over when the engine
+    /// takes over or hands back; false when the CPU must run them.
+    fn filters_on_engine(&mut self, block: &mut [&mut [f32]]) -> bool {
+        let Some(fe) = self.filter_engine.as_mut() else {
+            return false;
+        };
+        let (hp, lp, eq) = (&mut self.high_pass, &mut self.low_pass, &mut self.eq);
+        let settled =
+            |f: &Fade| f.mix.current() == f.mix.target() && (f.mix.target() == 1.0 || f.dormant);
+        let steady = fe.active
+            && fe.error.is_none()
+            && settled(&hp.fade)
+            && settled(&lp.fade)
+            && settled(&eq.fade)
+            && hp.core.order_fade.current() >= 1.0
+            && lp.core.order_fade.current() >= 1.0;
+        let on = [&hp.fade, &lp.fade, &eq.fade].map(|f| f.mix.target() == 1.0);
+        let mut cascades = [&mut hp.core.cascade, &mut lp.core.cascade, &mut eq.cascade];
+        if !steady {
+            fe.hand_back(&mut cascades);
+            return false;
+        }
+        for i in 0..3 {
+            let rows = &mut fe.rows[OFFSETS[i]..OFFSETS[i] + LENGTHS[i]];
+            if on[i] {
+                cascades[i].write_coefficient_rows(rows);
+            } else {
+                rows.fill(IDENTITY_ROW);
+            }
+        }
+        let mut run = || -> Result<()> {
+            if fe.rows != fe.uploaded {
+                fe.engine.set_coefficients(&fe.rows)?;
+                fe.uploaded = fe.rows;
+            }
+            if !fe.holds_state {
+                fe.state.fill(0.0);
+                for ((cascade, on), offset) in cascades.iter().zip(on).zip(OFFSETS) {
+                    if on {
+                        cascade.export_state(&mut fe.state, ENGINE_SECTIONS, offset);
+                    }
+                }
+                fe.engine.load_state(&fe.state)?;
+                fe.holds_state = true;
+                fe.engine_on = on;
+            }
+            fe.engine.run(block)
+        };
+        match run() {
+            Ok(()) => {
+                fe.steps += 1;
+                true
+            }
+            Err(e) => {
+                // The device's state is lost: the CPU goes on from silence.
+                fe.error = Some(e.to_string());
+                fe.holds_state = false;
+                cascades.iter_mut().for_each(|c| c.reset());
+                false
+            }
+        }
+    }
+
+    /// Before this step's parameters are applied: if a filter's order is about to change,
+    /// the CPU cascades must hold the live state (the order change keeps the old filter
+    /// running from it), so the engine hands it back first.
+    fn sync_filters_before_order_change(&mut self) {
+        let pending = [&self.high_pass, &self.low_pass]
+            .iter()
+            .any(|f| f.order.clamp(1, MAX_FILTER_ORDER) != f.designed.1);
+        if pending {
+            self.hand_back_filters();
+        }
+    }
+
+    /// Moves the live filter state from the engine (if it holds it) to the CPU cascades.
+    fn hand_back_filters(&mut self) {
+        if let Some(fe) = self.filter_engine.as_mut() {
+            let (hp, lp, eq) = (&mut self.high_pass, &mut self.low_pass, &mut self.eq);
+            fe.hand_back(&mut [&mut hp.core.cascade, &mut lp.core.cascade, &mut eq.cascade]);
+        }
+    }
+
     /// One step of at most [`STEP`] frames.
     fn step(&mut self, block: &mut [&mut [f32]]) {
         let n = crate::dsp::frames(block);
@@ -1326,21 +1549,14 @@ impl Strip {
             }
         }
 
+        self.sync_filters_before_order_change();
         self.advance(n);
         let g0 = self.input_gain.s.current();
         let g1 = self.input_gain.s.advance(n);
         apply_gain(block, g0, g1);
 
-        // Each section is reset once it has faded out, so that switching it back on starts
-        // from silence.
+        self.run_filters(block);
         let scratch = &mut self.scratch;
-        for (core, fade) in [
-            (&mut self.high_pass.core, &mut self.high_pass.fade),
-            (&mut self.low_pass.core, &mut self.low_pass.fade),
-        ] {
-            run_fx(fade, block, scratch, core);
-        }
-        run_fx(&mut self.eq.fade, block, scratch, &mut self.eq.cascade);
 
         // Compressor, with its gain reduction measured as output peak over input peak.
         let before = peak(block);

@@ -51,6 +51,11 @@ struct Coefficients {
 }
 
 impl Coefficients {
+    /// `[b0, a1, a2, k1, k2]`: what the recursion multiplies by.
+    fn row(&self) -> [f64; 5] {
+        [self.b0, self.a1, self.a2, self.k1, self.k2]
+    }
+
     fn from_section(s: &Section) -> Self {
         // Designs already have a[0] == 1; dividing keeps hand-made sections correct too.
         let a0 = if s.a[0] != 0.0 && s.a[0].is_finite() {
@@ -115,14 +120,54 @@ impl SosCascade {
         }
     }
 
+    /// Writes [`Self::coefficient_rows`] into `out` (up to its length) without allocating.
+    pub fn write_coefficient_rows(&self, out: &mut [[f64; 5]]) {
+        for (row, c) in out.iter_mut().zip(&self.coefficients) {
+            *row = c.row();
+        }
+    }
+
+    /// Copies the state into `out` in the GPU kernel's layout for a fused cascade of `total`
+    /// sections in which this one starts at section `offset`: `[s1, s2]` of section
+    /// `offset + k` of channel `ch` at `out[2·(ch·total + offset + k)]`. Never allocates.
+    pub fn export_state(&self, out: &mut [f64], total: usize, offset: usize) {
+        let k_len = self.coefficients.len();
+        for ch in 0..self.channels {
+            let (pair, lane) = (ch / 2, ch % 2);
+            for k in 0..k_len {
+                let st = &self.state[pair * k_len + k];
+                let at = 2 * (ch * total + offset + k);
+                if let Some(slot) = out.get_mut(at..at + 2) {
+                    slot.copy_from_slice(&[st.s1[lane], st.s2[lane]]);
+                }
+            }
+        }
+    }
+
+    /// The reverse of [`Self::export_state`]: takes this cascade's state from a fused one.
+    pub fn import_state(&mut self, from: &[f64], total: usize, offset: usize) {
+        let k_len = self.coefficients.len();
+        for ch in 0..self.channels {
+            let (pair, lane) = (ch / 2, ch % 2);
+            for k in 0..k_len {
+                let at = 2 * (ch * total + offset + k);
+                if let Some(&[s1, s2]) = from
+                    .get(at..at + 2)
+                    .and_then(|s| <&[f64; 2]>::try_from(s).ok())
+                {
+                    let st = &mut self.state[pair * k_len + k];
+                    st.s1[lane] = s1;
+                    st.s2[lane] = s2;
+                }
+            }
+        }
+    }
+
     /// Each section's coefficients, normalised so that a0 = 1, as
     /// `[b0, a1, a2, k1, k2]` with k1 = b1 − a1·b0 and k2 = b2 − a2·b0: exactly the numbers the
     /// recursion multiplies by (see `step`), and the table the GPU kernel works from.
     pub fn coefficient_rows(&self) -> Vec<[f64; 5]> {
-        self.coefficients
-            .iter()
-            .map(|c| [c.b0, c.a1, c.a2, c.k1, c.k2])
-            .collect()
+        self.coefficients.iter().map(Coefficients::row).collect()
     }
 
     /// Number of sections this cascade holds without allocating.
