@@ -463,6 +463,45 @@ fn stream_processor_equals_one_shot_for_every_effect_with_any_chunking() {
     }
 }
 
+/// `rtfx render --device cuda`'s path: an adapter moves the chain's leading filters onto a
+/// cascade engine (here the GPU kernel's CPU emulation) for each file's shape; the output is
+/// the CPU chain's (bit for bit on a CPU with FMA, as the kernel fuses the same operations).
+#[test]
+fn stream_processor_with_filters_on_an_engine_equals_the_cpu_chain() {
+    use rtfx::dsp::filter::sos::fused_multiply_add;
+    use rtfx::gpu::offload::{emulated_engine, offload_leading_filters};
+    let dir = tmp();
+    let chain = parse_chain(&[
+        "hibutterworth:80,order=2",
+        "lobutterworth:8000,order=4",
+        "reverb",
+    ])
+    .unwrap();
+    let mut p = StreamProcessor::new(chain.clone(), 10_000, 0)
+        .expect("processor")
+        .with_adapter(Box::new(|chain, rate, frames, channels| {
+            let offloaded =
+                offload_leading_filters(chain, f64::from(rate), frames, channels, emulated_engine)?;
+            Ok(offloaded.map(|o| o.chain))
+        }));
+    // Two files of different shapes: the adapter rebuilds the engine for each.
+    for (channels, rate) in [(2, 48_000), (1, 44_100)] {
+        let path = dir.path().join(format!("in-{channels}.wav"));
+        let input = signal(channels, 30_000, 0.5);
+        write_float_wav(&path, rate, &input);
+        let got = stream_all(&mut p, &path);
+        assert_eq!(p.chain().effects()[0].name(), "gpu_filters");
+        let want = one_shot(&chain, rate, &input);
+        for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+            if fused_multiply_add() {
+                assert_eq!(g.to_bits(), w.to_bits(), "{channels} ch: {g} vs {w}");
+            } else {
+                assert!((g - w).abs() < 1e-5, "{channels} ch: {g} vs {w}");
+            }
+        }
+    }
+}
+
 #[test]
 fn stream_processor_validates_its_arguments_like_torchfx() {
     let chain = parse_chain(&["gain:0.5"]).unwrap();

@@ -47,6 +47,26 @@ pub enum Device {
     Cuda,
 }
 
+/// `--device cuda`'s chain adapter: the filters a chain starts with on a CUDA graph built for
+/// the file's shape; the chain as it is (with a warning) when that fails or it starts with
+/// something else.
+fn filters_on_gpu(
+    chain: &rtfx::dsp::Chain,
+    rate: u32,
+    frames: usize,
+    channels: usize,
+) -> rtfx::Result<Option<rtfx::dsp::Chain>> {
+    use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
+    match offload_leading_filters(chain, f64::from(rate), frames, channels, cuda_engine) {
+        Ok(Some(offloaded)) => Ok(Some(offloaded.chain)),
+        Ok(None) => Ok(None),
+        Err(e) => {
+            eprintln!("warning: --device cuda: {e}; this file renders on the CPU");
+            Ok(None)
+        }
+    }
+}
+
 /// Options of `rtfx render`.
 #[derive(Args, Debug)]
 pub struct RenderArgs {
@@ -153,17 +173,20 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             _ => None,
         })
         .unwrap_or(Device::Cpu);
-    if device == Device::Cuda {
-        // Files render at ~1000x real time on one CPU core: a PCIe round trip per chunk would
-        // not beat that, so the renderer stays on the CPU and says why.
-        match rtfx::gpu::cuda_available() {
-            Ok(name) => eprintln!(
-                "warning: --device cuda: found {name}, but the renderer runs its chains on the \
-                 CPU (faster than a GPU round trip for file rendering); rendering on the CPU"
-            ),
-            Err(e) => eprintln!("warning: --device cuda: {e}; rendering on the CPU"),
-        }
-    }
+    let on_gpu = device == Device::Cuda
+        && match rtfx::gpu::cuda_available() {
+            Ok(name) => {
+                eprintln!(
+                    "note: --device cuda: the filters each chain starts with run on {name} (a \
+                     CUDA graph per file shape), the rest on the CPU"
+                );
+                true
+            }
+            Err(e) => {
+                eprintln!("warning: --device cuda: {e}; rendering on the CPU");
+                false
+            }
+        };
     anyhow::ensure!(
         args.jobs >= 1,
         Usage(anyhow!("--jobs must be at least 1, got {}", args.jobs))
@@ -185,7 +208,14 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     // Each worker owns its chain: files in parallel share nothing.
     let processors = (0..workers)
-        .map(|_| StreamProcessor::new(chain.clone(), chunk_size, overlap))
+        .map(|_| {
+            let processor = StreamProcessor::new(chain.clone(), chunk_size, overlap)?;
+            Ok(if on_gpu {
+                processor.with_adapter(Box::new(filters_on_gpu))
+            } else {
+                processor
+            })
+        })
         .collect::<rtfx::Result<Vec<_>>>()?;
     let fail_fast = args.fail_fast;
     std::thread::scope(|scope| {

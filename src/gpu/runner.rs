@@ -58,8 +58,9 @@ pub fn compile_kernel() -> Result<cudarc::nvrtc::Ptx> {
         return Err(Error::backend_not_available("nvrtc")
             .with_message("The CUDA runtime compiler (libnvrtc.so) is not installed")
             .with_suggestion(
-                "pip install nvidia-cuda-nvrtc-cu12 and add its nvidia/cuda_nvrtc/lib directory \
-                 to LD_LIBRARY_PATH, or install the CUDA toolkit",
+                "pip install nvidia-cuda-nvrtc-cu12 (a version no newer than the driver's CUDA \
+                 version, see nvidia-smi) and add its nvidia/cuda_nvrtc/lib directory to \
+                 LD_LIBRARY_PATH, or install the CUDA toolkit",
             ));
     }
     let options = CompileOptions {
@@ -82,8 +83,15 @@ pub struct CudaGraphRunner {
     state: CudaSlice<f64>,
     input_dev: CudaSlice<f32>,
     output_dev: CudaSlice<f32>,
-    input_host: PinnedHostSlice<f32>,
-    output_host: PinnedHostSlice<f32>,
+    /// Owners of the pinned host buffers (freed on drop); used through the addresses below.
+    _input_host: PinnedHostSlice<f32>,
+    _output_host: PinnedHostSlice<f32>,
+    /// The pinned buffers' addresses, taken once: cudarc's accessors wait on the buffers'
+    /// events, which is illegal while a stream is being captured (the capture would fail
+    /// with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED), and costs a driver call per chunk.
+    /// Valid as long as the buffers above (moving a `PinnedHostSlice` does not move its memory).
+    host_in: *mut f32,
+    host_out: *mut f32,
     stream: Arc<CudaStream>,
     sections: usize,
     channels: usize,
@@ -142,9 +150,16 @@ impl CudaGraphRunner {
             .map_err(cuda_error("allocation"))?;
         // SAFETY: both host buffers are fully written before they are read. The output buffer
         // is not write-combined: the CPU reads it.
-        let input_host = unsafe { ctx.alloc_pinned::<f32>(n) }.map_err(cuda_error("allocation"))?;
-        let output_host = unsafe { ctx.alloc_pinned_with_flags::<f32>(n, 0) }
+        let mut input_host =
+            unsafe { ctx.alloc_pinned::<f32>(n) }.map_err(cuda_error("allocation"))?;
+        let mut output_host = unsafe { ctx.alloc_pinned_with_flags::<f32>(n, 0) }
             .map_err(cuda_error("allocation"))?;
+        let host_in = input_host.as_mut_ptr().map_err(cuda_error("host buffer"))?;
+        let host_out = output_host
+            .as_mut_ptr()
+            .map_err(cuda_error("host buffer"))?;
+        // SAFETY: `host_in` points to `n` pinned floats, nothing else refers to them yet.
+        unsafe { std::slice::from_raw_parts_mut(host_in, n) }.fill(0.0);
         let mut runner = CudaGraphRunner {
             graph: None,
             function,
@@ -152,18 +167,15 @@ impl CudaGraphRunner {
             state,
             input_dev,
             output_dev,
-            input_host,
-            output_host,
+            _input_host: input_host,
+            _output_host: output_host,
+            host_in,
+            host_out,
             stream,
             sections: rows.len(),
             channels,
             frames,
         };
-        runner
-            .input_host
-            .as_mut_slice()
-            .map_err(cuda_error("host buffer"))?
-            .fill(0.0);
         for _ in 0..warmup {
             runner.enqueue(frames)?;
         }
@@ -189,17 +201,10 @@ impl CudaGraphRunner {
             .map_err(cuda_error("context binding"))?;
         let cu_stream = self.stream.cu_stream();
         let (input_ptr, _r1) = self.input_dev.device_ptr(&self.stream);
-        let (output_ptr, _r2) = self.output_dev.device_ptr(&self.stream);
+        let (output_ptr, _r2) = self.output_dev.device_ptr_mut(&self.stream);
         let (coeffs_ptr, _r3) = self.coeffs.device_ptr(&self.stream);
         let (state_ptr, _r4) = self.state.device_ptr_mut(&self.stream);
-        let host_in = self
-            .input_host
-            .as_ptr()
-            .map_err(cuda_error("host buffer"))?;
-        let host_out = self
-            .output_host
-            .as_mut_ptr()
-            .map_err(cuda_error("host buffer"))?;
+        let (host_in, host_out) = (self.host_in.cast_const(), self.host_out);
         let n = self.channels * frames;
         let mut args = (
             input_ptr,
@@ -341,10 +346,11 @@ impl CudaGraphRunner {
         input: impl Iterator<Item = &'a [f32]>,
         frames: usize,
     ) -> Result<()> {
-        let host = self
-            .input_host
-            .as_mut_slice()
-            .map_err(cuda_error("host buffer"))?;
+        // SAFETY: the pinned input buffer holds channels × captured frames ≥ channels ×
+        // `frames` floats; the stream is idle (every launch is synchronised), so the device
+        // does not read it meanwhile.
+        let host =
+            unsafe { std::slice::from_raw_parts_mut(self.host_in, self.channels * self.frames) };
         for (dst, src) in host.chunks_exact_mut(frames).zip(input) {
             dst.copy_from_slice(src);
         }
@@ -364,10 +370,10 @@ impl CudaGraphRunner {
 
     /// Copies the pinned output buffer (stride `frames`) into planar channels.
     fn store_output(&mut self, output: &mut [&mut [f32]], frames: usize) -> Result<()> {
-        let host = self
-            .output_host
-            .as_slice()
-            .map_err(cuda_error("host buffer"))?;
+        // SAFETY: as in `load_input`, for the output buffer (the launch has completed).
+        let host = unsafe {
+            std::slice::from_raw_parts(self.host_out.cast_const(), self.channels * self.frames)
+        };
         for (dst, src) in output.iter_mut().zip(host.chunks_exact(frames)) {
             dst.copy_from_slice(src);
         }
@@ -425,6 +431,16 @@ impl CudaGraphRunner {
             .synchronize()
             .map_err(cuda_error("synchronisation"))?;
         self.capture()
+    }
+}
+
+impl Drop for CudaGraphRunner {
+    fn drop(&mut self) {
+        // Destroy the graph with the context current on this thread and nothing in flight
+        // (cudarc's graph drop does not bind the context itself).
+        let _ = self.stream.context().bind_to_thread();
+        let _ = self.stream.synchronize();
+        self.graph = None;
     }
 }
 

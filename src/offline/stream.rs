@@ -35,12 +35,19 @@ use crate::offline::render::{RenderOptions, RenderReport, check_paths, render_fi
 /// size (output is the same, and the working set stays in cache).
 pub const PROCESS_BLOCK: usize = 8192;
 
+/// Rebuilds a chain for a file's sample rate, largest block and channel count before it is
+/// prepared, e.g. to move its filters onto a GPU (`rtfx render --device cuda`); `Ok(None)`
+/// keeps the chain as it is. Arguments: the chain, rate, largest block, channels.
+pub type ChainAdapter = Box<dyn FnMut(&Chain, u32, usize, usize) -> Result<Option<Chain>> + Send>;
+
 /// Runs a [`Chain`] over files chunk by chunk (torchfx `StreamProcessor`).
 pub struct StreamProcessor {
     chain: Chain,
     chunk_size: usize,
     overlap: usize,
     configured: Option<(u32, usize)>,
+    /// The adapter and the chain as given, which it adapts for each new file shape.
+    adapter: Option<(ChainAdapter, Chain)>,
 }
 
 impl StreamProcessor {
@@ -74,7 +81,16 @@ impl StreamProcessor {
             chunk_size,
             overlap,
             configured: None,
+            adapter: None,
         })
+    }
+
+    /// Has `adapter` rebuild the chain whenever a file of another rate or channel count is
+    /// configured. Parameter changes through [`Self::chain_mut`] then last until the next
+    /// such file.
+    pub fn with_adapter(mut self, adapter: ChainAdapter) -> Self {
+        self.adapter = Some((adapter, self.chain.clone()));
+        self
     }
 
     /// Frames read per chunk (the first chunk).
@@ -116,6 +132,10 @@ impl StreamProcessor {
         if self.configured == Some((sample_rate, channels)) {
             self.chain.reset();
         } else {
+            if let Some((adapt, source)) = self.adapter.as_mut() {
+                self.chain = adapt(source, sample_rate, PROCESS_BLOCK, channels)?
+                    .unwrap_or_else(|| source.clone());
+            }
             self.chain
                 .prepare(f64::from(sample_rate), PROCESS_BLOCK, channels)?;
             self.configured = Some((sample_rate, channels));

@@ -440,7 +440,7 @@ pub fn mode_line(
 /// used to be squeezed into the rest of the row (its labels wrapping letter by letter, the
 /// sections after it squeezed to nothing) instead of wrapping. So each section asks for the
 /// width it took in the previous frame, and its text never wraps, so that width is its natural
-/// one. (The first frame lays them out once to measure them and asks for another.)
+/// one. (The first frame lays them out once to measure them; the next one wraps them.)
 fn section(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
     let id = ui.make_persistent_id(("rtfx-section-width", title));
     let natural: f32 = ui.ctx().data(|d| d.get_temp(id)).unwrap_or(0.0);
@@ -455,8 +455,8 @@ fn section(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
     });
     let width = placed.response.rect.width();
     if (width - natural).abs() > 0.5 {
+        // The editor repaints every 33 ms anyway (see `ui`), which lays the row out again.
         ui.ctx().data_mut(|d| d.insert_temp(id, width));
-        ui.ctx().request_repaint();
     }
 }
 
