@@ -232,11 +232,13 @@ impl CascadeEngine for EmulatedEngine {
 }
 
 /// The leading filters of a chain, fused, running on a [`CascadeEngine`] (see the module
-/// docs). An [`Effect`] named `gpu_filters`, with no parameters.
+/// docs). An [`Effect`] named `gpu_filters`, with no parameters. A copy has no engine (one
+/// owns device memory) and runs the same cascade on the CPU.
 pub struct OffloadedFilters {
-    engine: Box<dyn CascadeEngine>,
-    /// The same cascade on the CPU: chunks of another shape, and every chunk once the engine
-    /// has failed.
+    /// `None` in a copy.
+    engine: Option<Box<dyn CascadeEngine>>,
+    /// The same cascade on the CPU: chunks of another shape, every chunk once the engine has
+    /// failed, and every chunk of a copy.
     cpu: SosCascade,
     /// Names of the filters it replaces, e.g. "hibutterworth, lobutterworth".
     names: String,
@@ -250,9 +252,10 @@ pub struct OffloadedFilters {
 impl OffloadedFilters {
     /// Where the filters run, e.g. "hibutterworth, lobutterworth on CUDA graph on …".
     pub fn describe(&self) -> String {
-        match &self.engine_error {
-            None => format!("{} on {}", self.names, self.engine.describe()),
-            Some(e) => format!("{} on the CPU (the engine failed: {e})", self.names),
+        match (&self.engine, &self.engine_error) {
+            (_, Some(e)) => format!("{} on the CPU (the engine failed: {e})", self.names),
+            (Some(engine), None) => format!("{} on {}", self.names, engine.describe()),
+            (None, None) => format!("{} on the CPU", self.names),
         }
     }
 
@@ -288,35 +291,39 @@ impl Effect for OffloadedFilters {
     }
 
     fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
-        let (engine_channels, _) = self.engine.shape();
-        if sample_rate != self.sample_rate || channels != engine_channels {
-            return Err(Error::invalid_range(
-                format!(
-                    "The GPU filters were built for {engine_channels} channels at {} Hz, not {channels} at {sample_rate} Hz",
-                    self.sample_rate
-                ),
-                "shape",
-                format!("{channels}x{sample_rate}"),
-            )
-            .with_suggestion("offload the chain again for this stream"));
+        if let Some(engine) = self.engine.as_mut() {
+            let (engine_channels, _) = engine.shape();
+            if sample_rate != self.sample_rate || channels != engine_channels {
+                return Err(Error::invalid_range(
+                    format!(
+                        "The GPU filters were built for {engine_channels} channels at {} Hz, not {channels} at {sample_rate} Hz",
+                        self.sample_rate
+                    ),
+                    "shape",
+                    format!("{channels}x{sample_rate}"),
+                )
+                .with_suggestion("offload the chain again for this stream"));
+            }
+            engine.reset_state()?;
         }
         self.cpu.set_channels(channels);
-        self.engine.reset_state()?;
         Ok(())
     }
 
     fn process(&mut self, block: &mut [&mut [f32]]) {
-        let (channels, frames) = self.engine.shape();
         let n = block.first().map_or(0, |c| c.len());
         if n == 0 {
             return;
         }
-        if self.engine_error.is_some()
-            || block.len() != channels
-            || block.iter().any(|c| c.len() != n)
-        {
-            self.cpu.process(block);
-            return;
+        // The engine, unless this is a copy or it has failed; a block of another shape runs
+        // on the CPU.
+        let engine = match self.engine.as_mut() {
+            Some(engine) if self.engine_error.is_none() => engine,
+            _ => return self.cpu.process(block),
+        };
+        let (channels, frames) = engine.shape();
+        if block.len() != channels || block.iter().any(|c| c.len() != n) {
+            return self.cpu.process(block);
         }
         // Chunks of up to the engine's length (the chain's pieces are never longer).
         let mut pos = 0;
@@ -326,7 +333,7 @@ impl Effect for OffloadedFilters {
             for (slot, channel) in piece.iter_mut().zip(block.iter_mut()) {
                 *slot = &mut channel[pos..pos + len];
             }
-            if let Err(e) = self.engine.run(&mut piece[..channels]) {
+            if let Err(e) = engine.run(&mut piece[..channels]) {
                 // Keep the audio going on the CPU, from a cleared state (the device's is
                 // lost): this piece and everything after it.
                 self.engine_error = Some(e.to_string());
@@ -345,8 +352,11 @@ impl Effect for OffloadedFilters {
 
     fn reset(&mut self) {
         self.cpu.reset();
-        if let Err(e) = self.engine.reset_state() {
-            self.engine_error.get_or_insert(e.to_string());
+        if let Some(engine) = self.engine.as_mut()
+            && self.engine_error.is_none()
+            && let Err(e) = engine.reset_state()
+        {
+            self.engine_error = Some(e.to_string());
             self.failed.store(true, Ordering::Relaxed);
         }
     }
@@ -355,60 +365,26 @@ impl Effect for OffloadedFilters {
         self.tail
     }
 
+    /// The cascade, for the chain to fuse, only in a copy (with an engine, `process` must run).
+    fn cascade(&self) -> Option<&SosCascade> {
+        self.engine.is_none().then_some(&self.cpu)
+    }
+
+    fn cascade_mut(&mut self) -> Option<&mut SosCascade> {
+        self.engine.is_none().then_some(&mut self.cpu)
+    }
+
     fn clone_box(&self) -> Box<dyn Effect> {
         // An engine owns device memory and cannot be copied: the copy runs on the CPU.
-        Box::new(CpuFilters {
-            cascade: self.cpu.clone(),
+        Box::new(OffloadedFilters {
+            engine: None,
+            cpu: self.cpu.clone(),
+            names: self.names.clone(),
+            sample_rate: self.sample_rate,
             tail: self.tail,
+            engine_error: None,
+            failed: Arc::new(AtomicBool::new(false)),
         })
-    }
-}
-
-/// What a copy of [`OffloadedFilters`] runs: the same cascade on the CPU.
-#[derive(Clone)]
-struct CpuFilters {
-    cascade: SosCascade,
-    tail: usize,
-}
-
-impl Effect for CpuFilters {
-    fn name(&self) -> &'static str {
-        "gpu_filters"
-    }
-    fn params(&self) -> &'static [ParamInfo] {
-        &[]
-    }
-    fn get_param(&self, _name: &str) -> Option<f64> {
-        None
-    }
-    fn set_param(&mut self, name: &str, _value: f64) -> Result<()> {
-        Err(Error::invalid_parameter(
-            format!("The offloaded filters have fixed coefficients; '{name}' cannot change"),
-            name,
-            name,
-        ))
-    }
-    fn prepare(&mut self, _sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
-        self.cascade.set_channels(channels);
-        Ok(())
-    }
-    fn process(&mut self, block: &mut [&mut [f32]]) {
-        self.cascade.process(block);
-    }
-    fn reset(&mut self) {
-        self.cascade.reset();
-    }
-    fn tail_samples(&self) -> usize {
-        self.tail
-    }
-    fn cascade(&self) -> Option<&SosCascade> {
-        Some(&self.cascade)
-    }
-    fn cascade_mut(&mut self) -> Option<&mut SosCascade> {
-        Some(&mut self.cascade)
-    }
-    fn clone_box(&self) -> Box<dyn Effect> {
-        Box::new(self.clone())
     }
 }
 
@@ -461,7 +437,7 @@ pub fn offload_leading_filters(
     let names: Vec<&str> = parts.iter().map(|fx| fx.name()).collect();
     let failed = Arc::new(AtomicBool::new(false));
     let offloaded = OffloadedFilters {
-        engine,
+        engine: Some(engine),
         cpu: fused,
         names: names.join(", "),
         sample_rate,
