@@ -35,6 +35,16 @@ fn guitar_cascade(channels: usize) -> SosCascade {
     SosCascade::new(&sections, channels)
 }
 
+/// `frames` samples of uniform noise in [-0.5, 0.5), continuing the generator in `seed`.
+fn noise(seed: &mut u32, frames: usize) -> Vec<f32> {
+    (0..frames)
+        .map(|_| {
+            *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (*seed >> 8) as f32 / 16_777_216.0 - 0.5
+        })
+        .collect()
+}
+
 #[test]
 fn the_kernel_compiles_to_ptx_with_its_explicit_fmas_only() {
     if !nvrtc_present() {
@@ -87,16 +97,7 @@ fn graph_replays_equal_the_cpu_cascade_bit_for_bit() {
     let mut gpu = CudaGraphRunner::new(&cpu, channels, frames, 3).expect("runner");
     let mut seed = 7u32;
     for chunk in 0..8 {
-        let input: Vec<Vec<f32>> = (0..channels)
-            .map(|_| {
-                (0..frames)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                        (seed >> 8) as f32 / 16_777_216.0 - 0.5
-                    })
-                    .collect()
-            })
-            .collect();
+        let input: Vec<Vec<f32>> = (0..channels).map(|_| noise(&mut seed, frames)).collect();
         let views: Vec<&[f32]> = input.iter().map(Vec::as_slice).collect();
         let mut out = vec![vec![0.0f32; frames]; channels];
         let mut out_views: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[..]).collect();
@@ -158,16 +159,7 @@ fn offloaded_leading_filters_on_the_gpu_equal_the_cpu_chain() {
     cpu.prepare(48_000.0, 256, 2).expect("prepare");
     let mut seed = 11u32;
     for len in [256usize, 256, 100, 1, 256] {
-        let input: Vec<Vec<f32>> = (0..2)
-            .map(|_| {
-                (0..len)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                        (seed >> 8) as f32 / 16_777_216.0 - 0.5
-                    })
-                    .collect()
-            })
-            .collect();
+        let input: Vec<Vec<f32>> = (0..2).map(|_| noise(&mut seed, len)).collect();
         let mut a = input.clone();
         let mut b = input;
         gpu.process(&mut a.iter_mut().map(|c| &mut c[..]).collect::<Vec<_>>());
@@ -222,12 +214,7 @@ fn the_strip_filters_on_the_gpu_sound_like_the_cpu() {
             cpu.set_settings(&s);
             gpu.set_settings(&s);
         }
-        let input: Vec<f32> = (0..128)
-            .map(|_| {
-                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (seed >> 8) as f32 / 16_777_216.0 - 0.5
-            })
-            .collect();
+        let input = noise(&mut seed, 128);
         let (mut a, mut b2) = (input.clone(), input.clone());
         let (mut c, mut d) = (input.clone(), input);
         cpu.process(&mut [&mut a[..], &mut b2[..]]);

@@ -228,6 +228,19 @@ fn start_jack(period: usize) -> Result<JackServer, String> {
     Ok(JackServer { child, name })
 }
 
+/// A JACK dummy server at 256 frames; `None` (after printing why) where the JACK tests do not
+/// run. On Linux a missing jackd is a failure: the test command installs it.
+fn jack_or_skip() -> Option<JackServer> {
+    match start_jack(256) {
+        Ok(server) => Some(server),
+        Err(reason) if !cfg!(target_os = "linux") => {
+            println!("SKIPPED: {reason}");
+            None
+        }
+        Err(reason) => panic!("{reason}"),
+    }
+}
+
 /// Waits until the server accepts clients; returns a backend on it.
 fn wait_for_jack(server: &mut JackServer) -> CpalBackend {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -258,13 +271,8 @@ fn wait_for_jack(server: &mut JackServer) -> CpalBackend {
 #[test]
 fn rtfx_live_reconnects_when_the_jack_server_comes_back() {
     let _serial = exclusive();
-    let mut server = match start_jack(256) {
-        Ok(s) => s,
-        Err(reason) if !cfg!(target_os = "linux") => {
-            println!("SKIPPED: {reason}");
-            return;
-        }
-        Err(reason) => panic!("{reason}"),
+    let Some(mut server) = jack_or_skip() else {
+        return;
     };
     drop(wait_for_jack(&mut server));
     let live = |extra: &[&str]| {
@@ -313,13 +321,8 @@ fn rtfx_live_reconnects_when_the_jack_server_comes_back() {
 #[test]
 fn jack_dummy_server_runs_the_processor_in_real_time() {
     let _serial = exclusive();
-    let mut server = match start_jack(256) {
-        Ok(s) => s,
-        Err(reason) if !cfg!(target_os = "linux") => {
-            println!("SKIPPED: {reason}");
-            return;
-        }
-        Err(reason) => panic!("{reason}"),
+    let Some(mut server) = jack_or_skip() else {
+        return;
     };
     let backend = wait_for_jack(&mut server);
     let config = StreamConfig::new(48000, 256).with_channels(2, 2);
