@@ -8,18 +8,22 @@
 //! persisted field).
 //!
 //! Open/close paths are kept minimal (a fresh egui editor per open, no global state), because
-//! nice-plug's VST3 view has a known race while an editor opens or closes.
+//! nice-plug's VST3 view has a known race while an editor opens or closes. Closing waits until
+//! the window's thread has finished (see [`WindowThreadEnd`]).
 
+use std::cell::RefCell;
 use std::error::Error;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::{LogicalSize, NativeSize, Size};
-use nice_plug::editor::{HostMethods, SpawnedEditor};
+use nice_plug::editor::{EditorHandle, HostMethods, SpawnedEditor};
 use nice_plug::prelude::*;
-use nice_plug_egui::baseview::{HandlerError, WindowSize};
+use nice_plug_egui::baseview::{self, HandlerError, WindowSize};
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{
     EguiEditor, EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp,
@@ -47,7 +51,7 @@ pub struct RtfxEditor {
 impl RtfxEditor {
     /// An editor for these parameters and meters (nothing is opened yet).
     pub fn new(params: Arc<RtfxParams>, meters: Arc<Meters>) -> Self {
-        let inner = Mutex::new(build_editor(&params, &meters));
+        let inner = Mutex::new(build_editor(&params, &meters, None));
         Self {
             params,
             meters,
@@ -66,8 +70,13 @@ fn saved_size(params: &RtfxParams) -> Size {
     Size::Logical(LogicalSize::new(f64::from(w), f64::from(h)))
 }
 
-/// An egui editor at the size saved in `params`.
-fn build_editor(params: &Arc<RtfxParams>, meters: &Arc<Meters>) -> Option<Built> {
+/// An egui editor at the size saved in `params`. `window_thread` is the signal its window
+/// thread gives when it ends, with the thread that opens the window (see [`WindowThreadEnd`]).
+fn build_editor(
+    params: &Arc<RtfxParams>,
+    meters: &Arc<Meters>,
+    window_thread: Option<(Arc<WindowThreadEnd>, ThreadId)>,
+) -> Option<Built> {
     let state = EguiEditorState::from_size(saved_size(params), 1.0);
     let settings = EguiNiceSettings::new()
         .with_tile("rtfx")
@@ -79,6 +88,7 @@ fn build_editor(params: &Arc<RtfxParams>, meters: &Arc<Meters>) -> Option<Built>
         shown: StripLevels::default(),
         export_path: default_export_path(),
         export_status: String::new(),
+        window_thread,
     };
     create_egui_editor(state.clone(), RepaintNotifier::new(), settings, app)
         .map(|editor| (editor, state))
@@ -94,7 +104,7 @@ fn default_export_path() -> String {
 }
 
 impl Editor for RtfxEditor {
-    type Handle = EguiEditorHandle;
+    type Handle = RtfxEditorHandle;
 
     fn spawn(
         &self,
@@ -104,7 +114,11 @@ impl Editor for RtfxEditor {
         gui_context: GuiContext,
         host: Option<HostMethods>,
     ) -> Result<SpawnedEditor<Self::Handle>, Box<dyn Error>> {
-        let Some((editor, state)) = build_editor(&self.params, &self.meters) else {
+        let end = Arc::new(WindowThreadEnd::default());
+        let opener = std::thread::current().id();
+        let Some((editor, state)) =
+            build_editor(&self.params, &self.meters, Some((end.clone(), opener)))
+        else {
             return Err("nice-plug-egui could not create the editor".into());
         };
         let spawned = editor.spawn(
@@ -117,7 +131,13 @@ impl Editor for RtfxEditor {
         if let Ok(mut inner) = self.inner.lock() {
             *inner = Some((editor, state));
         }
-        Ok(spawned)
+        Ok(SpawnedEditor {
+            handle: RtfxEditorHandle(spawned.handle),
+            window: EditorWindow {
+                window: Some(spawned.window),
+                end,
+            },
+        })
     }
 
     fn size(&self) -> NativeSize<u32> {
@@ -128,7 +148,7 @@ impl Editor for RtfxEditor {
                 .as_ref()
                 .is_none_or(|(_, state)| !state.is_open() && state.size() != saved);
             if stale {
-                *inner = build_editor(&self.params, &self.meters);
+                *inner = build_editor(&self.params, &self.meters, None);
             }
             if let Some((editor, _)) = inner.as_ref() {
                 return editor.size();
@@ -143,6 +163,244 @@ impl Editor for RtfxEditor {
     }
 }
 
+/// Lets the thread that closes an editor wait until the editor's window thread has ended.
+///
+/// On X11 baseview runs each window on a thread of its own, and closing the window does not
+/// always join that thread: its close asks the thread to show the window first, that request
+/// fails once the thread has stopped reading requests ("X11 thread disconnected"), and the join
+/// is skipped. The thread then tears down its OpenGL context while the host goes on. When the
+/// host closed two editors close together (or closed and reopened one within milliseconds), one
+/// thread could unload libEGL while the other still had a thread-exit destructor inside it,
+/// and the host crashed. So [`EditorWindow`] waits for this signal, which a thread-local
+/// destructor on the window thread gives after everything the thread owned has been dropped,
+/// and then (on Linux) for the thread itself to be gone: the C library's thread-exit
+/// destructors, libEGL's among them, run after Rust's.
+#[derive(Default)]
+struct WindowThreadEnd {
+    ended: Mutex<bool>,
+    ended_changed: Condvar,
+    /// The window runs on a thread other than the one that opened it (X11), so there is an end
+    /// to wait for. On Windows and macOS the window lives on the host's thread.
+    armed: AtomicBool,
+    /// The window thread's kernel id (Linux; 0 when unknown).
+    tid: std::sync::atomic::AtomicI32,
+}
+
+/// How long closing an editor waits for its window thread (a safety net: it takes milliseconds).
+const WINDOW_THREAD_END_TIMEOUT: Duration = Duration::from_secs(5);
+
+thread_local! {
+    /// On a window thread: gives that thread's [`WindowThreadEnd`] signal when the thread ends.
+    static WINDOW_THREAD_END_GUARD: RefCell<Option<WindowThreadEndGuard>> =
+        const { RefCell::new(None) };
+}
+
+struct WindowThreadEndGuard(Arc<WindowThreadEnd>);
+
+impl Drop for WindowThreadEndGuard {
+    fn drop(&mut self) {
+        let mut ended = self.0.ended.lock().unwrap_or_else(|e| e.into_inner());
+        *ended = true;
+        self.0.ended_changed.notify_all();
+    }
+}
+
+impl WindowThreadEnd {
+    /// Called on the window's thread while it builds the window: arms the signal when that is
+    /// not `opener`, the thread that asked for the window.
+    fn arm_if_separate(self: &Arc<Self>, opener: ThreadId) {
+        if std::thread::current().id() == opener {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: gettid has no preconditions.
+            self.tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
+            pin_gl_libraries();
+        }
+        self.armed.store(true, Ordering::Release);
+        let guard = WindowThreadEndGuard(self.clone());
+        WINDOW_THREAD_END_GUARD.with(|slot| *slot.borrow_mut() = Some(guard));
+    }
+
+    /// Waits until the window thread has ended, if the window has one. Returns whether it did
+    /// end in time (or there was nothing to wait for).
+    fn wait(&self, timeout: Duration) -> bool {
+        if !self.armed.load(Ordering::Acquire) {
+            return true;
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        let (ended, _) = self
+            .ended_changed
+            .wait_timeout_while(ended, timeout, |ended| !*ended)
+            .unwrap_or_else(|e| e.into_inner());
+        if !*ended {
+            return false;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            // The kernel drops /proc/self/task/<tid> once the thread has fully exited.
+            let tid = self.tid.load(Ordering::Relaxed);
+            let task = Path::new("/proc/self/task").join(tid.to_string());
+            while tid != 0 && task.exists() {
+                if std::time::Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        true
+    }
+}
+
+/// Keeps the OpenGL libraries the editor loaded (EGL or GLX, through glvnd) loaded for good.
+///
+/// Each window thread opens libEGL (or libGL) itself and closes it when it ends; the last close
+/// unloads it, although other threads that used it may still have to run its thread-exit
+/// destructors. Marking the loaded libraries "no delete" makes those destructors always
+/// present. Only libraries that are already loaded are touched.
+#[cfg(target_os = "linux")]
+fn pin_gl_libraries() {
+    const LIBRARIES: [&std::ffi::CStr; 7] = [
+        c"libEGL.so.1",
+        c"libEGL_mesa.so.0",
+        c"libGLdispatch.so.0",
+        c"libGL.so.1",
+        c"libGLX.so.0",
+        c"libGLX_mesa.so.0",
+        c"libglapi.so.0",
+    ];
+    for name in LIBRARIES {
+        // SAFETY: RTLD_NOLOAD never loads (so no library constructor runs); the handle only
+        // adds a reference, given back right away, and RTLD_NODELETE stays on the library.
+        unsafe {
+            let handle = libc::dlopen(
+                name.as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            );
+            if !handle.is_null() {
+                libc::dlclose(handle);
+            }
+        }
+    }
+}
+
+/// The editor's baseview window; dropping it closes the window and waits for its thread.
+pub struct EditorWindow {
+    window: Option<baseview::Window>,
+    end: Arc<WindowThreadEnd>,
+}
+
+impl EditorWindow {
+    fn inner(&self) -> Result<&baseview::Window, baseview::Error> {
+        self.window
+            .as_ref()
+            .ok_or_else(|| HandlerError::from(WindowClosed).into())
+    }
+}
+
+/// The window was already handed to `run_until_closed`.
+#[derive(Debug, thiserror::Error)]
+#[error("the rtfx editor window is already closed; open the editor again")]
+struct WindowClosed;
+
+impl Drop for EditorWindow {
+    fn drop(&mut self) {
+        drop(self.window.take());
+        if !self.end.wait(WINDOW_THREAD_END_TIMEOUT) {
+            nice_plug::nice_log!(
+                "rtfx: the editor's window thread did not end within {} s of closing",
+                WINDOW_THREAD_END_TIMEOUT.as_secs()
+            );
+        }
+    }
+}
+
+/// The editor's handle: nice-plug-egui's, with [`EditorWindow`] as its window.
+pub struct RtfxEditorHandle(EguiEditorHandle);
+
+impl EditorHandle for RtfxEditorHandle {
+    type Window = EditorWindow;
+    type Error = baseview::Error;
+
+    fn run_until_closed(mut window: Self::Window) -> Result<(), Self::Error> {
+        match window.window.take() {
+            Some(inner) => EguiEditorHandle::run_until_closed(inner),
+            None => Ok(()),
+        }
+    }
+
+    fn set_parent(
+        &self,
+        parent: ParentWindowHandle,
+        window: &Self::Window,
+    ) -> Result<(), Self::Error> {
+        self.0.set_parent(parent, window.inner()?)
+    }
+
+    fn show(&self, window: &Self::Window) -> Result<(), Self::Error> {
+        self.0.show(window.inner()?)
+    }
+
+    fn hide(&self, window: &Self::Window) -> Result<(), Self::Error> {
+        self.0.hide(window.inner()?)
+    }
+
+    fn set_size(
+        &self,
+        new_size: NativeSize<u32>,
+        window: &Self::Window,
+    ) -> Result<(), Self::Error> {
+        self.0.set_size(new_size, window.inner()?)
+    }
+
+    fn host_main_thread_callback(&self, window: &Self::Window) {
+        if let Ok(inner) = window.inner() {
+            self.0.host_main_thread_callback(inner);
+        }
+    }
+
+    fn adjust_size(
+        &self,
+        new_size: NativeSize<u32>,
+        window: &Self::Window,
+    ) -> Option<NativeSize<u32>> {
+        self.0.adjust_size(new_size, window.inner().ok()?)
+    }
+
+    fn set_fallback_scale_factor(
+        &self,
+        scale_factor: f64,
+        window: &Self::Window,
+    ) -> Result<(), Self::Error> {
+        self.0
+            .set_fallback_scale_factor(scale_factor, window.inner()?)
+    }
+
+    fn on_virtual_key_from_host(
+        &self,
+        key_code: VirtualKeyCode,
+        is_down: bool,
+        modifiers: Modifiers,
+    ) -> bool {
+        self.0
+            .on_virtual_key_from_host(key_code, is_down, modifiers)
+    }
+
+    fn state_changed(&self) {
+        self.0.state_changed();
+    }
+
+    fn param_value_changed(&self, id: &str, normalized_value: f32) {
+        self.0.param_value_changed(id, normalized_value);
+    }
+
+    fn param_modulation_changed(&self, id: &str, modulation_offset: f32) {
+        self.0.param_modulation_changed(id, modulation_offset);
+    }
+}
+
 /// The egui app: one frame of the channel strip.
 pub struct StripApp {
     params: Arc<RtfxParams>,
@@ -152,6 +410,8 @@ pub struct StripApp {
     shown: StripLevels,
     export_path: String,
     export_status: String,
+    /// Armed in [`NiceEguiApp::build`], on the window's thread.
+    window_thread: Option<(Arc<WindowThreadEnd>, ThreadId)>,
 }
 
 impl NiceEguiApp for StripApp {
@@ -162,6 +422,9 @@ impl NiceEguiApp for StripApp {
         _frame: &mut Frame,
     ) -> Result<(), HandlerError> {
         self.gui = Some(gui);
+        if let Some((end, opener)) = &self.window_thread {
+            end.arm_if_separate(*opener);
+        }
         Ok(())
     }
 
