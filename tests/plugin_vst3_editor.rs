@@ -334,15 +334,10 @@ struct Instance {
     controller: ComPtr<IEditController>,
     handler: ComWrapper<ComponentHandler>,
     param: ParamID,
-    /// One step of `param`'s normalized value (it is stepped: 0.1 dB).
-    param_step: f64,
     limiter_on: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     audio: Option<std::thread::JoinHandle<AudioReport>>,
 }
-
-/// A raw processor pointer for the audio thread (the instance outlives that thread).
-struct ProcessorPtr(ComPtr<IAudioProcessor>);
 
 impl Instance {
     fn new(module: &Module, cid: &[i8; 16]) -> Self {
@@ -373,8 +368,8 @@ impl Instance {
             unsafe { controller.setComponentHandler(handler_ptr) },
             kResultOk
         );
-        let (param, steps) = Self::param(&controller, "Input Gain");
-        let (limiter, _) = Self::param(&controller, "Limiter");
+        let param = Self::param_id(&controller, "Input Gain");
+        let limiter = Self::param_id(&controller, "Limiter");
         let processor: ComPtr<IAudioProcessor> = component.cast().expect("an IAudioProcessor");
         let mut setup = ProcessSetup {
             processMode: ProcessModes_::kRealtime as i32,
@@ -393,7 +388,6 @@ impl Instance {
         let limiter_on = Arc::new(AtomicBool::new(false));
         let audio = {
             let (stop, limiter_on) = (stop.clone(), limiter_on.clone());
-            let processor = ProcessorPtr(processor);
             std::thread::spawn(move || run_audio(processor, [param, limiter], &limiter_on, &stop))
         };
         Instance {
@@ -401,15 +395,14 @@ impl Instance {
             controller,
             handler,
             param,
-            param_step: 1.0 / f64::from(steps.max(1)),
             limiter_on,
             stop,
             audio: Some(audio),
         }
     }
 
-    /// The id and step count of the parameter titled `title`.
-    fn param(controller: &ComPtr<IEditController>, title: &str) -> (ParamID, i32) {
+    /// The id of the parameter titled `title`.
+    fn param_id(controller: &ComPtr<IEditController>, title: &str) -> ParamID {
         for index in 0..unsafe { controller.getParameterCount() } {
             let mut info: ParameterInfo = unsafe { std::mem::zeroed() };
             assert_eq!(
@@ -418,7 +411,7 @@ impl Instance {
             );
             let end = info.title.iter().position(|&c| c == 0).unwrap_or(128);
             if String::from_utf16_lossy(&info.title[..end]) == title {
-                return (info.id, info.stepCount);
+                return info.id;
             }
         }
         panic!("no parameter titled {title}");
@@ -446,12 +439,11 @@ impl Instance {
 /// new value for the first of `params` (a slow sweep) and, once `limiter_on` is set, 1.0 for
 /// the second, until `stop`.
 fn run_audio(
-    processor: ProcessorPtr,
+    processor: ComPtr<IAudioProcessor>,
     params: [ParamID; 2],
     limiter_on: &AtomicBool,
     stop: &AtomicBool,
 ) -> AudioReport {
-    let processor = processor.0;
     let changes = ComWrapper::new(Changes {
         queues: params
             .iter()
@@ -640,10 +632,11 @@ fn editor_opens_and_closes_while_the_host_automates() {
         assert!(report.blocks > 100, "{report:?}");
         assert_eq!(report.failed_calls, 0, "{report:?}");
         assert_eq!(report.non_finite, 0, "{report:?}");
-        // The last automated value is the parameter's value now (to its step).
+        // The last automated value is the parameter's value now, to the parameter's rounding
+        // (Input Gain snaps to 0.1 dB over -24..24 dB; the host's value is not snapped).
         let now = unsafe { instance.controller.getParamNormalized(instance.param) };
         assert!(
-            (now - report.last_value).abs() <= instance.param_step,
+            (now - report.last_value).abs() <= 0.1 / 48.0 / 2.0 + 1e-6,
             "automation did not arrive: {now} vs {}",
             report.last_value
         );

@@ -262,14 +262,17 @@ impl WindowThreadEnd {
 /// present. Only libraries that are already loaded are touched.
 #[cfg(target_os = "linux")]
 fn pin_gl_libraries() {
-    const LIBRARIES: [&std::ffi::CStr; 7] = [
+    // glvnd's front ends and dispatcher, and the Mesa and NVIDIA vendor libraries behind them.
+    const LIBRARIES: [&std::ffi::CStr; 9] = [
         c"libEGL.so.1",
-        c"libEGL_mesa.so.0",
         c"libGLdispatch.so.0",
         c"libGL.so.1",
         c"libGLX.so.0",
+        c"libEGL_mesa.so.0",
         c"libGLX_mesa.so.0",
         c"libglapi.so.0",
+        c"libEGL_nvidia.so.0",
+        c"libGLX_nvidia.so.0",
     ];
     for name in LIBRARIES {
         // SAFETY: RTLD_NOLOAD never loads (so no library constructor runs); the handle only

@@ -1,4 +1,4 @@
-use atomic_refcell::AtomicRefCell;
+use atomic_refcell::{AtomicRefCell, AtomicRefMut};
 use crossbeam::atomic::AtomicCell;
 use crossbeam::channel;
 use nice_plug_core::audio_setup::{AudioIOLayout, BufferConfig, ProcessMode};
@@ -701,7 +701,9 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     /// there while the GUI thread held it in `attached()`/`removed()` panicked ("already
     /// mutably borrowed"), as did touching the thread-bound window from another thread; the
     /// panic ended the background thread and every later task was lost (latency changes
-    /// included). Editor notifications are repaint hints, so they are skipped instead.
+    /// included). Such a task is skipped instead: parameter and state notifications are
+    /// repaint hints (the editor redraws on its own timer), and a `CallMainThread` that reaches
+    /// the background thread could not have run there anyway (upstream panicked).
     #[cfg(feature = "editor")]
     fn with_editor_here(&self, f: impl FnOnce(&SpawnedEditor<<P::Editor as Editor>::Handle>)) {
         if let Ok(window) = self.editor_window.try_borrow()
@@ -710,6 +712,26 @@ impl<P: Vst3Plugin> WrapperInner<P> {
         {
             f(editor);
         }
+    }
+
+    /// rtfx patch: the editor window, mutably, for `attached()` and `removed()` on the GUI
+    /// thread. [`Self::with_editor_here`] on the background thread may hold a shared borrow for
+    /// an instant; `borrow_mut` would panic then ("already immutably borrowed", inside a VST3
+    /// call, aborting the host), so this waits it out. After 100 ms it borrows as before.
+    #[cfg(feature = "editor")]
+    #[allow(clippy::type_complexity)]
+    pub fn editor_window_mut(
+        &self,
+    ) -> AtomicRefMut<'_, Option<fragile::Fragile<SpawnedEditor<<P::Editor as Editor>::Handle>>>>
+    {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(100) {
+            if let Ok(window) = self.editor_window.try_borrow_mut() {
+                return window;
+            }
+            std::thread::yield_now();
+        }
+        self.editor_window.borrow_mut()
     }
 }
 

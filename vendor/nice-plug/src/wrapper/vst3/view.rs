@@ -465,7 +465,7 @@ impl<P: Vst3Plugin> IPlugViewTrait for WrapperView<P> {
             return kResultFalse;
         };
 
-        let mut window = inner.editor_window.borrow_mut();
+        let mut window = inner.editor_window_mut();
         if window.is_none() {
             let parent_handle = if unsafe { fid_matches(type_, kPlatformTypeX11EmbedWindowID) } {
                 #[allow(clippy::unnecessary_cast)]
@@ -595,7 +595,7 @@ impl<P: Vst3Plugin> IPlugViewTrait for WrapperView<P> {
             return kResultFalse;
         };
 
-        let mut editor_handle = inner.editor_window.borrow_mut();
+        let mut editor_handle = inner.editor_window_mut();
         if editor_handle.is_some() {
             inner.is_editor_open.store(false, Ordering::SeqCst);
             *editor_handle = None;
