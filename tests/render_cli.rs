@@ -857,3 +857,52 @@ fn ctrl_c_removes_the_partial_output_and_keeps_the_old_one() {
     assert_eq!(std::fs::read(d.join("out.wav")).unwrap(), b"previous");
     assert_no_temp_files(d);
 }
+
+#[test]
+fn invalid_chunking_is_a_usage_error_before_any_file() {
+    let (dir, _) = setup();
+    let r = rtfx(
+        dir.path(),
+        &[
+            "render",
+            "in.wav",
+            "out.wav",
+            "-e",
+            "gain:1",
+            "--chunk-size",
+            "1024",
+            "--overlap",
+            "1024",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("invalid chunking"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Overlap (1024) must be less than chunk_size (1024)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !dir.path().join("out.wav").exists(),
+        "no output on a usage error"
+    );
+    let r = rtfx(
+        dir.path(),
+        &[
+            "render",
+            "in.wav",
+            "out.wav",
+            "-e",
+            "gain:1",
+            "--chunk-size",
+            "0",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Chunk size must be positive"),
+        "{}",
+        r.stderr
+    );
+}

@@ -164,7 +164,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
         .or(file.as_ref().and_then(|f| f.overlap))
         .unwrap_or(0);
     // Validates chunk size and overlap once, before any file.
-    StreamProcessor::new(chain.clone(), chunk_size, overlap)
+    StreamProcessor::check_chunking(chunk_size, overlap)
         .map_err(|e| Usage(anyhow!(e).context("invalid chunking")))?;
     let device = args
         .device

@@ -59,6 +59,25 @@ impl StreamProcessor {
     /// on effects that would change the length of a chunk (none in the registry do; the
     /// check names the culprit).
     pub fn new(chain: Chain, chunk_size: usize, overlap: usize) -> Result<Self> {
+        Self::check_chunking(chunk_size, overlap)?;
+        Ok(StreamProcessor {
+            chain,
+            chunk_size,
+            overlap,
+            configured: None,
+            adapter: None,
+        })
+    }
+
+    /// Checks a chunk size and overlap the way [`Self::new`] does, without a chain: the chunk
+    /// size must be positive and the overlap smaller than it.
+    ///
+    /// ```
+    /// use rtfx::offline::stream::StreamProcessor;
+    /// assert!(StreamProcessor::check_chunking(65536, 0).is_ok());
+    /// assert!(StreamProcessor::check_chunking(1024, 1024).is_err());
+    /// ```
+    pub fn check_chunking(chunk_size: usize, overlap: usize) -> Result<()> {
         if chunk_size == 0 {
             return Err(Error::invalid_range(
                 "Chunk size must be positive",
@@ -76,13 +95,7 @@ impl StreamProcessor {
             )
             .with_suggestion("use overlap 0: effects carry their state across chunks"));
         }
-        Ok(StreamProcessor {
-            chain,
-            chunk_size,
-            overlap,
-            configured: None,
-            adapter: None,
-        })
+        Ok(())
     }
 
     /// Has `adapter` rebuild the chain whenever a file of another rate or channel count is
