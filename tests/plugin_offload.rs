@@ -390,3 +390,110 @@ fn the_worker_asks_for_real_time_scheduling_and_says_if_it_got_it() {
     assert_eq!(plugin.meters().worker_realtime(), expected);
     eprintln!("offload worker real-time: {expected}");
 }
+
+/// Builds of GPU mode's engine by [`counting_engine`].
+static ENGINE_BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The kernel's CPU emulation as GPU mode's engine, counting the builds.
+fn counting_engine(
+    cascade: &rtfx::dsp::filter::sos::SosCascade,
+    channels: usize,
+    frames: usize,
+) -> rtfx::Result<Box<dyn rtfx::gpu::offload::CascadeEngine>> {
+    ENGINE_BUILDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    rtfx::gpu::offload::emulated_engine(cascade, channels, frames)
+}
+
+/// Sets a parameter of `params` to the value its text parses to.
+fn set_param_text(params: &rtfx::plugin::params::RtfxParams, id: &str, text: &str) {
+    let (_, ptr, _) = params
+        .param_map()
+        .into_iter()
+        .find(|(pid, _, _)| pid == id)
+        .unwrap_or_else(|| panic!("no parameter '{id}'"));
+    unsafe {
+        let n = ptr
+            .string_to_normalized_value(text)
+            .unwrap_or_else(|| panic!("'{text}' does not parse for '{id}'"));
+        ptr._internal_set_normalized_value(n);
+    }
+}
+
+#[test]
+fn gpu_engine_is_built_when_gpu_mode_is_first_used_and_takes_over_mid_stream() {
+    use rtfx::plugin::Meters;
+    use rtfx::plugin::offload::Offload;
+    use rtfx::plugin::params::RtfxParams;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let _serial = serial();
+    let start = |factory: Option<rtfx::gpu::offload::EngineFactory>| {
+        let params = Arc::new(RtfxParams::default());
+        for (id, text) in [
+            ("mode", "Offload"),
+            ("hp_on", "On"),
+            ("hp_freq", "150 Hz"),
+            ("eq_on", "On"),
+            ("pk_gain", "6 dB"),
+        ] {
+            set_param_text(&params, id, text);
+        }
+        let meters = Arc::new(Meters::default());
+        let offload = Offload::start(
+            params.clone(),
+            meters.clone(),
+            f64::from(RATE),
+            256,
+            2,
+            ProcessMode::Offline,
+            factory,
+        )
+        .expect("offload starts");
+        (params, meters, offload)
+    };
+
+    // An activation that never uses GPU mode builds nothing, and stops its builder.
+    drop(start(Some(counting_engine)));
+    assert_eq!(ENGINE_BUILDS.load(SeqCst), 0);
+
+    // Offload mode, then GPU mode mid-stream; beside it the same without an engine.
+    let (gpu_params, gpu_meters, mut gpu) = start(Some(counting_engine));
+    let (cpu_params, _, mut cpu) = start(None);
+    let left = noise(48_000, 7, 0.5);
+    let right = noise(48_000, 8, 0.5);
+    let mut on_engine = 0;
+    for (i, start_frame) in (0..left.len()).step_by(256).enumerate() {
+        if i == 40 {
+            for params in [&gpu_params, &cpu_params] {
+                set_param_text(params, "mode", "GPU");
+            }
+        }
+        let end = (start_frame + 256).min(left.len());
+        let mut a = [
+            left[start_frame..end].to_vec(),
+            right[start_frame..end].to_vec(),
+        ];
+        let mut b = a.clone();
+        {
+            let [l, r] = &mut a;
+            assert!(!gpu.process(&mut [l.as_mut_slice(), r.as_mut_slice()]));
+        }
+        {
+            let [l, r] = &mut b;
+            assert!(!cpu.process(&mut [l.as_mut_slice(), r.as_mut_slice()]));
+        }
+        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+            assert!((x - y).abs() < 1e-6, "block {i}: {x} vs {y}");
+        }
+        if i < 40 {
+            assert_eq!(ENGINE_BUILDS.load(SeqCst), 0, "built before GPU mode");
+        }
+        on_engine += usize::from(gpu_meters.gpu_filters());
+    }
+    assert_eq!(ENGINE_BUILDS.load(SeqCst), 1, "one build, on first use");
+    assert!(
+        on_engine > 100,
+        "the filters ran on the engine in only {on_engine} blocks"
+    );
+}

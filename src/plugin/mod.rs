@@ -407,6 +407,9 @@ impl Plugin for Rtfx {
             buffer_config.max_buffer_size as usize,
             channels,
             buffer_config.process_mode,
+            offload::gpu_status()
+                .is_ok()
+                .then_some(crate::gpu::offload::cuda_engine as crate::gpu::offload::EngineFactory),
         )
         .ok();
         self.mode = self.wanted_mode();

@@ -18,10 +18,12 @@
 //! worker instead of emitting silence, so offline bounces are exact.
 //!
 //! GPU mode runs on this same worker, with the strip's filters on the GPU when there is one:
-//! see [`gpu_status`].
+//! see [`gpu_status`]. The filters' GPU engine is built the first time GPU mode is asked for,
+//! on a thread of normal priority ([`EngineBuild`]); until it is ready the filters run on the
+//! CPU, so neither activation nor the worker waits for a kernel compile.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
@@ -29,8 +31,9 @@ use nice_plug::prelude::ProcessMode;
 
 use super::Meters;
 use super::params::{ProcessingMode, RtfxParams};
-use super::strip::Strip;
+use super::strip::{PreparedFilterEngine, Strip};
 use crate::error::{Error, Result};
+use crate::gpu::offload::EngineFactory;
 use crate::realtime::config::MAX_CHANNELS;
 use crate::realtime::ring::{RingConsumer, RingProducer, ring_buffer};
 
@@ -96,6 +99,39 @@ struct Shared {
     stalled: AtomicBool,
 }
 
+/// GPU mode's filter engine, built once on a thread of its own when the worker first runs
+/// in GPU mode: compiling the kernel and capturing a graph take a while (and GPU memory), so
+/// an activation that never uses GPU mode never pays for them, and the worker never waits.
+struct EngineBuild {
+    /// The worker wants the engine (GPU mode was selected).
+    requested: AtomicBool,
+    /// The plugin deactivates: the builder leaves without building.
+    stop: AtomicBool,
+    /// The builder's result, for the worker to take (it only ever `try_lock`s).
+    result: Mutex<Option<std::result::Result<PreparedFilterEngine, String>>>,
+}
+
+impl EngineBuild {
+    /// The builder thread: waits until the engine is requested (or the offload stops), builds
+    /// it for `channels` with `factory`, and leaves it in `result`.
+    fn run(&self, channels: usize, factory: EngineFactory) {
+        while !self.requested.load(Ordering::Acquire) {
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::park();
+        }
+        let built = Strip::build_filter_engine(channels, factory).map_err(|e| e.to_string());
+        let _ = GPU_FILTERS.set(
+            built
+                .as_ref()
+                .map(|e| e.description().to_string())
+                .map_err(Clone::clone),
+        );
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(built);
+    }
+}
+
 /// The audio-thread side of the offload worker; owns the thread (stopped and joined on
 /// drop).
 pub struct Offload {
@@ -104,6 +140,8 @@ pub struct Offload {
     from_worker: RingConsumer,
     thread: Option<JoinHandle<()>>,
     waker: Thread,
+    /// GPU mode's engine builder, where there is a device (stopped and joined on drop).
+    engine_builder: Option<(Arc<EngineBuild>, JoinHandle<()>)>,
     latency: usize,
     /// Output frames of silence still to emit before reading the output ring.
     priming: usize,
@@ -123,12 +161,18 @@ struct Worker {
     input: RingConsumer,
     output: RingProducer,
     scratch: Vec<Vec<f32>>,
+    /// GPU mode's engine, while it is still to be requested or installed, with the builder
+    /// thread to wake.
+    engine_build: Option<(Arc<EngineBuild>, Thread)>,
 }
 
 impl Offload {
     /// Prepares a strip for `sample_rate` and `channels` and starts the worker thread.
     /// `max_block` is the host's largest block; the latency is `max_block + OFFLOAD_CHUNK`.
-    /// Allocates: call from `activate`, never from `process`.
+    /// `gpu_engine` builds GPU mode's filter engine (the CUDA graph runner where
+    /// [`gpu_status`] found a device; `None` keeps GPU mode on the CPU): it is built the first
+    /// time GPU mode runs, on a thread of its own. Allocates: call from `activate`, never from
+    /// `process`.
     pub fn start(
         params: Arc<RtfxParams>,
         meters: Arc<Meters>,
@@ -136,6 +180,7 @@ impl Offload {
         max_block: usize,
         channels: usize,
         mode: ProcessMode,
+        gpu_engine: Option<EngineFactory>,
     ) -> Result<Self> {
         let latency = max_block.max(1) + OFFLOAD_CHUNK;
         let channels = channels.max(1);
@@ -145,14 +190,26 @@ impl Offload {
         let mut strip = Strip::default();
         let settings = params.settings(meters.tempo());
         strip.prepare(sample_rate, OFFLOAD_CHUNK, channels, &settings)?;
-        // GPU mode's engine for the strip's filters, where there is a CUDA device (it compiles
-        // the kernel and captures a graph: done here, never on the audio thread).
-        if gpu_status().is_ok() {
-            let attached = strip
-                .attach_filter_engine(crate::gpu::offload::cuda_engine)
-                .map_err(|e| e.to_string());
-            let _ = GPU_FILTERS.set(attached);
-        }
+        let engine_builder = match gpu_engine {
+            Some(factory) => {
+                let build = Arc::new(EngineBuild {
+                    requested: AtomicBool::new(false),
+                    stop: AtomicBool::new(false),
+                    result: Mutex::new(None),
+                });
+                let builder = build.clone();
+                let thread = std::thread::Builder::new()
+                    .name("rtfx-gpu-build".into())
+                    .spawn(move || builder.run(channels, factory))
+                    .map_err(|e| {
+                        Error::backend_not_available("offload worker").with_message(format!(
+                            "cannot start the GPU engine's build thread: {e}"
+                        ))
+                    })?;
+                Some((build, thread))
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             flush: AtomicU8::new(RUNNING),
@@ -168,6 +225,9 @@ impl Offload {
             input,
             output,
             scratch: vec![vec![0.0; OFFLOAD_CHUNK]; channels],
+            engine_build: engine_builder
+                .as_ref()
+                .map(|(build, thread)| (build.clone(), thread.thread().clone())),
         };
         let thread = std::thread::Builder::new()
             .name("rtfx-offload".into())
@@ -183,6 +243,7 @@ impl Offload {
             from_worker,
             thread: Some(thread),
             waker,
+            engine_builder,
             latency,
             // The strip is fresh: the stream starts with the priming, no flush needed.
             priming: latency,
@@ -310,6 +371,13 @@ impl Drop for Offload {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if let Some((build, thread)) = self.engine_builder.take() {
+            // Waits out a build in progress (a kernel compile): deactivation, not the audio
+            // thread.
+            build.stop.store(true, Ordering::Release);
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
     }
 }
 
@@ -352,12 +420,40 @@ impl Worker {
         self.strip.jump_to(&settings);
     }
 
+    /// In GPU mode: asks the builder for the filter engine the first time, and installs it
+    /// once built. Never blocks (the result is only `try_lock`ed) and never allocates (the
+    /// engine is moved in); a failed build leaves the filters on the CPU.
+    fn take_gpu_engine(&mut self) {
+        let Some((build, builder)) = &self.engine_build else {
+            return;
+        };
+        if !build.requested.swap(true, Ordering::AcqRel) {
+            builder.unpark();
+            return;
+        }
+        let built = match build.result.try_lock() {
+            Ok(mut result) => result.take(),
+            Err(_) => None,
+        };
+        if let Some(built) = built {
+            if let Ok(engine) = built {
+                let _ = self.strip.install_filter_engine(engine);
+            }
+            // Done with the builder (its own reference is dropped as it leaves).
+            self.engine_build = None;
+        }
+    }
+
     /// Processes one chunk from the input ring to the output ring.
     fn chunk(&mut self) {
         // The audio thread requests the reset before it writes audio: seeing the audio (above)
         // means seeing the request.
         if self.shared.reset_strip.swap(false, Ordering::AcqRel) {
             self.reset_strip();
+        }
+        let gpu = self.params.mode.value() == ProcessingMode::Gpu;
+        if gpu {
+            self.take_gpu_engine();
         }
         let mut views: [&mut [f32]; MAX_CHANNELS] = Default::default();
         let channels = self.scratch.len().min(views.len());
@@ -368,8 +464,7 @@ impl Worker {
         self.input.read_frames(block, 0, OFFLOAD_CHUNK);
         let settings = self.params.settings(self.meters.tempo());
         self.strip.set_settings(&settings);
-        self.strip
-            .set_filter_engine_active(self.params.mode.value() == ProcessingMode::Gpu);
+        self.strip.set_filter_engine_active(gpu);
         self.strip.process(block);
         self.meters
             .set_gpu_filters(self.strip.take_engine_steps() > 0);

@@ -851,6 +851,21 @@ struct FilterEngine {
     error: Option<String>,
 }
 
+/// A filter engine built for a strip of some channel count, not yet installed
+/// ([`Strip::build_filter_engine`], [`Strip::install_filter_engine`]).
+pub struct PreparedFilterEngine {
+    channels: usize,
+    description: String,
+    engine: FilterEngine,
+}
+
+impl PreparedFilterEngine {
+    /// Where the engine runs (its [`CascadeEngine::describe`]).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
 /// Where high-pass, low-pass and EQ sit in the fused cascade, and their section counts.
 const OFFSETS: [usize; 3] = [0, FILTER_SECTIONS, 2 * FILTER_SECTIONS];
 const LENGTHS: [usize; 3] = [FILTER_SECTIONS, FILTER_SECTIONS, 3];
@@ -1390,21 +1405,56 @@ impl Strip {
                 "The strip must be prepared before a filter engine is attached",
             ));
         }
-        let identity = SosCascade::new(&[Section::IDENTITY; ENGINE_SECTIONS], self.channels);
-        let engine = factory(&identity, self.channels, STEP)?;
-        let description = engine.describe();
-        self.filter_engine = Some(FilterEngine {
-            engine,
-            active: false,
-            rows: [IDENTITY_ROW; ENGINE_SECTIONS],
-            uploaded: [IDENTITY_ROW; ENGINE_SECTIONS],
-            state: vec![0.0; ENGINE_SECTIONS * 2 * self.channels],
-            holds_state: false,
-            engine_on: [false; 3],
-            steps: 0,
-            error: None,
-        });
+        let engine = Self::build_filter_engine(self.channels, factory)?;
+        let description = engine.description.clone();
+        self.install_filter_engine(engine)?;
         Ok(description)
+    }
+
+    /// Builds, away from any strip (e.g. on a thread of its own: compiling a kernel and
+    /// capturing a graph take a while), the engine [`Self::attach_filter_engine`] would attach
+    /// to a strip of `channels`. Install it with [`Self::install_filter_engine`]. Allocates.
+    pub fn build_filter_engine(
+        channels: usize,
+        factory: EngineFactory,
+    ) -> Result<PreparedFilterEngine> {
+        let identity = SosCascade::new(&[Section::IDENTITY; ENGINE_SECTIONS], channels);
+        let engine = factory(&identity, channels, STEP)?;
+        let description = engine.describe();
+        Ok(PreparedFilterEngine {
+            channels,
+            description,
+            engine: FilterEngine {
+                engine,
+                active: false,
+                rows: [IDENTITY_ROW; ENGINE_SECTIONS],
+                uploaded: [IDENTITY_ROW; ENGINE_SECTIONS],
+                state: vec![0.0; ENGINE_SECTIONS * 2 * channels],
+                holds_state: false,
+                engine_on: [false; 3],
+                steps: 0,
+                error: None,
+            },
+        })
+    }
+
+    /// Installs an engine from [`Self::build_filter_engine`], between blocks of a running
+    /// stream if need be: the filters keep running on the CPU until the next step that may
+    /// use it, and their state moves over then. Never allocates (the engine is moved in; a
+    /// strip has no engine to drop when this is used as intended: once, after `prepare`).
+    /// Fails, dropping the engine, when the strip is not prepared or has another channel
+    /// count.
+    pub fn install_filter_engine(&mut self, engine: PreparedFilterEngine) -> Result<()> {
+        if !self.prepared || engine.channels != self.channels {
+            return Err(crate::Error::realtime(format!(
+                "A filter engine built for {} channels does not fit this strip ({} channels{})",
+                engine.channels,
+                self.channels,
+                if self.prepared { "" } else { ", not prepared" }
+            )));
+        }
+        self.filter_engine = Some(engine.engine);
+        Ok(())
     }
 
     /// Runs the filters on the attached engine (`true`) or on the CPU from the next step on.
