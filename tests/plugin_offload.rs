@@ -404,21 +404,6 @@ fn counting_engine(
     rtfx::gpu::offload::emulated_engine(cascade, channels, frames)
 }
 
-/// Sets a parameter of `params` to the value its text parses to.
-fn set_param_text(params: &rtfx::plugin::params::RtfxParams, id: &str, text: &str) {
-    let (_, ptr, _) = params
-        .param_map()
-        .into_iter()
-        .find(|(pid, _, _)| pid == id)
-        .unwrap_or_else(|| panic!("no parameter '{id}'"));
-    unsafe {
-        let n = ptr
-            .string_to_normalized_value(text)
-            .unwrap_or_else(|| panic!("'{text}' does not parse for '{id}'"));
-        ptr._internal_set_normalized_value(n);
-    }
-}
-
 #[test]
 fn gpu_engine_is_built_when_gpu_mode_is_first_used_and_takes_over_mid_stream() {
     use rtfx::plugin::Meters;
@@ -437,7 +422,7 @@ fn gpu_engine_is_built_when_gpu_mode_is_first_used_and_takes_over_mid_stream() {
             ("eq_on", "On"),
             ("pk_gain", "6 dB"),
         ] {
-            set_param_text(&params, id, text);
+            set_params_text(&*params, id, text);
         }
         let meters = Arc::new(Meters::default());
         let offload = Offload::start(
@@ -466,7 +451,7 @@ fn gpu_engine_is_built_when_gpu_mode_is_first_used_and_takes_over_mid_stream() {
     for (i, start_frame) in (0..left.len()).step_by(256).enumerate() {
         if i == 40 {
             for params in [&gpu_params, &cpu_params] {
-                set_param_text(params, "mode", "GPU");
+                set_params_text(&**params, "mode", "GPU");
             }
         }
         let end = (start_frame + 256).min(left.len());

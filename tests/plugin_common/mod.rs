@@ -162,7 +162,11 @@ pub fn set_normalized(plugin: &Rtfx, id: &str, normalized: f32) {
 
 /// Sets a parameter by id to the value its text parses to (e.g. "6 dB", "1.5 kHz", "On").
 pub fn set_text(plugin: &Rtfx, id: &str, text: &str) {
-    let params = plugin.params();
+    set_params_text(&*plugin.params(), id, text);
+}
+
+/// [`set_text`] on a parameter set without a plugin (e.g. the one an offload worker reads).
+pub fn set_params_text(params: &dyn Params, id: &str, text: &str) {
     let (_, ptr, _) = params
         .param_map()
         .into_iter()
