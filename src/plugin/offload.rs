@@ -81,7 +81,10 @@ pub fn gpu_status_line(filters_on_gpu: bool) -> String {
         (Ok(_), Some(Ok(engine))) if filters_on_gpu => {
             format!("filters on {engine}, the rest on the CPU worker")
         }
-        (Ok(device), _) => format!(
+        (Ok(device), None) => format!(
+            "GPU {device}: building the filters' engine; the CPU worker runs them meanwhile"
+        ),
+        (Ok(device), Some(Ok(_))) => format!(
             "GPU {device}: filters on the CPU worker while a filter switches or changes order"
         ),
     }
