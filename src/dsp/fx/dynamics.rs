@@ -333,12 +333,29 @@ impl Effect for Compressor {
         let c = self.coeffs;
         let (makeup, threshold, inv_ratio, knee) =
             (self.makeup, self.threshold, self.inv_ratio(), self.knee);
+        // Below the knee the curve is the identity and the gain is exactly the makeup gain,
+        // so the per-sample log and power are skipped there. The envelope is compared in
+        // linear terms, 1e-9 (relative) under the knee's start: far beyond the rounding of
+        // the dB conversion, so the result is bit for bit the full formula's.
+        let knee_start = if knee > 0.0 {
+            threshold - knee / 2.0
+        } else {
+            threshold
+        };
+        let below_knee = db_to_gain(knee_start) * (1.0 - 1e-9);
+        let makeup_gain = db_to_gain(makeup);
         for (ch, state) in block.iter_mut().zip(self.states.iter_mut()) {
             for sample in ch.iter_mut() {
                 let x = finite_or_zero(*sample);
-                let l = level_db(state.step(&c, x));
-                let lsc = compressor_curve(l, threshold, inv_ratio, knee);
-                *sample = (x * db_to_gain(lsc - l + makeup)) as f32;
+                let env = state.step(&c, x);
+                let gain = if env < below_knee {
+                    makeup_gain
+                } else {
+                    let l = level_db(env);
+                    let lsc = compressor_curve(l, threshold, inv_ratio, knee);
+                    db_to_gain(lsc - l + makeup)
+                };
+                *sample = (x * gain) as f32;
             }
         }
     }
@@ -1001,6 +1018,68 @@ mod tests {
         let mut rms = Compressor::with(-20.0, 4.0).unwrap();
         rms.set_param("detector", 1.0).unwrap();
         assert!((steady_dc(&mut rms, -10.0) - -17.5).abs() < 1e-4);
+    }
+
+    /// The full per-sample formula of the compressor's docs, for comparison.
+    fn compressor_reference(c: &Compressor, x: &[f32]) -> Vec<f32> {
+        let mut state = DetectorState::default();
+        x.iter()
+            .map(|&s| {
+                let x = finite_or_zero(s);
+                let l = level_db(state.step(&c.coeffs, x));
+                let lsc = compressor_curve(l, c.threshold, c.inv_ratio(), c.knee);
+                (x * db_to_gain(lsc - l + c.makeup)) as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compressor_skips_log_and_power_below_the_knee_bit_for_bit() {
+        // Bursts that cross the knee both ways, slowly decaying tails, silence, and levels
+        // right at the knee's start.
+        let mut x: Vec<f32> = (0..48_000)
+            .map(|i| {
+                let t = i as f64 / FS;
+                let burst = if (i / 6000) % 2 == 0 { 0.9 } else { 0.02 };
+                (burst
+                    * (-(t % 0.125) * 20.0).exp()
+                    * (2.0 * std::f64::consts::PI * 220.0 * t).sin()) as f32
+            })
+            .collect();
+        x.extend(std::iter::repeat_n(0.0, 2000));
+        for (threshold, knee, ratio, makeup, rms) in [
+            (-20.0, 6.0, 4.0, 0.0, false),
+            (-20.0, 0.0, 4.0, 3.0, false),
+            (-35.0, 12.0, 100.0, -2.0, true),
+            (-6.0, 0.0, 2.0, 0.0, true),
+        ] {
+            let mut c = Compressor::with(threshold, ratio).unwrap();
+            c.set_param("knee", knee).unwrap();
+            c.set_param("makeup_gain", makeup).unwrap();
+            c.set_param("detector", f64::from(u8::from(rms))).unwrap();
+            c.prepare(FS, 4096, 1).unwrap();
+            // Levels at the knee's start, just under and just over it, as DC.
+            let start = if knee > 0.0 {
+                threshold - knee / 2.0
+            } else {
+                threshold
+            };
+            let mut input = x.clone();
+            for offset in [-1e-6, 0.0, 1e-6] {
+                input.extend(std::iter::repeat_n(db_to_gain(start + offset) as f32, 4000));
+            }
+            let expected = compressor_reference(&c, &input);
+            let out = run_chunked(&mut c, &[input], &[4096]);
+            let differ = out[0]
+                .iter()
+                .zip(&expected)
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
+            assert_eq!(
+                differ, 0,
+                "threshold {threshold}, knee {knee}: {differ} samples differ"
+            );
+        }
     }
 
     #[test]
