@@ -395,11 +395,8 @@ impl Plugin for Rtfx {
             return false;
         }
         self.sample_rate = sample_rate;
-        if self.params.mode.value() != ProcessingMode::Inline {
-            // Computed once per process, outside the audio thread (it may load the driver).
-            let _ = offload::gpu_status();
-        }
-        // Without a worker the plugin still runs (inline).
+        // Without a worker the plugin still runs (inline). The GPU status is computed here,
+        // once per process and outside the audio thread (it may load the driver).
         self.offload = Offload::start(
             self.params.clone(),
             self.meters.clone(),
