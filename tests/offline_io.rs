@@ -9,7 +9,9 @@ use std::sync::atomic::AtomicBool;
 use common::{all_effects, hound_read_interleaved, is_block_wise, noise, write_float_wav};
 use rtfx::dsp::chain::Chain;
 use rtfx::dsp::spec::parse_chain;
-use rtfx::offline::audio_io::{AudioReader, AudioWriter, OutputFormat, Subtype, WriteOptions};
+use rtfx::offline::audio_io::{
+    AudioReader, AudioWriter, OutputFormat, ReadOptions, Subtype, WriteOptions,
+};
 use rtfx::offline::render::{NormalizeTarget, RenderOptions, Tail, render_file};
 use rtfx::offline::stream::StreamProcessor;
 
@@ -37,7 +39,7 @@ fn hound_read(path: &Path) -> (hound::WavSpec, Vec<Vec<f32>>) {
 
 /// Reads a whole file with our reader.
 fn read_all(path: &Path) -> (u32, Vec<Vec<f32>>) {
-    let mut reader = AudioReader::open(path, false).expect("open");
+    let mut reader = AudioReader::open(path, ReadOptions::default()).expect("open");
     let ch = reader.info().channels;
     let mut out = vec![Vec::new(); ch];
     let mut buf = vec![vec![0.0f32; 1000]; ch];
@@ -133,7 +135,7 @@ fn flac_round_trips_16_and_24_bit() {
             48_000,
             &input,
         );
-        let reader = AudioReader::open(&path, false).expect("open flac");
+        let reader = AudioReader::open(&path, ReadOptions::default()).expect("open flac");
         assert_eq!(reader.info().format, "FLAC");
         assert_eq!(reader.info().frames, Some(20_000));
         assert_eq!(
@@ -181,7 +183,7 @@ fn reads_integer_wavs_written_by_hound() {
             }
         }
         w.finalize().expect("finalize");
-        let reader = AudioReader::open(&path, false).expect("open");
+        let reader = AudioReader::open(&path, ReadOptions::default()).expect("open");
         assert_eq!(
             reader.info().subtype,
             if bits == 8 {
@@ -238,7 +240,7 @@ fn reads_rf64_extensible_float64() {
     f.extend_from_slice(&u32::MAX.to_le_bytes());
     f.extend_from_slice(&data);
     std::fs::write(&path, f).expect("write");
-    let reader = AudioReader::open(&path, false).expect("open rf64");
+    let reader = AudioReader::open(&path, ReadOptions::default()).expect("open rf64");
     assert_eq!(reader.info().subtype, "DOUBLE");
     assert_eq!(reader.info().frames, Some(frames));
     let (rate, out) = read_all(&path);
@@ -253,14 +255,21 @@ fn truncated_wav_is_refused_unless_allowed() {
     write_float_wav(&path, 48_000, &signal(2, 10_000, 0.5));
     let full = std::fs::read(&path).expect("read");
     std::fs::write(&path, &full[..full.len() - 8000 * 8 - 3]).expect("cut");
-    let err = AudioReader::open(&path, false)
+    let err = AudioReader::open(&path, ReadOptions::default())
         .err()
         .expect("a truncated file must be refused")
         .to_string();
     assert!(err.contains("truncated"), "{err}");
     assert!(err.contains("10000 frames"), "{err}");
     assert!(err.contains("--allow-truncated"), "{err}");
-    let reader = AudioReader::open(&path, true).expect("allowed");
+    let reader = AudioReader::open(
+        &path,
+        ReadOptions {
+            allow_truncated: true,
+            ..Default::default()
+        },
+    )
+    .expect("allowed");
     assert_eq!(reader.info().frames, Some(1999));
 }
 
@@ -273,7 +282,7 @@ fn non_finite_input_samples_become_zero_and_are_counted() {
     input[0][20] = f32::INFINITY;
     input[0][30] = f32::NEG_INFINITY;
     write_float_wav(&path, 48_000, &input);
-    let mut reader = AudioReader::open(&path, false).expect("open");
+    let mut reader = AudioReader::open(&path, ReadOptions::default()).expect("open");
     let mut buf = vec![vec![0.0f32; 2000]];
     let n = reader.read(&mut buf).expect("read");
     assert_eq!(n, 1000);
@@ -412,7 +421,7 @@ fn output_format_comes_from_the_extension() {
 
 /// Concatenated `process_chunks` output.
 fn stream_all(processor: &mut StreamProcessor, path: &Path) -> Vec<Vec<f32>> {
-    let mut reader = AudioReader::open(path, false).expect("open");
+    let mut reader = AudioReader::open(path, ReadOptions::default()).expect("open");
     let mut out = vec![Vec::new(); reader.info().channels];
     for chunk in processor.process_chunks(&mut reader).expect("chunks") {
         for (o, c) in out.iter_mut().zip(chunk.expect("chunk")) {
@@ -791,7 +800,7 @@ fn decodes_aiff_flac_ogg_and_mp3() {
         ("tone.mp3", "MP3", 1, 0.01),
     ] {
         let path = dir.join(name);
-        let reader = AudioReader::open(&path, false).expect(name);
+        let reader = AudioReader::open(&path, ReadOptions::default()).expect(name);
         assert_eq!(reader.info().format, format, "{name}");
         assert_eq!(reader.info().sample_rate, 44_100, "{name}");
         assert_eq!(reader.info().channels, channels, "{name}");

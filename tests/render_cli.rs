@@ -6,27 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use common::{hound_read_interleaved, noise, write_float_wav};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn rtfx(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_rtfx"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("rtfx runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::{assert_no_temp_files, hound_read_interleaved, listing, noise, rtfx, write_float_wav};
 
 fn write_wav(path: &Path, rate: u32, planar: &[Vec<f32>]) {
     write_float_wav(path, rate, planar);
@@ -46,24 +26,6 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
         &[noise(24_000, 1, 0.5), noise(24_000, 2, 0.5)],
     );
     (dir, input)
-}
-
-/// Files in `dir`, sorted by name.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-fn assert_no_temp_files(dir: &Path) {
-    let left: Vec<String> = listing(dir)
-        .into_iter()
-        .filter(|n| n.contains(".tmp-"))
-        .collect();
-    assert!(left.is_empty(), "temporary files left behind: {left:?}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::anyhow;
-use rtfx::offline::audio_io::AudioReader;
+use rtfx::offline::audio_io::{AudioReader, ReadOptions};
 
 use super::Usage;
 
@@ -19,7 +19,13 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let reader = AudioReader::open(path, true)?;
+    let reader = AudioReader::open(
+        path,
+        ReadOptions {
+            allow_truncated: true,
+            verify: false,
+        },
+    )?;
     let info = reader.info();
     if json {
         println!(
@@ -31,6 +37,7 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
                 "sample_rate": info.sample_rate,
                 "channels": info.channels,
                 "frames": info.frames,
+                "frames_exact": info.frames_exact,
                 "duration_seconds": info.duration_seconds(),
                 "file_size": info.file_size,
             })
@@ -42,9 +49,16 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
         Some(s) => format!("{s:.2} s"),
         None => "unknown".into(),
     };
-    let frames = info
-        .frames
-        .map_or_else(|| "unknown".to_string(), |f| f.to_string());
+    let frames = match info.frames {
+        None => "unknown".to_string(),
+        Some(f) if info.frames_exact => f.to_string(),
+        Some(f) => format!("~{f} (estimated from the bitrate: no Xing/LAME/VBRI header)"),
+    };
+    let frames = if info.format == "MP3" && info.frames.is_none() {
+        format!("{frames} (no Xing/LAME/VBRI header states it)")
+    } else {
+        frames
+    };
     println!("File:        {shown}");
     println!("Format:      {}", info.format);
     println!("Sample Rate: {} Hz", info.sample_rate);

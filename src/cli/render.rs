@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rtfx::dsp::chain::Chain;
 use rtfx::dsp::spec::{ChainFile, chain_from_toml, parse_chain};
-use rtfx::offline::audio_io::{OutputFormat, Subtype};
+use rtfx::offline::audio_io::{OutputFormat, ReadOptions, Subtype};
 use rtfx::offline::render::{
     NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths, render_file,
 };
@@ -112,9 +112,13 @@ pub struct RenderArgs {
     /// Seed of the dither noise (the same seed gives identical bytes).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Render the valid part of truncated WAV files instead of failing.
-    #[arg(long)]
+    /// Render what a truncated or damaged input holds instead of failing: damaged packets
+    /// become silence (later audio keeps its time), and the frames lost are reported.
+    #[arg(long, alias = "allow-damaged")]
     allow_truncated: bool,
+    /// Skip checking the decoded audio against the file's checksum (FLAC's MD5).
+    #[arg(long)]
+    no_verify: bool,
     /// Fail on NaN/Inf input samples instead of replacing them with 0.
     #[arg(long)]
     strict: bool,
@@ -335,7 +339,10 @@ fn render_options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {
             .as_deref()
             .map(NormalizeTarget::parse)
             .transpose()?,
-        allow_truncated: args.allow_truncated,
+        read: ReadOptions {
+            allow_truncated: args.allow_truncated,
+            verify: !args.no_verify,
+        },
         strict: args.strict,
         no_empty: args.no_empty,
         force: args.force,

@@ -9,9 +9,11 @@
 //! wraps) with a count of clipped samples.
 //!
 //! ```no_run
-//! use rtfx::offline::audio_io::{AudioReader, AudioWriter, OutputFormat, Subtype, WriteOptions};
+//! use rtfx::offline::audio_io::{
+//!     AudioReader, AudioWriter, OutputFormat, ReadOptions, Subtype, WriteOptions,
+//! };
 //!
-//! let mut reader = AudioReader::open("in.wav".as_ref(), false)?;
+//! let mut reader = AudioReader::open("in.wav".as_ref(), ReadOptions::default())?;
 //! let info = reader.info().clone();
 //! let mut out = std::fs::File::create("out.flac")?;
 //! let options = WriteOptions::new(OutputFormat::Flac, Subtype::Pcm24);
@@ -55,6 +57,9 @@ pub struct AudioInfo {
     pub channels: usize,
     /// Frames in the file, when the container says (always for WAV and FLAC).
     pub frames: Option<u64>,
+    /// Whether `frames` is exact, so that reading checks the file delivers all of them. False
+    /// for an MP3 without a Xing/LAME/VBRI header, whose length is estimated from its bitrate.
+    pub frames_exact: bool,
     /// File size in bytes.
     pub file_size: u64,
 }
@@ -63,6 +68,29 @@ impl AudioInfo {
     /// Duration in seconds, when the frame count is known.
     pub fn duration_seconds(&self) -> Option<f64> {
         self.frames.map(|f| f as f64 / f64::from(self.sample_rate))
+    }
+}
+
+/// How [`AudioReader`] treats damaged input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read what can be read from a truncated or damaged file instead of failing: a WAV whose
+    /// header promises more data than the file holds, a compressed file shorter than its
+    /// header says, a packet that does not decode (it becomes silence of the packet's length,
+    /// so later audio keeps its time). [`AudioReader::frames_lost`] counts what was missing.
+    pub allow_truncated: bool,
+    /// Check the decoded audio against the checksum the file carries (FLAC's STREAMINFO MD5)
+    /// when it ends.
+    pub verify: bool,
+}
+
+impl Default for ReadOptions {
+    /// Damage is an error; checksums are verified.
+    fn default() -> Self {
+        ReadOptions {
+            allow_truncated: false,
+            verify: true,
+        }
     }
 }
 
@@ -77,6 +105,12 @@ pub struct AudioReader {
     position: u64,
 }
 
+/// "1.250 s (frame 55125)": a position in a file, for messages.
+fn at_frame(frame: u64, sample_rate: u32) -> String {
+    let seconds = frame as f64 / f64::from(sample_rate.max(1));
+    format!("{seconds:.3} s (frame {frame})")
+}
+
 enum Source {
     Wav(WavSource),
     Symphonia(Box<SymphoniaSource>),
@@ -85,10 +119,17 @@ enum Source {
 impl AudioReader {
     /// Opens `path` and reads its header.
     ///
-    /// A WAV whose header promises more data than the file holds is refused unless
-    /// `allow_truncated` is set, in which case the frames present are read.
-    pub fn open(path: &Path, allow_truncated: bool) -> Result<Self> {
+    /// A file whose header promises more data than it holds, or a packet that does not
+    /// decode, is an error (at open for WAV, when reading reaches it otherwise) unless
+    /// `options.allow_truncated` is set; see [`ReadOptions`].
+    ///
+    /// # Errors
+    /// A path that is not a regular file (a FIFO, a device, a directory), an unreadable or
+    /// empty file, a header that is not audio rtfx decodes, or a layout outside
+    /// [`MAX_CHANNELS`] and [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`].
+    pub fn open(path: &Path, options: ReadOptions) -> Result<Self> {
         let shown = path.display().to_string();
+        check_regular_file(path)?;
         let mut file = File::open(path).map_err(|e| {
             Error::io(format!("Cannot open input '{shown}': {e}"), shown.clone())
                 .with_suggestion("check the path and its permissions")
@@ -109,24 +150,29 @@ impl AudioReader {
             .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?;
         let head = &head[..got];
         let is_riff = head.len() == 12
-            && (&head[0..4] == b"RIFF" || &head[0..4] == b"RF64")
+            && matches!(&head[0..4], b"RIFF" | b"RF64" | b"BW64")
             && &head[8..12] == b"WAVE";
         let source = if is_riff {
-            match WavSource::open(file, file_size, &shown, allow_truncated)? {
+            match WavSource::open(file, file_size, &shown, options.allow_truncated)? {
                 Some(wav) => Source::Wav(wav),
                 // A WAV codec we do not decode ourselves (ADPCM, mu-law…): symphonia.
-                None => Source::Symphonia(Box::new(SymphoniaSource::open(path, &shown, head)?)),
+                None => Source::Symphonia(Box::new(SymphoniaSource::open(
+                    path, &shown, head, options,
+                )?)),
             }
         } else {
-            Source::Symphonia(Box::new(SymphoniaSource::open(path, &shown, head)?))
+            Source::Symphonia(Box::new(SymphoniaSource::open(
+                path, &shown, head, options,
+            )?))
         };
-        let (format, subtype, sample_rate, channels, frames) = match &source {
+        let (format, subtype, sample_rate, channels, frames, frames_exact) = match &source {
             Source::Wav(w) => (
                 "WAV".to_string(),
                 w.encoding.subtype().to_string(),
                 w.sample_rate,
                 w.channels,
                 Some(w.frames),
+                true,
             ),
             Source::Symphonia(s) => (
                 s.format.clone(),
@@ -134,6 +180,7 @@ impl AudioReader {
                 s.sample_rate,
                 s.channels,
                 s.frames,
+                s.frames_exact,
             ),
         };
         check_layout(&shown, sample_rate, channels)?;
@@ -145,6 +192,7 @@ impl AudioReader {
                 sample_rate,
                 channels,
                 frames,
+                frames_exact,
                 file_size,
             },
             source,
@@ -173,6 +221,26 @@ impl AudioReader {
         self.position
     }
 
+    /// Frames the file should have held but did not deliver (a truncated file, or damaged
+    /// packets read as silence), when [`ReadOptions::allow_truncated`] let reading go on.
+    /// Complete once [`read`](Self::read) has returned 0.
+    pub fn frames_lost(&self) -> u64 {
+        match &self.source {
+            Source::Wav(w) => w.lost,
+            Source::Symphonia(s) => s.lost,
+        }
+    }
+
+    /// What reading found wrong and let pass (with [`ReadOptions::allow_truncated`]): one
+    /// line each, for the renderer's warnings. Complete once [`read`](Self::read) has
+    /// returned 0.
+    pub fn damage(&self) -> &[String] {
+        match &self.source {
+            Source::Wav(w) => &w.damage,
+            Source::Symphonia(s) => &s.damage,
+        }
+    }
+
     /// Reads up to `planar[0].len()` frames into the planar buffers (one per channel, all of
     /// the same length; there must be `info().channels` of them). Returns the frames read;
     /// 0 means the end of the file. NaN and ±Inf samples become 0 and are counted.
@@ -194,6 +262,57 @@ impl AudioReader {
         self.position += n as u64;
         Ok(n)
     }
+}
+
+/// Refuses what is not a regular file before opening it: opening a FIFO with no writer
+/// blocks forever, and a pipe or device has no length to check.
+///
+/// # Errors
+/// The path cannot be read, or names a directory, FIFO, device or socket.
+pub fn check_regular_file(path: &Path) -> Result<()> {
+    let shown = &path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::io(format!("Cannot open input '{shown}': {e}"), shown)
+            .with_suggestion("check the path and its permissions")
+    })?;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else {
+        file_kind_name(&kind)
+    };
+    Err(
+        Error::format(format!("Input '{shown}' is {what}, not a regular file"))
+            .with_parameter_name(shown)
+            .with_suggestion(if kind.is_dir() {
+                "give an audio file, or a glob such as 'dir/*.wav' with --output-dir"
+            } else {
+                "rtfx reads audio files it can check from start to end; save the stream to a \
+                 file first (e.g. `cat PIPE > in.wav`)"
+            }),
+    )
+}
+
+/// Names a special file type: FIFO, character device, block device, socket.
+fn file_kind_name(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        } else if kind.is_char_device() {
+            return "a character device";
+        } else if kind.is_block_device() {
+            return "a block device";
+        } else if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = kind;
+    "a special file"
 }
 
 /// Refuses rates and channel counts outside the documented limits.
@@ -237,7 +356,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Names a file type from its first bytes, for "not audio" errors.
 pub fn sniff_format(head: &[u8]) -> &'static str {
     let starts = |m: &[u8]| head.starts_with(m);
-    if starts(b"RIFF") || starts(b"RF64") {
+    if starts(b"RIFF") || starts(b"RF64") || starts(b"BW64") {
         "RIFF (WAV)"
     } else if starts(b"fLaC") {
         "FLAC"
@@ -315,6 +434,10 @@ struct WavSource {
     remaining: u64,
     raw: Vec<u8>,
     shown: String,
+    /// Frames the header declared beyond the end of the file (with allow_truncated).
+    lost: u64,
+    /// What was let pass, for warnings.
+    damage: Vec<String>,
 }
 
 const WAVE_FORMAT_PCM: u16 = 1;
@@ -345,17 +468,17 @@ impl WavSource {
         allow_truncated: bool,
     ) -> Result<Option<Self>> {
         let io = |e: std::io::Error| Error::io(format!("Cannot read '{shown}': {e}"), shown);
+        // Header damage: --allow-truncated cannot help, so it is not suggested.
         let corrupt = |what: &str| {
             Error::format(format!("Input '{shown}' is not a valid WAV file: {what}"))
                 .with_parameter_name(shown)
-                .with_suggestion(
-                    "the file is truncated or corrupt; re-export it, or pass --allow-truncated to \
-                     render the audio that is present",
-                )
+                .with_suggestion("the file is truncated or corrupt; re-export it")
         };
         let mut riff = [0u8; 12];
         file.read_exact(&mut riff).map_err(io)?;
-        let rf64 = &riff[0..4] == b"RF64";
+        // RF64 and BW64 (EBU Tech 3285/ITU-R BS.2088) keep 64-bit sizes in a 'ds64' chunk.
+        let wide = matches!(&riff[0..4], b"RF64" | b"BW64");
+        let container = String::from_utf8_lossy(&riff[0..4]).into_owned();
         let mut pos = 12u64;
         let mut fmt: Option<(u16, usize, u32, usize, usize)> = None;
         let mut ds64_data: Option<u64> = None;
@@ -370,6 +493,11 @@ impl WavSource {
             let size32 = le_u32(&header[4..8]);
             match &id {
                 b"fmt " => {
+                    if fmt.is_some() {
+                        return Err(corrupt(
+                            "two 'fmt ' chunks (which one describes the audio is ambiguous)",
+                        ));
+                    }
                     if !(16..=1024).contains(&size32) {
                         return Err(corrupt("malformed 'fmt ' chunk"));
                     }
@@ -385,17 +513,28 @@ impl WavSource {
                         if body.len() < 26 {
                             return Err(corrupt("'fmt ' extension cut short"));
                         }
+                        let valid_bits = usize::from(le_u16(&body[18..20]));
+                        if valid_bits > bits {
+                            return Err(corrupt(&format!(
+                                "{valid_bits} valid bits per sample in a {bits}-bit container"
+                            )));
+                        }
                         tag = le_u16(&body[24..26]);
                     }
                     fmt = Some((tag, channels, rate, block_align, bits));
-                    pos += u64::from(size32);
+                    pos += u64::from(size32) + u64::from(size32 & 1);
+                    file.seek(SeekFrom::Start(pos)).map_err(io)?;
                 }
-                b"ds64" => {
-                    let mut body = vec![0u8; size32.max(16) as usize];
+                b"ds64" if wide => {
+                    if !(16..=1 << 20).contains(&size32) {
+                        return Err(corrupt("malformed 'ds64' chunk"));
+                    }
+                    let mut body = vec![0u8; size32 as usize];
                     file.read_exact(&mut body)
                         .map_err(|_| corrupt("'ds64' chunk cut short"))?;
                     ds64_data = Some(le_u64(&body[8..16]));
-                    pos += u64::from(size32.max(16));
+                    pos += u64::from(size32) + u64::from(size32 & 1);
+                    file.seek(SeekFrom::Start(pos)).map_err(io)?;
                 }
                 b"data" => {
                     let Some((tag, channels, rate, block_align, bits)) = fmt else {
@@ -418,33 +557,51 @@ impl WavSource {
                             encoding.bytes()
                         )));
                     }
-                    let declared = if rf64 && size32 == u32::MAX {
-                        ds64_data.ok_or_else(|| corrupt("RF64 without a 'ds64' chunk"))?
+                    let declared = if wide && size32 == u32::MAX {
+                        ds64_data.ok_or_else(|| {
+                            corrupt(&format!("{container} without a 'ds64' chunk"))
+                        })?
                     } else {
                         u64::from(size32)
                     };
+                    // A plain RIFF writer that streamed to a pipe leaves u32::MAX: its length
+                    // was unknown, so the file's end is the data's end. In RF64/BW64 the ds64
+                    // size is the real claim.
+                    let length_unknown = !wide && size32 == u32::MAX;
+                    let align = block_align as u64;
                     let present = file_size.saturating_sub(pos);
+                    let mut lost = 0;
+                    let mut damage = Vec::new();
                     let bytes = if declared > present {
-                        // Streaming writers leave u32::MAX when the length was unknown.
-                        if !allow_truncated && size32 != u32::MAX {
-                            let align = block_align as u64;
-                            return Err(Error::format(format!(
-                                "Input '{shown}' is truncated: its header declares {} frames but \
-                                 the file holds only {}",
+                        if !length_unknown {
+                            let problem = format!(
+                                "its header declares {} frames but the file holds only {}",
                                 declared / align,
                                 present / align
-                            ))
-                            .with_parameter_name(shown)
-                            .with_suggestion(
-                                "re-export the file, or pass --allow-truncated to render the \
-                                 frames that are present",
+                            );
+                            if !allow_truncated {
+                                return Err(Error::format(format!(
+                                    "Input '{shown}' is truncated: {problem} (it ends at {})",
+                                    at_frame(present / align, rate)
+                                ))
+                                .with_parameter_name(shown)
+                                .with_suggestion(
+                                    "re-export the file, or pass --allow-truncated to render \
+                                     the frames that are present",
+                                ));
+                            }
+                            lost = declared / align - present / align;
+                            damage.push(format!(
+                                "Input '{shown}' is truncated: {problem}; {lost} frames are \
+                                 missing after {}",
+                                at_frame(present / align, rate)
                             ));
                         }
                         present
                     } else {
                         declared
                     };
-                    let frames = bytes / block_align as u64;
+                    let frames = bytes / align;
                     return Ok(Some(WavSource {
                         file,
                         encoding,
@@ -455,6 +612,8 @@ impl WavSource {
                         remaining: frames,
                         raw: Vec::new(),
                         shown: shown.to_string(),
+                        lost,
+                        damage,
                     }));
                 }
                 _ => {
@@ -584,15 +743,97 @@ struct SymphoniaSource {
     sample_rate: u32,
     channels: usize,
     frames: Option<u64>,
+    /// Whether `frames` is exact (not a bitrate estimate), so the end checks it.
+    frames_exact: bool,
     /// Decoded frames not yet delivered, planar.
     pending: Vec<Vec<f32>>,
     pending_pos: usize,
     done: bool,
     shown: String,
+    options: ReadOptions,
+    /// Frames decoded (or stood in for by silence) so far: the position of the next packet.
+    decoded: u64,
+    /// Frames missing: damaged packets read as silence, or the end cut short.
+    lost: u64,
+    /// Whether packet timestamps count frames from the start (time base 1/rate), so a jump
+    /// in them shows data the demuxer skipped.
+    pts_in_frames: bool,
+    /// False for an Ogg stream whose last page is not marked as its end: the file was cut.
+    ended_properly: bool,
+    /// A packet read but not yet decoded (silence for a gap before it goes first).
+    held: Option<symphonia::core::packet::Packet>,
+    /// What was let pass, for warnings.
+    damage: Vec<String>,
+}
+
+/// Whether an Ogg file's last page carries the end-of-stream flag, as every complete Ogg
+/// stream's does (RFC 3533). A file cut short ends on a page without it.
+fn ogg_has_end_page(path: &Path) -> bool {
+    const TAIL: u64 = 1 << 16;
+    let tail = File::open(path).and_then(|mut f| {
+        let len = f.seek(SeekFrom::End(0))?;
+        f.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        Ok(buf)
+    });
+    let Ok(tail) = tail else {
+        // Unreadable now: decoding will say so.
+        return true;
+    };
+    // The last page header: "OggS", version 0, the header-type flags (0x04: last page), and
+    // at byte 26 the segment count, whose table gives the body's length: the page must be
+    // whole.
+    let Some(start) = tail
+        .windows(5)
+        .rposition(|w| &w[..4] == b"OggS" && w[4] == 0)
+    else {
+        return false;
+    };
+    let page = &tail[start..];
+    let Some(&segments) = page.get(26) else {
+        return false;
+    };
+    let table_end = 27 + usize::from(segments);
+    let Some(table) = page.get(27..table_end) else {
+        return false;
+    };
+    let body: usize = table.iter().map(|&b| usize::from(b)).sum();
+    page[5] & 0x04 != 0 && page.len() >= table_end + body
+}
+
+/// Whether an MP3 file states its length exactly: a Xing/Info (LAME) or VBRI header in its
+/// first frame. Without one, the length is an estimate from the bitrate and file size.
+fn mp3_length_is_stated(path: &Path) -> bool {
+    let mut head = vec![0u8; 1 << 16];
+    let got = File::open(path)
+        .and_then(|mut f| read_up_to(&mut f, &mut head))
+        .unwrap_or(0);
+    let head = &head[..got];
+    // Skip an ID3v2 tag (its size is four 7-bit bytes, plus a footer when flagged).
+    let mut start = 0usize;
+    if head.len() >= 10 && head.starts_with(b"ID3") {
+        let size = head[6..10]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 7) | usize::from(b & 0x7F));
+        start = 10 + size + if head[5] & 0x10 != 0 { 10 } else { 0 };
+    }
+    let Some(sync) = head.get(start..).and_then(|rest| {
+        rest.windows(2)
+            .position(|w| w[0] == 0xFF && w[1] & 0xE0 == 0xE0)
+    }) else {
+        return false;
+    };
+    // The tag sits after the side information: within the first 200 bytes of the frame.
+    let frame = &head[start + sync..head.len().min(start + sync + 200)];
+    frame
+        .windows(4)
+        .any(|w| w == b"Xing" || w == b"Info" || w == b"VBRI")
 }
 
 impl SymphoniaSource {
-    fn open(path: &Path, shown: &str, head: &[u8]) -> Result<Self> {
+    fn open(path: &Path, shown: &str, head: &[u8], options: ReadOptions) -> Result<Self> {
+        use symphonia::core::codecs::audio::AudioDecoderOptions;
         use symphonia::core::formats::probe::Hint;
         use symphonia::core::formats::{FormatOptions, TrackType};
         use symphonia::core::io::MediaSourceStream;
@@ -623,20 +864,35 @@ impl SymphoniaSource {
                 FormatOptions::default(),
                 MetadataOptions::default(),
             )
-            .map_err(|e| not_audio(e.to_string()))?;
+            .map_err(|e| match (&e, detected) {
+                // A format rtfx reads whose contents do not hold together: damage, not a
+                // wrong format.
+                (
+                    symphonia::core::errors::Error::DecodeError(_)
+                    | symphonia::core::errors::Error::IoError(_),
+                    "FLAC" | "OGG" | "MP3" | "AIFF" | "RIFF (WAV)",
+                ) => Error::format(format!(
+                    "Input '{shown}' looks like {detected} but is damaged: {e}"
+                ))
+                .with_parameter_name(shown)
+                .with_suggestion("the file is corrupt or truncated; re-export it"),
+                _ => not_audio(e.to_string()),
+            })?;
         let track = format_reader
             .default_track(TrackType::Audio)
             .ok_or_else(|| not_audio("no audio track".into()))?;
         let track_id = track.id;
         let frames = track.num_frames;
+        let time_base = track.time_base;
         let params = track
             .codec_params
             .as_ref()
             .and_then(|p| p.audio())
             .ok_or_else(|| not_audio("no audio codec parameters".into()))?
             .clone();
+        let decoder_options = AudioDecoderOptions::default().verify(options.verify);
         let decoder = symphonia::default::get_codecs()
-            .make_audio_decoder(&params, &Default::default())
+            .make_audio_decoder(&params, &decoder_options)
             .map_err(|e| not_audio(format!("unsupported codec ({e})")))?;
         let sample_rate = params.sample_rate.unwrap_or(0);
         let channels = params.channels.as_ref().map_or(0, |c| c.count());
@@ -657,6 +913,12 @@ impl SymphoniaSource {
             (Some(bits), "FLAC" | "AIFF" | "WAV") => format!("PCM_{bits}"),
             _ => codec_name,
         };
+        let frames_exact = frames.is_some() && (format != "MP3" || mp3_length_is_stated(path));
+        let ended_properly = format != "OGG" || ogg_has_end_page(path);
+        // FLAC frame headers number their samples; other formats' timestamps carry encoder
+        // delay and trimming, so only FLAC's are trusted to reveal skipped data.
+        let pts_in_frames = format == "FLAC"
+            && time_base.is_some_and(|tb| tb.numer.get() == 1 && tb.denom.get() == sample_rate);
         Ok(SymphoniaSource {
             format_reader,
             decoder,
@@ -666,38 +928,163 @@ impl SymphoniaSource {
             sample_rate,
             channels,
             frames,
+            frames_exact,
             pending: vec![Vec::new(); channels],
             pending_pos: 0,
             done: false,
             shown: shown.to_string(),
+            options,
+            decoded: 0,
+            lost: 0,
+            pts_in_frames,
+            ended_properly,
+            held: None,
+            damage: Vec::new(),
         })
     }
 
-    /// Decodes the next packet into `pending`; false at the end of the stream.
+    /// A damaged stretch at the current position: an error, or (with allow_truncated) a note
+    /// and `frames` counted as lost.
+    fn damaged(&mut self, problem: &str, frames: u64) -> Result<()> {
+        self.fault("damaged", problem, frames)
+    }
+
+    /// Like [`damaged`](Self::damaged), with the word for what is wrong ("damaged",
+    /// "truncated").
+    fn fault(&mut self, what: &str, problem: &str, frames: u64) -> Result<()> {
+        let at = at_frame(self.decoded, self.sample_rate);
+        if !self.options.allow_truncated {
+            return Err(Error::format(format!(
+                "Input '{}' is {what} at {at}: {problem}",
+                self.shown
+            ))
+            .with_parameter_name(&self.shown)
+            .with_suggestion(
+                "re-export or repair the file, or pass --allow-truncated to render what decodes \
+                 (damaged packets become silence and are counted)",
+            ));
+        }
+        self.lost += frames;
+        self.damage.push(format!(
+            "Input '{}' is {what} at {at}: {problem}; {frames} frames lost",
+            self.shown
+        ));
+        Ok(())
+    }
+
+    /// `len` frames of silence standing in for damaged audio, as the next pending block.
+    fn silence(&mut self, len: usize) {
+        for p in &mut self.pending {
+            p.clear();
+            p.resize(len, 0.0);
+        }
+        self.pending_pos = 0;
+        self.decoded += len as u64;
+    }
+
+    /// The checks at the end of the stream: the length the header declares, and the
+    /// checksum.
+    fn finish(&mut self) -> Result<()> {
+        if self.frames_exact
+            && let Some(declared) = self.frames
+            && self.decoded < declared
+        {
+            let missing = declared - self.decoded;
+            let problem = format!(
+                "its header declares {declared} frames ({:.3} s), so {missing} frames are \
+                 missing",
+                declared as f64 / f64::from(self.sample_rate.max(1)),
+            );
+            self.fault("truncated", &problem, missing)?;
+        }
+        if !self.ended_properly {
+            self.ended_properly = true;
+            self.fault(
+                "truncated",
+                "its last Ogg page does not end the stream (how much is missing is unknown)",
+                0,
+            )?;
+        }
+        // With frames already counted lost, a checksum mismatch says nothing new.
+        if self.options.verify && self.decoder.finalize().verify_ok == Some(false) && self.lost == 0
+        {
+            let problem = "the decoded audio does not match the MD5 checksum in its header";
+            if !self.options.allow_truncated {
+                return Err(Error::format(format!("Input '{}': {problem}", self.shown))
+                    .with_parameter_name(&self.shown)
+                    .with_suggestion(
+                        "the file is corrupt; re-export it, or pass --no-verify to skip the \
+                         check (or --allow-truncated to render it anyway)",
+                    ));
+            }
+            self.damage
+                .push(format!("Input '{}': {problem}", self.shown));
+        }
+        Ok(())
+    }
+
+    /// Decodes the next packet into `pending`; false at the end of the stream (after its
+    /// checks).
     fn decode_next(&mut self) -> Result<bool> {
         use symphonia::core::errors::Error as SymErr;
         loop {
-            let packet = match self.format_reader.next_packet() {
+            let next = match self.held.take() {
+                Some(p) => Ok(Some(p)),
+                None => self.format_reader.next_packet(),
+            };
+            let packet = match next {
                 Ok(Some(p)) => p,
-                Ok(None) => return Ok(false),
+                Ok(None) => {
+                    self.finish()?;
+                    return Ok(false);
+                }
+                // The file ends inside a packet: the length check names what is missing.
                 Err(SymErr::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.finish()?;
                     return Ok(false);
                 }
                 Err(e) => {
-                    return Err(
-                        Error::format(format!("Cannot decode '{}': {e}", self.shown))
-                            .with_parameter_name(&self.shown)
-                            .with_suggestion("the file is corrupt; re-export it"),
-                    );
+                    let problem = format!("the container cannot be read ({e})");
+                    // Nothing after this point can be located: stop here either way.
+                    self.damaged(&problem, 0)?;
+                    self.finish()?;
+                    return Ok(false);
                 }
             };
             if packet.track_id != self.track_id {
                 continue;
             }
+            // A packet that starts later than the audio so far: the demuxer skipped damaged
+            // data (FLAC frames that fail their CRC, lost Ogg pages) to find it.
+            if self.pts_in_frames
+                && let Ok(start) = u64::try_from(packet.pts.get())
+                && start > self.decoded
+            {
+                let gap = start - self.decoded;
+                self.damaged(
+                    &format!("{gap} frames are unreadable (damaged data was skipped)"),
+                    gap,
+                )?;
+                let len = usize::try_from(gap).unwrap_or(usize::MAX).min(1 << 20);
+                self.silence(len);
+                // The packet itself comes next time; the gap may take several calls.
+                self.held = Some(packet);
+                return Ok(true);
+            }
             let decoded = match self.decoder.decode(&packet) {
                 Ok(d) => d,
-                // A damaged packet: skip it like every player does.
-                Err(SymErr::DecodeError(_)) => continue,
+                Err(SymErr::DecodeError(why)) => {
+                    // The packet's stated duration stands in as silence, so what follows
+                    // keeps its time.
+                    let frames = packet.dur.get();
+                    self.damaged(&format!("a packet does not decode ({why})"), frames)?;
+                    if frames == 0 {
+                        continue;
+                    }
+                    let len = usize::try_from(frames).unwrap_or(usize::MAX).min(1 << 20);
+                    self.silence(len);
+                    return Ok(true);
+                }
                 Err(e) => {
                     return Err(
                         Error::format(format!("Cannot decode '{}': {e}", self.shown))
@@ -718,6 +1105,7 @@ impl SymphoniaSource {
             }
             decoded.copy_to_slice_planar::<f32, _>(&mut self.pending);
             self.pending_pos = 0;
+            self.decoded += frames as u64;
             if frames > 0 {
                 return Ok(true);
             }

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 use crate::offline::audio_io::{
-    AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, OutputFormat, Subtype, WriteOptions,
+    AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, OutputFormat, ReadOptions, Subtype,
+    WriteOptions, check_regular_file,
 };
 use crate::offline::stream::StreamProcessor;
 
@@ -94,8 +95,8 @@ pub struct RenderOptions {
     pub tail: Tail,
     /// Whole-file normalisation (two passes).
     pub normalize: Option<NormalizeTarget>,
-    /// Read the valid part of truncated WAV files instead of failing.
-    pub allow_truncated: bool,
+    /// How damaged input is treated: truncated or damaged files, checksums.
+    pub read: ReadOptions,
     /// Fail on NaN/Inf input samples instead of replacing them with 0.
     pub strict: bool,
     /// Refuse inputs with no frames instead of writing an empty output.
@@ -118,7 +119,7 @@ impl Default for RenderOptions {
             dither_seed: DEFAULT_DITHER_SEED,
             tail: Tail::Seconds(0.0),
             normalize: None,
-            allow_truncated: false,
+            read: ReadOptions::default(),
             strict: false,
             no_empty: false,
             force: false,
@@ -169,7 +170,7 @@ pub struct Progress {
 /// unless `force`. Errors here are usage errors (exit code 2 in the CLI).
 pub fn check_paths(input: &Path, output: &Path, force: bool) -> Result<OutputFormat> {
     let shown = input.display().to_string();
-    let meta = fs::metadata(input).map_err(|e| {
+    fs::metadata(input).map_err(|e| {
         let why = if e.kind() == std::io::ErrorKind::NotFound {
             "does not exist".to_string()
         } else {
@@ -179,13 +180,8 @@ pub fn check_paths(input: &Path, output: &Path, force: bool) -> Result<OutputFor
             "check the path (globs need quotes only when the shell must not expand them)",
         )
     })?;
-    if meta.is_dir() {
-        return Err(
-            Error::io(format!("Input '{shown}' is a directory"), shown).with_suggestion(
-                "give an audio file, or a glob such as 'dir/*.wav' with --output-dir",
-            ),
-        );
-    }
+    // Directories, FIFOs and devices: refused before opening (a FIFO would block).
+    check_regular_file(input)?;
     fs::File::open(input).map_err(|e| {
         Error::io(
             format!("Input '{shown}' cannot be read: {e}"),
@@ -275,7 +271,7 @@ pub fn render_file(
 ) -> Result<RenderReport> {
     let format = OutputFormat::from_path(output)?;
     let subtype = options.subtype.unwrap_or(format.default_subtype());
-    let mut reader = AudioReader::open(input, options.allow_truncated)?;
+    let mut reader = AudioReader::open(input, options.read)?;
     let info = reader.info().clone();
     let shown = input.display().to_string();
     if info.frames == Some(0) && options.no_empty {
@@ -329,7 +325,7 @@ pub fn render_file(
         }
         gain_db = Some(20.0 * g.log10());
         gain = g as f32;
-        reader = AudioReader::open(input, options.allow_truncated)?;
+        reader = AudioReader::open(input, options.read)?;
         processor.configure(info.sample_rate, info.channels)?;
     }
 
@@ -429,6 +425,13 @@ pub fn render_file(
         .with_suggestion("pass --force if another program created the file meanwhile")
     })?;
 
+    warnings.extend(reader.damage().iter().cloned());
+    if info.format == "MP3" && !info.frames_exact {
+        warnings.push(format!(
+            "'{shown}' does not state its length (an MP3 without a Xing/LAME/VBRI header): a file \
+             cut short cannot be detected; only decode errors were checked"
+        ));
+    }
     let nonfinite = reader.nonfinite_replaced();
     if nonfinite > 0 {
         warnings.push(format!(

@@ -15,7 +15,7 @@
 //!
 //! let chain = parse_chain(&["hibutterworth:80,order=2", "gain:1.5"])?;
 //! let mut processor = StreamProcessor::new(chain, 65536, 0)?;
-//! let mut reader = AudioReader::open("in.wav".as_ref(), false)?;
+//! let mut reader = AudioReader::open("in.wav".as_ref(), Default::default())?;
 //! for chunk in processor.process_chunks(&mut reader)? {
 //!     let chunk = chunk?;
 //!     println!("{} channels x {} frames", chunk.len(), chunk[0].len());

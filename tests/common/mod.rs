@@ -2,6 +2,8 @@
 //! parameters, and deterministic test signals.
 #![allow(dead_code)]
 
+use std::path::Path;
+
 use rtfx::dsp::registry::{self, EffectEntry};
 use rtfx::dsp::{Effect, ParamInfo, ParamValue};
 
@@ -112,4 +114,50 @@ pub fn hound_read_interleaved(path: &std::path::Path) -> (hound::WavSpec, Vec<f3
         }
     };
     (spec, samples)
+}
+
+/// What a run of the `rtfx` binary gave.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The `rtfx` binary under test: the one built with the tests, or `RTFX_TEST_BIN` (to show
+/// that a new check fails on an older build).
+pub fn rtfx_bin() -> std::ffi::OsString {
+    std::env::var_os("RTFX_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_rtfx").into())
+}
+
+/// Runs the `rtfx` binary under test in `dir`.
+pub fn rtfx(dir: &Path, args: &[&str]) -> Run {
+    let out = assert_cmd::Command::new(rtfx_bin())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("rtfx runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Files in `dir`, sorted by name.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Fails when a renderer temporary file (`.NAME.tmp-XXXX`) was left in `dir`.
+pub fn assert_no_temp_files(dir: &Path) {
+    let left: Vec<String> = listing(dir)
+        .into_iter()
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left behind: {left:?}");
 }
