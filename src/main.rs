@@ -4,6 +4,8 @@
 
 mod cli;
 
+use std::io::Write as _;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
@@ -15,7 +17,8 @@ fn main() -> std::process::ExitCode {
     match cli::run(args) {
         Ok(outcome) => std::process::ExitCode::from(outcome.code()),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Never panics: stderr's reader may have gone.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             // Exit codes are documented in `rtfx render --help` and the README.
             let code = if e.downcast_ref::<cli::Usage>().is_some() {
                 2

@@ -358,7 +358,10 @@ fn jack_dummy_server_runs_the_processor_in_real_time() {
 
 /// The `rtfx` binary built with this test.
 fn rtfx() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rtfx"))
+    // RTFX_TEST_BIN runs these against another build (to see a new check fail on an old one).
+    Command::new(
+        std::env::var_os("RTFX_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_rtfx").into()),
+    )
 }
 
 #[test]
@@ -540,4 +543,34 @@ fn rtfx_live_stops_cleanly_on_ctrl_c() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {err}", out.status);
     assert!(err.contains("stopping (Ctrl-C)"), "{err}");
+}
+
+/// `rtfx live … 2>&1 | head -1`: the reader of stderr goes away; the next status line used
+/// to panic (exit 101). Status lines are dropped instead and the run ends normally.
+#[cfg(unix)]
+#[test]
+fn rtfx_live_survives_stderr_closing() {
+    let _serial = exclusive();
+    if let Err(reason) = alsa() {
+        println!("SKIPPED: {reason}");
+        return;
+    }
+    let mut child = rtfx()
+        .args([
+            "live", "-e", "gain:0.5", "--host", "alsa", "--output", "discard",
+        ])
+        .args(["--in-channels", "0", "--duration", "2.5"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the first line, as `head -1` would, then hang up both streams.
+    let mut first = String::new();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    drop(err);
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert!(first.starts_with("rtfx live:"), "{first}");
+    assert!(status.success(), "{status:?}");
 }

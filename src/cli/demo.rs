@@ -77,28 +77,28 @@ pub fn run(
     }
     if let Some(path) = write_input {
         write_dry(path, rate as u32, &dry)?;
-        println!("wrote the dry test signal to {}", path.display());
+        outln!("wrote the dry test signal to {}", path.display());
     }
     let db = |v: f64| 20.0 * v.max(1e-12).log10();
-    println!("chain: {}", specs.join(" | "));
-    println!("processed {seconds} s of stereo 48 kHz audio in blocks of {block}");
-    println!(
+    outln!("chain: {}", specs.join(" | "));
+    outln!("processed {seconds} s of stereo 48 kHz audio in blocks of {block}");
+    outln!(
         "input  peak {:7.2} dBFS, RMS {:7.2} dBFS",
         db(f64::from(peak_in)),
         db((sum_in / frames as f64).sqrt())
     );
-    println!(
+    outln!(
         "output peak {:7.2} dBFS, RMS {:7.2} dBFS",
         db(f64::from(peak_out)),
         db((sum_out / frames as f64).sqrt())
     );
-    println!(
+    outln!(
         "DSP time {:.1} ms: {:.1} ns per stereo frame, {:.0}x real time on one core",
         busy.as_secs_f64() * 1e3,
         busy.as_secs_f64() * 1e9 / frames as f64,
         seconds / busy.as_secs_f64()
     );
-    println!(
+    outln!(
         "latency {} samples, tail {} samples",
         chain.latency_samples(),
         chain.tail_samples()

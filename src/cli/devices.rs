@@ -24,17 +24,20 @@ pub fn run(host: Option<&str>) -> anyhow::Result<()> {
         } else {
             ""
         };
-        println!("{}{marker}", backend.name());
+        outln!("{}{marker}", backend.name());
         let devices = backend
             .devices()
             .with_context(|| format!("listing the devices of {}", backend.name()))?;
         if devices.is_empty() {
-            println!("  no devices");
+            outln!("  no devices");
             continue;
         }
-        println!(
+        outln!(
             "  {:>3}  {:>3}  {:>3}  {:>8}  name",
-            "#", "in", "out", "rate"
+            "#",
+            "in",
+            "out",
+            "rate"
         );
         for d in devices {
             let mut flags = Vec::new();
@@ -49,13 +52,17 @@ pub fn run(host: Option<&str>) -> anyhow::Result<()> {
             } else {
                 format!("  [{}]", flags.join(", "))
             };
-            println!(
+            outln!(
                 "  {:>3}  {:>3}  {:>3}  {:>8}  {}{flags}",
-                d.index, d.max_input_channels, d.max_output_channels, d.default_sample_rate, d.name
+                d.index,
+                d.max_input_channels,
+                d.max_output_channels,
+                d.default_sample_rate,
+                d.name
             );
         }
     }
-    println!(
+    outln!(
         "\nUse a device with `rtfx live --input <# or name> --output <# or name>` (names match by substring)."
     );
     Ok(())

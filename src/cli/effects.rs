@@ -19,8 +19,8 @@ pub fn run(name: Option<&str>) -> anyhow::Result<()> {
     }
     for entry in entries {
         let effect = (entry.build)();
-        println!("{} — {}", entry.name, entry.summary);
-        println!("  positional: {}", entry.positional.join(", "));
+        outln!("{} — {}", entry.name, entry.summary);
+        outln!("  positional: {}", entry.positional.join(", "));
         for p in effect.params() {
             let alone = entry.required.iter().any(|group| group == &[p.name]);
             let default = if p.default.is_nan() && alone {
@@ -34,7 +34,7 @@ pub fn run(name: Option<&str>) -> anyhow::Result<()> {
             } else {
                 p.to_value(p.default).to_string()
             };
-            println!(
+            outln!(
                 "  {:<22} {:<44} default {:<10} {}",
                 p.name,
                 format!("{} {}", p.range_text(), p.unit).trim_end(),

@@ -28,7 +28,7 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
     )?;
     let info = reader.info();
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "file": shown.to_string(),
@@ -59,13 +59,13 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
     } else {
         frames
     };
-    println!("File:        {shown}");
-    println!("Format:      {}", info.format);
-    println!("Sample Rate: {} Hz", info.sample_rate);
-    println!("Channels:    {}", info.channels);
-    println!("Duration:    {duration}");
-    println!("Frames:      {frames}");
-    println!("Subtype:     {}", info.subtype);
-    println!("File Size:   {} bytes", info.file_size);
+    outln!("File:        {shown}");
+    outln!("Format:      {}", info.format);
+    outln!("Sample Rate: {} Hz", info.sample_rate);
+    outln!("Channels:    {}", info.channels);
+    outln!("Duration:    {duration}");
+    outln!("Frames:      {frames}");
+    outln!("Subtype:     {}", info.subtype);
+    outln!("File Size:   {} bytes", info.file_size);
     Ok(())
 }

@@ -14,11 +14,20 @@ use super::render::Device;
 use rtfx::dsp::Chain;
 use rtfx::dsp::spec::{build_effect, chain_from_toml, chain_to_specs, parse_effect};
 use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
+use rtfx::offline::audio_io::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use rtfx::realtime::backend::choose_device;
+use rtfx::realtime::config::{MAX_BUFFER_SIZE, MAX_CHANNELS};
+use rtfx::realtime::processor::MAX_RING_BLOCKS;
 use rtfx::realtime::{
     AudioBackend, CpalBackend, DeviceSelector, ProcessorOptions, ProcessorStats, RealtimeProcessor,
     StreamConfig,
 };
+
+/// A parser for a count in `min..=max`: a value outside is a usage error (exit 2) that
+/// states the range, checked before anything is allocated.
+fn usize_in(min: usize, max: usize) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(min as u64..=max as u64)
+}
 
 /// How often a lost device is looked for again.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
@@ -36,10 +45,10 @@ pub struct LiveArgs {
     #[arg(long)]
     pub chain: Option<PathBuf>,
     /// Sample rate in Hz (default: the output device's rate, e.g. the JACK server's, or 48000).
-    #[arg(long)]
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(i64::from(MIN_SAMPLE_RATE)..=i64::from(MAX_SAMPLE_RATE)))]
     pub rate: Option<u32>,
     /// Frames per callback, which is also the DSP chunk size.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_name = "FRAMES", value_parser = usize_in(1, MAX_BUFFER_SIZE))]
     pub buffer: usize,
     /// Input device: an index or a name substring from `rtfx devices` (default: the system's).
     #[arg(long)]
@@ -50,13 +59,13 @@ pub struct LiveArgs {
     /// Input device rate in Hz for a duplex stream, when it differs from --rate: the input is
     /// resampled to --rate (default: --rate when the input device supports it, else the
     /// device's own rate).
-    #[arg(long)]
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(i64::from(MIN_SAMPLE_RATE)..=i64::from(MAX_SAMPLE_RATE)))]
     pub input_rate: Option<u32>,
     /// Input channels (0 = output only: the chain processes silence).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = usize_in(0, MAX_CHANNELS))]
     pub in_channels: usize,
     /// Output channels (0 = input only).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = usize_in(0, MAX_CHANNELS))]
     pub out_channels: usize,
     /// cpal host: auto, alsa, jack, … (auto: JACK when a server is running, else the system's
     /// default host).
@@ -69,7 +78,7 @@ pub struct LiveArgs {
     #[arg(long)]
     pub stats_json: Option<PathBuf>,
     /// Ring capacity in buffers (at least 2).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = usize_in(2, MAX_RING_BLOCKS))]
     pub ring_blocks: usize,
     /// Buffers of silence primed at start: headroom against a late DSP thread, at the cost of
     /// latency (1..ring-blocks − 1).
@@ -98,7 +107,7 @@ fn on_gpu(
 ) -> (Chain, Option<Arc<AtomicBool>>) {
     match offload_leading_filters(&chain, f64::from(rate), buffer, width, cuda_engine) {
         Ok(Some(offloaded)) => {
-            eprintln!(
+            errln!(
                 "note: --device cuda: {} ({} of {} effects; the rest run on the CPU)",
                 offloaded.description,
                 offloaded.filters,
@@ -107,13 +116,13 @@ fn on_gpu(
             (offloaded.chain, Some(offloaded.engine_failed))
         }
         Ok(None) => {
-            eprintln!(
+            errln!(
                 "warning: --device cuda: the chain does not start with a filter (the GPU runs IIR filters and biquads); running on the CPU"
             );
             (chain, None)
         }
         Err(e) => {
-            eprintln!("warning: --device cuda: {e}; running on the CPU");
+            errln!("warning: --device cuda: {e}; running on the CPU");
             (chain, None)
         }
     }
@@ -211,7 +220,16 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    // A bad chain is a usage error (exit code 2); device problems are errors (exit code 1).
+    let options = ProcessorOptions {
+        ring_blocks: args.ring_blocks,
+        prime_blocks: args.prime_blocks,
+        ..ProcessorOptions::default()
+    };
+    // Bad options and a bad chain are usage errors (exit code 2), found before any device is
+    // opened; device problems are errors (exit code 1).
+    options
+        .validate()
+        .map_err(|e| Usage(anyhow::anyhow!(e).context("invalid --ring-blocks/--prime-blocks")))?;
     let chain = build_chain(args).map_err(Usage)?;
     let specs = chain_to_specs(&chain);
     let backend = if args.host.eq_ignore_ascii_case("auto") {
@@ -236,11 +254,6 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
             args.output.as_deref().map(DeviceSelector::parse),
         )
         .with_input_rate(args.input_rate);
-    let options = ProcessorOptions {
-        ring_blocks: args.ring_blocks,
-        prime_blocks: args.prime_blocks,
-        ..ProcessorOptions::default()
-    };
     let mut processor = RealtimeProcessor::new(chain, Box::new(backend), config, options)
         .context("setting up the real-time processor")?;
 
@@ -252,7 +265,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
     processor
         .start()
         .with_context(|| format!("starting the stream on {backend_name}"))?;
-    eprintln!(
+    errln!(
         "rtfx live: {} on {backend_name}, {} Hz, {} frames (deadline {:.3} ms, latency {:.3} ms), {} in / {} out; Ctrl-C stops",
         specs.join(" → "),
         rate,
@@ -263,7 +276,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         args.out_channels,
     );
     if let Some(input_rate) = processor.backend().input_resampled_from() {
-        eprintln!(
+        errln!(
             "note: the input device runs at {input_rate} Hz; rtfx resamples it to {rate} Hz (64-tap windowed sinc, flat to {:.1} kHz)",
             0.37 * f64::from(input_rate.min(rate)) / 1000.0
         );
@@ -276,7 +289,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         } else {
             "one more buffer of latency for a duplex stream"
         };
-        eprintln!(
+        errln!(
             "note: the device runs {device}-frame buffers; rtfx splits or gathers them into {}-frame callbacks ({extra})",
             args.buffer
         );
@@ -284,7 +297,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
     // The worker sets its priority as it starts.
     std::thread::sleep(Duration::from_millis(20));
     if !processor.worker_is_realtime() {
-        eprintln!(
+        errln!(
             "note: the DSP worker runs at normal priority (real-time scheduling was refused); for fewer xruns allow it, e.g. join the 'audio' group with an rtprio limit in /etc/security/limits.d"
         );
     }
@@ -298,7 +311,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
         let elapsed = started.elapsed().as_secs_f64();
         if stop.load(Ordering::Relaxed) {
-            eprintln!("stopping (Ctrl-C)");
+            errln!("stopping (Ctrl-C)");
             // Stopping while waiting for the device is what the user asked for.
             failure = None;
             break;
@@ -313,8 +326,8 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
                         failure = Some(e);
                         break;
                     }
-                    eprintln!("warning: {e}");
-                    eprintln!(
+                    errln!("warning: {e}");
+                    errln!(
                         "the stream stopped; reopening it every second until the device is back (Ctrl-C stops)"
                     );
                     let _ = processor.stop();
@@ -328,7 +341,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
                 if Instant::now() >= retry {
                     match processor.start() {
                         Ok(()) => {
-                            eprintln!("reconnected after {:.1} s", since.elapsed().as_secs_f64());
+                            errln!("reconnected after {:.1} s", since.elapsed().as_secs_f64());
                             lost = None;
                             failure = None;
                         }
@@ -344,11 +357,11 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         if let Some(flag) = &gpu_failed
             && flag.swap(false, Ordering::Relaxed)
         {
-            eprintln!("warning: the GPU failed; the filters run on the CPU from now on");
+            errln!("warning: the GPU failed; the filters run on the CPU from now on");
         }
         if elapsed >= next_status {
             if !args.quiet {
-                eprintln!("{}", status_line(elapsed, &processor.stats()));
+                errln!("{}", status_line(elapsed, &processor.stats()));
             }
             next_status += 1.0;
         }
@@ -359,7 +372,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
         Ok(())
     };
     let stats = processor.stats();
-    eprintln!("{}", status_line(started.elapsed().as_secs_f64(), &stats));
+    errln!("{}", status_line(started.elapsed().as_secs_f64(), &stats));
     if let Some(path) = &args.stats_json {
         std::fs::write(path, stats.to_json())
             .with_context(|| format!("writing the statistics to {}", path.display()))?;

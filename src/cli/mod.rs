@@ -1,5 +1,23 @@
 //! Command-line interface of the `rtfx` binary.
 
+/// `println!` that never panics: when stdout's reader has gone (`rtfx info x | head -1`)
+/// the line is dropped and the command finishes normally.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics: status lines and messages are dropped when stderr's reader
+/// has gone (`rtfx live … 2>&1 | head -1`), and the work goes on.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod demo;
 mod devices;
 mod effects;

@@ -61,7 +61,7 @@ fn filters_on_gpu(
         Ok(Some(offloaded)) => Ok(Some(offloaded.chain)),
         Ok(None) => Ok(None),
         Err(e) => {
-            eprintln!("warning: --device cuda: {e}; this file renders on the CPU");
+            errln!("warning: --device cuda: {e}; this file renders on the CPU");
             Ok(None)
         }
     }
@@ -180,14 +180,14 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     let on_gpu = device == Device::Cuda
         && match rtfx::gpu::cuda_available() {
             Ok(name) => {
-                eprintln!(
+                errln!(
                     "note: --device cuda: the filters each chain starts with run on {name} (a \
                      CUDA graph per file shape), the rest on the CPU"
                 );
                 true
             }
             Err(e) => {
-                eprintln!("warning: --device cuda: {e}; rendering on the CPU");
+                errln!("warning: --device cuda: {e}; rendering on the CPU");
                 false
             }
         };
@@ -533,7 +533,7 @@ impl Reporter {
                     (f64::from(p.pass - 1) + p.frames_done as f64 / t as f64) / f64::from(p.passes)
                 })
                 .unwrap_or(0.0);
-            eprintln!(
+            errln!(
                 "{}",
                 serde_json::json!({
                     "event": "progress",
@@ -585,7 +585,7 @@ impl Reporter {
                     "error": format!("{e:#}"),
                 }),
             };
-            eprintln!("{value}");
+            errln!("{value}");
             return;
         }
         match result {
@@ -624,7 +624,7 @@ impl Reporter {
             Some(m) => {
                 let _ = m.println(text);
             }
-            None => eprintln!("{text}"),
+            None => errln!("{text}"),
         }
     }
 }

@@ -23,7 +23,7 @@
 //! # Ok::<(), rtfx::Error>(())
 //! ```
 
-use crate::dsp::chain::Chain;
+use crate::dsp::chain::{Chain, in_effect};
 use crate::error::{Error, Result};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -53,6 +53,10 @@ pub struct StreamProcessor {
 impl StreamProcessor {
     /// torchfx's default chunk size in frames.
     pub const DEFAULT_CHUNK_SIZE: usize = 65536;
+    /// Largest chunk size: 2^20 frames (about 22 s at 48 kHz). The renderer keeps a few chunks
+    /// in flight, so this bounds its memory (32 MiB a chunk in stereo) before anything is
+    /// allocated.
+    pub const MAX_CHUNK_SIZE: usize = 1 << 20;
 
     /// A processor reading `chunk_size` frames at a time (`overlap` frames fewer after the
     /// first; see the module docs). Fails on `chunk_size == 0` or `overlap >= chunk_size`, and
@@ -70,22 +74,25 @@ impl StreamProcessor {
     }
 
     /// Checks a chunk size and overlap the way [`Self::new`] does, without a chain: the chunk
-    /// size must be positive and the overlap smaller than it.
+    /// size must be in 1..=[`Self::MAX_CHUNK_SIZE`] and the overlap smaller than it.
     ///
     /// ```
     /// use rtfx::offline::stream::StreamProcessor;
     /// assert!(StreamProcessor::check_chunking(65536, 0).is_ok());
     /// assert!(StreamProcessor::check_chunking(1024, 1024).is_err());
+    /// assert!(StreamProcessor::check_chunking(usize::MAX, 0).is_err());
     /// ```
     pub fn check_chunking(chunk_size: usize, overlap: usize) -> Result<()> {
-        if chunk_size == 0 {
+        if !(1..=Self::MAX_CHUNK_SIZE).contains(&chunk_size) {
             return Err(Error::invalid_range(
-                "Chunk size must be positive",
+                "Chunk size is out of range",
                 "chunk_size",
                 chunk_size,
             )
-            .with_expected("at least 1 frame")
-            .with_suggestion("use the default of 65536"));
+            .with_expected(format!("1 to {} frames", Self::MAX_CHUNK_SIZE))
+            .with_suggestion(
+                "use the default of 65536: the output is the same for any chunk size",
+            ));
         }
         if overlap >= chunk_size {
             return Err(Error::invalid_range(
@@ -220,17 +227,18 @@ pub fn check_nyquist(chain: &Chain, sample_rate: u32) -> Result<()> {
                 continue;
             };
             if value.is_finite() && value >= nyquist {
-                return Err(Error::invalid_parameter(
+                let e = Error::invalid_parameter(
                     format!(
-                        "{} {} ({value} Hz) must be below the Nyquist frequency ({nyquist} Hz) for \
+                        "{} ({value} Hz) must be below the Nyquist frequency ({nyquist} Hz) for \
                          sample rate {sample_rate} Hz",
-                        fx.name(),
                         info.name
                     ),
-                    format!("{i}.{}", info.name),
+                    info.name,
                     value,
                 )
-                .with_suggestion("reduce the cutoff or use a higher sample rate"));
+                .with_suggestion("reduce the cutoff or use a higher sample rate");
+                // "effect 1 ('fir'): …", parameter "1.cutoff", as the chain's own errors.
+                return Err(in_effect(e, i, fx.name()));
             }
         }
     }

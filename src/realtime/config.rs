@@ -11,6 +11,10 @@ pub const MAX_SAMPLE_RATE: u32 = 768_000;
 /// Most channels a stream direction accepts.
 pub const MAX_CHANNELS: usize = 32;
 
+/// Most frames per callback a stream accepts: far above any device's buffer (JACK and
+/// ALSA stop at 8192), and a bound on what the rings and the chain allocate.
+pub const MAX_BUFFER_SIZE: usize = 32_768;
+
 /// Which way audio flows through a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamDirection {
@@ -255,7 +259,8 @@ impl StreamConfig {
         self.buffer_size as f64 / f64::from(self.sample_rate) * 1000.0
     }
 
-    /// Checks the configuration: sample rate in 1..=768000 Hz, buffer size > 0, at least one
+    /// Checks the configuration: sample rate in 1..=768000 Hz, buffer size in
+    /// 1..=[`MAX_BUFFER_SIZE`], at least one
     /// channel, at most [`MAX_CHANNELS`] per direction, dtype "float32", a finite non-negative
     /// latency.
     pub fn validate(&self) -> Result<()> {
@@ -265,13 +270,13 @@ impl StreamConfig {
                 format!("an integer in 1..={MAX_SAMPLE_RATE}"),
             ));
         }
-        if self.buffer_size == 0 {
+        if !(1..=MAX_BUFFER_SIZE).contains(&self.buffer_size) {
             return Err(Error::invalid_range(
-                "Buffer size must be positive",
+                "Buffer size is out of range",
                 "buffer_size",
                 self.buffer_size,
             )
-            .with_expected("at least 1 frame")
+            .with_expected(format!("1 to {MAX_BUFFER_SIZE} frames"))
             .with_suggestion("use a power of two such as 256 or 512"));
         }
         if self.channels_in == 0 && self.channels_out == 0 {

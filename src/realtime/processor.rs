@@ -390,11 +390,58 @@ pub struct RealtimeProcessor {
     width: usize,
 }
 
+/// Most buffers a ring holds: latency beyond this many buffers helps nothing, and the bound
+/// keeps what the rings allocate in check.
+pub const MAX_RING_BLOCKS: usize = 64;
+
+impl ProcessorOptions {
+    /// Checks the options: `ring_blocks` in 2..=[`MAX_RING_BLOCKS`], non-zero log and queue
+    /// sizes, and with `prime_output` a `prime_blocks` that leaves room in the output ring.
+    ///
+    /// # Errors
+    /// The first option out of range, named, with its value and the range.
+    pub fn validate(&self) -> Result<()> {
+        if !(2..=MAX_RING_BLOCKS).contains(&self.ring_blocks) {
+            return Err(Error::invalid_range(
+                format!(
+                    "ring_blocks must be at least 2 (one block for the producer, one for the \
+                     consumer) and at most {MAX_RING_BLOCKS}"
+                ),
+                "ring_blocks",
+                self.ring_blocks,
+            )
+            .with_expected(format!("2 to {MAX_RING_BLOCKS}"))
+            .with_suggestion("use the default, 4"));
+        }
+        for (name, value) in [
+            ("latency_log_size", self.latency_log_size),
+            ("param_queue_size", self.param_queue_size),
+        ] {
+            if value == 0 {
+                return Err(
+                    Error::invalid_range(format!("{name} must be positive"), name, value)
+                        .with_expected("at least 1"),
+                );
+            }
+        }
+        if self.prime_output && !(1..self.ring_blocks).contains(&self.prime_blocks) {
+            return Err(Error::invalid_range(
+                "prime_blocks must leave room in the output ring",
+                "prime_blocks",
+                self.prime_blocks,
+            )
+            .with_expected(format!("1..={}", self.ring_blocks - 1))
+            .with_suggestion("raise ring_blocks, or prime fewer blocks"));
+        }
+        Ok(())
+    }
+}
+
 impl RealtimeProcessor {
     /// A processor running `chain` on `backend` with `config`.
     ///
     /// Validates the configuration (sample rate 1..=768000 Hz, buffer size > 0, at least one
-    /// channel) and the options (`ring_blocks` ≥ 2, non-zero log and queue sizes), and
+    /// channel) and the options ([`ProcessorOptions::validate`]), and
     /// prepares the chain for the stream's rate, buffer size and channel count; an effect that
     /// cannot run at this rate fails here, named by index and name.
     pub fn new(
@@ -404,35 +451,7 @@ impl RealtimeProcessor {
         options: ProcessorOptions,
     ) -> Result<Self> {
         config.validate()?;
-        if options.ring_blocks < 2 {
-            return Err(Error::invalid_range(
-                "ring_blocks must be at least 2 (one block for the producer, one for the consumer)",
-                "ring_blocks",
-                options.ring_blocks,
-            )
-            .with_expected("2 or more")
-            .with_suggestion("use the default, 4"));
-        }
-        for (name, value) in [
-            ("latency_log_size", options.latency_log_size),
-            ("param_queue_size", options.param_queue_size),
-        ] {
-            if value == 0 {
-                return Err(
-                    Error::invalid_range(format!("{name} must be positive"), name, value)
-                        .with_expected("at least 1"),
-                );
-            }
-        }
-        if options.prime_output && !(1..options.ring_blocks).contains(&options.prime_blocks) {
-            return Err(Error::invalid_range(
-                "prime_blocks must leave room in the output ring",
-                "prime_blocks",
-                options.prime_blocks,
-            )
-            .with_expected(format!("1..={}", options.ring_blocks - 1))
-            .with_suggestion("raise ring_blocks, or prime fewer blocks"));
-        }
+        options.validate()?;
         let width = config.channels_in.max(config.channels_out).max(1);
         let rate = f64::from(config.sample_rate);
         let mut control = chain.clone();
