@@ -111,3 +111,37 @@ fn a_closed_stdout_does_not_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// `rtfx --help` lists `standalone`, `rtfx help standalone` answers, and a bare `rtfx` with no
+/// display prints the help (exit 2) instead of starting a window-less app that blocks.
+#[test]
+fn help_lists_standalone_and_bare_rtfx_without_a_display_prints_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rtfx(dir.path(), &["--help"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("  standalone  "), "{}", r.stdout);
+    let r = rtfx(dir.path(), &["help", "standalone"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("rtfx standalone --help"), "{}", r.stdout);
+
+    let mut child = std::process::Command::new(common::rtfx_bin())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a bare `rtfx` without a display did not print help and exit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("Usage: rtfx <COMMAND>"), "{text}");
+}

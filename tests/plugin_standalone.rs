@@ -1,17 +1,23 @@
-//! The standalone app (`rtfx standalone`): headless on the dummy backend for 5 s, and as a JACK
-//! client of a `jackd -d dummy` server (ports registered and connected); both stop cleanly on
-//! Ctrl-C (SIGINT) with exit status 0.
+//! The standalone app (`rtfx standalone`): headless on the dummy backend for 5 s, with its
+//! editor window open under Xvfb, and as a JACK client of a `jackd -d dummy` server (ports
+//! registered and connected); all stop cleanly on Ctrl-C (SIGINT), and the windowed app on
+//! SIGTERM too, with exit status 0.
 //!
 //! Needs `jackd` and `jack_lsp` (Debian package jackd2, which `tools/setup.sh` installs); the
 //! JACK test fails without them unless `RTFX_SKIP_JACK=1` is set.
 
 #![cfg(target_os = "linux")]
 
+mod x11_common;
+
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn rtfx_standalone(args: &[&str], envs: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtfx"));
+    // RTFX_TEST_BIN runs these against another build (to see a new check fail on an old one).
+    let bin =
+        std::env::var_os("RTFX_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_rtfx").into());
+    let mut cmd = Command::new(bin);
     cmd.arg("standalone")
         .args(args)
         .env_remove("DISPLAY")
@@ -27,9 +33,14 @@ fn rtfx_standalone(args: &[&str], envs: &[(&str, &str)]) -> Child {
 /// Sends SIGINT (Ctrl-C) and waits at most 30 s for the exit (a JACK client's shutdown waits
 /// for the server, which can take seconds on a loaded 2-core machine).
 fn interrupt(child: Child) -> Output {
+    signal(child, "-INT")
+}
+
+/// Sends `signal` (a `kill` option such as "-TERM") and waits at most 30 s for the exit.
+fn signal(child: Child, signal: &str) -> Output {
     let pid = child.id().to_string();
     let status = Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -41,7 +52,7 @@ fn interrupt(child: Child) -> Output {
         }
         if start.elapsed() > Duration::from_secs(30) {
             let _ = child.kill();
-            panic!("the standalone app did not stop within 30 s of Ctrl-C");
+            panic!("the standalone app did not stop within 30 s of kill {signal}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -56,6 +67,49 @@ fn dummy_backend_runs_headless_and_stops_cleanly() {
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
     assert!(stderr.contains("No GUI available for rtfx"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// With an editor window (Xvfb), SIGINT and SIGTERM used to be ignored until SIGKILL: nothing
+/// closed the window. They must close it and end the app with status 0.
+#[test]
+fn with_its_editor_open_sigint_and_sigterm_close_the_window_and_exit_0() {
+    if std::env::var_os("RTFX_SKIP_GUI_TESTS").is_some() {
+        eprintln!("RTFX_SKIP_GUI_TESTS is set: skipping");
+        return;
+    }
+    let xvfb = x11_common::start_xvfb();
+    for sig in ["-INT", "-TERM"] {
+        let child = rtfx_standalone(&["-b", "dummy"], &[("DISPLAY", xvfb.display.as_str())]);
+        // Until the editor's window is up (its title is the plugin's name).
+        let start = Instant::now();
+        loop {
+            let tree = Command::new("xwininfo")
+                .args(["-root", "-tree", "-display", &xvfb.display])
+                .output()
+                .expect("xwininfo runs");
+            if String::from_utf8_lossy(&tree.stdout).contains("\"rtfx\"") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the editor window did not open"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let out = signal(child, sig);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "kill {sig}: exit {:?}: {stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            !stderr.contains("No GUI available"),
+            "the editor did not open: {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -29,7 +29,7 @@ use clap::{Parser, Subcommand};
 
 /// rtfx — real-time audio effects engine.
 #[derive(Parser, Debug)]
-#[command(name = "rtfx", version, about, long_about = None)]
+#[command(name = "rtfx", version, about, long_about = None, arg_required_else_help = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -104,6 +104,16 @@ enum Command {
     /// Run a chain on an audio device in real time, with live statistics.
     #[command(after_help = live::EXIT_CODES)]
     Live(live::LiveArgs),
+    /// Run the plugin as a standalone app with its editor (JACK, ALSA or a dummy backend);
+    /// `rtfx` alone does the same where a display is available. Ctrl-C or SIGTERM closes it.
+    #[command(
+        after_help = "Its options (backend, devices, sample rate, period size, tempo…): rtfx standalone --help"
+    )]
+    Standalone {
+        /// Options of the standalone app (`rtfx standalone --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        options: Vec<String>,
+    },
 }
 
 /// Runs the parsed command.
@@ -120,5 +130,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         } => demo::run(&effects, seconds, block, write_input.as_deref()).map(|()| Outcome::Success),
         Command::Devices { host } => devices::run(host.as_deref()).map(|()| Outcome::Success),
         Command::Live(args) => live::run(&args).map(|()| Outcome::Success),
+        // main() hands `rtfx standalone …` to the app before parsing; this arm is the same
+        // path for completeness.
+        Command::Standalone { options } => {
+            if rtfx::plugin::standalone::run_with_options(options) {
+                Ok(Outcome::Success)
+            } else {
+                Err(anyhow::anyhow!("the standalone app could not start"))
+            }
+        }
     }
 }

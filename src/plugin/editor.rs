@@ -432,6 +432,11 @@ impl NiceEguiApp for StripApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
+        // The standalone app got SIGINT or SIGTERM: close the window, which ends the app with
+        // status 0 (never set inside a plugin host).
+        if nice_plug::wrapper::standalone::stop_requested() {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         let Some(gui) = self.gui.clone() else {
             return;
         };

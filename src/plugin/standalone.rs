@@ -31,24 +31,33 @@ fn no_display() -> bool {
     }
 }
 
-/// Runs the standalone app when the command line asks for it — no arguments at all, or
-/// `standalone` as the first one — and returns its exit status; otherwise returns `None` (the
-/// other subcommands are not the standalone's).
+/// Runs the standalone app when the command line asks for it — no arguments at all where a
+/// display is available, or `standalone` as the first one — and returns its exit status;
+/// otherwise returns `None` (the other subcommands, and the help that `rtfx` alone prints
+/// without a display, are not the standalone's).
 pub fn run_if_requested() -> Option<ExitCode> {
-    let mut args = std::env::args();
-    let program = args.next().unwrap_or_else(|| "rtfx".to_string());
-    let rest: Vec<String> = args.collect();
+    let rest: Vec<String> = std::env::args().skip(1).collect();
     let options = match rest.first().map(String::as_str) {
+        // Without a display there is no window to open: `rtfx` alone prints the help.
+        None if no_display() => return None,
         None => Vec::new(),
         Some("standalone") => rest[1..].to_vec(),
         Some(_) => return None,
     };
-    let ok = run(std::iter::once(format!("{program} standalone")).chain(options));
-    Some(if ok {
+    Some(if run_with_options(options) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Runs the standalone app with the options that follow `rtfx standalone`. Returns false when
+/// the audio backend or the editor could not start.
+pub fn run_with_options(options: Vec<String>) -> bool {
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "rtfx".to_string());
+    run(std::iter::once(format!("{program} standalone")).chain(options))
 }
 
 /// Runs the standalone app with these arguments (the first is the program name, as in

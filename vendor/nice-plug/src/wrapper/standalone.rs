@@ -14,6 +14,16 @@ mod config;
 mod context;
 mod wrapper;
 
+/// rtfx patch: set when SIGINT or SIGTERM asks the standalone app to stop. Without an editor
+/// the wrapper stops on its own; an editor window is closed only by its user, so the editor
+/// polls this and closes its window (which ends [`nice_export_standalone_with_args`]).
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// rtfx patch: whether SIGINT or SIGTERM asked the standalone app to stop.
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Open an nice-plug plugin as a standalone application. If the plugin has an editor, this will open
 /// the editor and block until the editor is closed. Otherwise this will block until SIGINT is
 /// received. This is mainly useful for quickly testing plugin GUIs. In order to use this, you will

@@ -308,6 +308,8 @@ impl<P: Plugin, B: Backend<P>> Wrapper<P, B> {
         let close_gui_requested = Arc::clone(&self.close_requested);
         if let Err(e) = ctrlc::set_handler(move || {
             close_gui_requested.store(true, Ordering::Relaxed);
+            // rtfx patch: lets an open editor close its window (see `stop_requested`).
+            super::STOP_REQUESTED.store(true, Ordering::Relaxed);
         }) {
             crate::nice_error!("Error setting close signal callback {}", e);
         }
