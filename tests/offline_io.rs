@@ -374,6 +374,31 @@ fn tpdf_dither_is_zero_mean_bounded_reproducible_and_linearises() {
     );
 }
 
+/// Dither at the rails is clamped, not counted: a signal that never exceeds the largest code
+/// reports no clipping with dither on (it used to report about a quarter of such samples,
+/// e.g. 616 for a limiter at 0 dBFS into PCM16), and one that does reports the same count
+/// with and without dither.
+#[test]
+fn dither_at_full_scale_is_not_counted_as_clipping() {
+    let dir = tmp();
+    let top = 32_767.0 / 32_768.0;
+    let at_rails: Vec<f32> = (0..20_000)
+        .map(|i| if i % 2 == 0 { top } else { -1.0 })
+        .collect();
+    let path = dir.path().join("rails.wav");
+    let dithered = WriteOptions::new(OutputFormat::Wav, Subtype::Pcm16);
+    assert_eq!(write_ours(&path, dithered, 48_000, &[at_rails.clone()]), 0);
+    let over: Vec<f32> = at_rails.iter().map(|&x| x * 1.01).collect();
+    let with = write_ours(&path, dithered, 48_000, &[over.clone()]);
+    let without = write_ours(
+        &path,
+        no_dither(OutputFormat::Wav, Subtype::Pcm16),
+        48_000,
+        &[over],
+    );
+    assert_eq!((with, without), (20_000, 20_000));
+}
+
 #[test]
 fn integer_output_clamps_and_counts_instead_of_wrapping() {
     let dir = tmp();

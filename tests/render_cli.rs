@@ -868,3 +868,27 @@ fn invalid_chunking_is_a_usage_error_before_any_file() {
         r.stderr
     );
 }
+
+/// A delay fed back at 0.95 every 10 s decays for about 45 minutes: `--tail auto` stops at its
+/// documented maximum of 60 s and says so (it used to write a 2705 s file without a word).
+#[test]
+fn tail_auto_stops_at_its_maximum_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write_wav(&dir.path().join("in.wav"), 8_000, &[noise(800, 3, 0.5)]);
+    let r = rtfx(
+        dir.path(),
+        &[
+            "render",
+            "in.wav",
+            "out.wav",
+            "-e",
+            "delay:delay_ms=10000,feedback=0.95,mix=0.5",
+            "--tail",
+            "auto",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("maximum of 60 s"), "{}", r.stderr);
+    let (_, out) = read_wav(&dir.path().join("out.wav"));
+    assert_eq!(out.len(), 800 + 60 * 8_000);
+}

@@ -1328,19 +1328,24 @@ impl Quantizer {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 * (1.0 / 16_777_216.0)
     }
 
+    /// Scales, dithers and rounds one sample, clamping at the rails. `clipped` counts the
+    /// samples that clip without dither (the signal is beyond the largest code); dither that
+    /// merely pushes a sample at the rails past them is clamped without counting, so the
+    /// count is the same with and without dither.
     #[inline]
     fn quantize(&mut self, x: f32) -> i32 {
-        let mut v = x * self.scale;
+        let scaled = x * self.scale;
+        let mut v = scaled;
         if self.dither {
             // Sum of two uniforms: triangular noise of ±1 LSB peak, mean 0.
             v += self.uniform() - self.uniform();
         }
         let r = v.round();
         if r > self.max {
-            self.clipped += 1;
+            self.clipped += u64::from(scaled.round() > self.max);
             self.max as i32
         } else if r < self.min {
-            self.clipped += 1;
+            self.clipped += u64::from(scaled.round() < self.min);
             self.min as i32
         } else {
             r as i32

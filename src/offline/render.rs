@@ -165,6 +165,11 @@ pub struct Progress {
     pub frames_total: Option<u64>,
 }
 
+/// Longest tail `--tail auto` renders, in seconds: a delay with feedback near 1 decays for
+/// hours, and an unbounded tail would fill the disk without a word. `--tail SECONDS` renders
+/// more when that is really wanted.
+pub const MAX_AUTO_TAIL_SECONDS: f64 = 60.0;
+
 /// Checks paths before any work: the input is a readable file, the output has a writable
 /// extension, is not the input (also through symlinks or hard links), and does not exist
 /// unless `force`. Errors here are usage errors (exit code 2 in the CLI).
@@ -283,8 +288,20 @@ pub fn render_file(
     }
     processor.configure(info.sample_rate, info.channels)?;
     let rate = f64::from(info.sample_rate);
+    let mut warnings = Vec::new();
     let tail_frames = match options.tail {
-        Tail::Auto => processor.chain().tail_samples() as u64,
+        Tail::Auto => {
+            let decay = processor.chain().tail_samples() as u64;
+            let most = (MAX_AUTO_TAIL_SECONDS * rate) as u64;
+            if decay > most {
+                warnings.push(format!(
+                    "--tail auto stopped at its maximum of {MAX_AUTO_TAIL_SECONDS} s; the chain \
+                     decays for {:.0} s (give --tail SECONDS to render more)",
+                    decay as f64 / rate
+                ));
+            }
+            decay.min(most)
+        }
         Tail::Seconds(s) => (s * rate).round() as u64,
     };
     let latency = if options.compensate_latency {
@@ -293,7 +310,6 @@ pub fn render_file(
         0
     };
     let out_frames = info.frames.map(|f| f + tail_frames);
-    let mut warnings = Vec::new();
 
     let passes = if options.normalize.is_some() { 2 } else { 1 };
     let mut gain_db = None;
