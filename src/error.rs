@@ -106,9 +106,66 @@ pub enum Error {
     Format(Box<ErrorDetails>),
 }
 
-/// Formats a value for the "Got:" part of an error.
+/// Most characters of user text an error echoes; longer text is cut by [`clip`].
+pub const MAX_ECHO_CHARS: usize = 60;
+
+/// User text as an error echoes it: unchanged up to [`MAX_ECHO_CHARS`] characters, else its
+/// start, an ellipsis and its full length, so a 100 KB name never makes a 100 KB message.
+///
+/// ```
+/// let long = "x".repeat(100_000);
+/// let shown = rtfx::error::clip(&long);
+/// assert!(shown.ends_with("xxx… (100000 characters)"));
+/// assert_eq!(rtfx::error::clip("lobutterworth"), "lobutterworth");
+/// ```
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((end, _)) => std::borrow::Cow::Owned(format!(
+            "{}… ({} characters)",
+            &text[..end],
+            text.chars().count()
+        )),
+    }
+}
+
+/// A number as errors show it: plainly (`0.5`, `-6`, `44100`) in the usual range, with at most
+/// six significant digits in scientific notation when huge or tiny (`1e308`, `1.23457e-20`).
+///
+/// ```
+/// assert_eq!(rtfx::error::compact_number(1e308), "1e308");
+/// assert_eq!(rtfx::error::compact_number(-6.0), "-6");
+/// ```
+pub fn compact_number(value: f64) -> String {
+    let magnitude = value.abs();
+    if !value.is_finite() || value == 0.0 || (1e-4..1e15).contains(&magnitude) {
+        return value.to_string();
+    }
+    let text = format!("{value:.5e}");
+    match text.split_once('e') {
+        Some((mantissa, exponent)) if mantissa.contains('.') => {
+            let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+            format!("{mantissa}e{exponent}")
+        }
+        _ => text,
+    }
+}
+
+/// A value's text as errors show it: a long number compactly ([`compact_number`]), any other
+/// long text cut ([`clip`]). Every "Got:" part goes through here.
+pub fn brief(text: &str) -> String {
+    // Numbers up to 12 characters are kept as written ("0.001", "44100").
+    if text.len() > 12
+        && let Ok(number) = text.trim().parse::<f64>()
+    {
+        return compact_number(number);
+    }
+    clip(text).into_owned()
+}
+
+/// Formats a value for the "Got:" part of an error (see [`brief`]).
 fn show(value: impl fmt::Display) -> Option<String> {
-    Some(value.to_string())
+    Some(brief(&value.to_string()))
 }
 
 impl Error {
@@ -332,6 +389,39 @@ mod tests {
         assert_eq!(e.actual_value(), Some("0"));
         assert!(e.to_string().contains("Expected: an integer in 1..=768000"));
         assert!(e.is_invalid_parameter());
+    }
+
+    #[test]
+    fn huge_and_tiny_numbers_are_shown_compactly() {
+        let got = |v: f64| {
+            Error::invalid_parameter("x", "gain", v)
+                .actual_value()
+                .map(str::to_string)
+        };
+        assert_eq!(got(1e308).as_deref(), Some("1e308"));
+        assert_eq!(got(-1.5e300).as_deref(), Some("-1.5e300"));
+        assert_eq!(got(1e-300).as_deref(), Some("1e-300"));
+        assert_eq!(got(1.234_567_89e20).as_deref(), Some("1.23457e20"));
+        assert_eq!(got(0.5).as_deref(), Some("0.5"));
+        assert_eq!(got(-6.0).as_deref(), Some("-6"));
+        assert_eq!(got(44_100.0).as_deref(), Some("44100"));
+        assert_eq!(got(0.0).as_deref(), Some("0"));
+        assert_eq!(got(f64::INFINITY).as_deref(), Some("inf"));
+        let text = Error::invalid_parameter("x", "gain", 1e308).to_string();
+        assert!(text.len() < 60, "{text}");
+    }
+
+    #[test]
+    fn long_text_is_cut_with_its_length() {
+        let long = "y".repeat(100_000);
+        let e = Error::invalid_parameter("x", "name", &long);
+        let got = e.actual_value().unwrap_or_default();
+        let start: String = got.chars().take(80).collect();
+        assert!(got.ends_with("… (100000 characters)"), "{start}…");
+        assert!(got.chars().count() < 100, "{got}");
+        assert!(got.starts_with("yyyyyyyyyy"), "{got}");
+        let e = Error::invalid_parameter("x", "name", "short text");
+        assert_eq!(e.actual_value(), Some("short text"));
     }
 
     #[test]

@@ -387,9 +387,12 @@ fn dither_at_full_scale_is_not_counted_as_clipping() {
         .collect();
     let path = dir.path().join("rails.wav");
     let dithered = WriteOptions::new(OutputFormat::Wav, Subtype::Pcm16);
-    assert_eq!(write_ours(&path, dithered, 48_000, &[at_rails.clone()]), 0);
+    assert_eq!(
+        write_ours(&path, dithered, 48_000, std::slice::from_ref(&at_rails)),
+        0
+    );
     let over: Vec<f32> = at_rails.iter().map(|&x| x * 1.01).collect();
-    let with = write_ours(&path, dithered, 48_000, &[over.clone()]);
+    let with = write_ours(&path, dithered, 48_000, std::slice::from_ref(&over));
     let without = write_ours(
         &path,
         no_dither(OutputFormat::Wav, Subtype::Pcm16),

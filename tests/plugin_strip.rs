@@ -417,6 +417,16 @@ fn exported_chain_matches_the_strip() {
     assert!(toml.contains("bpm = 90"), "{toml}");
     assert!(toml.contains("name = \"limiter\""), "{toml}");
     chain_from_toml(&toml).expect("parses");
+    // A host tempo outside the delay's bpm range (20-999) exports as the time it gives.
+    s.delay.time = DelayTime::Note {
+        fraction: 0.125,
+        bpm: 10.0,
+    };
+    let toml = s.to_toml().expect("a slow tempo exports");
+    assert!(
+        toml.contains("delay_ms = ") && !toml.contains("bpm"),
+        "{toml}"
+    );
 }
 
 #[test]

@@ -366,7 +366,7 @@ fn construction_is_validated() {
         manual(),
         &["gain:1", "lobutterworth:9000,order=2"],
     );
-    assert!(e.to_string().contains("Effect 1 ('lobutterworth')"), "{e}");
+    assert!(e.to_string().contains("effect 1 ('lobutterworth')"), "{e}");
     assert!(e.to_string().contains("Nyquist"), "{e}");
 }
 
@@ -882,18 +882,19 @@ fn runs_from_1_khz_to_768_khz() {
 }
 
 #[test]
-fn an_impossible_ring_leaves_the_processor_usable() {
+fn an_impossible_ring_is_refused_before_anything_is_allocated() {
+    // A ring this large once reached start() and failed there (capacity overflow); the
+    // bound on ring_blocks now refuses it at construction, naming the option and its range.
+    // (A failed start leaving the processor usable is checked with fail_next_open above.)
     let options = ProcessorOptions {
         ring_blocks: usize::MAX / 2,
         ..manual()
     };
-    let (mut p, _d) = setup(
-        &["gain:1"],
-        StreamConfig::new(48000, 64).with_channels(1, 1),
-        options,
-    );
-    let e = p.start().unwrap_err();
-    assert_eq!(e.parameter_name(), Some("capacity"), "{e}");
-    assert!(!p.is_running());
-    assert_eq!(p.process_pending().unwrap(), 0, "the engine is still there");
+    let (backend, _driver) = TestBackend::new();
+    let config = StreamConfig::new(48000, 64).with_channels(1, 1);
+    let e = RealtimeProcessor::new(chain(&["gain:1"]), Box::new(backend), config, options)
+        .err()
+        .expect("refused");
+    assert_eq!(e.parameter_name(), Some("ring_blocks"), "{e}");
+    assert!(e.to_string().contains("2 to 64"), "{e}");
 }

@@ -863,7 +863,7 @@ fn invalid_chunking_is_a_usage_error_before_any_file() {
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.contains("Chunk size must be positive"),
+        r.stderr.contains("Chunk size is out of range") && r.stderr.contains("Got: 0"),
         "{}",
         r.stderr
     );

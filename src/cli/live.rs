@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use super::Usage;
 use super::render::Device;
 use rtfx::dsp::Chain;
-use rtfx::dsp::spec::{build_effect, chain_from_toml, chain_to_specs, parse_effect};
+use rtfx::dsp::spec::{append_specs, chain_from_toml, chain_to_specs};
 use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
 use rtfx::offline::audio_io::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use rtfx::realtime::backend::choose_device;
@@ -140,10 +140,8 @@ fn build_chain(args: &LiveArgs) -> anyhow::Result<Chain> {
         }
         None => Chain::new(Vec::new()),
     };
-    for (i, text) in args.effects.iter().enumerate() {
-        let spec = parse_effect(text).with_context(|| format!("in -e #{} '{text}'", i + 1))?;
-        chain.push(build_effect(&spec).with_context(|| format!("in -e #{} '{text}'", i + 1))?);
-    }
+    // Numbered by their place in the whole chain, after the file's effects.
+    append_specs(&mut chain, &args.effects).context("in -e/--effect")?;
     if chain.is_empty() {
         bail!(
             "no effects specified: add -e SPEC (e.g. -e highpass:80,q=0.707 -e gain:0.5) or --chain FILE; `rtfx effects` lists them"

@@ -11,7 +11,7 @@ use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rtfx::dsp::chain::Chain;
-use rtfx::dsp::spec::{ChainFile, chain_from_toml, parse_chain};
+use rtfx::dsp::spec::{ChainFile, append_specs, chain_from_toml};
 use rtfx::offline::audio_io::{OutputFormat, ReadOptions, Subtype};
 use rtfx::offline::render::{
     NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths, render_file,
@@ -313,12 +313,8 @@ fn build_chain(args: &RenderArgs) -> anyhow::Result<(Chain, Option<ChainFile>)> 
         }
         file = Some(parsed);
     }
-    if !args.effects.is_empty() {
-        let extra = parse_chain(&args.effects).context("in -e/--effect")?;
-        for fx in extra.effects() {
-            chain.push(fx.clone_box());
-        }
-    }
+    // Numbered by their place in the whole chain, after the file's effects.
+    append_specs(&mut chain, &args.effects).context("in -e/--effect")?;
     anyhow::ensure!(
         !chain.is_empty(),
         "no effects specified: add -e SPEC (e.g. -e gain:0.5) or --chain FILE.toml; `rtfx effects` lists them"

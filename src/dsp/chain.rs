@@ -6,7 +6,7 @@ use crate::dsp::filter::design::MAX_SECTIONS;
 use crate::dsp::filter::sos::SosCascade;
 use crate::dsp::smooth::LinearSmoother;
 use crate::dsp::{Effect, ParamInfo, frames, nearest, unknown_param};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, clip};
 
 /// While a parameter ramps, the chain applies a new value every this many samples, counted from
 /// the start of the ramp.
@@ -368,7 +368,10 @@ impl Chain {
                 None => "write '<index>.<parameter>', e.g. '0.cutoff'".to_string(),
             };
             return Err(path_error(
-                format!("Invalid parameter path '{path}': missing the parameter name"),
+                format!(
+                    "Invalid parameter path '{}': missing the parameter name",
+                    clip(path)
+                ),
                 path,
                 path,
             )
@@ -379,7 +382,11 @@ impl Chain {
         let name = name.trim();
         let Ok(index) = index_text.parse::<usize>() else {
             return Err(path_error(
-                format!("Invalid parameter path '{path}': '{index_text}' is not an effect index"),
+                format!(
+                    "Invalid parameter path '{}': '{}' is not an effect index",
+                    clip(path),
+                    clip(index_text)
+                ),
                 path,
                 index_text,
             )
@@ -388,8 +395,11 @@ impl Chain {
         };
         let Some(fx) = self.effects.get(index) else {
             let mut e = Error::invalid_range(
-                format!("Invalid parameter path '{path}': effect index {index} is out of range"),
-                path,
+                format!(
+                    "Invalid parameter path '{}': effect index {index} is out of range",
+                    clip(path)
+                ),
+                clip(path),
                 index,
             )
             .with_suggestion(valid());
@@ -400,7 +410,10 @@ impl Chain {
         };
         if name.is_empty() {
             return Err(path_error(
-                format!("Invalid parameter path '{path}': missing the parameter name"),
+                format!(
+                    "Invalid parameter path '{}': missing the parameter name",
+                    clip(path)
+                ),
                 path,
                 path,
             )
@@ -421,8 +434,8 @@ impl Chain {
             }),
             None => {
                 let e = unknown_param(fx.name(), fx.params(), name);
-                let message = format!("{} (path '{path}')", e.message());
-                Err(e.with_message(message).with_parameter_name(path))
+                let message = format!("{} (path '{}')", e.message(), clip(path));
+                Err(e.with_message(message).with_parameter_name(clip(path)))
             }
         }
     }
@@ -601,19 +614,27 @@ fn param_names(params: &[ParamInfo]) -> String {
 
 /// An invalid-parameter error about a path.
 fn path_error(message: String, path: &str, got: &str) -> Error {
-    Error::invalid_parameter(message, path, got)
+    Error::invalid_parameter(message, clip(path), got)
 }
 
 /// `error` with `prefix` and ": " put before its message.
-pub(crate) fn prefix_message(error: Error, prefix: &str) -> Error {
+fn prefix_message(error: Error, prefix: &str) -> Error {
     let message = format!("{prefix}: {}", error.message());
     error.with_message(message)
 }
 
-/// An effect's error in the chain: the message names the effect, the parameter is `"i.name"`.
-fn in_effect(error: Error, index: usize, name: &str) -> Error {
+/// An effect's error in the chain: the message names the effect by its index, counting from 0
+/// like parameter paths ("effect 1 ('fir'): …"), and the parameter is `"i.name"`. Every error
+/// about one effect of a chain is numbered this way.
+pub(crate) fn in_effect(error: Error, index: usize, name: &str) -> Error {
+    numbered(error, index, &format!("'{name}'"))
+}
+
+/// `error` about effect `index` of a chain, described by `what` (the name or spec in quotes,
+/// maybe a line): "effect {index} ({what}): …", with the parameter as the path `"index.name"`.
+pub(crate) fn numbered(error: Error, index: usize, what: &str) -> Error {
     let parameter = error.parameter_name().map(|p| format!("{index}.{p}"));
-    let error = prefix_message(error, &format!("Effect {index} ('{name}')"));
+    let error = prefix_message(error, &format!("effect {index} ({what})"));
     match parameter {
         Some(p) => error.with_parameter_name(p),
         None => error,
@@ -1089,7 +1110,7 @@ mod tests {
         chain.set_param("1.cutoff", 15000.0).unwrap();
         let e = chain.prepare(8000.0, 64, 1).unwrap_err();
         assert_eq!(e.parameter_name(), Some("1.cutoff"));
-        assert!(e.message().starts_with("Effect 1 ('testgain'): "), "{e}");
+        assert!(e.message().starts_with("effect 1 ('testgain'): "), "{e}");
         assert!(!chain.is_prepared());
         chain.prepare(48000.0, 64, 3).unwrap();
         assert_eq!(

@@ -22,7 +22,7 @@ pub mod spec;
 pub use chain::Chain;
 pub use param::{ParamInfo, ParamKind, ParamValue};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, clip};
 
 /// A planar block of audio: one slice per channel.
 pub type Block<'a, 'b> = &'a mut [&'b mut [f32]];
@@ -41,6 +41,17 @@ pub trait Effect: Send {
     /// Sets a parameter, validating name and value. Never resets filter state. Does not
     /// allocate on success, so the chain's smoother may call it on the audio thread.
     fn set_param(&mut self, name: &str, value: f64) -> Result<()>;
+
+    /// Sets several parameters as one change: an effect whose parameters constrain each other
+    /// (a filter's order and its order_scale) checks the combination once, with every given
+    /// value in place, and changes nothing when it is refused. The default sets them one by
+    /// one, in order, with [`Effect::set_param`].
+    fn set_params(&mut self, params: &[(&str, f64)]) -> Result<()> {
+        for (name, value) in params {
+            self.set_param(name, *value)?;
+        }
+        Ok(())
+    }
 
     /// Allocates buffers and computes coefficients for this rate, maximum block length and
     /// channel count; clears the state. Fails when the parameters make no sense at this rate
@@ -124,8 +135,8 @@ pub fn unknown_param(effect: &str, params: &[ParamInfo], name: &str) -> Error {
         None => format!("parameters of '{effect}': {}", names.join(", ")),
     };
     Error::invalid_parameter(
-        format!("Unknown parameter '{name}' for effect '{effect}'"),
-        name,
+        format!("Unknown parameter '{}' for effect '{effect}'", clip(name)),
+        clip(name),
         name,
     )
     .with_suggestion(suggestion)

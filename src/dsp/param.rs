@@ -28,8 +28,11 @@ pub enum ParamKind {
 pub struct ParamInfo {
     /// Name used in parameter paths, the grammar and TOML.
     pub name: &'static str,
-    /// Smallest accepted value.
+    /// Smallest accepted value (excluded itself when `min_exclusive`).
     pub min: f64,
+    /// Whether `min` itself is refused: the range is `(min, max]` (e.g. a level that must be
+    /// above 0).
+    pub min_exclusive: bool,
     /// Largest accepted value.
     pub max: f64,
     /// Value of a freshly constructed effect (NaN when the parameter is required).
@@ -78,6 +81,7 @@ impl ParamInfo {
         Self {
             name,
             min,
+            min_exclusive: false,
             max,
             default,
             unit,
@@ -85,6 +89,12 @@ impl ParamInfo {
             smoothed: true,
             description,
         }
+    }
+
+    /// Same parameter, but `min` itself is refused: the range is `(min, max]`.
+    pub const fn above_min(mut self) -> Self {
+        self.min_exclusive = true;
+        self
     }
 
     /// Same parameter, but changes jump instead of ramping.
@@ -104,6 +114,7 @@ impl ParamInfo {
         Self {
             name,
             min,
+            min_exclusive: false,
             max,
             default,
             unit: "",
@@ -118,6 +129,7 @@ impl ParamInfo {
         Self {
             name,
             min: 0.0,
+            min_exclusive: false,
             max: 1.0,
             default: if default { 1.0 } else { 0.0 },
             unit: "",
@@ -137,6 +149,7 @@ impl ParamInfo {
         Self {
             name,
             min: 0.0,
+            min_exclusive: false,
             max: (options.len() - 1) as f64,
             default: default as f64,
             unit: "",
@@ -151,6 +164,7 @@ impl ParamInfo {
         Self {
             name,
             min: 1.0 / 256.0,
+            min_exclusive: false,
             max: 16.0,
             default,
             unit: "note",
@@ -170,6 +184,7 @@ impl ParamInfo {
         );
         if !value.is_finite()
             || value < self.min
+            || (self.min_exclusive && value == self.min)
             || value > self.max
             || (whole && value.fract() != 0.0)
         {
@@ -212,6 +227,7 @@ impl ParamInfo {
             ParamKind::MusicalTime => {
                 "a note value such as \"1/4\", \"1/8d\" (dotted) or \"1/8t\" (triplet)".into()
             }
+            _ if self.min_exclusive => format!("({}, {}]", self.min, self.max),
             _ => format!("[{}, {}]", self.min, self.max),
         }
     }
@@ -249,6 +265,10 @@ impl ParamInfo {
                 })?
             }
             (_, ParamValue::Number(v)) => *v,
+            (ParamKind::Toggle, ParamValue::Text(_)) => {
+                return Err(bad("expected true or false")
+                    .with_suggestion("give true or false (in TOML without quotes)"));
+            }
             (_, ParamValue::Bool(_)) => return Err(bad("a true/false value is not accepted here")),
             (_, ParamValue::Text(_)) => return Err(bad("expected a number")),
         };

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use crate::dsp::{Effect, ParamInfo, ParamKind, ParamValue, find_param, nearest};
-use crate::error::{Error, ErrorDetails, Result};
+use crate::error::{Error, ErrorDetails, Result, brief, clip};
 
 /// One registry entry.
 #[derive(Debug, Clone, Copy)]
@@ -69,8 +69,8 @@ pub fn unknown_effect(name: &str) -> Error {
         None => format!("Available effects: {available}"),
     };
     Error::Format(Box::new(ErrorDetails {
-        message: format!("Unknown effect '{}'", name.trim()),
-        actual_value: Some(name.to_string()),
+        message: format!("Unknown effect '{}'", clip(name.trim())),
+        actual_value: Some(brief(name)),
         suggestion: Some(suggestion),
         ..ErrorDetails::default()
     }))
@@ -82,7 +82,7 @@ pub fn example_value(info: &ParamInfo) -> f64 {
     if info.default.is_finite() {
         return info.default;
     }
-    let in_range = |v: f64| v >= info.min && v <= info.max;
+    let in_range = |v: f64| info.validate(v).is_ok();
     let value = match info.kind {
         ParamKind::Choice(_) | ParamKind::Toggle => info.min,
         ParamKind::MusicalTime if in_range(0.25) => 0.25,
@@ -115,10 +115,13 @@ fn example_text(info: &ParamInfo, value: f64) -> String {
 
 /// Builds an effect from its name and text-level parameters.
 ///
-/// Choice and toggle parameters are applied first (in the given order), then the others, so
-/// that a value whose validity depends on a mode (e.g. `gain` on `gain_type`) sees the mode.
-/// Every parameter is converted and validated with its [`ParamInfo`]; unknown names suggest the
-/// nearest one; missing required parameters are named with an example of the grammar.
+/// Every parameter is converted and validated with its [`ParamInfo`], then all of them are set
+/// at once with [`Effect::set_params`], so a value whose validity depends on another parameter
+/// is checked with the value given for it (`order=24,order_scale=db` in any order), not with
+/// its default. Choice and toggle parameters come first (in the given order), then the others,
+/// for effects that set them one by one (e.g. `gain` checked against `gain_type`). Unknown
+/// names suggest the nearest one; missing required parameters are named with an example of the
+/// grammar.
 pub fn build(name: &str, params: &[(String, ParamValue)]) -> Result<Box<dyn Effect>> {
     let entry = lookup(name).ok_or_else(|| unknown_effect(name))?;
     let mut effect = (entry.build)();
@@ -130,10 +133,11 @@ pub fn build(name: &str, params: &[(String, ParamValue)]) -> Result<Box<dyn Effe
     let is_mode = |info: &ParamInfo| matches!(info.kind, ParamKind::Choice(_) | ParamKind::Toggle);
     // Stable sort: modes first, the given order otherwise.
     resolved.sort_by_key(|(info, _)| !is_mode(info));
-    for (info, value) in &resolved {
-        let number = info.parse(value)?;
-        effect.set_param(info.name, number)?;
-    }
+    let numbers = resolved
+        .iter()
+        .map(|(info, value)| Ok((info.name, info.parse(value)?)))
+        .collect::<Result<Vec<_>>>()?;
+    effect.set_params(&numbers)?;
     let missing: Vec<&[&str]> = entry
         .required
         .iter()

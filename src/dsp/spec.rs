@@ -2,8 +2,8 @@
 //!
 //! The grammar is torchfx's: `name[:tok(,tok)*]` where a token is `key=value` or a positional
 //! `value`, e.g. `lobutterworth:8000,order=4`. A TOML chain file lists `[[effects]]` tables with
-//! a `name` and keyword parameters, plus optional top-level `device`, `chunk_size` and
-//! `overlap`:
+//! a `name` and keyword parameters, plus optional top-level `device` (`"cpu"` or `"cuda"`),
+//! `chunk_size` and `overlap`. Errors number effects from 0, like parameter paths:
 //!
 //! ```
 //! use rtfx::dsp::spec::{chain_from_toml, chain_to_toml, parse_chain};
@@ -12,6 +12,9 @@
 //! let text = chain_to_toml(&chain);
 //! assert!(text.starts_with("[[effects]]\nname = \"gain\"\n"));
 //! assert_eq!(chain_from_toml(&text).unwrap().chain, chain);
+//! let err = parse_chain(&["gain:0.5", "gain:abc"]).unwrap_err();
+//! assert!(err.to_string().starts_with("effect 1 ('gain:abc'): "));
+//! assert_eq!(err.parameter_name(), Some("1.gain"));
 //! ```
 
 use std::collections::BTreeMap;
@@ -19,10 +22,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::dsp::chain::{ParamAddress, prefix_message};
+use crate::dsp::chain::{ParamAddress, numbered};
 use crate::dsp::registry::{self, EffectEntry};
 use crate::dsp::{Chain, Effect, ParamInfo, ParamValue, unknown_param};
-use crate::error::{Error, ErrorDetails, Result};
+use crate::error::{Error, ErrorDetails, Result, brief, clip};
 
 /// One effect as written in the grammar: its registry name and its parameters, keyed by their
 /// canonical names, in the order first given.
@@ -55,11 +58,11 @@ pub fn coerce_value(text: &str) -> ParamValue {
     }
 }
 
-/// A grammar error about `spec`.
+/// A grammar error about `spec` (echoed cut short, see [`clip`]).
 fn grammar_error(message: String, spec: &str) -> Error {
     Error::Format(Box::new(ErrorDetails {
         message,
-        actual_value: Some(spec.to_string()),
+        actual_value: Some(brief(spec)),
         ..ErrorDetails::default()
     }))
 }
@@ -86,7 +89,7 @@ pub fn parse_effect(text: &str) -> Result<EffectSpec> {
     };
     if name.is_empty() {
         return Err(
-            grammar_error(format!("Empty effect name in '{text}'"), text)
+            grammar_error(format!("Empty effect name in '{}'", clip(text)), text)
                 .with_expected("name[:value,...,key=value,...]")
                 .with_suggestion("e.g. 'lobutterworth:8000,order=4'"),
         );
@@ -116,7 +119,11 @@ pub fn parse_effect(text: &str) -> Result<EffectSpec> {
                 let key = key.trim().to_ascii_lowercase();
                 if key.is_empty() {
                     return Err(grammar_error(
-                        format!("Missing parameter name in '{token}' of '{text}'"),
+                        format!(
+                            "Missing parameter name in '{}' of '{}'",
+                            clip(token),
+                            clip(text)
+                        ),
                         text,
                     )
                     .with_suggestion(format!(
@@ -147,7 +154,7 @@ pub fn parse_effect(text: &str) -> Result<EffectSpec> {
         };
         if value.is_empty() {
             return Err(grammar_error(
-                format!("Missing value for '{}' in '{text}'", info.name),
+                format!("Missing value for '{}' in '{}'", info.name, clip(text)),
                 text,
             )
             .with_expected(info.range_text())
@@ -191,17 +198,30 @@ pub fn build_effect(spec: &EffectSpec) -> Result<Box<dyn Effect>> {
 
 /// Parses and builds a chain from effect specs, e.g. the `-e` options of `rtfx render`.
 ///
-/// An error names the spec it comes from, counting from 1: "effect 2 ('lobuterworth:100'): …".
+/// An error names the spec it comes from by its index in the chain, counting from 0 like
+/// parameter paths (`"1.cutoff"`) and the chain's own errors: "effect 1 ('lobuterworth:100'): …".
 pub fn parse_chain<S: AsRef<str>>(specs: &[S]) -> Result<Chain> {
+    let mut chain = Chain::new(Vec::with_capacity(specs.len()));
+    append_specs(&mut chain, specs)?;
+    Ok(chain)
+}
+
+/// Parses effect specs and appends them to `chain` (e.g. the `-e` effects after a chain
+/// file's). Errors number the effects by their index in the whole chain, so the first spec
+/// appended to a chain of two effects is "effect 2"; on error the chain is unchanged.
+pub fn append_specs<S: AsRef<str>>(chain: &mut Chain, specs: &[S]) -> Result<()> {
     let mut effects = Vec::with_capacity(specs.len());
     for (i, text) in specs.iter().enumerate() {
         let text = text.as_ref();
         let effect = parse_effect(text)
             .and_then(|spec| build_effect(&spec))
-            .map_err(|e| prefix_message(e, &format!("effect {} ('{text}')", i + 1)))?;
+            .map_err(|e| numbered(e, chain.len() + i, &format!("'{}'", clip(text))))?;
         effects.push(effect);
     }
-    Ok(Chain::new(effects))
+    for effect in effects {
+        chain.push(effect);
+    }
+    Ok(())
 }
 
 /// The grammar form of an effect with all its parameters as keywords (parameters that are unset
@@ -248,10 +268,13 @@ fn natural_value(info: &ParamInfo, value: f64) -> ParamValue {
     }
 }
 
+/// The values a chain file's `device` accepts.
+pub const DEVICES: &[&str] = &["cpu", "cuda"];
+
 /// A chain file: the effects plus the top-level defaults of torchfx's `process` command.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainFile {
-    /// `device = "cpu"` (kept for torchfx compatibility).
+    /// `device = "cpu"` or `"cuda"` (one of [`DEVICES`], lower case; others are refused).
     pub device: Option<String>,
     /// Chunk length for offline rendering.
     pub chunk_size: Option<usize>,
@@ -268,7 +291,7 @@ type RawTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
-    device: Option<String>,
+    device: Option<Spanned<String>>,
     chunk_size: Option<Spanned<usize>>,
     overlap: Option<Spanned<usize>>,
     effects: Option<Vec<Spanned<RawTable>>>,
@@ -296,7 +319,8 @@ const TOML_EXAMPLE: &str =
 ///
 /// Every `[[effects]]` table needs a `name` (case-insensitive); its other keys are keyword
 /// parameters (integers and floats are numbers, booleans booleans, strings text; arrays and
-/// tables are errors). Errors name the line, the entry and, where it helps, the nearest name.
+/// tables are errors). `device` must be one of [`DEVICES`]. Errors name the line, the effect
+/// (counting from 0: "effect 1 ('gain', line 7): …") and, where it helps, the nearest name.
 pub fn chain_from_toml(text: &str) -> Result<ChainFile> {
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let location = match e.span() {
@@ -336,28 +360,58 @@ pub fn chain_from_toml(text: &str) -> Result<ChainFile> {
             ),
         ));
     }
+    let device = match &raw.device {
+        None => None,
+        Some(d) => {
+            let name = d.get_ref().trim().to_ascii_lowercase();
+            if !DEVICES.contains(&name.as_str()) {
+                let quoted: Vec<String> = DEVICES.iter().map(|d| format!("\"{d}\"")).collect();
+                let (line, _) = line_column(text, d.span().start);
+                return Err(Error::invalid_parameter(
+                    format!("line {line}: unknown device '{}'", clip(d.get_ref())),
+                    "device",
+                    d.get_ref(),
+                )
+                .with_expected(quoted.join(" or "))
+                .with_suggestion(
+                    "write device = \"cpu\", or device = \"cuda\" for the GPU (a build with \
+                     --features cuda), or leave it out",
+                ));
+            }
+            Some(name)
+        }
+    };
     let entries = raw.effects.unwrap_or_default();
     if entries.is_empty() {
         return Err(Error::format("No [[effects]] entries found").with_suggestion(TOML_EXAMPLE));
     }
-    let count = entries.len();
-    let mut effects = Vec::with_capacity(count);
+    let mut effects = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         let effect = effect_from_table(entry.get_ref()).map_err(|(e, at)| {
             let (line, _) = line_column(text, at.unwrap_or(entry.span().start));
-            prefix_message(
-                e,
-                &format!("[[effects]] entry {} of {count} (line {line})", i + 1),
-            )
+            // Numbered from 0 like the chain's effects and parameter paths ("1.cutoff").
+            let what = match entry_name(entry.get_ref()) {
+                Some(name) => format!("'{}', line {line}", clip(name)),
+                None => format!("line {line}"),
+            };
+            numbered(e, i, &what)
         })?;
         effects.push(effect);
     }
     Ok(ChainFile {
-        device: raw.device,
+        device,
         chunk_size: raw.chunk_size.map(Spanned::into_inner),
         overlap: raw.overlap.map(Spanned::into_inner),
         chain: Chain::new(effects),
     })
+}
+
+/// The `name` of an `[[effects]]` table, when it is a string.
+fn entry_name(table: &RawTable) -> Option<&str> {
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref() == "name")
+        .and_then(|(_, v)| v.get_ref().as_str())
 }
 
 /// An error and, when known, the byte offset it points at.
@@ -603,7 +657,7 @@ mod tests {
             let err = parse_chain(&["gain:0.5", "lobuterworth:100"])
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("effect 2 ('lobuterworth:100')"), "{err}");
+            assert!(err.contains("effect 1 ('lobuterworth:100')"), "{err}");
             assert!(err.contains("did you mean 'lobutterworth'?"), "{err}");
             let err = parse_effect("lobutterworth:cutof=100")
                 .unwrap_err()
@@ -673,7 +727,7 @@ mod tests {
         let err = parse_chain(&["gain:0.5", "gain:abc"])
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("effect 2 ('gain:abc'): "), "{err}");
+        assert!(err.starts_with("effect 1 ('gain:abc'): "), "{err}");
         assert!(parse_chain(&["gain:1e9"]).is_err());
         assert!(parse_chain(&["gain:nan"]).is_err());
         assert!(
@@ -739,14 +793,15 @@ mod tests {
         let lines = chain_to_toml(&one).lines().count();
         let missing = format!("{}\n[[effects]]\nmix = 0.5\n", chain_to_toml(&one));
         let e = chain_from_toml(&missing).unwrap_err().to_string();
-        let at = format!("entry 2 of 2 (line {})", lines + 2);
+        let at = format!("effect 1 (line {})", lines + 2);
         assert!(e.contains(&at) && e.contains("missing 'name'"), "{e}");
 
         let e = chain_from_toml("[[effects]]\nname = \"nosucheffectxyz\"\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("entry 1 of 1 (line 2)") && e.contains("Unknown effect 'nosucheffectxyz'"),
+            e.contains("effect 0 ('nosucheffectxyz', line 2)")
+                && e.contains("Unknown effect 'nosucheffectxyz'"),
             "{e}"
         );
         let e = chain_from_toml("[[effects]]\nname = 3\n")

@@ -284,7 +284,8 @@ impl Default for StripSettings {
 impl StripSettings {
     /// The strip as a chain in rtfx's grammar (one spec per effect), for `rtfx render -e` or
     /// [`crate::dsp::spec::parse_chain`]: the input and output gains always, the other sections
-    /// when enabled. Delay note values become `bpm` + `delay_time`. The bypass is ignored.
+    /// when enabled. Delay note values become `bpm` + `delay_time` (`delay_ms` at a tempo outside
+    /// the delay's 20-999 BPM). The bypass is ignored.
     pub fn to_specs(&self) -> Vec<String> {
         let mut specs = vec![format!(
             "gain:gain={},gain_type=db",
@@ -341,7 +342,11 @@ impl StripSettings {
         let d = &self.delay;
         if d.enabled {
             let time = match d.time {
-                DelayTime::Note { fraction, bpm } if bpm.is_finite() && bpm > 0.0 => {
+                // A tempo outside the delay's bpm range is exported as the time it gives.
+                DelayTime::Note { fraction, bpm }
+                    if (crate::dsp::fx::delay::MIN_BPM..=crate::dsp::fx::delay::MAX_BPM)
+                        .contains(&bpm) =>
+                {
                     format!("bpm={},delay_time={}", fmt_num(bpm), fmt_num(fraction))
                 }
                 t => format!("delay_ms={}", fmt_num(t.ms())),

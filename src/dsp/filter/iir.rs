@@ -118,16 +118,24 @@ impl Effect for Filter {
     }
 
     fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let info = find_param(self.kind.name, self.kind.params, name)?;
-        let value = info.validate(value)?;
-        let i = self
-            .kind
-            .params
-            .iter()
-            .position(|p| p.name == info.name)
-            .unwrap_or(0);
+        self.set_params(&[(name, value)])
+    }
+
+    /// Checks the combination (order and order_scale, gain and gain_scale) with every given
+    /// value in place, so `order=24,order_scale=db` is a 24 dB/octave slope in either order.
+    fn set_params(&mut self, params: &[(&str, f64)]) -> Result<()> {
         let mut candidate = self.values;
-        candidate[i] = value;
+        for &(name, value) in params {
+            let info = find_param(self.kind.name, self.kind.params, name)?;
+            let value = info.validate(value)?;
+            let i = self
+                .kind
+                .params
+                .iter()
+                .position(|p| p.name == info.name)
+                .unwrap_or(0);
+            candidate[i] = value;
+        }
         (self.kind.check)(&candidate[..self.kind.params.len()])?;
         self.values = candidate;
         if self.prepared {
@@ -260,14 +268,37 @@ const BTYPE: ParamInfo = ParamInfo::choice(
     0,
     "Band type (\"low\"/\"high\" accepted)",
 );
+/// Highest filter order: two poles per section of the fixed-capacity cascade.
+const MAX_ORDER: usize = 2 * MAX_SECTIONS;
+/// Steepest slope with order_scale="db", in dB/octave (6 per order).
+const MAX_SLOPE_DB: usize = 6 * MAX_ORDER;
+
+// The descriptions state the limits that depend on order_scale; the tests below check them
+// against `check_order`, and the ranges against `MAX_ORDER` and `MAX_SLOPE_DB`.
+
+/// The order of a filter with order_scale (Butterworth).
 const fn order(default: f64) -> ParamInfo {
     ParamInfo::integer(
         "order",
         1.0,
-        96.0,
+        MAX_SLOPE_DB as f64,
         default,
-        "Filter order 1-16 (or slope in dB/octave with order_scale=\"db\")",
+        "Filter order 1-16; with order_scale=\"db\" a slope of 6-96 dB/octave (order = slope / 6, rounded down)",
     )
+}
+/// The order of a Linkwitz-Riley filter (even; with order_scale).
+const fn lr_order(default: f64) -> ParamInfo {
+    ParamInfo::integer(
+        "order",
+        2.0,
+        MAX_SLOPE_DB as f64,
+        default,
+        "Even filter order 2-16; with order_scale=\"db\" a slope of 12-96 dB/octave (order = slope / 6, rounded down, even)",
+    )
+}
+/// The order of a filter without order_scale (Chebyshev, elliptic).
+const fn plain_order(default: f64) -> ParamInfo {
+    ParamInfo::integer("order", 1.0, MAX_ORDER as f64, default, "Filter order 1-16")
 }
 const RIPPLE: ParamInfo =
     ParamInfo::continuous("ripple", 1e-3, 30.0, 0.1, "dB", "Passband ripple").unsmoothed();
@@ -291,20 +322,33 @@ const STOP_ATTEN: ParamInfo = ParamInfo::continuous(
     "Stopband attenuation",
 )
 .unsmoothed();
+/// Gains in dB accepted by the shelves and peaking EQs.
+const DB_GAIN_RANGE: (f64, f64) = (-60.0, 60.0);
+/// Largest linear gain factor of the shelves and `peaking`.
+const MAX_LINEAR_GAIN: f64 = 1000.0;
+
 const SHELF_GAIN: ParamInfo = ParamInfo::continuous(
     "gain",
-    -120.0,
-    1000.0,
+    DB_GAIN_RANGE.0,
+    MAX_LINEAR_GAIN,
     f64::NAN,
     "",
-    "Shelf gain: linear factor, or dB with gain_scale=\"db\"",
+    "Shelf gain: a factor in [0, 1000], or dB in [-60, 60] with gain_scale=\"db\"",
+);
+const PEAK_GAIN: ParamInfo = ParamInfo::continuous(
+    "gain",
+    DB_GAIN_RANGE.0,
+    MAX_LINEAR_GAIN,
+    f64::NAN,
+    "",
+    "Peak gain: a factor in [0, 1000], or dB in [-60, 60] with gain_scale=\"db\"",
 );
 const GAIN_SCALE: ParamInfo =
     ParamInfo::choice("gain_scale", &["linear", "db"], 0, "How gain is given");
 const EQ_GAIN_DB: ParamInfo = ParamInfo::continuous(
     "gain",
-    -60.0,
-    60.0,
+    DB_GAIN_RANGE.0,
+    DB_GAIN_RANGE.1,
     f64::NAN,
     "dB",
     "Peak gain (RBJ: the response peaks at exactly this gain)",
@@ -312,15 +356,15 @@ const EQ_GAIN_DB: ParamInfo = ParamInfo::continuous(
 
 const BIQUAD_PARAMS: &[ParamInfo] = &[CUTOFF, Q];
 const BUTTER_PARAMS: &[ParamInfo] = &[CUTOFF, order(5.0), ORDER_SCALE];
-const LR_PARAMS: &[ParamInfo] = &[CUTOFF, order(4.0), ORDER_SCALE];
-const CHEBY1_PARAMS: &[ParamInfo] = &[CUTOFF, order(4.0), RIPPLE];
-const CHEBY2_PARAMS: &[ParamInfo] = &[CUTOFF, order(4.0), STOP_RIPPLE];
-const ELLIP_PARAMS: &[ParamInfo] = &[CUTOFF, order(4.0), PASS_RIPPLE, STOP_ATTEN];
+const LR_PARAMS: &[ParamInfo] = &[CUTOFF, lr_order(4.0), ORDER_SCALE];
+const CHEBY1_PARAMS: &[ParamInfo] = &[CUTOFF, plain_order(4.0), RIPPLE];
+const CHEBY2_PARAMS: &[ParamInfo] = &[CUTOFF, plain_order(4.0), STOP_RIPPLE];
+const ELLIP_PARAMS: &[ParamInfo] = &[CUTOFF, plain_order(4.0), PASS_RIPPLE, STOP_ATTEN];
 const BASE_BUTTER_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), ORDER_SCALE];
-const BASE_LR_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), ORDER_SCALE];
-const BASE_CHEBY1_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), RIPPLE];
-const BASE_CHEBY2_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), STOP_RIPPLE];
-const BASE_ELLIP_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, order(4.0), PASS_RIPPLE, STOP_ATTEN];
+const BASE_LR_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, lr_order(4.0), ORDER_SCALE];
+const BASE_CHEBY1_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, plain_order(4.0), RIPPLE];
+const BASE_CHEBY2_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, plain_order(4.0), STOP_RIPPLE];
+const BASE_ELLIP_PARAMS: &[ParamInfo] = &[BTYPE, CUTOFF, plain_order(4.0), PASS_RIPPLE, STOP_ATTEN];
 const SHELF_PARAMS: &[ParamInfo] = &[CUTOFF, Q_DEFAULT, SHELF_GAIN, GAIN_SCALE];
 const EQ_PARAMS: &[ParamInfo] = &[
     ParamInfo::continuous(
@@ -334,7 +378,7 @@ const EQ_PARAMS: &[ParamInfo] = &[
     Q,
     EQ_GAIN_DB,
 ];
-const PEAKING_PARAMS: &[ParamInfo] = &[CUTOFF, Q, SHELF_GAIN, GAIN_SCALE];
+const PEAKING_PARAMS: &[ParamInfo] = &[CUTOFF, Q, PEAK_GAIN, GAIN_SCALE];
 
 // ---- checks and designs --------------------------------------------------------------
 
@@ -352,13 +396,16 @@ fn effective_order(order: f64, db_scale: bool) -> usize {
     }
 }
 
-fn order_error(order: f64, scale_db: bool, max: usize) -> Error {
+fn order_error(order: f64, scale_db: bool) -> Error {
     let (what, fix) = if scale_db {
-        ("slope", format!("use at most {} dB/octave", max * 6))
+        ("slope", format!("use at most {MAX_SLOPE_DB} dB/octave"))
     } else {
         (
             "order",
-            format!("use an order from 1 to {max}, or order_scale=\"db\" for a slope"),
+            format!(
+                "use an order from 1 to {MAX_ORDER}, or a slope of up to {MAX_SLOPE_DB} dB/octave \
+                 with order_scale=\"db\""
+            ),
         )
     };
     Error::invalid_parameter(format!("Filter {what} too high"), "order", order).with_suggestion(fix)
@@ -374,22 +421,28 @@ fn check_order(
     let db = scale_index.is_some_and(|i| v[i] == 1.0);
     let order = v[order_index];
     let n = effective_order(order, db);
-    if n > 16 {
-        return Err(order_error(order, db, 16));
+    if n > MAX_ORDER {
+        return Err(order_error(order, db));
     }
     if db && order < 6.0 {
         return Err(
             Error::invalid_parameter("Slope below 6 dB/octave", "order", order).with_suggestion(
-                "with order_scale=\"db\" give the slope in dB/octave: 6, 12, 18, ...",
+                format!(
+                    "with order_scale=\"db\" the order is a slope in dB/octave from 6 to \
+                     {MAX_SLOPE_DB} (6, 12, 18, ...): give it too, e.g. order=24,order_scale=db"
+                ),
             ),
         );
     }
     if even && n % 2 == 1 {
+        let fix = if db {
+            "with order_scale=\"db\" use a multiple of 12 dB/octave: 12, 24, 48 ..."
+        } else {
+            "use 2, 4, 8 ... (an LR filter is two Butterworth filters of half the order)"
+        };
         return Err(
             Error::invalid_parameter("Linkwitz-Riley order must be even", "order", order)
-                .with_suggestion(
-                    "use 2, 4, 8 ... (an LR filter is two Butterworth filters of half the order)",
-                ),
+                .with_suggestion(fix),
         );
     }
     Ok(())
@@ -418,15 +471,20 @@ fn check_shelf_gain(v: &[f64]) -> Result<()> {
     if gain.is_nan() {
         return Ok(());
     }
-    if db && !(-60.0..=60.0).contains(&gain) {
+    let (lo, hi) = DB_GAIN_RANGE;
+    if db && !(lo..=hi).contains(&gain) {
         return Err(Error::invalid_parameter("Gain out of range", "gain", gain)
-            .with_expected("[-60, 60] dB"));
+            .with_expected(format!("[{lo}, {hi}] dB with gain_scale=\"db\"")));
     }
-    if !db && !(0.0..=1000.0).contains(&gain) {
-        return Err(
-            Error::invalid_parameter("A linear gain must be in [0, 1000]", "gain", gain)
-                .with_suggestion("give dB with gain_scale=\"db\", e.g. gain=-6,gain_scale=db"),
-        );
+    if !db && !(0.0..=MAX_LINEAR_GAIN).contains(&gain) {
+        return Err(Error::invalid_parameter(
+            format!("A linear gain must be in [0, {MAX_LINEAR_GAIN}]"),
+            "gain",
+            gain,
+        )
+        .with_suggestion(format!(
+            "give dB in [{lo}, {hi}] with gain_scale=\"db\", e.g. gain=-6,gain_scale=db"
+        )));
     }
     Ok(())
 }
@@ -716,3 +774,218 @@ pub static PEAKING: FilterType = FilterType {
     },
     check: check_shelf_gain,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every IIR type with an order, and the index of its order_scale (if any).
+    fn ordered_types() -> Vec<&'static FilterType> {
+        vec![
+            &LOBUTTERWORTH,
+            &HIBUTTERWORTH,
+            &LOLINKWITZRILEY,
+            &HILINKWITZRILEY,
+            &LOCHEBYSHEV1,
+            &HICHEBYSHEV1,
+            &LOCHEBYSHEV2,
+            &HICHEBYSHEV2,
+            &LOELLIPTIC,
+            &HIELLIPTIC,
+            &BUTTERWORTH,
+            &LINKWITZRILEY,
+            &CHEBYSHEV1,
+            &CHEBYSHEV2,
+            &ELLIPTIC,
+        ]
+    }
+
+    fn defaults(kind: &FilterType) -> Vec<f64> {
+        kind.params.iter().map(|p| p.default).collect()
+    }
+
+    fn index(kind: &FilterType, name: &str) -> Option<usize> {
+        kind.params.iter().position(|p| p.name == name)
+    }
+
+    /// The smallest and largest of the accepted values, if any.
+    fn bounds(accepted: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+        accepted.fold(None, |b, v| match b {
+            None => Some((v, v)),
+            Some((lo, hi)) => Some((f64::min(lo, v), f64::max(hi, v))),
+        })
+    }
+
+    #[test]
+    fn order_limits_of_every_mode_are_in_the_description_and_range() {
+        for kind in ordered_types() {
+            let order = index(kind, "order").expect("an order");
+            let info = &kind.params[order];
+            let scale = index(kind, "order_scale");
+            let modes: &[f64] = if scale.is_some() { &[0.0, 1.0] } else { &[0.0] };
+            let mut all = Vec::new();
+            for &mode in modes {
+                let accepted = (0..=200).map(f64::from).filter(|&o| {
+                    let mut v = defaults(kind);
+                    v[order] = o;
+                    if let Some(s) = scale {
+                        v[s] = mode;
+                    }
+                    info.validate(o).is_ok() && (kind.check)(&v).is_ok()
+                });
+                let (lo, hi) =
+                    bounds(accepted).unwrap_or_else(|| panic!("{}: no order accepted", kind.name));
+                let text = format!("{lo}-{hi}");
+                assert!(
+                    info.description.contains(&text),
+                    "{}: order {text} accepted with order_scale={mode}, description: {}",
+                    kind.name,
+                    info.description
+                );
+                all.extend([lo, hi]);
+            }
+            let (lo, hi) = bounds(all.into_iter()).expect("bounds");
+            assert_eq!(
+                (info.min, info.max),
+                (lo, hi),
+                "{}: advertised range",
+                kind.name
+            );
+        }
+    }
+
+    #[test]
+    fn gain_limits_of_every_scale_are_in_the_description_and_range() {
+        for kind in [&LOSHELVING, &HISHELVING, &PEAKING] {
+            let gain = index(kind, "gain").expect("a gain");
+            let scale = index(kind, "gain_scale").expect("a gain_scale");
+            let info = &kind.params[gain];
+            let mut all = Vec::new();
+            for mode in [0.0, 1.0] {
+                let accepted = (-4000..=4000).map(|g| f64::from(g) / 2.0).filter(|&g| {
+                    let mut v = defaults(kind);
+                    v[gain] = g;
+                    v[scale] = mode;
+                    info.validate(g).is_ok() && (kind.check)(&v).is_ok()
+                });
+                let (lo, hi) = bounds(accepted).expect("some gain accepted");
+                let text = format!("[{lo}, {hi}]");
+                assert!(
+                    info.description.contains(&text),
+                    "{}: gain {text} accepted with gain_scale={mode}, description: {}",
+                    kind.name,
+                    info.description
+                );
+                all.extend([lo, hi]);
+            }
+            let (lo, hi) = bounds(all.into_iter()).expect("bounds");
+            assert_eq!(
+                (info.min, info.max),
+                (lo, hi),
+                "{}: advertised range",
+                kind.name
+            );
+        }
+        let peak_gain = &PEAKING.params[index(&PEAKING, "gain").expect("gain")];
+        assert!(
+            !peak_gain.description.to_lowercase().contains("shelf"),
+            "peaking's gain: {}",
+            peak_gain.description
+        );
+    }
+
+    #[test]
+    fn a_slope_in_db_is_checked_with_the_order_given_in_the_same_build() {
+        use crate::dsp::ParamValue;
+        use crate::dsp::registry::build;
+        let n = |v: f64| ParamValue::Number(v);
+        let t = |s: &str| ParamValue::Text(s.into());
+        for (name, params) in [
+            (
+                "lobutterworth",
+                vec![
+                    ("cutoff", n(1000.0)),
+                    ("order", n(24.0)),
+                    ("order_scale", t("db")),
+                ],
+            ),
+            (
+                "hibutterworth",
+                vec![
+                    ("order_scale", t("db")),
+                    ("cutoff", n(80.0)),
+                    ("order", n(96.0)),
+                ],
+            ),
+            (
+                "butterworth",
+                vec![
+                    ("btype", t("high")),
+                    ("cutoff", n(80.0)),
+                    ("order", n(12.0)),
+                    ("order_scale", t("db")),
+                ],
+            ),
+            (
+                "linkwitzriley",
+                vec![
+                    ("btype", t("low")),
+                    ("cutoff", n(500.0)),
+                    ("order", n(24.0)),
+                    ("order_scale", t("db")),
+                ],
+            ),
+            (
+                "lolinkwitzriley",
+                vec![
+                    ("cutoff", n(500.0)),
+                    ("order", n(48.0)),
+                    ("order_scale", t("db")),
+                ],
+            ),
+        ] {
+            let params: Vec<(String, ParamValue)> = params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            let fx = build(name, &params).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let order = params.iter().find_map(|(k, v)| match (k.as_str(), v) {
+                ("order", ParamValue::Number(x)) => Some(*x),
+                _ => None,
+            });
+            assert_eq!(fx.get_param("order"), order, "{name}");
+            assert_eq!(fx.get_param("order_scale"), Some(1.0), "{name}");
+        }
+        // A slope the order cannot give is still refused, naming the order.
+        let err = build(
+            "lobutterworth",
+            &[
+                ("cutoff".into(), n(1000.0)),
+                ("order".into(), n(5.0)),
+                ("order_scale".into(), t("db")),
+            ],
+        )
+        .err()
+        .expect("5 dB/octave")
+        .to_string();
+        assert!(
+            err.contains("Parameter: order") && err.contains("Got: 5"),
+            "{err}"
+        );
+        // A linear order above 16 is refused, and so is an odd Linkwitz-Riley order.
+        assert!(
+            build(
+                "lobutterworth",
+                &[("cutoff".into(), n(1000.0)), ("order".into(), n(24.0))]
+            )
+            .is_err()
+        );
+        assert!(
+            build(
+                "lolinkwitzriley",
+                &[("cutoff".into(), n(1000.0)), ("order".into(), n(3.0))]
+            )
+            .is_err()
+        );
+    }
+}

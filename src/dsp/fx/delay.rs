@@ -10,6 +10,10 @@ pub const MAX_DELAY_S: f64 = 10.0;
 /// Length of the crossfade between the old and the new read position when the delay time
 /// changes, in seconds.
 pub const CROSSFADE_S: f64 = 0.010;
+/// Slowest tempo `bpm` accepts (a whole note at 20 BPM is 12 s, beyond the line already).
+pub const MIN_BPM: f64 = 20.0;
+/// Fastest tempo `bpm` accepts.
+pub const MAX_BPM: f64 = 999.0;
 
 static PARAMS: [ParamInfo; 8] = [
     ParamInfo::integer(
@@ -37,11 +41,11 @@ static PARAMS: [ParamInfo; 8] = [
     ),
     ParamInfo::continuous(
         "bpm",
-        0.0,
-        999.0,
+        MIN_BPM,
+        MAX_BPM,
         f64::NAN,
         "BPM",
-        "Tempo for delay_time, in (0, 999]",
+        "Tempo for delay_time",
     )
     .unsmoothed(),
     ParamInfo::musical_time(
@@ -55,8 +59,9 @@ static PARAMS: [ParamInfo; 8] = [
         MAX_DELAY_S * 1000.0,
         f64::NAN,
         "ms",
-        "Delay in milliseconds (used when delay_samples is unset), in (0, 10000]",
+        "Delay in milliseconds (used when delay_samples is unset)",
     )
+    .above_min()
     .unsmoothed(),
     ParamInfo::toggle(
         "ping_pong",
@@ -331,17 +336,6 @@ impl Delay {
             }
         }
     }
-
-    fn check_positive(name: &str, value: f64) -> Result<()> {
-        if value > 0.0 {
-            Ok(())
-        } else {
-            Err(
-                Error::invalid_parameter(format!("{name} must be positive"), name, value)
-                    .with_expected("a value > 0"),
-            )
-        }
-    }
 }
 
 impl Effect for Delay {
@@ -379,19 +373,9 @@ impl Effect for Delay {
             "delay_samples" => self.delay_samples = value,
             "feedback" => self.feedback = value,
             "mix" => self.mix = value,
-            "bpm" => {
-                if !value.is_nan() {
-                    Self::check_positive("bpm", value)?;
-                }
-                self.bpm = value;
-            }
+            "bpm" => self.bpm = value,
             "delay_time" => self.delay_time = value,
-            "delay_ms" => {
-                if !value.is_nan() {
-                    Self::check_positive("delay_ms", value)?;
-                }
-                self.delay_ms = value;
-            }
+            "delay_ms" => self.delay_ms = value,
             "ping_pong" => self.ping_pong = value != 0.0,
             _ => self.taps = value as usize,
         }
@@ -586,7 +570,8 @@ mod tests {
         // Longer than the line: clamped to 10 s.
         fx.set_param("delay_ms", 10_000.0).unwrap();
         assert_eq!(fx.current_delay(), 480_000);
-        fx.set_param("bpm", 1.0).unwrap();
+        fx.set_param("bpm", MIN_BPM).unwrap();
+        fx.set_param("bpm", MAX_BPM).unwrap();
     }
 
     #[test]
@@ -599,6 +584,12 @@ mod tests {
         assert!(fx.set_param("delay_samples", 0.0).is_err());
         assert!(fx.set_param("bpm", 0.0).is_err());
         assert!(fx.set_param("bpm", -1.0).is_err());
+        let e = fx.set_param("bpm", 1e-300).unwrap_err().to_string();
+        assert!(
+            e.contains("Parameter: bpm") && e.contains("Got: 1e-300") && e.contains("[20, 999]"),
+            "{e}"
+        );
+        assert!(fx.set_param("bpm", 1000.0).is_err());
         assert!(fx.set_param("delay_ms", 0.0).is_err());
         let e = fx.set_param("feedback", 0.96).unwrap_err().to_string();
         assert!(e.contains("feedback") && e.contains("[0, 0.95]"), "{e}");

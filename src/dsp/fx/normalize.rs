@@ -7,7 +7,7 @@ use std::ops::Range;
 const STRATEGIES: &[&str] = &["peak", "rms", "percentile", "per_channel"];
 
 static PARAMS: [ParamInfo; 3] = [
-    ParamInfo::continuous("peak", 0.0, 100.0, 1.0, "", "Target level (linear, > 0)"),
+    ParamInfo::continuous("peak", 0.0, 100.0, 1.0, "", "Target level (linear)").above_min(),
     ParamInfo::choice(
         "strategy",
         STRATEGIES,
@@ -20,8 +20,9 @@ static PARAMS: [ParamInfo; 3] = [
         100.0,
         99.0,
         "%",
-        "Percentile of |x| for strategy=percentile, in (0, 100]",
-    ),
+        "Percentile of |x| for strategy=percentile",
+    )
+    .above_min(),
 ];
 
 /// How the level that is scaled to `peak` is measured (torchfx's normalisation strategies).
@@ -278,18 +279,12 @@ impl Effect for Normalize {
         let p = find_param(self.name(), &PARAMS, name)?;
         let value = p.validate(value)?;
         match p.name {
-            "peak" => {
-                check_peak(value)?;
-                self.peak = value;
-            }
+            "peak" => self.peak = value,
             "strategy" => {
                 self.strategy = NormalizeStrategy::from_index(value as usize)
                     .unwrap_or(NormalizeStrategy::Peak);
             }
-            _ => {
-                check_percentile(value)?;
-                self.percentile = value;
-            }
+            _ => self.percentile = value,
         }
         Ok(())
     }
@@ -459,7 +454,7 @@ mod tests {
         let mut fx = Normalize::new();
         let e = fx.set_param("peak", 0.0).unwrap_err().to_string();
         assert!(
-            e.contains("peak must be positive") && e.contains("Parameter: peak"),
+            e.contains("Parameter: peak") && e.contains("Expected: (0, 100]"),
             "{e}"
         );
         assert!(fx.set_param("percentile", 0.0).is_err());
