@@ -775,7 +775,7 @@ fn ctrl_c_removes_the_partial_output_and_keeps_the_old_one() {
         &[noise(48_000 * 60, 11, 0.5), noise(48_000 * 60, 12, 0.5)],
     );
     std::fs::write(d.join("out.wav"), b"previous").unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rtfx"))
+    let mut child = std::process::Command::new(common::rtfx_bin())
         .current_dir(d)
         .args([
             "render",
@@ -818,6 +818,9 @@ fn ctrl_c_removes_the_partial_output_and_keeps_the_old_one() {
     );
     assert_eq!(std::fs::read(d.join("out.wav")).unwrap(), b"previous");
     assert_no_temp_files(d);
+    // Even with -q, a single file's interruption is said (it used to end silently).
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Rendering interrupted"), "{err}");
 }
 
 #[test]
@@ -891,4 +894,99 @@ fn tail_auto_stops_at_its_maximum_with_a_warning() {
     assert!(r.stderr.contains("maximum of 60 s"), "{}", r.stderr);
     let (_, out) = read_wav(&dir.path().join("out.wav"));
     assert_eq!(out.len(), 800 + 60 * 8_000);
+}
+
+/// A dangling symbolic link as the output: refused before rendering without --force (it used
+/// to render the whole file, then fail with "File exists"); with --force the render writes
+/// through the link, which stays a link, as sox and ffmpeg do.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_output_needs_force_and_is_written_through() {
+    let (dir, _) = setup();
+    let d = dir.path();
+    std::os::unix::fs::symlink("target.wav", d.join("link.wav")).unwrap();
+    let r = rtfx(d, &["render", "in.wav", "link.wav", "-e", "gain:0.5"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("'link.wav' already exists (a symbolic link to"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.join("target.wav").exists());
+    let r = rtfx(
+        d,
+        &["render", "in.wav", "link.wav", "-e", "gain:0.5", "--force"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let meta = std::fs::symlink_metadata(d.join("link.wav")).unwrap();
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    let (_, input) = read_wav(&d.join("in.wav"));
+    let (_, out) = read_wav(&d.join("target.wav"));
+    assert_eq!(out.len(), input.len());
+    assert_no_temp_files(d);
+}
+
+#[test]
+fn an_output_dir_that_is_a_file_says_so() {
+    let (dir, _) = setup();
+    std::fs::write(dir.path().join("afile"), b"x").unwrap();
+    let r = rtfx(
+        dir.path(),
+        &["render", "in.wav", "-O", "afile", "-e", "gain:1"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("'afile' is a file, not a directory"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Caught before rendering (exit 2), not after the work (exit 1).
+#[test]
+fn an_impossible_output_subtype_is_a_usage_error_before_rendering() {
+    let (dir, _) = setup();
+    let r = rtfx(
+        dir.path(),
+        &[
+            "render",
+            "in.wav",
+            "out.flac",
+            "-e",
+            "gain:1",
+            "--subtype",
+            "pcm32",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("FLAC holds 16- or 24-bit"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("rendering 'in.wav'"), "{}", r.stderr);
+    assert_no_temp_files(dir.path());
+}
+
+/// An even-tap high-pass FIR used to pass the chain check and fail at render time (exit 1,
+/// after reading the file); it is now refused with the chain (exit 2).
+#[test]
+fn an_even_tap_high_pass_fir_is_a_usage_error_before_rendering() {
+    let (dir, _) = setup();
+    for spec in [
+        "fir:1000,num_taps=100,pass_zero=false",
+        "fir:num_taps=100,pass_zero=false,cutoff=1000",
+        "fir:1000,cutoff_high=2000,num_taps=64",
+    ] {
+        let r = rtfx(dir.path(), &["render", "in.wav", "out.wav", "-e", spec]);
+        assert_eq!(r.code, 2, "{spec}: {}", r.stderr);
+        assert!(r.stderr.contains("odd number of taps"), "{}", r.stderr);
+        assert!(!r.stderr.contains("rendering 'in.wav'"), "{}", r.stderr);
+    }
+    let r = rtfx(
+        dir.path(),
+        &["render", "in.wav", "out.wav", "-e", "fir:1000,num_taps=100"],
+    );
+    assert_eq!(r.code, 0, "an even-tap low-pass is fine: {}", r.stderr);
 }

@@ -197,7 +197,13 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     );
     let jobs = plan_jobs(&args).map_err(Usage)?;
     for job in &jobs {
-        check_paths(&job.input, &job.output, options.force).map_err(|e| Usage(anyhow!(e)))?;
+        let format =
+            check_paths(&job.input, &job.output, options.force).map_err(|e| Usage(anyhow!(e)))?;
+        if let Some(subtype) = options.subtype {
+            format.check_subtype(subtype).map_err(|e| {
+                Usage(anyhow!(e).context(format!("output '{}'", job.output.display())))
+            })?;
+        }
     }
     install_ctrlc();
 
@@ -261,6 +267,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     let failed = failed.load(Ordering::Relaxed);
     let results = results.into_inner().unwrap_or_default();
     if CANCEL.load(Ordering::Relaxed) {
+        // Said for a single file as for a batch: the partial outputs are gone.
+        reporter.line(&format!(
+            "Rendering interrupted: {} of {} files rendered; partial outputs were removed",
+            results.iter().filter(|r| matches!(r, Some(Ok(_)))).count(),
+            jobs.len()
+        ));
         return Ok(Outcome::Interrupted);
     }
     if !batch {
@@ -372,6 +384,11 @@ fn plan_jobs(args: &RenderArgs) -> anyhow::Result<Vec<Job>> {
             output: PathBuf::from(&args.paths[1]),
         }]);
     };
+    anyhow::ensure!(
+        !dir.exists() || dir.is_dir(),
+        "--output-dir '{}' is a file, not a directory; give a directory",
+        dir.display()
+    );
     anyhow::ensure!(
         dir.is_dir(),
         "output directory '{}' does not exist; create it first (mkdir -p)",

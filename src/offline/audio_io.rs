@@ -1185,6 +1185,24 @@ impl OutputFormat {
         }
     }
 
+    /// Checks that this format holds `subtype` (FLAC: 16 or 24 bit), before anything is
+    /// rendered.
+    ///
+    /// # Errors
+    /// The subtype, what the format holds, and the fix.
+    pub fn check_subtype(self, subtype: Subtype) -> Result<()> {
+        if self == OutputFormat::Flac && !matches!(subtype, Subtype::Pcm16 | Subtype::Pcm24) {
+            return Err(Error::invalid_parameter(
+                "FLAC holds 16- or 24-bit integer samples only",
+                "subtype",
+                subtype.name().to_ascii_lowercase(),
+            )
+            .with_expected("pcm16 or pcm24")
+            .with_suggestion("use --subtype pcm24, or write a .wav for float output"));
+        }
+        Ok(())
+    }
+
     /// Subtype used when none is asked for: 32-bit float for WAV (as torchfx), 24-bit for
     /// FLAC (FLAC holds integers only).
     pub fn default_subtype(self) -> Subtype {
@@ -1404,15 +1422,7 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                 }
             }
             OutputFormat::Flac => {
-                if !matches!(options.subtype, Subtype::Pcm16 | Subtype::Pcm24) {
-                    return Err(Error::invalid_parameter(
-                        "FLAC holds 16- or 24-bit integer samples only",
-                        "subtype",
-                        options.subtype.name().to_ascii_lowercase(),
-                    )
-                    .with_expected("pcm16 or pcm24")
-                    .with_suggestion("use --subtype pcm24, or write a .wav for float output"));
-                }
+                options.format.check_subtype(options.subtype)?;
                 if channels > 8 {
                     return Err(Error::invalid_range(
                         "FLAC holds at most 8 channels",

@@ -204,23 +204,35 @@ pub fn check_paths(input: &Path, output: &Path, force: bool) -> Result<OutputFor
         )
         .with_suggestion("choose another output name; rtfx never writes over its input"));
     }
-    if let Ok(out_meta) = fs::metadata(output) {
-        if out_meta.is_dir() {
-            return Err(
-                Error::io(format!("Output '{out_shown}' is a directory"), out_shown)
-                    .with_suggestion("give a file name, or use --output-dir for directories"),
-            );
-        }
-        if !force {
-            return Err(Error::invalid_parameter(
-                format!("Output '{out_shown}' already exists"),
-                "output",
-                &out_shown,
-            )
-            .with_suggestion("pass --force to replace it, or choose another name"));
-        }
+    if fs::metadata(output).is_ok_and(|m| m.is_dir()) {
+        return Err(
+            Error::io(format!("Output '{out_shown}' is a directory"), out_shown)
+                .with_suggestion("give a file name, or use --output-dir for directories"),
+        );
     }
-    let dir = output_dir(output);
+    // A symbolic link, even one whose target does not exist yet, is an existing output: the
+    // render writes through it (as sox and ffmpeg do), so it needs --force.
+    let target = write_target(output);
+    let is_link = target != output;
+    if !force && (is_link || fs::metadata(output).is_ok()) {
+        let what = if is_link {
+            format!(" (a symbolic link to '{}')", target.display())
+        } else {
+            String::new()
+        };
+        return Err(Error::invalid_parameter(
+            format!("Output '{out_shown}' already exists{what}"),
+            "output",
+            &out_shown,
+        )
+        .with_suggestion(if is_link {
+            "pass --force to write through the link (it stays, and its target is replaced), or \
+             choose another name"
+        } else {
+            "pass --force to replace it, or choose another name"
+        }));
+    }
+    let dir = output_dir(&target);
     match fs::metadata(&dir) {
         Ok(m) if m.is_dir() => {}
         _ => {
@@ -232,6 +244,21 @@ pub fn check_paths(input: &Path, output: &Path, force: bool) -> Result<OutputFor
         }
     }
     Ok(format)
+}
+
+/// The file a write to `output` lands on: `output` itself, or, when it is a symbolic link, the
+/// end of its chain of links (relative links resolve against their own directory). A chain
+/// that loops stops after 40 links, as the kernel does.
+fn write_target(output: &Path) -> PathBuf {
+    let mut path = output.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&path) {
+            Ok(next) if next.is_absolute() => path = next,
+            Ok(next) => path = output_dir(&path).join(next),
+            Err(_) => break,
+        }
+    }
+    path
 }
 
 /// The directory an output file goes into.
@@ -345,8 +372,11 @@ pub fn render_file(
         processor.configure(info.sample_rate, info.channels)?;
     }
 
-    let dir = output_dir(output);
-    let name = output
+    // Through a symbolic link: the temporary file goes beside the link's target, and the
+    // rename replaces the target, not the link.
+    let target = write_target(output);
+    let dir = output_dir(&target);
+    let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
@@ -426,9 +456,9 @@ pub fn render_file(
         .with_suggestion("check free disk space")
     })?;
     let persisted = if options.force {
-        temp.persist(output).map(|_| ())
+        temp.persist(&target).map(|_| ())
     } else {
-        temp.persist_noclobber(output).map(|_| ())
+        temp.persist_noclobber(&target).map(|_| ())
     };
     persisted.map_err(|e| {
         Error::io(

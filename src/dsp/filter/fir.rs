@@ -18,7 +18,7 @@
 //! assert!((x[63] - 1.0).abs() < 1e-5); // unity at DC once the history is full
 //! ```
 
-use super::fir_design::{Window, firwin_into};
+use super::fir_design::{Window, check_taps_for_bands, firwin_into};
 use crate::dsp::{Effect, ParamInfo, find_param};
 use crate::error::{Error, Result};
 
@@ -176,11 +176,29 @@ impl Effect for Fir {
     }
 
     fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let info = find_param("fir", PARAMS, name)?;
-        let value = info.validate(value)?;
-        let i = PARAMS.iter().position(|p| p.name == info.name).unwrap_or(0);
+        self.set_params(&[(name, value)])
+    }
+
+    /// Checks the combination with every given value in place: an even tap count for a
+    /// design that passes Nyquist is refused here, when the chain is built, not at render time.
+    fn set_params(&mut self, params: &[(&str, f64)]) -> Result<()> {
         let mut candidate = self.values;
-        candidate[i] = value;
+        for &(name, value) in params {
+            let info = find_param("fir", PARAMS, name)?;
+            let value = info.validate(value)?;
+            let i = PARAMS.iter().position(|p| p.name == info.name).unwrap_or(0);
+            candidate[i] = value;
+        }
+        let bands = if candidate[CUTOFF_HIGH].is_nan() {
+            1
+        } else {
+            2
+        };
+        check_taps_for_bands(
+            candidate[NUM_TAPS] as usize,
+            bands,
+            candidate[PASS_ZERO] == 1.0,
+        )?;
         if self.prepared {
             self.redesign(&candidate)?;
         }

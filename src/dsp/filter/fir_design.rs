@@ -182,7 +182,7 @@ fn general_cosine(a: &[f64], n: usize, len: usize) -> f64 {
 
 /// Modified Bessel function of the first kind, order 0, by its power series (all terms positive,
 /// so the relative error stays near machine precision).
-fn bessel_i0(x: f64) -> f64 {
+pub(crate) fn bessel_i0(x: f64) -> f64 {
     let q = 0.25 * x * x;
     let mut term = 1.0;
     let mut sum = 1.0;
@@ -198,7 +198,7 @@ fn bessel_i0(x: f64) -> f64 {
 }
 
 /// `np.sinc(x) = sin(πx)/(πx)`.
-fn sinc(x: f64) -> f64 {
+pub(crate) fn sinc(x: f64) -> f64 {
     if x == 0.0 {
         1.0
     } else {
@@ -239,6 +239,27 @@ fn pairwise_sum(f: &impl Fn(usize) -> f64, start: usize, n: usize) -> f64 {
         n2 -= n2 % 8;
         pairwise_sum(f, start, n2) + pairwise_sum(f, start + n2, n - n2)
     }
+}
+
+/// Checks that `num_taps` can realise a design with `bands` cutoffs and `pass_zero`: a design
+/// that passes the Nyquist frequency (high-pass, band-stop) needs an odd tap count, since an
+/// even-length linear-phase filter has zero response there. Depends on no sample rate, so a
+/// chain checks it when it is built.
+///
+/// # Errors
+/// An even `num_taps` for a design that passes Nyquist, with the next odd count as the fix.
+pub fn check_taps_for_bands(num_taps: usize, bands: usize, pass_zero: bool) -> Result<()> {
+    let pass_nyquist = bands.is_multiple_of(2) == pass_zero;
+    if pass_nyquist && num_taps.is_multiple_of(2) {
+        return Err(Error::invalid_parameter(
+            "A filter with an even number of coefficients must have zero response at the Nyquist \
+             frequency (a high-pass or band-stop needs an odd number of taps)",
+            "num_taps",
+            num_taps,
+        )
+        .with_suggestion(format!("use an odd number of taps, e.g. {}", num_taps + 1)));
+    }
+    Ok(())
 }
 
 /// `scipy.signal.firwin(len(taps), cutoffs_hz, window=window, pass_zero=pass_zero,
@@ -332,16 +353,8 @@ pub fn firwin_into(
             )));
         }
     }
+    check_taps_for_bands(num_taps, cutoffs_hz.len(), pass_zero)?;
     let pass_nyquist = cutoffs_hz.len().is_multiple_of(2) == pass_zero;
-    if pass_nyquist && num_taps.is_multiple_of(2) {
-        return Err(Error::invalid_parameter(
-            "A filter with an even number of coefficients must have zero response at the Nyquist \
-             frequency",
-            "num_taps",
-            num_taps,
-        )
-        .with_suggestion(format!("use an odd number of taps, e.g. {}", num_taps + 1)));
-    }
 
     // Band edges (normalized to Nyquist), with 0 and/or 1 added so they pair into passbands.
     let lead = usize::from(pass_zero);
