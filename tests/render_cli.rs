@@ -990,3 +990,58 @@ fn an_even_tap_high_pass_fir_is_a_usage_error_before_rendering() {
     );
     assert_eq!(r.code, 0, "an even-tap low-pass is fine: {}", r.stderr);
 }
+
+/// Each file's result is a line of its own. With `--progress bar` into a file the ✓ line used
+/// to vanish (printed through the hidden bars); on a terminal it was padded to the width
+/// with no newline, so a captured terminal log was one long line. The terminal case runs
+/// under `script` (util-linux), which gives rtfx a pseudo-terminal.
+#[test]
+fn every_file_ends_its_line_in_logs_and_on_terminals() {
+    let (dir, _) = setup();
+    let d = dir.path();
+    let r = rtfx(
+        d,
+        &[
+            "render",
+            "in.wav",
+            "out.wav",
+            "-e",
+            "gain:1",
+            "--progress",
+            "bar",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("✓ in.wav → out.wav ("), "{:?}", r.stderr);
+    assert!(r.stderr.ends_with(")\n"), "{:?}", r.stderr);
+
+    std::fs::create_dir(d.join("out")).unwrap();
+    std::fs::copy(d.join("in.wav"), d.join("two.wav")).unwrap();
+    let bin = common::rtfx_bin();
+    let command = format!(
+        "{} render in.wav two.wav -O out -e gain:1",
+        bin.to_string_lossy()
+    );
+    let Ok(out) = std::process::Command::new("script")
+        .current_dir(d)
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+    else {
+        eprintln!("no `script` (util-linux): the terminal case is skipped");
+        return;
+    };
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{log}");
+    for name in ["in.wav", "two.wav"] {
+        let at = log
+            .find(&format!("✓ {name} → "))
+            .unwrap_or_else(|| panic!("no line for {name}: {log:?}"));
+        let rest = &log[at..];
+        let end = rest.find(")").expect("the line's end");
+        assert!(
+            rest[end + 1..].starts_with("\r\n") || rest[end + 1..].starts_with('\n'),
+            "{name}'s line does not end: {:?}",
+            &rest[..rest.len().min(end + 40)]
+        );
+    }
+}

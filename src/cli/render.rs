@@ -632,11 +632,12 @@ impl Reporter {
         }
     }
 
+    /// One finished line: the bars step aside while it is written, so it ends with a real
+    /// newline on a terminal (a captured terminal log keeps one line per file) and is written
+    /// even where the bars are hidden (`--progress bar` into a file).
     fn line(&self, text: &str) {
         match &self.multi {
-            Some(m) => {
-                let _ = m.println(text);
-            }
+            Some(m) => m.suspend(|| errln!("{text}")),
             None => errln!("{text}"),
         }
     }
