@@ -73,6 +73,54 @@ fn every_effect_is_chunk_invariant() {
     assert!(checked >= 30, "only {checked} effects checked");
 }
 
+/// Every registry effect again with each of its toggles flipped from its default (a mode such
+/// as the limiter's `true_peak` runs other code than the default checked above).
+#[test]
+fn every_effect_is_chunk_invariant_with_each_toggle_flipped() {
+    let input = vec![
+        common::noise(FRAMES, 13, 0.9),
+        common::noise(FRAMES, 14, 0.4),
+    ];
+    let splits = [vec![1], vec![7], random_sizes(5), random_sizes(6)];
+    let mut checked = Vec::new();
+    for entry in rtfx::dsp::registry::entries() {
+        if common::is_block_wise(entry.name) {
+            continue;
+        }
+        let base = common::example_params(entry);
+        let probe = (entry.build)();
+        for p in probe.params() {
+            if p.kind != rtfx::dsp::ParamKind::Toggle {
+                continue;
+            }
+            let mut params = base.clone();
+            params.push((
+                p.name.to_string(),
+                rtfx::dsp::ParamValue::Bool(p.default == 0.0),
+            ));
+            let Ok(mut effect) = rtfx::dsp::registry::build(entry.name, &params) else {
+                continue;
+            };
+            let reference = one_shot(effect.as_mut(), &input);
+            for sizes in &splits {
+                let got = chunked(effect.as_mut(), &input, sizes);
+                assert!(
+                    got == reference,
+                    "{} with {} flipped depends on block sizes {:?}",
+                    entry.name,
+                    p.name,
+                    &sizes[..sizes.len().min(4)]
+                );
+            }
+            checked.push(format!("{}.{}", entry.name, p.name));
+        }
+    }
+    assert!(
+        checked.iter().any(|c| c == "limiter.true_peak"),
+        "{checked:?}"
+    );
+}
+
 #[test]
 fn chain_is_chunk_invariant_including_parameter_ramps() {
     let specs = [

@@ -31,7 +31,7 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = ();
 }
 
-const PARAM_COUNT: u32 = 42;
+const PARAM_COUNT: u32 = 43;
 
 fn plugin_path() -> PathBuf {
     if let Some(p) = std::env::var_os("RTFX_CLAP") {

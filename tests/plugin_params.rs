@@ -54,6 +54,7 @@ const IDS: &[&str] = &[
     "out_gain",
     "bypass",
     "mode",
+    "lim_tp",
 ];
 
 #[test]
@@ -195,7 +196,7 @@ fn latency_changing_parameters_are_not_automatable() {
     for (id, ptr, _) in plugin.params().param_map() {
         let flags = unsafe { ptr.flags() };
         let automatable = !flags.contains(ParamFlags::NON_AUTOMATABLE);
-        let expected = !matches!(id.as_str(), "lim_on" | "lim_lookahead" | "mode");
+        let expected = !matches!(id.as_str(), "lim_on" | "lim_lookahead" | "mode" | "lim_tp");
         assert_eq!(automatable, expected, "{id}");
         if id == "bypass" {
             assert!(flags.contains(ParamFlags::BYPASS));

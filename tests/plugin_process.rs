@@ -299,3 +299,30 @@ fn reset_applies_parameter_changes_made_while_not_processing() {
     process_all(&mut b, &mut host_b, &mut xb, 512);
     assert_eq!(xa, xb);
 }
+
+#[test]
+fn true_peak_mode_adds_the_interpolator_latency_under_a_short_lookahead() {
+    let mut plugin = Rtfx::default();
+    set_text(&plugin, "lim_on", "On");
+    set_text(&plugin, "lim_lookahead", "0 ms");
+    let mut host = Host::new(48_000.0, None);
+    assert!(activate(&mut plugin, &mut host, 48_000.0, 512, 2));
+    assert_eq!(plugin.meters().latency_samples(), 0);
+    let mut chans = vec![vec![0.0f32; 256]; 2];
+    set_text(&plugin, "lim_tp", "On");
+    process_all(&mut plugin, &mut host, &mut chans, 256);
+    assert_eq!(host.latency.get(), Some(36));
+    assert_eq!(plugin.meters().latency_samples(), 36);
+    // A lookahead longer than the interpolator's delay is the latency in either mode.
+    set_text(&plugin, "lim_lookahead", "5 ms");
+    process_all(&mut plugin, &mut host, &mut chans, 256);
+    assert_eq!(host.latency.get(), Some(240));
+    host.latency.set(None);
+    set_text(&plugin, "lim_tp", "Off");
+    process_all(&mut plugin, &mut host, &mut chans, 256);
+    assert_eq!(
+        host.latency.get(),
+        None,
+        "unchanged latency is not re-reported"
+    );
+}

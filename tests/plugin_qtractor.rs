@@ -1,6 +1,6 @@
 //! A light load check in a second real host: Debian's `qtractor_plugin_scan` (from the
 //! `qtractor` package, which `tools/setup.sh` installs) loads the `.clap`, and must describe it
-//! on a `CLAP|` line: name, 2 audio ins and outs, no MIDI, 42 parameters, a GUI.
+//! on a `CLAP|` line: name, 2 audio ins and outs, no MIDI, 43 parameters, a GUI.
 //!
 //! The test fails when the scanner is missing; set `RTFX_SKIP_QTRACTOR=1` to skip it
 //! deliberately. `RTFX_CLAP` picks another build, as in `tests/plugin_clap.rs`.
@@ -65,6 +65,6 @@ fn qtractor_scans_the_clap() {
     assert_eq!(fields[1], "rtfx", "{line}");
     assert_eq!(fields[2], "2:2", "audio ins:outs in {line}");
     assert_eq!(fields[3], "0:0", "MIDI ins:outs in {line}");
-    assert_eq!(fields[4], "42:0", "parameters in {line}");
+    assert_eq!(fields[4], "43:0", "parameters in {line}");
     assert!(fields[5].contains("GUI"), "{line}");
 }

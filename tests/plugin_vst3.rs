@@ -135,7 +135,7 @@ fn pedalboard_matches_the_exported_chain_and_round_trips_state() {
     let report = stdout.lines().last().unwrap_or_default();
     eprintln!("pedalboard: {report}");
     assert!(report.contains(r#""name": "rtfx""#), "{report}");
-    assert!(report.contains(r#""parameters": 42"#), "{report}");
+    assert!(report.contains(r#""parameters": 43"#), "{report}");
     assert!(
         report.contains(r#""state_identical": true"#),
         "state did not round-trip: {report}"

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod resample;
 pub mod smooth;
 pub mod spec;
+pub mod true_peak;
 
 pub use chain::Chain;
 pub use param::{ParamInfo, ParamKind, ParamValue};

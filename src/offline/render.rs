@@ -79,8 +79,15 @@ impl NormalizeTarget {
     }
 }
 
-/// True-peak ceiling kept by loudness normalisation, in dBTP.
+/// True-peak ceiling kept by loudness normalisation, in dBTP, measured by rtfx's true-peak
+/// meter ([`crate::dsp::true_peak`], 8× oversampling with parabolic refinement).
 pub const LUFS_TRUE_PEAK_CEILING_DB: f64 = -1.0;
+
+/// Headroom under [`LUFS_TRUE_PEAK_CEILING_DB`] that a capped loudness gain aims for: covers
+/// the meter's own error on non-band-limited material (clicks, steps: 0.003 dB against a
+/// 256-tap, 32× reference), float rounding and integer dither, so that the written file
+/// stays at or below the ceiling by any accurate meter.
+pub const LUFS_TRUE_PEAK_MARGIN_DB: f64 = 0.01;
 
 /// Everything `render_file` can be asked to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -709,31 +716,37 @@ pub struct Measured {
     pub true_peak: Option<f64>,
 }
 
+/// Whole-file levels for normalisation: sample peak, RMS and, for a loudness target, the
+/// integrated loudness (the `ebur128` crate) and the true peak (rtfx's own oversampling meter,
+/// [`crate::dsp::true_peak`]: the `ebur128` crate's 4× true peak reads low on inter-sample
+/// peaks near Nyquist, 0.15 dB on `tests/true_peak.rs`'s material, which let the -1 dBTP
+/// ceiling be crossed).
 struct Meter {
     peak: f64,
     sum_sq: f64,
     count: u64,
     ebu: Option<ebur128::EbuR128>,
+    true_peak: Option<crate::dsp::true_peak::TruePeakMeter>,
 }
 
 impl Meter {
     fn new(target: NormalizeTarget, channels: usize, rate: u32) -> Result<Self> {
         let ebu = match target {
             NormalizeTarget::Lufs(_) => Some(
-                ebur128::EbuR128::new(
-                    channels as u32,
-                    rate,
-                    ebur128::Mode::I | ebur128::Mode::TRUE_PEAK,
-                )
-                .map_err(|e| Error::format(format!("Loudness meter failed: {e}")))?,
+                ebur128::EbuR128::new(channels as u32, rate, ebur128::Mode::I)
+                    .map_err(|e| Error::format(format!("Loudness meter failed: {e}")))?,
             ),
             _ => None,
         };
+        let true_peak = ebu
+            .as_ref()
+            .map(|_| crate::dsp::true_peak::TruePeakMeter::new(channels));
         Ok(Meter {
             peak: 0.0,
             sum_sq: 0.0,
             count: 0,
             ebu,
+            true_peak,
         })
     }
 
@@ -753,6 +766,9 @@ impl Meter {
             ebu.add_frames_planar_f32(block)
                 .map_err(|e| Error::format(format!("Loudness meter failed: {e}")))?;
         }
+        if let Some(tp) = &mut self.true_peak {
+            tp.add(block);
+        }
         Ok(())
     }
 
@@ -762,17 +778,15 @@ impl Meter {
         } else {
             (self.sum_sq / self.count as f64).sqrt()
         };
-        let (lufs, true_peak) = match &self.ebu {
-            Some(ebu) => {
-                let lufs = ebu.loudness_global().unwrap_or(f64::NEG_INFINITY);
-                let mut tp = 0.0f64;
-                for c in 0..ebu.channels() {
-                    tp = tp.max(ebu.true_peak(c).unwrap_or(0.0));
-                }
-                (Some(lufs), Some(tp))
-            }
-            None => (None, None),
-        };
+        let lufs = self
+            .ebu
+            .as_ref()
+            .map(|ebu| ebu.loudness_global().unwrap_or(f64::NEG_INFINITY));
+        // Never below the sample peak (the meter's reading is at least that, up to rounding).
+        let true_peak = self
+            .true_peak
+            .as_ref()
+            .map(|m| m.true_peak().max(self.peak));
         Ok(Measured {
             peak: self.peak,
             rms,
@@ -813,7 +827,7 @@ pub fn normalisation_gain(target: NormalizeTarget, m: &Measured) -> (f64, Option
             }
             let gain = db(level - lufs);
             let tp = m.true_peak.unwrap_or(m.peak);
-            let ceiling = db(LUFS_TRUE_PEAK_CEILING_DB);
+            let ceiling = db(LUFS_TRUE_PEAK_CEILING_DB - LUFS_TRUE_PEAK_MARGIN_DB);
             if tp > 0.0 && tp * gain > ceiling {
                 let capped = ceiling / tp;
                 let reached = lufs + 20.0 * capped.log10();

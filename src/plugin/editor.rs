@@ -620,6 +620,7 @@ impl StripApp {
                 slider(ui, setter, &p.limiter_ceiling);
                 slider(ui, setter, &p.limiter_lookahead);
                 slider(ui, setter, &p.limiter_release);
+                switch(ui, setter, &p.limiter_true_peak, "True peak");
             });
             section(ui, "Output", |ui| slider(ui, setter, &p.output_gain));
         });

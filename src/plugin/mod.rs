@@ -41,7 +41,7 @@ use nice_plug::prelude::*;
 
 use self::offload::Offload;
 use self::params::{ProcessingMode, RtfxParams};
-use self::strip::{Strip, StripLevels, StripSettings, lookahead_samples};
+use self::strip::{Strip, StripLevels, StripSettings};
 
 /// Tempo the tempo-synced delay uses when the host reports none (BPM).
 pub const DEFAULT_TEMPO: f64 = 120.0;
@@ -307,7 +307,9 @@ impl Rtfx {
     /// offloaded, the offload latency.
     fn latency_for(&self, settings: &StripSettings, mode: ProcessingMode) -> u32 {
         let strip = if settings.limiter.enabled && self.sample_rate > 0.0 {
-            lookahead_samples(settings.limiter.lookahead_ms, f64::from(self.sample_rate))
+            settings
+                .limiter
+                .latency_samples(f64::from(self.sample_rate))
         } else {
             0
         };

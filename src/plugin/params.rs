@@ -356,6 +356,10 @@ pub struct RtfxParams {
     /// Processing mode (changes the latency, so not automatable).
     #[id = "mode"]
     pub mode: EnumParam<ProcessingMode>,
+    /// Limiter true-peak mode (ceiling in dBTP; may change the latency, so not automatable).
+    /// Added after the first release: appended so that existing parameters keep their order.
+    #[id = "lim_tp"]
+    pub limiter_true_peak: BoolParam,
 }
 
 impl Default for RtfxParams {
@@ -442,6 +446,8 @@ impl Default for RtfxParams {
             output_gain: db_param("Output Gain", f(d.output_gain_db), -24.0, 24.0),
             bypass: BoolParam::new("Bypass", d.bypass).make_bypass(),
             mode: EnumParam::new("Processing Mode", ProcessingMode::Inline).non_automatable(),
+            limiter_true_peak: BoolParam::new("Limiter True Peak", d.limiter.true_peak)
+                .non_automatable(),
         }
     }
 }
@@ -507,6 +513,7 @@ impl RtfxParams {
                 ceiling_db: v(&self.limiter_ceiling),
                 lookahead_ms: v(&self.limiter_lookahead),
                 release_ms: v(&self.limiter_release),
+                true_peak: self.limiter_true_peak.value(),
             },
             output_gain_db: v(&self.output_gain),
             bypass: self.bypass.value(),

@@ -187,6 +187,20 @@ pub struct LimiterSettings {
     pub lookahead_ms: f64,
     /// Release in milliseconds.
     pub release_ms: f64,
+    /// True-peak mode: the ceiling is in dBTP, peaks between the samples are limited too
+    /// (see [`Limiter`]; the latency is then at least 0.75 ms).
+    pub true_peak: bool,
+}
+
+impl LimiterSettings {
+    /// The limiter's latency in samples at `fs`: its lookahead, in true-peak mode at least
+    /// [`crate::dsp::fx::dynamics::TRUE_PEAK_MIN_LATENCY`].
+    pub fn latency_samples(&self, fs: f64) -> usize {
+        crate::dsp::fx::dynamics::limiter_latency(
+            lookahead_samples(self.lookahead_ms, fs),
+            self.true_peak,
+        )
+    }
 }
 
 /// Every parameter of the strip, in engine units. `Default` is the plugin's default preset:
@@ -274,6 +288,7 @@ impl Default for StripSettings {
                 ceiling_db: -0.3,
                 lookahead_ms: 5.0,
                 release_ms: 50.0,
+                true_peak: false,
             },
             output_gain_db: 0.0,
             bypass: false,
@@ -370,10 +385,11 @@ impl StripSettings {
         let l = &self.limiter;
         if l.enabled {
             specs.push(format!(
-                "limiter:threshold={},lookahead={},release={}",
+                "limiter:threshold={},lookahead={},release={}{}",
                 fmt_num(l.ceiling_db),
                 fmt_num(l.lookahead_ms / 1000.0),
-                fmt_num(l.release_ms / 1000.0)
+                fmt_num(l.release_ms / 1000.0),
+                if l.true_peak { ",true_peak=true" } else { "" }
             ));
         }
         specs.push(format!(
@@ -940,7 +956,7 @@ pub struct Strip {
     limiter: Limiter,
     /// ceiling.
     limiter_ceiling: Smoothed,
-    limiter_applied: [f64; 3],
+    limiter_applied: [f64; 4],
     limiter_fade: Fade,
 
     bypass: Fade,
@@ -996,7 +1012,7 @@ impl Strip {
             reverb_fade: Fade::new(r.enabled),
             limiter: Limiter::new(),
             limiter_ceiling: Smoothed::new(s.limiter.ceiling_db),
-            limiter_applied: [f64::NAN; 3],
+            limiter_applied: [f64::NAN; 4],
             limiter_fade: Fade::new(s.limiter.enabled),
             bypass: Fade::new(!s.bypass),
             dry: DryLine {
@@ -1190,7 +1206,7 @@ impl Strip {
     /// The latency the strip will have for its target settings (what the host should be told).
     pub fn target_latency(&self) -> usize {
         if self.target.limiter.enabled && self.sample_rate > 0.0 {
-            lookahead_samples(self.target.limiter.lookahead_ms, self.sample_rate)
+            self.target.limiter.latency_samples(self.sample_rate)
         } else {
             0
         }
@@ -1366,8 +1382,9 @@ impl Strip {
             self.limiter_ceiling.s.current().clamp(-60.0, 0.0),
             lookahead_samples(l.lookahead_ms, fs) as f64 / fs,
             (l.release_ms / 1000.0).clamp(0.001, 5.0),
+            f64::from(u8::from(l.true_peak)),
         ];
-        for ((name, v), applied) in ["threshold", "lookahead", "release"]
+        for ((name, v), applied) in ["threshold", "lookahead", "release", "true_peak"]
             .iter()
             .zip(limiter)
             .zip(self.limiter_applied.iter_mut())

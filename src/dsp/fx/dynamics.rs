@@ -4,7 +4,8 @@
 //! floor recomputes the cached coefficients at once and keeps the detector state.
 
 use super::{finite_or_zero, one_pole_coeff};
-use crate::dsp::{Effect, ParamInfo, find_param, sanitize_state};
+use crate::dsp::true_peak::{self, TruePeakDetector};
+use crate::dsp::{Effect, ParamInfo, find_param, sanitize_state, sanitize_state_f32};
 use crate::error::{Error, Result};
 
 /// The `Effect` impl shared by the expander and the gate (both wrap a [`Downward`]).
@@ -643,7 +644,32 @@ downward_effect!(Gate, "gate", GATE_PARAMS);
 /// Longest lookahead accepted, in seconds (the delay line is allocated for it).
 pub const MAX_LOOKAHEAD_S: f64 = 0.1;
 
-static LIMITER_PARAMS: [ParamInfo; 3] = [
+/// True-peak mode: samples the gain is held at its lowest on each side of a detected peak.
+pub const TRUE_PEAK_HOLD: usize = 4;
+
+/// True-peak mode: the detector aims this far (dB) under the threshold. It covers what the
+/// 8×, 64-tap interpolator under-reads (content between 0.45·fs and Nyquist, which steps,
+/// clipped material and the gain's own modulation have) and float rounding: measured against
+/// a 256-tap, 32× reference the output stays under the threshold with it, and exceeds it by
+/// up to 0.03 dB on clicks and steps without it.
+pub const TRUE_PEAK_MARGIN_DB: f64 = 0.05;
+
+/// Smallest latency of the limiter in true-peak mode, in samples: the interpolator's delay
+/// ([`true_peak::DELAY`]) plus the hold ([`TRUE_PEAK_HOLD`]). 36 samples (0.75 ms at 48 kHz).
+pub const TRUE_PEAK_MIN_LATENCY: usize = true_peak::DELAY + TRUE_PEAK_HOLD;
+
+/// The limiter's latency in samples for a lookahead of `lookahead_samples` (already rounded
+/// at the sample rate) and the given mode: the lookahead, and in true-peak mode at least
+/// [`TRUE_PEAK_MIN_LATENCY`]. (Before `prepare` the limiter itself reports 0.)
+pub fn limiter_latency(lookahead_samples: usize, true_peak: bool) -> usize {
+    if true_peak {
+        lookahead_samples.max(TRUE_PEAK_MIN_LATENCY)
+    } else {
+        lookahead_samples
+    }
+}
+
+static LIMITER_PARAMS: [ParamInfo; 4] = [
     ParamInfo::continuous(
         "threshold",
         -60.0,
@@ -662,6 +688,11 @@ static LIMITER_PARAMS: [ParamInfo; 3] = [
     )
     .unsmoothed(),
     ParamInfo::continuous("release", 0.001, 5.0, 0.05, "s", "Release time of the gain"),
+    ParamInfo::toggle(
+        "true_peak",
+        false,
+        "Limit the true (inter-sample) peak, 8x oversampled, in dBTP; latency at least 36 samples",
+    ),
 ];
 
 /// Per-channel limiter state: the delay line of past inputs, the sliding maximum of |x| over
@@ -691,6 +722,18 @@ struct LimiterChannel {
     /// `suffix[W]` = 0. Room for the longest window.
     suffix: Vec<f32>,
     gain: f64,
+    /// True-peak mode: the sliding maximum runs on `tp_mags` instead of |history|.
+    tp: bool,
+    /// True-peak mode: the interpolating detector (fed with every input).
+    detector: TruePeakDetector,
+    /// True-peak mode: the detector's interval peaks, aligned with `history`.
+    tp_mags: Vec<f32>,
+    /// True-peak mode: the gain targets (thr / window peak), aligned with `history`.
+    targets: Vec<f64>,
+    /// True-peak mode: the sum of the last `box_len` targets.
+    box_sum: f64,
+    /// True-peak mode: length of the moving average that ramps the gain.
+    box_len: usize,
 }
 
 impl LimiterChannel {
@@ -704,6 +747,12 @@ impl LimiterChannel {
             prefix: 0.0,
             suffix: vec![0.0; history + 1],
             gain: 1.0,
+            tp: false,
+            detector: TruePeakDetector::new(),
+            tp_mags: vec![0.0; history],
+            targets: vec![1.0; history],
+            box_sum: 0.0,
+            box_len: 0,
         }
     }
 
@@ -715,23 +764,69 @@ impl LimiterChannel {
         self.prefix = 0.0;
         self.suffix.fill(0.0);
         self.gain = 1.0;
+        self.detector.reset();
+        self.tp_mags.fill(0.0);
+        self.targets.fill(1.0);
+        self.box_sum = self.box_len as f64;
     }
 
-    /// Visits the smoothed gain, the whole delay line and the sliding-maximum state.
+    /// Visits the smoothed gain, the whole delay line and the sliding-maximum state, and in
+    /// true-peak mode the interval peaks, the gain targets and their sum.
     fn visit(&self, visit: &mut dyn FnMut(f64)) {
         visit(self.gain);
         self.history.iter().for_each(|&v| visit(f64::from(v)));
         visit(f64::from(self.prefix));
         self.suffix.iter().for_each(|&v| visit(f64::from(v)));
+        if self.tp {
+            self.tp_mags.iter().for_each(|&v| visit(f64::from(v)));
+            self.targets.iter().for_each(|&v| visit(v));
+            visit(self.box_sum);
+        }
     }
 
-    /// |x| of the input `back` samples before the next one (1 = the newest); 0 before the
-    /// first input (the history starts as zeros). `back` ≤ the history's length.
+    /// Ring index of the input `back` samples before the next one (1 = the newest).
     #[inline(always)]
-    fn magnitude_back(&self, back: usize) -> f32 {
+    fn index_back(&self, back: usize) -> usize {
         let n = self.history.len();
         let idx = self.pos + n - back;
-        self.history[if idx >= n { idx - n } else { idx }].abs()
+        if idx >= n { idx - n } else { idx }
+    }
+
+    /// The detector magnitude of the input `back` samples before the next one (1 = the
+    /// newest): |x|, or in true-peak mode the interval's true peak; 0 before the first input
+    /// (the history starts as zeros). `back` ≤ the history's length.
+    #[inline(always)]
+    fn magnitude_back(&self, back: usize) -> f32 {
+        let idx = self.index_back(back);
+        if self.tp {
+            self.tp_mags[idx]
+        } else {
+            self.history[idx].abs()
+        }
+    }
+
+    /// Enters (or re-enters, with a new geometry) true-peak mode: recomputes the detector and
+    /// the interval peaks from the stored inputs, rebuilds the sliding maximum over `window`
+    /// of them, and starts the moving average of `box_len` targets at the current gain, so
+    /// that the gain goes on from where it is (no jump) and ramps to the new targets.
+    fn enter_true_peak(&mut self, window: usize, box_len: usize) {
+        self.tp = true;
+        let n = self.history.len();
+        let span = (window + true_peak::TAPS + 2).min(n);
+        let mut det = TruePeakDetector::new();
+        for back in (1..=span).rev() {
+            let idx = self.index_back(back);
+            self.tp_mags[idx] = sanitize_state_f32(det.push(self.history[idx]));
+        }
+        self.detector = det;
+        self.rebuild(window);
+        self.box_len = box_len.clamp(1, n - 1);
+        let g = self.gain.min(1.0);
+        for back in 1..=self.box_len {
+            let idx = self.index_back(back);
+            self.targets[idx] = g;
+        }
+        self.box_sum = g * self.box_len as f64;
     }
 
     /// Fills `suffix[from..W]` for the block of `W` inputs that ends `end_back` samples before
@@ -764,10 +859,9 @@ impl LimiterChannel {
         peak
     }
 
-    /// Sets the window to `delay + 1` inputs and rebuilds the sliding maximum from the
-    /// history, as if the new window had always been in use.
-    fn rebuild(&mut self, delay: usize) {
-        let w = delay + 1;
+    /// Sets the window to `w` inputs and rebuilds the sliding maximum from the stored
+    /// magnitudes, as if the new window had always been in use.
+    fn rebuild(&mut self, w: usize) {
         self.window = w;
         self.phase = (self.time % w as u64) as usize;
         let p = self.phase;
@@ -799,11 +893,33 @@ impl LimiterChannel {
 /// click; hosts are told the new latency through `latency_samples`); the window is rebuilt
 /// from the stored history without allocating. The gain is per channel (unlinked), as in
 /// torchfx.
+///
+/// **True-peak mode** (`true_peak`, off by default; off, the output is bit for bit what it
+/// always was). The threshold is then a true-peak ceiling in dBTP: the detector runs on the
+/// 8× oversampled signal ([`crate::dsp::true_peak`]: within 0.002 dB of the continuous peak
+/// up to 0.45·fs), so peaks between the samples are caught too. The latency is
+/// `max(L, 36)` samples (the interpolator needs [`true_peak::DELAY`] = 32 samples, plus a
+/// hold of [`TRUE_PEAK_HOLD`] = 4), see [`limiter_latency`]. The gain is the moving average
+/// over `M = latency − 35` samples of `thr / (largest interval true peak over the last
+/// M + 8)`, released by the same one-pole: it ramps linearly into each peak and is at its
+/// lowest, flat, for 4 samples on each side of it, so the oversampled output stays under
+/// the ceiling (a sample-by-sample clamp, as in peak mode, would itself create inter-sample
+/// overshoot). With the lookahead under 1 ms the ramps are short and the limiting harder.
+/// Switching the mode keeps the gain and ramps from it (no jump); the ceiling holds again
+/// once one lookahead has passed. While the lookahead is at least 0.75 ms the latency does
+/// not change with the mode, so switching does not move the output in time either.
 #[derive(Debug, Clone)]
 pub struct Limiter {
     threshold: f64,
     lookahead: f64,
     release: f64,
+    true_peak: bool,
+    /// The mode the channels are in (`true_peak` once prepared).
+    tp_applied: bool,
+    /// Sliding-maximum window in true-peak mode.
+    tp_window: usize,
+    /// The detector's linear threshold in true-peak mode (`thr_lin` less the margin).
+    tp_thr: f64,
     sample_rate: f64,
     thr_lin: f64,
     /// Largest `f32` not above `thr_lin`: the final clamp.
@@ -827,6 +943,10 @@ impl Limiter {
             threshold: -1.0,
             lookahead: 0.005,
             release: 0.05,
+            true_peak: false,
+            tp_applied: false,
+            tp_window: 0,
+            tp_thr: 1.0,
             sample_rate: 0.0,
             thr_lin: 1.0,
             thr_f32: 1.0,
@@ -851,6 +971,49 @@ impl Limiter {
         self.thr_lin
     }
 
+    /// True-peak mode's `process` (see the type's docs).
+    fn process_true_peak(&mut self, block: &mut [&mut [f32]]) {
+        let delay = self.delay;
+        let thr = self.tp_thr;
+        let thr32 = self.thr_f32;
+        let a_rel = self.release_coeff;
+        for (ch, st) in block.iter_mut().zip(self.channels.iter_mut()) {
+            let n = st.history.len();
+            let box_len = st.box_len;
+            let inv_box = 1.0 / box_len as f64;
+            let mut gain = st.gain;
+            let mut box_sum = st.box_sum;
+            for sample in ch.iter_mut() {
+                let x = sanitize_state_f32(finite_or_zero(*sample) as f32);
+                let w = st.pos;
+                st.history[w] = x;
+                let back = w + n - delay;
+                let delayed = st.history[if back >= n { back - n } else { back }];
+                let m = sanitize_state_f32(st.detector.push(x));
+                st.tp_mags[w] = m;
+                st.pos = if w + 1 == n { 0 } else { w + 1 };
+                st.time += 1;
+                let peak = f64::from(st.push_max(m));
+                let gr = if peak <= thr { 1.0 } else { thr / peak };
+                // The moving average of the targets: its oldest leaves, the newest enters.
+                let leave = w + n - box_len;
+                let leave = if leave >= n { leave - n } else { leave };
+                box_sum = sanitize_state(box_sum + gr - st.targets[leave]);
+                st.targets[w] = gr;
+                let target = (box_sum * inv_box).min(1.0);
+                let g = if target < gain {
+                    target
+                } else {
+                    a_rel * gain + (1.0 - a_rel) * target
+                };
+                gain = sanitize_state(g);
+                *sample = ((f64::from(delayed) * gain) as f32).clamp(-thr32, thr32);
+            }
+            st.gain = gain;
+            st.box_sum = box_sum;
+        }
+    }
+
     fn update(&mut self) {
         self.thr_lin = 10f64.powf(self.threshold / 20.0);
         let mut t = self.thr_lin as f32;
@@ -858,18 +1021,37 @@ impl Limiter {
             t = f32::from_bits(t.to_bits() - 1);
         }
         self.thr_f32 = t;
+        self.tp_thr = 10f64.powf((self.threshold - TRUE_PEAK_MARGIN_DB) / 20.0);
         self.attack_coeff = one_pole_coeff(self.lookahead, self.sample_rate);
         self.release_coeff = one_pole_coeff(self.release, self.sample_rate);
-        let delay = (self.lookahead * self.sample_rate).round() as usize;
+        let lookahead = (self.lookahead * self.sample_rate).round() as usize;
         let max = self
             .channels
             .first()
             .map_or(0, |c| c.history.len().saturating_sub(1));
-        let delay = delay.min(max);
-        if delay != self.delay {
-            self.delay = delay;
-            for c in &mut self.channels {
-                c.rebuild(delay);
+        if self.true_peak && !self.channels.is_empty() {
+            // delay = M − 1 + DELAY + HOLD: the delayed sample sits in the middle of the
+            // 2·HOLD + 1 intervals every one of the M averaged targets has seen.
+            let delay = limiter_latency(lookahead, true).min(max);
+            let box_len = (delay + 1).saturating_sub(TRUE_PEAK_MIN_LATENCY).max(1);
+            let window = box_len + 2 * TRUE_PEAK_HOLD;
+            if delay != self.delay || !self.tp_applied || window != self.tp_window {
+                self.delay = delay;
+                self.tp_window = window;
+                self.tp_applied = true;
+                for c in &mut self.channels {
+                    c.enter_true_peak(window, box_len);
+                }
+            }
+        } else {
+            let delay = lookahead.min(max);
+            if delay != self.delay || self.tp_applied {
+                self.delay = delay;
+                self.tp_applied = false;
+                for c in &mut self.channels {
+                    c.tp = false;
+                    c.rebuild(delay + 1);
+                }
             }
         }
     }
@@ -889,7 +1071,8 @@ impl Effect for Limiter {
         Some(match p.name {
             "threshold" => self.threshold,
             "lookahead" => self.lookahead,
-            _ => self.release,
+            "release" => self.release,
+            _ => f64::from(u8::from(self.true_peak)),
         })
     }
 
@@ -899,7 +1082,8 @@ impl Effect for Limiter {
         match p.name {
             "threshold" => self.threshold = value,
             "lookahead" => self.lookahead = value,
-            _ => self.release = value,
+            "release" => self.release = value,
+            _ => self.true_peak = value != 0.0,
         }
         self.update();
         Ok(())
@@ -911,11 +1095,17 @@ impl Effect for Limiter {
         let history = (MAX_LOOKAHEAD_S * sample_rate).round() as usize + 1;
         self.channels = vec![LimiterChannel::new(history); channels];
         self.delay = 0;
+        self.tp_applied = false;
+        self.tp_window = 0;
         self.update();
         Ok(())
     }
 
     fn process(&mut self, block: &mut [&mut [f32]]) {
+        if self.tp_applied {
+            self.process_true_peak(block);
+            return;
+        }
         let delay = self.delay;
         let thr = self.thr_lin;
         let thr32 = self.thr_f32;
@@ -1241,7 +1431,7 @@ mod tests {
         let delays = [17usize, 0, 1, 49, 30, 2];
         for (t, &x) in xs.iter().enumerate() {
             if t % 500 == 0 {
-                st.rebuild(delays[t / 500]);
+                st.rebuild(delays[t / 500] + 1);
             }
             let delay = delays[t / 500];
             st.history[st.pos] = x;
@@ -1270,7 +1460,66 @@ mod tests {
                 l.set_param("lookahead", 0.0).unwrap();
                 Box::new(l)
             }),
+            Box::new(|| {
+                let mut l = Limiter::with(-6.0).unwrap();
+                l.set_param("true_peak", 1.0).unwrap();
+                Box::new(l)
+            }),
+            Box::new(|| {
+                let mut l = Limiter::with(-12.0).unwrap();
+                l.set_param("lookahead", 0.0).unwrap();
+                l.set_param("true_peak", 1.0).unwrap();
+                Box::new(l)
+            }),
         ]
+    }
+
+    #[test]
+    fn limiter_true_peak_latency_and_switching_keep_state() {
+        let mut l = Limiter::new();
+        assert_eq!(l.get_param("true_peak"), Some(0.0));
+        l.set_param("true_peak", 1.0).unwrap();
+        assert_eq!(l.latency_samples(), 0, "unprepared");
+        l.prepare(FS, 512, 2).unwrap();
+        // 5 ms covers the interpolator: the latency does not change with the mode.
+        assert_eq!(l.latency_samples(), 240);
+        l.set_param("lookahead", 0.0).unwrap();
+        assert_eq!(l.latency_samples(), TRUE_PEAK_MIN_LATENCY);
+        assert_eq!(limiter_latency(0, true), 36);
+        assert_eq!(limiter_latency(240, true), 240);
+        assert_eq!(limiter_latency(10, false), 10);
+        l.set_param("true_peak", 0.0).unwrap();
+        assert_eq!(l.latency_samples(), 0);
+        // Off, the output is what it always was: bit for bit the default limiter's, also
+        // after a round trip through the true-peak mode before any audio.
+        let x = noise(2, 6000, 8);
+        let mut a = Limiter::new();
+        a.prepare(FS, 512, 2).unwrap();
+        let mut b = Limiter::new();
+        b.set_param("true_peak", 1.0).unwrap();
+        b.prepare(FS, 512, 2).unwrap();
+        b.set_param("true_peak", 0.0).unwrap();
+        assert_eq!(
+            run_chunked(&mut a, &x, &[512]),
+            run_chunked(&mut b, &x, &[512])
+        );
+        // Switching on mid-stream keeps the delay line: a tone passes on without a gap.
+        let mut l = Limiter::with(-20.0).unwrap();
+        l.prepare(FS, 512, 1).unwrap();
+        let tone: Vec<f32> = (0..9600)
+            .map(|n| (0.5 * (2.0 * std::f64::consts::PI * 130.0 * n as f64 / FS).sin()) as f32)
+            .collect();
+        let mut out = run_chunked(&mut l, &[tone[..4801].to_vec()], &[512]).remove(0);
+        l.set_param("true_peak", 1.0).unwrap();
+        out.extend(run_chunked(&mut l, &[tone[4801..].to_vec()], &[512]).remove(0));
+        let step = out[1000..]
+            .windows(2)
+            .fold(0.0f32, |m, w| m.max((w[1] - w[0]).abs()));
+        assert!(step < 0.003, "largest step {step}");
+        // And the true-peak ceiling holds once a lookahead has passed.
+        let ceiling = 10f64.powf(-20.0 / 20.0);
+        let settled = crate::dsp::true_peak::true_peak(&out[4801 + 480..]);
+        assert!(settled <= ceiling, "{settled} > {ceiling}");
     }
 
     #[test]

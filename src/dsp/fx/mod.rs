@@ -77,7 +77,8 @@ pub const ENTRIES: &[EffectEntry] = &[
         name: "limiter",
         positional: &["threshold"],
         required: &[],
-        summary: "Lookahead peak limiter; the output never exceeds the ceiling",
+        summary: "Lookahead peak limiter; the output never exceeds the ceiling (true_peak: \
+                  also between the samples, in dBTP)",
         build: || Box::new(Limiter::new()) as Box<dyn Effect>,
     },
     EffectEntry {
