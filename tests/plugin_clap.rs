@@ -6,10 +6,14 @@
 //! (`target/debug/deps/librtfx.so`; the copy one directory up can be stale). Set `RTFX_CLAP` to
 //! test another build, e.g. `RTFX_CLAP=target/bundled/rtfx.clap`.
 
+use std::cell::RefCell;
 use std::ffi::CString;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 
-use clack_extensions::latency::PluginLatency;
+use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_extensions::tail::{PluginTail, TailLength};
@@ -17,18 +21,138 @@ use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 
 struct TestHost;
-struct Shared;
+
+/// What the plugin asked of the host, and every CLAP rule it broke. The host is strict the way
+/// clap-validator is: `clap_host_latency::changed` only within `clap_plugin::activate` and on
+/// the main thread (the test's thread). Each instance's log fails the test when it is dropped
+/// with a broken rule.
+struct HostLog {
+    main_thread: ThreadId,
+    /// Set by [`activate`] around the plugin's `activate` call.
+    activating: AtomicBool,
+    latency_changed: AtomicU32,
+    restarts: AtomicU32,
+    callback_requested: AtomicBool,
+    broken: Mutex<Vec<String>>,
+}
+
+impl HostLog {
+    fn new() -> Self {
+        HostLog {
+            main_thread: std::thread::current().id(),
+            activating: AtomicBool::new(false),
+            latency_changed: AtomicU32::new(0),
+            restarts: AtomicU32::new(0),
+            callback_requested: AtomicBool::new(false),
+            broken: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn broke(&self, rule: String) {
+        self.broken.lock().unwrap().push(rule);
+    }
+
+    fn broken(&self) -> Vec<String> {
+        self.broken.lock().unwrap().clone()
+    }
+}
+
+struct Shared {
+    log: Arc<HostLog>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let broken = self.log.broken();
+        if !broken.is_empty() && !std::thread::panicking() {
+            panic!("the plugin broke CLAP host rules: {broken:?}");
+        }
+    }
+}
 
 impl SharedHandler<'_> for Shared {
-    fn request_restart(&self) {}
+    fn request_restart(&self) {
+        self.log.restarts.fetch_add(1, Ordering::SeqCst);
+    }
     fn request_process(&self) {}
-    fn request_callback(&self) {}
+    fn request_callback(&self) {
+        self.log.callback_requested.store(true, Ordering::SeqCst);
+    }
+}
+
+struct MainThread<'a> {
+    shared: &'a Shared,
+}
+
+impl<'a> MainThreadHandler<'a> for MainThread<'a> {}
+
+impl HostLatencyImpl for MainThread<'_> {
+    fn changed(&self) {
+        let log = &self.shared.log;
+        log.latency_changed.fetch_add(1, Ordering::SeqCst);
+        if !log.activating.load(Ordering::SeqCst) {
+            log.broke("clap_host_latency::changed called outside clap_plugin::activate".into());
+        }
+        if std::thread::current().id() != log.main_thread {
+            log.broke("clap_host_latency::changed called off the main thread".into());
+        }
+    }
 }
 
 impl HostHandlers for TestHost {
     type Shared<'a> = Shared;
-    type MainThread<'a> = ();
+    type MainThread<'a> = MainThread<'a>;
     type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostLatency>();
+    }
+}
+
+thread_local! {
+    /// The log of the instance this test thread made last (see [`instance`]).
+    static LAST_LOG: RefCell<Option<Arc<HostLog>>> = const { RefCell::new(None) };
+}
+
+/// The host log of the last instance made on this thread.
+fn last_log() -> Arc<HostLog> {
+    LAST_LOG.with(|l| l.borrow().clone().expect("an instance was made"))
+}
+
+/// Activates `inst` the way a host does, marking the call so that the latency extension can
+/// tell calls inside `activate` from calls outside it.
+fn activate(
+    inst: &mut PluginInstance<TestHost>,
+    log: &HostLog,
+    config: PluginAudioConfiguration,
+) -> StoppedPluginAudioProcessor<TestHost> {
+    log.activating.store(true, Ordering::SeqCst);
+    let proc = inst.activate(|_, _| (), config).expect("activate");
+    log.activating.store(false, Ordering::SeqCst);
+    proc
+}
+
+/// [`process`] on a thread of its own, as a host's audio thread: what the plugin hands to the
+/// main thread then waits for the host's callback instead of running at once.
+fn process_on_audio_thread(
+    proc: &mut StartedPluginAudioProcessor<TestHost>,
+    input: &mut [Vec<f32>],
+    output: &mut [Vec<f32>],
+    events: &EventBuffer,
+) {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| process(proc, input, output, events))
+            .join()
+            .expect("the audio thread");
+    });
+}
+
+/// Runs the plugin's main-thread callback when it asked for one, as a host's event loop does.
+fn run_main_thread_callback(inst: &mut PluginInstance<TestHost>, log: &HostLog) {
+    if log.callback_requested.swap(false, Ordering::SeqCst) {
+        inst.call_on_main_thread_callback();
+    }
 }
 
 const PARAM_COUNT: u32 = 43;
@@ -58,7 +182,16 @@ fn load() -> PluginEntry {
 fn instance(entry: &PluginEntry) -> PluginInstance<TestHost> {
     let host = HostInfo::new("rtfx-test", "rtfx", "https://example.invalid", "0.1").unwrap();
     let id = CString::new("com.rtfx.rtfx").unwrap();
-    PluginInstance::<TestHost>::new(|_| Shared, |_| (), entry, &id, &host).expect("instance")
+    let log = Arc::new(HostLog::new());
+    LAST_LOG.with(|l| *l.borrow_mut() = Some(log.clone()));
+    PluginInstance::<TestHost>::new(
+        move |_| Shared { log },
+        |shared| MainThread { shared },
+        entry,
+        &id,
+        &host,
+    )
+    .expect("instance")
 }
 
 /// nice-plug's CLAP parameter id for a string id (a Rabin fingerprint, top bit cleared).
@@ -213,9 +346,7 @@ fn default_output_is_the_input_at_every_rate_and_block_size() {
                 min_frames_count: 1,
                 max_frames_count: block as u32,
             };
-            let mut proc = inst
-                .activate(|_, _| (), config)
-                .expect("activate")
+            let mut proc = activate(&mut inst, &last_log(), config)
                 .start_processing()
                 .expect("start");
             for round in 0..3 {
@@ -239,9 +370,7 @@ fn parameter_events_are_sample_accurate() {
         min_frames_count: 1,
         max_frames_count: 512,
     };
-    let mut proc = inst
-        .activate(|_, _| (), config)
-        .expect("activate")
+    let mut proc = activate(&mut inst, &last_log(), config)
         .start_processing()
         .expect("start");
     // Input gain to -24 dB (normalized 0) at frame 100.
@@ -296,9 +425,7 @@ fn random_parameter_events_give_clean_output() {
         min_frames_count: 1,
         max_frames_count: 1024,
     };
-    let mut proc = inst
-        .activate(|_, _| (), config)
-        .expect("activate")
+    let mut proc = activate(&mut inst, &last_log(), config)
         .start_processing()
         .expect("start");
     let mut seed = 7u64;
@@ -359,7 +486,7 @@ fn latency_and_tail_are_reported() {
         min_frames_count: 1,
         max_frames_count: 256,
     };
-    let proc = inst.activate(|_, _| (), config).expect("activate");
+    let proc = activate(&mut inst, &last_log(), config);
     let latency: PluginLatency = inst
         .plugin_shared_handle()
         .get_extension()
@@ -393,7 +520,7 @@ fn offload_and_gpu_modes_report_their_latency_and_pass_audio() {
             min_frames_count: 1,
             max_frames_count: 256,
         };
-        let proc = inst.activate(|_, _| (), config).expect("activate");
+        let proc = activate(&mut inst, &last_log(), config);
         let latency: PluginLatency = inst
             .plugin_shared_handle()
             .get_extension()
@@ -494,4 +621,148 @@ fn out_of_range_state_values_are_clamped() {
     let saved = save(&mut inst);
     let text = String::from_utf8_lossy(&saved[8..]).into_owned();
     assert!(text.contains(r#""in_gain":{"f32":24.0}"#), "{text}");
+}
+
+/// clap-validator failed `param-set-events` and three fuzz tests with "clap_host_latency::changed
+/// Must only be called within 'clap_plugin::activate'". A latency set before or during
+/// activation is announced inside `activate`; a change while active asks for a restart (and
+/// never calls `changed`), and the next `activate` announces it.
+#[test]
+fn latency_changes_are_announced_only_inside_activate() {
+    let entry = load();
+    let mut inst = instance(&entry);
+    let log = last_log();
+    let latency: PluginLatency = inst
+        .plugin_shared_handle()
+        .get_extension()
+        .expect("latency extension");
+    // Limiter on while inactive: 5 ms lookahead = 240 frames at 48 kHz.
+    flush(&mut inst, &[("lim_on", 1.0)]);
+    let config = PluginAudioConfiguration {
+        sample_rate: 48_000.0,
+        min_frames_count: 1,
+        max_frames_count: 256,
+    };
+    let proc = activate(&mut inst, &log, config);
+    run_main_thread_callback(&mut inst, &log);
+    assert_eq!(latency.get(&inst.plugin_handle()), 240);
+    let announced = log.latency_changed.load(Ordering::SeqCst);
+    assert!(
+        announced >= 1,
+        "the activation's latency was never announced"
+    );
+    // While processing: lookahead to 10 ms (normalized 0.5 of 0..20 ms), then the host
+    // deactivates the plugin before its event loop gets to the plugin's callback, as
+    // clap-validator's parameter tests do.
+    let lookahead = |normalized: f64| {
+        let mut events = EventBuffer::new();
+        events.push(&ParamValueEvent::new(
+            0,
+            param_id("lim_lookahead"),
+            Pckn::match_all(),
+            normalized,
+        ));
+        events
+    };
+    let mut input = vec![vec![0.0f32; 256]; 2];
+    let mut output = vec![vec![0.0f32; 256]; 2];
+    let mut proc = proc.start_processing().expect("start");
+    process_on_audio_thread(&mut proc, &mut input, &mut output, &lookahead(0.5));
+    process_on_audio_thread(&mut proc, &mut input, &mut output, &EventBuffer::new());
+    inst.deactivate(proc.stop_processing());
+    run_main_thread_callback(&mut inst, &log);
+    assert_eq!(log.latency_changed.load(Ordering::SeqCst), announced);
+    let proc = activate(&mut inst, &log, config);
+    assert_eq!(latency.get(&inst.plugin_handle()), 480);
+    let announced_again = log.latency_changed.load(Ordering::SeqCst);
+    assert!(
+        announced_again > announced,
+        "the new latency was not announced"
+    );
+    // A change while active, with the callback run while active: a restart request, no
+    // `changed` (that waits for the next activate).
+    let restarts = log.restarts.load(Ordering::SeqCst);
+    let mut proc = proc.start_processing().expect("start");
+    process_on_audio_thread(&mut proc, &mut input, &mut output, &lookahead(0.25));
+    process_on_audio_thread(&mut proc, &mut input, &mut output, &EventBuffer::new());
+    run_main_thread_callback(&mut inst, &log);
+    assert!(
+        log.restarts.load(Ordering::SeqCst) > restarts,
+        "a latency change while active must request a restart"
+    );
+    assert_eq!(log.latency_changed.load(Ordering::SeqCst), announced_again);
+    inst.deactivate(proc.stop_processing());
+    let proc = activate(&mut inst, &log, config);
+    assert_eq!(latency.get(&inst.plugin_handle()), 240);
+    inst.deactivate(proc);
+    assert_eq!(log.broken(), Vec::<String>::new());
+}
+
+/// A bounded fuzz like clap-validator's: random parameter events (sample-accurate and at block
+/// starts) on every parameter, random block sizes, rates and restarts, with the host's
+/// main-thread callback run whenever asked. The output stays finite and free of subnormals,
+/// and no host rule is broken.
+#[test]
+fn random_automation_and_restarts_break_no_rule() {
+    let entry = load();
+    let mut inst = instance(&entry);
+    let log = last_log();
+    let ids: Vec<ClapId> = {
+        let params = params(&inst);
+        let handle = inst.plugin_handle();
+        (0..params.count(&handle))
+            .map(|i| {
+                let mut buffer = ParamInfoBuffer::new();
+                params.get_info(&handle, i, &mut buffer).expect("info").id
+            })
+            .collect()
+    };
+    let mut seed = 0x5EED_u64;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for activation in 0..12 {
+        let max = [64u32, 256, 1024][next(3) as usize];
+        let rate = [44_100.0, 48_000.0, 96_000.0][next(3) as usize];
+        let config = PluginAudioConfiguration {
+            sample_rate: rate,
+            min_frames_count: 1,
+            max_frames_count: max,
+        };
+        let mut proc = activate(&mut inst, &log, config)
+            .start_processing()
+            .expect("start");
+        for block in 0..24 {
+            let frames = 1 + next(u64::from(max)) as usize;
+            let mut events = EventBuffer::new();
+            for _ in 0..next(6) {
+                let id = ids[next(ids.len() as u64) as usize];
+                let at = if next(2) == 0 {
+                    0
+                } else {
+                    next(frames as u64) as u32
+                };
+                let value = next(1001) as f64 / 1000.0;
+                events.push(&ParamValueEvent::new(at, id, Pckn::match_all(), value));
+            }
+            events.sort();
+            let mut input = vec![noise(frames, block, 0.7), noise(frames, block + 99, 0.7)];
+            let mut output = vec![vec![0.0f32; frames]; 2];
+            process_on_audio_thread(&mut proc, &mut input, &mut output, &events);
+            assert!(
+                output.iter().flatten().all(|&x| clean(x)),
+                "activation {activation}, block {block}: output not finite or subnormal"
+            );
+            // The host's event loop lags behind the audio thread now and then.
+            if next(3) != 0 {
+                run_main_thread_callback(&mut inst, &log);
+            }
+        }
+        inst.deactivate(proc.stop_processing());
+        run_main_thread_callback(&mut inst, &log);
+    }
+    assert_eq!(log.broken(), Vec::<String>::new());
 }

@@ -440,18 +440,15 @@ impl<P: ClapPlugin> MainThreadExecutor<Task<P>> for Wrapper<P> {
                 Some(host_latency) => {
                     crate::nice_debug_assert!(is_gui_thread);
 
-                    // The plugin needs to be deactivated in order for the latency to change. If
-                    // it's already deactivated we can notify the host immediately, otherwise we
-                    // need to request a restart and remember to notify the host of the latency
-                    // change in the `activate` function.
-                    //
-                    // In practice, ignoring the activation status would be fine for many hosts, but
-                    // following the specification is probably a good idea regardless :)
-                    if self.is_activated.load(Ordering::SeqCst) {
-                        self.latency_changed.store(true, Ordering::SeqCst);
+                    // rtfx patch: the CLAP spec allows `clap_host_latency::changed()` only
+                    // within `clap_plugin::activate` (clap-validator fails any other call). A
+                    // change while active asks for a restart; `activate` then announces it. A
+                    // change while inactive needs nothing more: `set_latency_samples` marked it
+                    // for the next `activate`.
+                    if self.is_activated.load(Ordering::SeqCst)
+                        && self.latency_changed.load(Ordering::SeqCst)
+                    {
                         self.request_restart();
-                    } else {
-                        unsafe_clap_call! { host_latency=>changed(&*self.host_callback) };
                     }
                 }
                 None => {
@@ -1546,8 +1543,13 @@ impl<P: ClapPlugin> Wrapper<P> {
         //      to keep doing it this way to stay consistent with VST3.
         let old_latency = self.current_latency.swap(samples, Ordering::SeqCst);
         if old_latency != samples {
-            let task_posted = self.schedule_gui(Task::LatencyChanged);
-            crate::nice_debug_assert!(task_posted, "The task queue is full, dropping task...");
+            // rtfx patch: announced by the next `activate` (the only place the CLAP spec allows
+            // `clap_host_latency::changed`); while active, a restart is requested first.
+            self.latency_changed.store(true, Ordering::SeqCst);
+            if self.is_activated.load(Ordering::SeqCst) {
+                let task_posted = self.schedule_gui(Task::LatencyChanged);
+                crate::nice_debug_assert!(task_posted, "The task queue is full, dropping task...");
+            }
         }
     }
 
@@ -1743,14 +1745,6 @@ impl<P: ClapPlugin> Wrapper<P> {
             unsafe { param._internal_update_smoother(buffer_config.sample_rate, true) };
         }
 
-        // If this reactivation happened due to the latency changing, notify the host of that
-        // latency change.
-        if wrapper.latency_changed.swap(false, Ordering::SeqCst)
-            && let Some(host_latency) = &*wrapper.host_latency.borrow()
-        {
-            unsafe_clap_call! { host_latency=>changed(&*wrapper.host_callback) };
-        }
-
         let mut activate_context = wrapper.make_activate_context();
 
         // In the case a host misbehaves and tries to activate the plugin without waiting for the
@@ -1805,6 +1799,16 @@ impl<P: ClapPlugin> Wrapper<P> {
 
         // NOTE: This needs to be dropped after the `plugin` lock to avoid deadlocks
         drop(activate_context);
+
+        // rtfx patch: announce a latency that changed since the last activation, or while the
+        // plugin activated (its `initialize`/`activate` sets it), here, inside `activate`, the
+        // only place the CLAP spec allows `clap_host_latency::changed`.
+        if result
+            && wrapper.latency_changed.swap(false, Ordering::SeqCst)
+            && let Some(host_latency) = &*wrapper.host_latency.borrow()
+        {
+            unsafe_clap_call! { host_latency=>changed(&*wrapper.host_callback) };
+        }
 
         result
     }
