@@ -1,7 +1,10 @@
 //! The editor in a real CLAP host under Xvfb (Linux): it opens embedded in a window, draws
-//! (a screenshot is saved; it must not be blank, and the frame must fill the window), and
-//! survives being closed and reopened many times with two instances, both closed together
-//! every fourth round, and the plugin unloaded right after the last close.
+//! (a screenshot of its window is saved; it must not be blank, and the frame must fill the
+//! window), shows everything without scrolling at its default size and at the host's scale 1.5
+//! (its layout report, see `LAYOUT_REPORT_VAR` in src/plugin/editor.rs), keeps everything
+//! reachable when resized smaller (sections wrap, a scroll bar appears), and survives being
+//! closed and reopened many times with two instances, both closed together every fourth round,
+//! and the plugin unloaded right after the last close.
 //!
 //! Needs `Xvfb`, `xwd` (x11-apps) and `xwininfo` (x11-utils); `tools/setup.sh` installs them.
 //! The test fails when they are missing; set `RTFX_SKIP_GUI_TESTS=1` to skip it deliberately.
@@ -19,7 +22,10 @@ use clack_extensions::gui::{
     GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window,
 };
 use clack_host::prelude::*;
-use x11_common::{assert_fills_window, headless_display, reopen_pause, wait_until_drawn};
+use x11_common::{
+    assert_everything_reachable, assert_everything_visible, assert_fills_window, headless_display,
+    layout_report_file, reopen_pause, wait_for_layout, wait_until_drawn,
+};
 
 struct GuiHost;
 
@@ -132,15 +138,56 @@ fn editor_draws_and_survives_reopening() {
         return;
     };
 
+    let layout = layout_report_file("clap-editor");
     let entry = unsafe { PluginEntry::load(plugin_path()) }.expect("the .clap loads");
     let mut a = instance(&entry);
     let gui_a = open(&mut a, root);
     let size = gui_a.get_size(&a.plugin_handle()).expect("size");
+    let size = (size.width, size.height);
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-editor.xwd");
-    let drawn = wait_until_drawn(&xvfb.display, &shot, || {
+    let drawn = wait_until_drawn(&xvfb.display, size, &shot, || {
         pump(&mut [&mut a], Duration::from_millis(500))
     });
-    assert_fills_window(&drawn, (size.width, size.height));
+    assert_fills_window(&drawn, size);
+    // Every section is visible at the default size, without scrolling.
+    let window_line = format!("window {} {}", size.0, size.1);
+    let laid_out = wait_for_layout(&layout, &["pixels_per_point 1", &window_line], || {
+        pump(&mut [&mut a], Duration::from_millis(100))
+    });
+    assert_everything_visible(&laid_out);
+    // Resized smaller (the host's size, as when the user drags the window's corner): the
+    // sections wrap and the content scrolls, nothing is cut off.
+    gui_a
+        .set_size(
+            &a.plugin_handle(),
+            GuiSize {
+                width: 700,
+                height: 450,
+            },
+        )
+        .expect("set_size");
+    let laid_out = wait_for_layout(&layout, &["window 700 450"], || {
+        pump(&mut [&mut a], Duration::from_millis(100))
+    });
+    assert!(laid_out.content.1 > 450.0, "{laid_out:?}");
+    assert_everything_reachable(&laid_out);
+    let small = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-editor-700x450.xwd");
+    let drawn = wait_until_drawn(&xvfb.display, (700, 450), &small, || {
+        pump(&mut [&mut a], Duration::from_millis(100))
+    });
+    assert_fills_window(&drawn, (700, 450));
+    gui_a
+        .set_size(
+            &a.plugin_handle(),
+            GuiSize {
+                width: size.0,
+                height: size.1,
+            },
+        )
+        .expect("set_size");
+    wait_for_layout(&layout, &[&window_line], || {
+        pump(&mut [&mut a], Duration::from_millis(100))
+    });
 
     // A second instance with its editor open at the same time, then many reopenings: one
     // editor at a time, and every fourth round both together (as when a project closes).
@@ -168,8 +215,26 @@ fn editor_draws_and_survives_reopening() {
             Duration::from_millis(if round % 5 == 0 { 200 } else { 30 }),
         );
     }
-    gui_a.destroy(&a.plugin_handle());
+    // The host's scale (CLAP `set_scale`, what a host passes on for a HiDPI screen): the window
+    // grows to 1.5 times the logical size, the frame fills it, and everything is still visible.
     gui_b.destroy(&b.plugin_handle());
+    let size = gui_a.get_size(&a.plugin_handle()).expect("size");
+    assert!(
+        gui_a.set_scale(&a.plugin_handle(), 1.5).is_ok(),
+        "set_scale"
+    );
+    let scaled = (size.width * 3 / 2, size.height * 3 / 2);
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-editor-scale-1.5.xwd");
+    let drawn = wait_until_drawn(&xvfb.display, scaled, &shot, || {
+        pump(&mut [&mut a], Duration::from_millis(500))
+    });
+    assert_fills_window(&drawn, scaled);
+    let laid_out = wait_for_layout(&layout, &["pixels_per_point 1.5"], || {
+        pump(&mut [&mut a], Duration::from_millis(100))
+    });
+    assert_everything_visible(&laid_out);
+    gui_a.destroy(&a.plugin_handle());
+    let _ = std::fs::remove_file(&layout);
     // Unload right away: no window thread may still be running the plugin's code.
     drop(a);
     drop(b);

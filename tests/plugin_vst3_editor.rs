@@ -8,9 +8,10 @@
 //! This is where nice-plug's VST3 view has a known race (see the brief): parameter changes from
 //! the audio thread reach the editor from another thread while it opens or closes.
 //!
-//! Checks: every open draws something (a screenshot is not blank after the first), every
-//! block's output is finite, the automated value arrives, and nothing crashes, including the
-//! library being unloaded right after the last close.
+//! Checks: the first open fills its window and shows every section without scrolling (as in
+//! tests/plugin_gui.rs), every open draws something (a screenshot is not blank after the
+//! first), every block's output is finite, the automated value arrives, and nothing crashes,
+//! including the library being unloaded right after the last close.
 //!
 //! Needs Xvfb, xwd and xwininfo like tests/plugin_gui.rs; `RTFX_SKIP_GUI_TESTS=1` skips it.
 
@@ -41,7 +42,10 @@ use vst3::Steinberg::{
     kPlatformTypeX11EmbedWindowID, kResultFalse, kResultOk, tresult,
 };
 use vst3::{Class, ComPtr, ComRef, ComWrapper, Interface};
-use x11_common::{assert_fills_window, headless_display, reopen_pause, wait_until_drawn};
+use x11_common::{
+    assert_everything_visible, assert_fills_window, headless_display, layout_report_file,
+    reopen_pause, wait_for_layout, wait_until_drawn,
+};
 
 const RATE: f64 = 48_000.0;
 const BLOCK: usize = 256;
@@ -581,6 +585,7 @@ fn editor_opens_and_closes_while_the_host_automates() {
         return;
     };
 
+    let layout = layout_report_file("vst3-editor");
     let module = Module::load(&library_path());
     let cid = module.effect_class();
     let frame = ComWrapper::new(Frame::default());
@@ -589,10 +594,16 @@ fn editor_opens_and_closes_while_the_host_automates() {
 
     let (mut view_a, size) = open(&a.controller, &frame, root);
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-vst3-editor.xwd");
-    let drawn = wait_until_drawn(&xvfb.display, &shot, || {
+    let drawn = wait_until_drawn(&xvfb.display, size, &shot, || {
         frame.pump(Duration::from_millis(500))
     });
     assert_fills_window(&drawn, size);
+    // Every section is visible at the default size, without scrolling.
+    let window_line = format!("window {} {}", size.0, size.1);
+    let laid_out = wait_for_layout(&layout, &["pixels_per_point 1", &window_line], || {
+        frame.pump(Duration::from_millis(100))
+    });
+    assert_everything_visible(&laid_out);
 
     let mut view_b = Some(open(&b.controller, &frame, root).0);
     frame.pump(Duration::from_millis(300));
@@ -612,6 +623,7 @@ fn editor_opens_and_closes_while_the_host_automates() {
     }
     close(view_a);
     close(view_b.expect("b's editor is open"));
+    let _ = std::fs::remove_file(&layout);
 
     // The host still hears of latency changes: the limiter's lookahead, switched on by
     // automation, reaches it as a restart (the wrapper's background thread delivers it).

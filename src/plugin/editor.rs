@@ -5,7 +5,11 @@
 //! `ParamSetter` (with begin/end gestures, so host undo and touch automation work). Meters and
 //! statistics come from [`Meters`] (atomics only: the audio thread never waits for the GUI).
 //! The window is resizable and its size is saved with the plugin state (the `editor-size`
-//! persisted field).
+//! persisted field). At the default size ([`DEFAULT_EDITOR_SIZE`]) everything shows without
+//! scrolling; smaller windows wrap the top bar and the sections and scroll vertically. For the
+//! GUI tests the editor can report what it laid out (see [`LAYOUT_REPORT_VAR`]).
+//!
+//! [`DEFAULT_EDITOR_SIZE`]: super::params::DEFAULT_EDITOR_SIZE
 //!
 //! Open/close paths are kept minimal (a fresh egui editor per open, no global state), because
 //! nice-plug's VST3 view has a known race while an editor opens or closes. Closing waits until
@@ -35,8 +39,12 @@ use super::{Meters, strip::StripLevels};
 
 /// Smallest editor size, in logical pixels.
 const MIN_SIZE: (f32, f32) = (640.0, 400.0);
-/// Width of the parameter sliders, in logical pixels.
+/// Width of the parameter sliders (without their value), in logical pixels.
 const SLIDER_WIDTH: f32 = 110.0;
+/// The window's background (egui's dark panel colour).
+const BACKGROUND: egui::Color32 = egui::Color32::from_gray(27);
+/// Width of the EQ's sliders (three bands of three side by side), in logical pixels.
+const EQ_SLIDER_WIDTH: f32 = 80.0;
 
 /// An egui editor and its state (size, open flag).
 type Built = (EguiEditor<StripApp>, Arc<EguiEditorState>);
@@ -89,6 +97,9 @@ fn build_editor(
         export_path: default_export_path(),
         export_status: String::new(),
         window_thread,
+        layout_report: std::env::var_os(LAYOUT_REPORT_VAR).map(Into::into),
+        last_layout: String::new(),
+        placed: Vec::new(),
     };
     create_egui_editor(state.clone(), RepaintNotifier::new(), settings, app)
         .map(|editor| (editor, state))
@@ -415,7 +426,21 @@ pub struct StripApp {
     export_status: String,
     /// Armed in [`NiceEguiApp::build`], on the window's thread.
     window_thread: Option<(Arc<WindowThreadEnd>, ThreadId)>,
+    /// Where to write what was laid out ([`LAYOUT_REPORT_VAR`]); `None` normally.
+    layout_report: Option<std::path::PathBuf>,
+    /// The report last written (it is written only when it changes).
+    last_layout: String,
+    /// This frame's header, sections and footer with their rectangles (logical pixels).
+    placed: Vec<(&'static str, egui::Rect)>,
 }
+
+/// The environment variable naming a file the editor writes its layout to, for the GUI tests
+/// (they load the plugin into their own process, so they set it before loading). Unset
+/// normally. The file is replaced (write and rename) whenever the layout changes, with lines
+/// `window W H` (the window, logical pixels), `pixels_per_point P`, `viewport W H` (the scroll
+/// area), `content W H` (what was laid out in it), then `NAME X0 Y0 X1 Y1` for the header,
+/// each section and the footer (window coordinates, logical pixels).
+pub const LAYOUT_REPORT_VAR: &str = "RTFX_EDITOR_LAYOUT_REPORT";
 
 impl NiceEguiApp for StripApp {
     fn build(
@@ -442,16 +467,28 @@ impl NiceEguiApp for StripApp {
         };
         let setter = gui.param_setter();
         self.update_meters();
+        self.placed.clear();
+        // Paint the whole window (egui leaves what no widget covers at the clear colour, black),
+        // so that the GUI tests can see that the editor fills its window.
+        ui.painter()
+            .rect_filled(ui.ctx().content_rect(), 0.0, BACKGROUND);
+        // A solid scroll bar (egui's default floats over the content, faint until hovered),
+        // shown whenever the window is too small for everything.
+        ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
         // Full width (no shrinking to the content), so that sections wrap at the window's edge.
-        egui::ScrollArea::vertical()
+        let scroll = egui::ScrollArea::vertical()
             .auto_shrink([false, false])
+            .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::VisibleWhenNeeded)
             .show(ui, |ui| {
-                self.header(ui, &setter);
+                let header = ui.scope(|ui| self.header(ui, &setter)).response.rect;
+                self.placed.push(("header", header));
                 ui.separator();
                 self.sections(ui, &setter);
                 ui.separator();
-                self.footer(ui);
+                let footer = ui.scope(|ui| self.footer(ui)).response.rect;
+                self.placed.push(("footer", footer));
             });
+        self.report_layout(ui.ctx(), &scroll);
         ui.ctx().request_repaint_after(Duration::from_millis(33));
     }
 
@@ -481,14 +518,30 @@ fn switch(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam, label: &st
     }
 }
 
-/// A labelled parameter slider.
-fn slider<P: Param>(ui: &mut egui::Ui, setter: &ParamSetter, param: &P) {
-    ui.label(param.name());
+/// A parameter slider in a two-column grid: a short label (the parameter's full name on hover),
+/// then the slider with its value. Ends the grid row.
+fn slider<P: Param>(ui: &mut egui::Ui, setter: &ParamSetter, param: &P, label: &str) {
+    ui.label(label).on_hover_text(param.name());
     ui.add(ParamSlider::for_param(param, setter).with_width(SLIDER_WIDTH));
+    ui.end_row();
 }
 
-/// A horizontal level meter from -60 to 0 dB.
-fn meter(ui: &mut egui::Ui, label: &str, db: f32, color: egui::Color32) {
+/// A [`switch`] on a row of its own in a two-column grid.
+fn switch_row(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam, label: &str) {
+    switch(ui, setter, param, label);
+    ui.end_row();
+}
+
+/// The two-column grid (label, slider) a section's controls are laid out in.
+fn controls(ui: &mut egui::Ui, id: &str, add: impl FnOnce(&mut egui::Ui)) {
+    egui::Grid::new(id)
+        .num_columns(2)
+        .spacing([8.0, 4.0])
+        .show(ui, add);
+}
+
+/// A horizontal level meter from -60 to 0 dB, with `text` (the level by default) after it.
+fn meter(ui: &mut egui::Ui, label: &str, db: f32, color: egui::Color32, text: Option<String>) {
     ui.horizontal(|ui| {
         ui.add_sized([28.0, 14.0], egui::Label::new(label));
         let (rect, _) = ui.allocate_exact_size(egui::vec2(160.0, 12.0), egui::Sense::hover());
@@ -498,11 +551,13 @@ fn meter(ui: &mut egui::Ui, label: &str, db: f32, color: egui::Color32) {
         let mut bar = rect;
         bar.set_width(rect.width() * fill);
         painter.rect_filled(bar, 2.0, color);
-        ui.label(if db <= -60.0 {
-            "-inf dB".to_string()
-        } else {
-            format!("{db:.1} dB")
-        });
+        ui.label(text.unwrap_or_else(|| {
+            if db <= -60.0 {
+                "-inf dB".to_string()
+            } else {
+                format!("{db:.1} dB")
+            }
+        }));
     });
 }
 
@@ -522,112 +577,176 @@ impl StripApp {
             .min(self.shown.gain_reduction_db * 0.9);
     }
 
+    /// Writes the layout to [`LAYOUT_REPORT_VAR`]'s file when it changed (tests only).
+    fn report_layout<R>(
+        &mut self,
+        ctx: &egui::Context,
+        scroll: &egui::scroll_area::ScrollAreaOutput<R>,
+    ) {
+        let Some(path) = &self.layout_report else {
+            return;
+        };
+        use std::fmt::Write as _;
+        let window = ctx.content_rect();
+        let mut text = format!(
+            "window {:.0} {:.0}\npixels_per_point {}\nviewport {:.0} {:.0}\ncontent {:.0} {:.0}\n",
+            window.width(),
+            window.height(),
+            ctx.pixels_per_point(),
+            scroll.inner_rect.width(),
+            scroll.inner_rect.height(),
+            scroll.content_size.x,
+            scroll.content_size.y,
+        );
+        for (name, r) in &self.placed {
+            let _ = writeln!(
+                text,
+                "{} {:.0} {:.0} {:.0} {:.0}",
+                name.replace(' ', "_"),
+                r.min.x,
+                r.min.y,
+                r.max.x,
+                r.max.y
+            );
+        }
+        if text != self.last_layout {
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, &text).is_ok() && std::fs::rename(&tmp, path).is_ok() {
+                self.last_layout = text;
+            }
+        }
+    }
+
+    /// The top bar: bypass, processing mode, the input and output gains and the meters.
     fn header(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
-        ui.horizontal(|ui| {
-            ui.heading("rtfx");
-            ui.label("channel strip");
+        let p = self.params.clone();
+        // Wraps in narrow windows (the scroll area scrolls only vertically).
+        ui.horizontal_wrapped(|ui| {
+            wrapping_item(ui, "title", |ui| {
+                ui.heading("rtfx");
+                ui.label("channel strip");
+            });
             ui.separator();
-            switch(ui, setter, &self.params.bypass, "Bypass");
+            wrapping_item(ui, "bypass", |ui| {
+                switch(ui, setter, &p.bypass, "Bypass");
+                ui.add(ParamSlider::for_param(&p.mode, setter).with_width(SLIDER_WIDTH))
+                    .on_hover_text(p.mode.name());
+            });
             ui.separator();
-            ui.vertical(|ui| slider(ui, setter, &self.params.mode));
+            wrapping_item(ui, "gains", |ui| {
+                controls(ui, "gains", |ui| {
+                    slider(ui, setter, &p.input_gain, "Input");
+                    slider(ui, setter, &p.output_gain, "Output");
+                });
+            });
             ui.separator();
-            ui.vertical(|ui| {
-                meter(
-                    ui,
-                    "In",
-                    to_db(self.shown.input_peak),
-                    egui::Color32::from_rgb(80, 170, 90),
-                );
-                meter(
-                    ui,
-                    "Out",
-                    to_db(self.shown.output_peak),
-                    egui::Color32::from_rgb(80, 170, 90),
-                );
+            wrapping_item(ui, "meters", |ui| {
+                let green = egui::Color32::from_rgb(80, 170, 90);
+                meter(ui, "In", to_db(self.shown.input_peak), green, None);
+                meter(ui, "Out", to_db(self.shown.output_peak), green, None);
                 // Gain reduction grows from the left like the level meters (0 dB = none).
+                let gr = self.shown.gain_reduction_db;
                 meter(
                     ui,
                     "GR",
-                    -60.0 - self.shown.gain_reduction_db.max(-60.0),
+                    -60.0 - gr.max(-60.0),
                     egui::Color32::from_rgb(210, 150, 60),
+                    Some(format!("{gr:.1} dB")),
                 );
-                ui.label(format!(
-                    "gain reduction {:.1} dB",
-                    self.shown.gain_reduction_db
-                ));
             });
         });
     }
 
     fn sections(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let p = self.params.clone();
+        let placed = &mut self.placed;
         // Sections flow left to right like a channel strip and wrap in narrow windows.
         ui.horizontal_wrapped(|ui| {
-            section(ui, "Input", |ui| slider(ui, setter, &p.input_gain));
-            section(ui, "Filters", |ui| {
-                switch(ui, setter, &p.hp_on, "High-pass");
-                slider(ui, setter, &p.hp_freq);
-                slider(ui, setter, &p.hp_order);
-                ui.add_space(6.0);
-                switch(ui, setter, &p.lp_on, "Low-pass");
-                slider(ui, setter, &p.lp_freq);
-                slider(ui, setter, &p.lp_order);
-            });
-            section(ui, "EQ", |ui| {
-                switch(ui, setter, &p.eq_on, "EQ");
-                egui::Grid::new("eq").num_columns(3).show(ui, |ui| {
-                    for (freq, gain, q) in [
-                        (&p.ls_freq, &p.ls_gain, &p.ls_q),
-                        (&p.pk_freq, &p.pk_gain, &p.pk_q),
-                        (&p.hs_freq, &p.hs_gain, &p.hs_q),
-                    ] {
-                        ui.vertical(|ui| slider(ui, setter, freq));
-                        ui.vertical(|ui| slider(ui, setter, gain));
-                        ui.vertical(|ui| slider(ui, setter, q));
-                        ui.end_row();
-                    }
+            section(ui, placed, "Filters", |ui| {
+                controls(ui, "filters", |ui| {
+                    switch_row(ui, setter, &p.hp_on, "High-pass");
+                    slider(ui, setter, &p.hp_freq, "Cutoff");
+                    slider(ui, setter, &p.hp_order, "Order");
+                    switch_row(ui, setter, &p.lp_on, "Low-pass");
+                    slider(ui, setter, &p.lp_freq, "Cutoff");
+                    slider(ui, setter, &p.lp_order, "Order");
                 });
             });
-            section(ui, "Compressor", |ui| {
-                switch(ui, setter, &p.comp_on, "Compressor");
-                slider(ui, setter, &p.comp_threshold);
-                slider(ui, setter, &p.comp_ratio);
-                slider(ui, setter, &p.comp_attack);
-                slider(ui, setter, &p.comp_release);
-                slider(ui, setter, &p.comp_knee);
-                slider(ui, setter, &p.comp_makeup);
+            section(ui, placed, "EQ", |ui| {
+                switch(ui, setter, &p.eq_on, "EQ");
+                egui::Grid::new("eq")
+                    .num_columns(4)
+                    .spacing([8.0, 4.0])
+                    .show(ui, |ui| {
+                        for heading in ["", "Frequency", "Gain", "Q"] {
+                            ui.label(heading);
+                        }
+                        ui.end_row();
+                        for (band, freq, gain, q) in [
+                            ("Low shelf", &p.ls_freq, &p.ls_gain, &p.ls_q),
+                            ("Peak", &p.pk_freq, &p.pk_gain, &p.pk_q),
+                            ("High shelf", &p.hs_freq, &p.hs_gain, &p.hs_q),
+                        ] {
+                            ui.label(band);
+                            for param in [freq, gain, q] {
+                                ui.add(
+                                    ParamSlider::for_param(param, setter)
+                                        .with_width(EQ_SLIDER_WIDTH),
+                                )
+                                .on_hover_text(param.name());
+                            }
+                            ui.end_row();
+                        }
+                    });
             });
-            section(ui, "Delay", |ui| {
-                switch(ui, setter, &p.delay_on, "Delay");
-                slider(ui, setter, &p.delay_sync);
-                if p.delay_sync.value() == DelaySync::Tempo {
-                    slider(ui, setter, &p.delay_note);
-                } else {
-                    slider(ui, setter, &p.delay_time);
-                }
-                slider(ui, setter, &p.delay_feedback);
-                slider(ui, setter, &p.delay_mix);
-                switch(ui, setter, &p.delay_ping_pong, "Ping-pong");
+            section(ui, placed, "Compressor", |ui| {
+                controls(ui, "compressor", |ui| {
+                    switch_row(ui, setter, &p.comp_on, "Compressor");
+                    slider(ui, setter, &p.comp_threshold, "Threshold");
+                    slider(ui, setter, &p.comp_ratio, "Ratio");
+                    slider(ui, setter, &p.comp_attack, "Attack");
+                    slider(ui, setter, &p.comp_release, "Release");
+                    slider(ui, setter, &p.comp_knee, "Knee");
+                    slider(ui, setter, &p.comp_makeup, "Makeup");
+                });
             });
-            section(ui, "Reverb", |ui| {
-                switch(ui, setter, &p.reverb_on, "Reverb");
-                slider(ui, setter, &p.reverb_size);
-                slider(ui, setter, &p.reverb_damping);
-                slider(ui, setter, &p.reverb_mix);
+            section(ui, placed, "Delay", |ui| {
+                controls(ui, "delay", |ui| {
+                    switch_row(ui, setter, &p.delay_on, "Delay");
+                    slider(ui, setter, &p.delay_sync, "Sync");
+                    if p.delay_sync.value() == DelaySync::Tempo {
+                        slider(ui, setter, &p.delay_note, "Note");
+                    } else {
+                        slider(ui, setter, &p.delay_time, "Time");
+                    }
+                    slider(ui, setter, &p.delay_feedback, "Feedback");
+                    slider(ui, setter, &p.delay_mix, "Mix");
+                    switch_row(ui, setter, &p.delay_ping_pong, "Ping-pong");
+                });
             });
-            section(ui, "Limiter", |ui| {
-                switch(ui, setter, &p.limiter_on, "Limiter");
-                slider(ui, setter, &p.limiter_ceiling);
-                slider(ui, setter, &p.limiter_lookahead);
-                slider(ui, setter, &p.limiter_release);
-                switch(ui, setter, &p.limiter_true_peak, "True peak");
+            section(ui, placed, "Reverb", |ui| {
+                controls(ui, "reverb", |ui| {
+                    switch_row(ui, setter, &p.reverb_on, "Reverb");
+                    slider(ui, setter, &p.reverb_size, "Size");
+                    slider(ui, setter, &p.reverb_damping, "Damping");
+                    slider(ui, setter, &p.reverb_mix, "Mix");
+                });
             });
-            section(ui, "Output", |ui| slider(ui, setter, &p.output_gain));
+            section(ui, placed, "Limiter", |ui| {
+                controls(ui, "limiter", |ui| {
+                    switch_row(ui, setter, &p.limiter_on, "Limiter");
+                    slider(ui, setter, &p.limiter_ceiling, "Ceiling");
+                    slider(ui, setter, &p.limiter_lookahead, "Lookahead");
+                    slider(ui, setter, &p.limiter_release, "Release");
+                    switch_row(ui, setter, &p.limiter_true_peak, "True peak");
+                });
+            });
         });
     }
 
     fn footer(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        // The stats line grows once audio runs: it wraps rather than running off the window.
+        ui.horizontal_wrapped(|ui| {
             let rate = self.meters.sample_rate();
             let latency = self.meters.latency_samples();
             let active = self.meters.active_mode();
@@ -705,31 +824,47 @@ pub fn mode_line(
     }
 }
 
-/// A framed column with a title.
-///
-/// In a wrapping row egui decides whether an item moves to the next row from the width it asks
-/// for, and a container cannot know its width before it is laid out: a section that did not fit
-/// used to be squeezed into the rest of the row (its labels wrapping letter by letter, the
-/// sections after it squeezed to nothing) instead of wrapping. So each section asks for the
-/// width it took in the previous frame, and its text never wraps, so that width is its natural
-/// one. (The first frame lays them out once to measure them; the next one wraps them.)
-fn section(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
-    let id = ui.make_persistent_id(("rtfx-section-width", title));
-    let natural: f32 = ui.ctx().data(|d| d.get_temp(id)).unwrap_or(0.0);
-    let placed = ui.allocate_ui(egui::vec2(natural, ui.available_height()), |ui| {
+/// A framed column with a title (see [`wrapping_item`]).
+fn section(
+    ui: &mut egui::Ui,
+    placed: &mut Vec<(&'static str, egui::Rect)>,
+    title: &'static str,
+    add: impl FnOnce(&mut egui::Ui),
+) {
+    let rect = wrapping_item(ui, title, |ui| {
         ui.group(|ui| {
-            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
             ui.vertical(|ui| {
                 ui.label(egui::RichText::new(title).heading());
                 add(ui);
             });
         });
     });
-    let width = placed.response.rect.width();
+    placed.push((title, rect));
+}
+
+/// A column in a wrapping row (`horizontal_wrapped`); returns its rectangle.
+///
+/// In a wrapping row egui decides whether an item moves to the next row from the width it asks
+/// for, and a container cannot know its width before it is laid out: a section that did not fit
+/// used to be squeezed into the rest of the row (its labels wrapping letter by letter, the
+/// sections after it squeezed to nothing) instead of wrapping, and the header's groups ran off
+/// the window's right edge. So each item asks for the width it took in the previous frame, and
+/// its text never wraps, so that width is its natural one. (The first frame lays them out once
+/// to measure them; the next one wraps them.)
+fn wrapping_item(ui: &mut egui::Ui, key: &str, add: impl FnOnce(&mut egui::Ui)) -> egui::Rect {
+    let id = ui.make_persistent_id(("rtfx-item-width", key));
+    let natural: f32 = ui.ctx().data(|d| d.get_temp(id)).unwrap_or(0.0);
+    let item = ui.allocate_ui(egui::vec2(natural, ui.available_height()), |ui| {
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
+        ui.vertical(add);
+    });
+    let rect = item.response.rect;
+    let width = rect.width();
     if (width - natural).abs() > 0.5 {
         // The editor repaints every 33 ms anyway (see `ui`), which lays the row out again.
         ui.ctx().data_mut(|d| d.insert_temp(id, width));
     }
+    rect
 }
 
 /// Writes the current strip as a TOML chain file that `rtfx render --chain` accepts, through a

@@ -18,8 +18,11 @@ use super::strip::{
     StripSettings,
 };
 
-/// Default editor size in logical pixels (width, height).
-pub const DEFAULT_EDITOR_SIZE: (u32, u32) = (980, 560);
+/// Default editor size in logical pixels (width, height): everything shows without scrolling
+/// (two rows of sections), and the window fits a 1366×768 screen. Projects keep the size they
+/// saved (the `editor-size` persisted field); older projects saved 980×560, where the editor
+/// scrolls.
+pub const DEFAULT_EDITOR_SIZE: (u32, u32) = (1160, 580);
 
 /// Where the strip runs (see [`super::offload`]).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
