@@ -6,7 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use common::{all_effects, hound_read_interleaved, is_block_wise, noise, write_float_wav};
+use common::{
+    all_effects, hound_read_interleaved, is_block_wise, noise, render_specs, write_float_wav,
+};
 use rtfx::dsp::chain::Chain;
 use rtfx::dsp::spec::parse_chain;
 use rtfx::offline::audio_io::{
@@ -560,24 +562,6 @@ fn stream_processor_validates_its_arguments_like_torchfx() {
     assert!(err.contains("reduce the cutoff"), "{err}");
 }
 
-fn render(
-    chain: &[&str],
-    input: &Path,
-    output: &Path,
-    options: &RenderOptions,
-) -> rtfx::offline::render::RenderReport {
-    let mut p = StreamProcessor::new(parse_chain(chain).unwrap(), 8000, 0).unwrap();
-    render_file(
-        &mut p,
-        input,
-        output,
-        options,
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )
-    .expect("render")
-}
-
 #[test]
 fn render_of_float_wav_is_bit_exact_with_one_shot_chain() {
     let dir = tmp();
@@ -592,7 +576,7 @@ fn render_of_float_wav_is_bit_exact_with_one_shot_chain() {
         "reverb:room_size=0.3",
         "delay:delay_samples=1000,feedback=0.3,mix=0.2",
     ];
-    let report = render(&specs, &input_path, &out_path, &RenderOptions::default());
+    let report = render_specs(&specs, &input_path, &out_path, &RenderOptions::default());
     assert_eq!(report.frames, 50_000);
     let (spec, out) = hound_read(&out_path);
     assert_eq!(spec.sample_format, hound::SampleFormat::Float);
@@ -614,7 +598,7 @@ fn tail_auto_appends_the_decay_and_seconds_are_exact() {
         c.tail_samples() as u64
     });
     let out = dir.path().join("auto.wav");
-    let report = render(
+    let report = render_specs(
         &chain,
         &input_path,
         &out,
@@ -637,7 +621,7 @@ fn tail_auto_appends_the_decay_and_seconds_are_exact() {
     assert!(energy(&data[0][end - 4800..]) < 1e-9, "and ends quiet");
 
     let out = dir.path().join("fixed.wav");
-    let report = render(
+    let report = render_specs(
         &chain,
         &input_path,
         &out,
@@ -660,7 +644,7 @@ fn limiter_latency_is_compensated() {
     chain.prepare(48_000.0, 512, 1).unwrap();
     assert_eq!(chain.latency_samples(), 240, "5 ms of lookahead at 48 kHz");
     let out = dir.path().join("out.wav");
-    render(&specs, &input_path, &out, &RenderOptions::default());
+    render_specs(&specs, &input_path, &out, &RenderOptions::default());
     let (_, data) = hound_read(&out);
     assert_eq!(data[0].len(), 20_000);
     // Quiet input passes the limiter unchanged: aligned output equals input.
@@ -686,7 +670,7 @@ fn normalisation_meets_peak_rms_and_loudness_targets() {
     let chain = ["lobutterworth:4000,order=2"];
     let run = |target: NormalizeTarget, name: &str| {
         let out = dir.path().join(name);
-        let report = render(
+        let report = render_specs(
             &chain,
             &input_path,
             &out,
@@ -731,7 +715,7 @@ fn silence_is_not_normalised() {
     ] {
         let out = dir.path().join("out.wav");
         let _ = std::fs::remove_file(&out);
-        let report = render(
+        let report = render_specs(
             &["gain:1"],
             &input_path,
             &out,

@@ -13,16 +13,12 @@ static ALLOCATOR: AllocDisabler = AllocDisabler;
 
 use std::f64::consts::PI;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
-use common::{hound_read_interleaved, write_float_wav};
+use common::{hound_read_interleaved, render_specs, write_float_wav};
 use rtfx::dsp::spec::parse_chain;
 use rtfx::dsp::true_peak::true_peak;
 use rtfx::offline::audio_io::Subtype;
-use rtfx::offline::render::{
-    LUFS_TRUE_PEAK_CEILING_DB, NormalizeTarget, RenderOptions, render_file,
-};
-use rtfx::offline::stream::StreamProcessor;
+use rtfx::offline::render::{LUFS_TRUE_PEAK_CEILING_DB, NormalizeTarget, RenderOptions};
 
 const FS: f64 = 48_000.0;
 
@@ -214,20 +210,6 @@ fn inter_sample_material(frames: usize, seed: u64, band_limited: bool) -> Vec<Ve
         .collect()
 }
 
-fn render(chain: &[&str], input: &Path, output: &Path, options: &RenderOptions) -> Vec<String> {
-    let mut p = StreamProcessor::new(parse_chain(chain).unwrap(), 4096, 0).unwrap();
-    render_file(
-        &mut p,
-        input,
-        output,
-        options,
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )
-    .expect("render")
-    .warnings
-}
-
 fn read_planar(path: &Path) -> Vec<Vec<f32>> {
     let (spec, inter) = hound_read_interleaved(path);
     let ch = usize::from(spec.channels);
@@ -261,7 +243,7 @@ fn loudness_normalisation_keeps_the_true_peak_ceiling() {
     );
     for subtype in [Subtype::Float, Subtype::Pcm16] {
         let output = dir.path().join(format!("out-{subtype:?}.wav"));
-        let warnings = render(
+        let warnings = render_specs(
             &["gain:1"],
             &input,
             &output,
@@ -270,7 +252,8 @@ fn loudness_normalisation_keeps_the_true_peak_ceiling() {
                 subtype: Some(subtype),
                 ..RenderOptions::default()
             },
-        );
+        )
+        .warnings;
         assert!(
             warnings.iter().any(|w| w.contains("true peak")),
             "{warnings:?}"

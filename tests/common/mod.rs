@@ -161,3 +161,24 @@ pub fn assert_no_temp_files(dir: &Path) {
         .collect();
     assert!(left.is_empty(), "temporary files left behind: {left:?}");
 }
+
+/// Renders `input` to `output` through the chain given as specs, with the library's
+/// `render_file` (8000-frame chunks; the output is the same for any chunk size).
+pub fn render_specs(
+    chain: &[&str],
+    input: &Path,
+    output: &Path,
+    options: &rtfx::offline::render::RenderOptions,
+) -> rtfx::offline::render::RenderReport {
+    let chain = rtfx::dsp::spec::parse_chain(chain).expect("chain");
+    let mut p = rtfx::offline::stream::StreamProcessor::new(chain, 8000, 0).expect("processor");
+    rtfx::offline::render::render_file(
+        &mut p,
+        input,
+        output,
+        options,
+        &mut |_| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .expect("render")
+}
