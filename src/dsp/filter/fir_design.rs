@@ -244,11 +244,11 @@ fn pairwise_sum(f: &impl Fn(usize) -> f64, start: usize, n: usize) -> f64 {
 /// Checks that `num_taps` can realise a design with `bands` cutoffs and `pass_zero`: a design
 /// that passes the Nyquist frequency (high-pass, band-stop) needs an odd tap count, since an
 /// even-length linear-phase filter has zero response there. Depends on no sample rate, so a
-/// chain checks it when it is built.
+/// chain checks it when it is built. Returns whether the design passes Nyquist.
 ///
 /// # Errors
 /// An even `num_taps` for a design that passes Nyquist, with the next odd count as the fix.
-pub fn check_taps_for_bands(num_taps: usize, bands: usize, pass_zero: bool) -> Result<()> {
+pub fn check_taps_for_bands(num_taps: usize, bands: usize, pass_zero: bool) -> Result<bool> {
     let pass_nyquist = bands.is_multiple_of(2) == pass_zero;
     if pass_nyquist && num_taps.is_multiple_of(2) {
         return Err(Error::invalid_parameter(
@@ -259,7 +259,7 @@ pub fn check_taps_for_bands(num_taps: usize, bands: usize, pass_zero: bool) -> R
         )
         .with_suggestion(format!("use an odd number of taps, e.g. {}", num_taps + 1)));
     }
-    Ok(())
+    Ok(pass_nyquist)
 }
 
 /// `scipy.signal.firwin(len(taps), cutoffs_hz, window=window, pass_zero=pass_zero,
@@ -353,8 +353,7 @@ pub fn firwin_into(
             )));
         }
     }
-    check_taps_for_bands(num_taps, cutoffs_hz.len(), pass_zero)?;
-    let pass_nyquist = cutoffs_hz.len().is_multiple_of(2) == pass_zero;
+    let pass_nyquist = check_taps_for_bands(num_taps, cutoffs_hz.len(), pass_zero)?;
 
     // Band edges (normalized to Nyquist), with 0 and/or 1 added so they pair into passbands.
     let lead = usize::from(pass_zero);
