@@ -335,28 +335,64 @@ fn parameters_are_exposed_with_stable_ids() {
     }
 }
 
+/// With the default settings (every section off) the output is the input delayed by the
+/// latency the plugin reports (the switched-off limiter's 5 ms lookahead), sample for sample;
+/// with a lookahead of 0 ms it is the input itself.
 #[test]
-fn default_output_is_the_input_at_every_rate_and_block_size() {
+fn default_output_is_the_input_delayed_by_the_latency_at_every_rate_and_block_size() {
     let entry = load();
     for rate in [44_100.0, 48_000.0, 96_000.0] {
         for block in [1usize, 64, 511, 4096] {
-            let mut inst = instance(&entry);
-            let config = PluginAudioConfiguration {
-                sample_rate: rate,
-                min_frames_count: 1,
-                max_frames_count: block as u32,
-            };
-            let mut proc = activate(&mut inst, &last_log(), config)
-                .start_processing()
-                .expect("start");
-            for round in 0..3 {
-                let mut input = vec![noise(block, round, 0.5), noise(block, round + 9, 0.5)];
-                let expected = input.clone();
-                let mut output = vec![vec![0.0f32; block]; 2];
-                process(&mut proc, &mut input, &mut output, &EventBuffer::new());
-                assert_eq!(output, expected, "rate {rate}, block {block}");
+            for zero_lookahead in [false, true] {
+                let mut inst = instance(&entry);
+                if zero_lookahead {
+                    flush(&mut inst, &[("lim_lookahead", 0.0)]);
+                }
+                let config = PluginAudioConfiguration {
+                    sample_rate: rate,
+                    min_frames_count: 1,
+                    max_frames_count: block as u32,
+                };
+                let proc = activate(&mut inst, &last_log(), config);
+                let latency: PluginLatency = inst
+                    .plugin_shared_handle()
+                    .get_extension()
+                    .expect("latency extension");
+                let delay = latency.get(&inst.plugin_handle()) as usize;
+                let want = if zero_lookahead {
+                    0
+                } else {
+                    (0.005 * rate).round() as usize
+                };
+                assert_eq!(delay, want, "rate {rate}");
+                let mut proc = proc.start_processing().expect("start");
+                let total = (delay + 600).div_ceil(block) * block;
+                let source = [noise(total, 3, 0.5), noise(total, 12, 0.5)];
+                let mut heard = [Vec::new(), Vec::new()];
+                for start in (0..total).step_by(block) {
+                    let mut input: Vec<Vec<f32>> = source
+                        .iter()
+                        .map(|c| c[start..start + block].to_vec())
+                        .collect();
+                    let mut output = vec![vec![0.0f32; block]; 2];
+                    process(&mut proc, &mut input, &mut output, &EventBuffer::new());
+                    for (h, o) in heard.iter_mut().zip(&output) {
+                        h.extend_from_slice(o);
+                    }
+                }
+                for (h, src) in heard.iter().zip(&source) {
+                    assert!(
+                        h[..delay].iter().all(|&x| x == 0.0),
+                        "rate {rate}, block {block}"
+                    );
+                    assert_eq!(
+                        h[delay..],
+                        src[..total - delay],
+                        "rate {rate}, block {block}"
+                    );
+                }
+                inst.deactivate(proc.stop_processing());
             }
-            inst.deactivate(proc.stop_processing());
         }
     }
 }
@@ -370,6 +406,8 @@ fn parameter_events_are_sample_accurate() {
         min_frames_count: 1,
         max_frames_count: 512,
     };
+    // No lookahead: no latency, so output frame n is input frame n.
+    flush(&mut inst, &[("lim_lookahead", 0.0)]);
     let mut proc = activate(&mut inst, &last_log(), config)
         .start_processing()
         .expect("start");
@@ -525,8 +563,9 @@ fn offload_and_gpu_modes_report_their_latency_and_pass_audio() {
             .plugin_shared_handle()
             .get_extension()
             .expect("latency extension");
-        // The host's largest block plus the worker's 64-frame chunk.
-        assert_eq!(latency.get(&inst.plugin_handle()), 256 + 64, "{mode}");
+        // The limiter's 5 ms lookahead (on or off), the host's largest block, and the
+        // worker's 64-frame chunk.
+        assert_eq!(latency.get(&inst.plugin_handle()), 240 + 256 + 64, "{mode}");
         let mut proc = proc.start_processing().expect("start");
         let mut heard = false;
         for round in 0..60 {
@@ -694,7 +733,31 @@ fn latency_changes_are_announced_only_inside_activate() {
     inst.deactivate(proc.stop_processing());
     let proc = activate(&mut inst, &log, config);
     assert_eq!(latency.get(&inst.plugin_handle()), 240);
-    inst.deactivate(proc);
+    // The limiter switch is automation, not a latency change: switching it off and on while
+    // processing neither requests a restart nor changes the latency.
+    let (restarts, announced) = (
+        log.restarts.load(Ordering::SeqCst),
+        log.latency_changed.load(Ordering::SeqCst),
+    );
+    let switch = |on: f64| {
+        let mut events = EventBuffer::new();
+        events.push(&ParamValueEvent::new(
+            17,
+            param_id("lim_on"),
+            Pckn::match_all(),
+            on,
+        ));
+        events
+    };
+    let mut proc = proc.start_processing().expect("start");
+    for on in [0.0, 1.0, 0.0] {
+        process_on_audio_thread(&mut proc, &mut input, &mut output, &switch(on));
+        run_main_thread_callback(&mut inst, &log);
+    }
+    assert_eq!(log.restarts.load(Ordering::SeqCst), restarts);
+    assert_eq!(log.latency_changed.load(Ordering::SeqCst), announced);
+    assert_eq!(latency.get(&inst.plugin_handle()), 240);
+    inst.deactivate(proc.stop_processing());
     assert_eq!(log.broken(), Vec::<String>::new());
 }
 

@@ -146,19 +146,16 @@ fn latency_is_reported_per_mode_and_re_reported_on_a_switch() {
     let mut plugin = Rtfx::default();
     let mut host = Host::new(RATE, None);
     assert!(activate(&mut plugin, &mut host, RATE, 256, 1));
-    assert_eq!(
-        host.latency.get(),
-        None,
-        "inline without limiter: nothing to report"
-    );
+    // Inline, limiter off: the limiter's 5 ms lookahead is still the latency.
+    assert_eq!(host.latency.get(), Some(240), "inline: the lookahead");
     let mut chans = vec![noise(256, 1, 0.5)];
     set_text(&plugin, "mode", "Offload");
     process_all(&mut plugin, &mut host, &mut chans, 256);
-    assert_eq!(host.latency.get(), Some(256 + 64));
+    assert_eq!(host.latency.get(), Some(240 + 256 + 64));
     assert_eq!(plugin.meters().active_mode(), ProcessingMode::Offload);
     set_text(&plugin, "mode", "Inline");
     process_all(&mut plugin, &mut host, &mut chans, 256);
-    assert_eq!(host.latency.get(), Some(0));
+    assert_eq!(host.latency.get(), Some(240));
     assert_eq!(plugin.meters().active_mode(), ProcessingMode::Inline);
 }
 
@@ -364,8 +361,8 @@ fn the_tail_includes_the_offload_latency() {
     let mut chans = vec![noise(2048, 1, 0.5), noise(2048, 2, 0.5)];
     let status = process_all(&mut plugin, &mut host, &mut chans, 256);
     // Delay 250 ms, feedback 35 %: 12000 × ceil(ln 1e-6 / ln 0.35) = 12000 × 14 (as inline),
-    // plus the offload latency.
-    assert_eq!(status, ProcessStatus::Tail(12_000 * 14 + 256 + 64));
+    // plus the strip's latency (the limiter's 5 ms lookahead) and the offload latency.
+    assert_eq!(status, ProcessStatus::Tail(12_000 * 14 + 240 + 256 + 64));
 }
 
 /// The offload worker asks for real-time scheduling and reports whether it got it: the same

@@ -190,13 +190,15 @@ fn editor_size_is_persisted() {
 }
 
 #[test]
-fn latency_changing_parameters_are_not_automatable() {
+fn only_latency_changing_parameters_are_not_automatable() {
     use nice_plug::prelude::ParamFlags;
     let plugin = Rtfx::default();
     for (id, ptr, _) in plugin.params().param_map() {
         let flags = unsafe { ptr.flags() };
         let automatable = !flags.contains(ParamFlags::NON_AUTOMATABLE);
-        let expected = !matches!(id.as_str(), "lim_on" | "lim_lookahead" | "mode" | "lim_tp");
+        // The limiter switch keeps the latency (its delay stays in the path), so it is
+        // automatable; only what changes the latency is not.
+        let expected = !matches!(id.as_str(), "lim_lookahead" | "mode" | "lim_tp");
         assert_eq!(automatable, expected, "{id}");
         if id == "bypass" {
             assert!(flags.contains(ParamFlags::BYPASS));

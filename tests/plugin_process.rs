@@ -63,20 +63,26 @@ fn latency_is_reported_on_activate_and_when_it_changes() {
     host.latency.set(None);
     process_all(&mut plugin, &mut host, &mut chans, 256);
     assert_eq!(host.latency.get(), None);
-    // Switching the limiter off removes it.
+    // Switching the limiter off keeps it (the lookahead delay stays in the path): nothing
+    // is re-reported.
     set_text(&plugin, "lim_on", "Off");
     process_all(&mut plugin, &mut host, &mut chans, 256);
-    assert_eq!(host.latency.get(), Some(0));
+    assert_eq!(host.latency.get(), None);
+    assert_eq!(plugin.meters().latency_samples(), 480);
 
-    // Re-activating after the change reports the new latency (0) again only if it changed.
-    set_text(&plugin, "lim_on", "On");
-    host.latency.set(None);
-    assert!(activate(&mut plugin, &mut host, 48_000.0, 512, 2));
-    assert_eq!(host.latency.get(), Some(480));
-    set_text(&plugin, "lim_on", "Off");
-    host.latency.set(None);
-    assert!(activate(&mut plugin, &mut host, 48_000.0, 512, 2));
-    assert_eq!(host.latency.get(), Some(0));
+    // Re-activating reports the latency again, whether the limiter is on or off; a
+    // lookahead of 0 ms makes it 0.
+    for (switch, lookahead, latency) in [
+        ("On", "10 ms", 480),
+        ("Off", "10 ms", 480),
+        ("Off", "0 ms", 0),
+    ] {
+        set_text(&plugin, "lim_on", switch);
+        set_text(&plugin, "lim_lookahead", lookahead);
+        host.latency.set(None);
+        assert!(activate(&mut plugin, &mut host, 48_000.0, 512, 2));
+        assert_eq!(host.latency.get(), Some(latency), "{switch} {lookahead}");
+    }
 
     // At 96 kHz the same lookahead is twice the samples.
     let mut plugin = Rtfx::default();

@@ -73,16 +73,102 @@ fn everything_on() -> StripSettings {
     s
 }
 
+/// The default strip passes audio unchanged, delayed by the limiter's lookahead (5 ms: the
+/// limiter is off, but its delay stays in the path so that its switch needs no restart); a
+/// lookahead of 0 ms makes it latency-free.
 #[test]
-fn default_settings_pass_audio_unchanged_with_zero_latency() {
+fn default_settings_pass_audio_unchanged_delayed_by_the_lookahead() {
     let mut strip = prepared(&StripSettings::default());
     let (mut l, mut r) = (noise(4800, 1, 0.8), noise(4800, 2, 0.8));
     let (l0, r0) = (l.clone(), r.clone());
     run(&mut strip, &mut l, &mut r, 333);
-    assert_eq!(l, l0);
-    assert_eq!(r, r0);
+    assert_eq!(strip.latency_samples(), 240);
+    assert_eq!(strip.tail_samples(), 240);
+    assert!(l[..240].iter().chain(&r[..240]).all(|&x| x == 0.0));
+    assert_eq!(l[240..], l0[..4800 - 240]);
+    assert_eq!(r[240..], r0[..4800 - 240]);
+
+    let mut s = StripSettings::default();
+    s.limiter.lookahead_ms = 0.0;
+    let mut strip = prepared(&s);
+    let (mut l, mut r) = (l0.clone(), r0.clone());
+    run(&mut strip, &mut l, &mut r, 333);
     assert_eq!(strip.latency_samples(), 0);
     assert_eq!(strip.tail_samples(), 0);
+    assert_eq!(l, l0);
+    assert_eq!(r, r0);
+}
+
+/// The limiter switch moves nothing in time: toggled every 50 ms (as automation would) on a
+/// signal under the ceiling, the output is the input delayed by the lookahead, sample for
+/// sample, and the latency never changes. On a signal over the ceiling, switching on limits
+/// from the end of the cross-fade, and no switch clicks.
+#[test]
+fn limiter_switch_keeps_the_latency_and_the_timing() {
+    for true_peak in [false, true] {
+        let mut s = StripSettings::default();
+        s.limiter.true_peak = true_peak;
+        s.limiter.ceiling_db = -1.0;
+        let mut strip = prepared(&s);
+        let input = sine(48_000, 220.0, 0.5);
+        let (mut l, mut r) = (input.clone(), input.clone());
+        let mut start = 0;
+        while start < l.len() {
+            let end = (start + 480).min(l.len());
+            if start % 2400 == 1200 {
+                s.limiter.enabled = !s.limiter.enabled;
+                strip.set_settings(&s);
+                assert_eq!(strip.target_latency(), 240);
+            }
+            strip.process(&mut [&mut l[start..end], &mut r[start..end]]);
+            assert_eq!(strip.latency_samples(), 240);
+            start = end;
+        }
+        let diff = l[240..]
+            .iter()
+            .zip(&input)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff < 1e-6,
+            "true_peak {true_peak}: the output left the delayed input by {diff}"
+        );
+
+        // Over the ceiling (a 0 dBFS sine, ceiling -6 dB): on/off every 90 ms (11.7 periods:
+        // the switches do not fall on zero crossings).
+        s.limiter.ceiling_db = -6.0;
+        s.limiter.enabled = false;
+        let mut strip = prepared(&s);
+        let mut l = sine(48_000, 130.0, 1.0);
+        let mut r = l.clone();
+        let ceiling = 10f32.powf(-6.0 / 20.0);
+        let fade = 480; // FADE_MS at 48 kHz
+        let mut on_since = None;
+        let mut start = 0;
+        while start < l.len() {
+            let end = (start + 480).min(l.len());
+            if start % 4320 == 0 && start > 0 {
+                s.limiter.enabled = !s.limiter.enabled;
+                strip.set_settings(&s);
+                on_since = s.limiter.enabled.then_some(start);
+            }
+            strip.process(&mut [&mut l[start..end], &mut r[start..end]]);
+            if let Some(on) = on_since
+                && start >= on + fade
+            {
+                let peak = l[start..end].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                assert!(
+                    peak <= ceiling * 1.0001,
+                    "true_peak {true_peak}: {peak} over the ceiling at frame {start}"
+                );
+            }
+            start = end;
+        }
+        // A 0 dBFS 130 Hz sine moves by at most 0.017 per sample; a switch that jumped in
+        // time or started the limiter from silence would step by far more.
+        let step = max_step(&l);
+        assert!(step < 0.02, "true_peak {true_peak}: largest jump {step}");
+    }
 }
 
 #[test]
@@ -174,10 +260,10 @@ fn limiter_latency_and_ceiling() {
     assert!(l.iter().chain(&r).all(|x| x.abs() <= ceiling));
     // The tail reported is the latency (no delay or reverb).
     assert_eq!(strip.tail_samples(), 240);
-    // Switching the limiter off removes the latency.
+    // Switching the limiter off keeps the latency (its delay stays in the path).
     s.limiter.enabled = false;
     strip.set_settings(&s);
-    assert_eq!(strip.target_latency(), 0);
+    assert_eq!(strip.target_latency(), 240);
 }
 
 #[test]
@@ -187,8 +273,9 @@ fn delay_and_reverb_report_their_tails() {
     s.delay.time = DelayTime::Ms(250.0);
     s.delay.feedback = 0.5;
     let strip = prepared(&s);
-    // 12000 samples per echo, ceil(ln 1e-6 / ln 0.5) = 20 echoes to -120 dB.
-    assert_eq!(strip.tail_samples(), 12_000 * 20);
+    // 12000 samples per echo, ceil(ln 1e-6 / ln 0.5) = 20 echoes to -120 dB, after the
+    // 240-sample latency.
+    assert_eq!(strip.tail_samples(), 240 + 12_000 * 20);
     s.delay.enabled = false;
     s.reverb.enabled = true;
     let strip = prepared(&s);
@@ -206,7 +293,8 @@ fn tempo_synced_delay_uses_the_note_value() {
         fraction: 0.25,
         bpm: 120.0,
     };
-    // A quarter note at 120 BPM is 500 ms = 24000 samples.
+    // A quarter note at 120 BPM is 500 ms = 24000 samples (with no lookahead latency).
+    s.limiter.lookahead_ms = 0.0;
     let mut strip = prepared(&s);
     let mut l = vec![0.0f32; 30_000];
     let mut r = vec![0.0f32; 30_000];
@@ -399,10 +487,14 @@ fn exported_chain_matches_the_strip() {
         chain.process(&mut [&mut l2[start..end], &mut r2[start..end]]);
         start = end;
     }
-    let diff = l1
+    // The strip keeps the (switched-off) limiter's delay; the chain has no limiter: they agree
+    // once each is compensated for its own latency.
+    let (ls, lc) = (strip.latency_samples(), chain.latency_samples());
+    assert_eq!((ls, lc), (240, 0));
+    let diff = l1[ls..]
         .iter()
-        .zip(&l2)
-        .chain(r1.iter().zip(&r2))
+        .zip(&l2[lc..])
+        .chain(r1[ls..].iter().zip(&r2[lc..]))
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(diff < 1e-4, "strip and exported chain differ by {diff}");

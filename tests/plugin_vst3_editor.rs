@@ -332,13 +332,14 @@ struct AudioReport {
 }
 
 /// One plugin instance, active, with an audio thread automating `param` (the input gain),
-/// and switching the limiter on once `limiter_on` is set.
+/// and moving the limiter lookahead to its longest (a latency change) once `long_lookahead` is
+/// set.
 struct Instance {
     component: ComPtr<IComponent>,
     controller: ComPtr<IEditController>,
     handler: ComWrapper<ComponentHandler>,
     param: ParamID,
-    limiter_on: Arc<AtomicBool>,
+    long_lookahead: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     audio: Option<std::thread::JoinHandle<AudioReport>>,
 }
@@ -373,7 +374,7 @@ impl Instance {
             kResultOk
         );
         let param = Self::param_id(&controller, "Input Gain");
-        let limiter = Self::param_id(&controller, "Limiter");
+        let limiter = Self::param_id(&controller, "Limiter Lookahead");
         let processor: ComPtr<IAudioProcessor> = component.cast().expect("an IAudioProcessor");
         let mut setup = ProcessSetup {
             processMode: ProcessModes_::kRealtime as i32,
@@ -389,17 +390,19 @@ impl Instance {
         assert_eq!(unsafe { component.setActive(1) }, kResultOk);
         assert_eq!(unsafe { processor.setProcessing(1) }, kResultOk);
         let stop = Arc::new(AtomicBool::new(false));
-        let limiter_on = Arc::new(AtomicBool::new(false));
+        let long_lookahead = Arc::new(AtomicBool::new(false));
         let audio = {
-            let (stop, limiter_on) = (stop.clone(), limiter_on.clone());
-            std::thread::spawn(move || run_audio(processor, [param, limiter], &limiter_on, &stop))
+            let (stop, long_lookahead) = (stop.clone(), long_lookahead.clone());
+            std::thread::spawn(move || {
+                run_audio(processor, [param, limiter], &long_lookahead, &stop)
+            })
         };
         Instance {
             component,
             controller,
             handler,
             param,
-            limiter_on,
+            long_lookahead,
             stop,
             audio: Some(audio),
         }
@@ -440,12 +443,12 @@ impl Instance {
 }
 
 /// The audio thread: 256-frame stereo blocks of a sine at the pace of real time, each with a
-/// new value for the first of `params` (a slow sweep) and, once `limiter_on` is set, 1.0 for
+/// new value for the first of `params` (a slow sweep) and, once `long_lookahead` is set, 1.0 for
 /// the second, until `stop`.
 fn run_audio(
     processor: ComPtr<IAudioProcessor>,
     params: [ParamID; 2],
-    limiter_on: &AtomicBool,
+    long_lookahead: &AtomicBool,
     stop: &AtomicBool,
 ) -> AudioReport {
     let changes = ComWrapper::new(Changes {
@@ -481,7 +484,7 @@ fn run_audio(
         changes.queues[0]
             .value_bits
             .store(value.to_bits(), Ordering::Relaxed);
-        if limiter_on.load(Ordering::Relaxed) {
+        if long_lookahead.load(Ordering::Relaxed) {
             changes.count.store(2, Ordering::Relaxed);
         }
         let mut in_ptrs = [input[0].as_mut_ptr(), input[1].as_mut_ptr()];
@@ -625,10 +628,11 @@ fn editor_opens_and_closes_while_the_host_automates() {
     close(view_b.expect("b's editor is open"));
     let _ = std::fs::remove_file(&layout);
 
-    // The host still hears of latency changes: the limiter's lookahead, switched on by
-    // automation, reaches it as a restart (the wrapper's background thread delivers it).
+    // The host still hears of latency changes: the limiter's lookahead, moved from 5 to 20 ms
+    // by a parameter change in `process`, reaches it as a restart (the wrapper's background
+    // thread delivers it).
     for instance in [&a, &b] {
-        instance.limiter_on.store(true, Ordering::SeqCst);
+        instance.long_lookahead.store(true, Ordering::SeqCst);
     }
     let start = Instant::now();
     let latency_changed = |i: &Instance| {

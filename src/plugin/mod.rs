@@ -2,7 +2,9 @@
 //! editor.
 //!
 //! The host is the backend: [`Rtfx::process`] runs the [`strip::Strip`] inline on the host's
-//! audio thread (zero latency unless the limiter is on; then the latency is its lookahead).
+//! audio thread. Its latency is the limiter's lookahead whether the limiter is on or off (the
+//! lookahead delay stays in the path, so the limiter switch is automatable and never makes the
+//! host restart); a lookahead of 0 ms makes the plugin latency-free.
 //! Parameters arrive as nice-plug parameters ([`params::RtfxParams`]); meters and statistics
 //! go to the editor through atomics only ([`Meters`]).
 //!
@@ -303,10 +305,10 @@ impl Rtfx {
         }
     }
 
-    /// The latency to report for `settings` in `mode`: the limiter's lookahead plus, when
-    /// offloaded, the offload latency.
+    /// The latency to report for `settings` in `mode`: the limiter's latency (on or off) plus,
+    /// when offloaded, the offload latency.
     fn latency_for(&self, settings: &StripSettings, mode: ProcessingMode) -> u32 {
-        let strip = if settings.limiter.enabled && self.sample_rate > 0.0 {
+        let strip = if self.sample_rate > 0.0 {
             settings
                 .limiter
                 .latency_samples(f64::from(self.sample_rate))

@@ -335,7 +335,7 @@ pub struct RtfxParams {
     #[id = "rev_mix"]
     pub reverb_mix: FloatParam,
 
-    /// Limiter switch (changes the latency, so not automatable).
+    /// Limiter switch (automatable: the latency is the lookahead whether it is on or off).
     #[id = "lim_on"]
     pub limiter_on: BoolParam,
     /// Limiter ceiling (dBFS).
@@ -428,7 +428,7 @@ impl Default for RtfxParams {
             reverb_damping: percent_param("Reverb Damping", f(d.reverb.damping), 1.0),
             reverb_mix: percent_param("Reverb Mix", f(d.reverb.mix), 1.0),
 
-            limiter_on: BoolParam::new("Limiter", d.limiter.enabled).non_automatable(),
+            limiter_on: BoolParam::new("Limiter", d.limiter.enabled),
             limiter_ceiling: db_param("Limiter Ceiling", f(d.limiter.ceiling_db), -24.0, 0.0),
             limiter_lookahead: ms_param(
                 "Limiter Lookahead",

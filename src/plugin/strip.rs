@@ -179,7 +179,8 @@ pub struct ReverbSettings {
 /// The lookahead limiter ([`Limiter`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LimiterSettings {
-    /// Section switch. While on, the strip's latency is the lookahead.
+    /// Section switch. The strip's latency is the lookahead whether the limiter is on or off
+    /// (its delay stays in the path while it is off).
     pub enabled: bool,
     /// Ceiling in dBFS.
     pub ceiling_db: f64,
@@ -204,7 +205,8 @@ impl LimiterSettings {
 }
 
 /// Every parameter of the strip, in engine units. `Default` is the plugin's default preset:
-/// all sections off, unity gains (the strip then passes audio unchanged with zero latency).
+/// all sections off, unity gains (the strip then passes audio unchanged, delayed by the
+/// limiter's 5 ms lookahead: see [`Strip::latency_samples`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StripSettings {
     /// Input gain in dB.
@@ -821,6 +823,22 @@ impl DryLine {
         self.write = (self.write + n) % cap;
     }
 
+    /// Copies the `n` samples that entered the line `back` … `back − n + 1` samples ago
+    /// (oldest first) into `out` (per channel; `back` is clamped to the line's length).
+    fn recent(&self, back: usize, n: usize, out: &mut [Vec<f32>]) {
+        let Some(cap) = self.lines.first().map(|l| l.len()) else {
+            return;
+        };
+        let back = back.min(cap);
+        for (line, o) in self.lines.iter().zip(out.iter_mut()) {
+            let mut r = (self.write + cap - back) % cap;
+            for y in o[..n].iter_mut() {
+                *y = line[r];
+                r = if r + 1 == cap { 0 } else { r + 1 };
+            }
+        }
+    }
+
     fn clear(&mut self) {
         self.lines.iter_mut().for_each(|l| l.fill(0.0));
         self.write = 0;
@@ -958,10 +976,12 @@ pub struct Strip {
     limiter_ceiling: Smoothed,
     limiter_applied: [f64; 4],
     limiter_fade: Fade,
+    /// The limiter's input delayed by its latency: the path while the limiter is off.
+    limiter_line: DryLine,
 
     bypass: Fade,
     dry: DryLine,
-    /// Latency in samples now in force (the limiter's lookahead while it is on).
+    /// Latency in samples now in force (the limiter's, whether it is on or off).
     latency: usize,
 
     /// Per channel: the input of a fading section.
@@ -1014,6 +1034,10 @@ impl Strip {
             limiter_ceiling: Smoothed::new(s.limiter.ceiling_db),
             limiter_applied: [f64::NAN; 4],
             limiter_fade: Fade::new(s.limiter.enabled),
+            limiter_line: DryLine {
+                lines: Vec::new(),
+                write: 0,
+            },
             bypass: Fade::new(!s.bypass),
             dry: DryLine {
                 lines: Vec::new(),
@@ -1075,6 +1099,10 @@ impl Strip {
             lines: vec![vec![0.0; dry_len]; channels],
             write: 0,
         };
+        self.limiter_line = DryLine {
+            lines: vec![vec![0.0; dry_len]; channels],
+            write: 0,
+        };
         self.scratch = vec![vec![0.0; STEP]; channels];
         self.bypass_dry = vec![vec![0.0; STEP]; channels];
         self.prepared = true;
@@ -1112,6 +1140,7 @@ impl Strip {
         self.delay.reset();
         self.reverb.reset();
         self.limiter.reset();
+        self.limiter_line.clear();
         self.dry.clear();
         if let Some(fe) = self.filter_engine.as_mut() {
             // The CPU cascades are the live (cleared) state again.
@@ -1197,15 +1226,17 @@ impl Strip {
         self.apply_parameters();
     }
 
-    /// Samples of latency the strip adds with its current settings: the limiter's lookahead
-    /// while the limiter is on, else 0.
+    /// Samples of latency the strip adds with its current settings: the limiter's latency
+    /// ([`LimiterSettings::latency_samples`]), whether the limiter is on or off (its delay
+    /// stays in the path, so that switching it needs no host restart; a lookahead of 0 ms
+    /// makes the strip latency-free).
     pub fn latency_samples(&self) -> usize {
         self.latency
     }
 
     /// The latency the strip will have for its target settings (what the host should be told).
     pub fn target_latency(&self) -> usize {
-        if self.target.limiter.enabled && self.sample_rate > 0.0 {
+        if self.sample_rate > 0.0 {
             self.target.limiter.latency_samples(self.sample_rate)
         } else {
             0
@@ -1644,13 +1675,46 @@ impl Strip {
         run_fx(&mut self.delay_fade, block, scratch, &mut self.delay);
         run_fx(&mut self.reverb_fade, block, scratch, &mut self.reverb);
 
-        // Limiter: its latency applies while it is on; switching it on or off cross-fades
-        // between the undelayed and the delayed signal. Its gain reduction is the reduction a
-        // peak limiter needs for this step's input (the output lags by the lookahead).
+        // Limiter: its delay stays in the path while it is off (`limiter_line`), so switching
+        // it changes neither the latency (the switch is automatable, no host restart) nor
+        // the timing: the switch cross-fades between two time-aligned signals. Its gain
+        // reduction is the reduction a peak limiter needs for this step's input (the output
+        // lags by the lookahead).
+        let lim_latency = self.limiter.latency_samples();
+        let was_dormant = self.limiter_fade.dormant;
+        let plan = self.limiter_fade.plan(n);
+        let waking = was_dormant && !self.limiter_fade.dormant;
+        if waking {
+            self.prime_limiter(lim_latency);
+        }
         let before = peak(block);
-        let lim_on = self.limiter_fade.mix.target() > 0.0 || !self.limiter_fade.dormant;
-        run_fx(&mut self.limiter_fade, block, scratch, &mut self.limiter);
-        if lim_on && before > 1e-6 {
+        let line_out = &mut self.scratch;
+        for (ch, d) in block.iter().zip(line_out.iter_mut()) {
+            d[..n].copy_from_slice(ch);
+        }
+        match &mut line_out[..] {
+            [l] => self.limiter_line.delay(&mut [&mut l[..n]], lim_latency),
+            [l, r] => self
+                .limiter_line
+                .delay(&mut [&mut l[..n], &mut r[..n]], lim_latency),
+            _ => {}
+        }
+        match plan {
+            Plan::Skip | Plan::ResetThenSkip => {
+                if matches!(plan, Plan::ResetThenSkip) {
+                    self.limiter.reset();
+                }
+                for (ch, d) in block.iter_mut().zip(line_out.iter()) {
+                    ch.copy_from_slice(&d[..n]);
+                }
+            }
+            Plan::Process => self.limiter.process(block),
+            Plan::Mix(m0, m1) => {
+                self.limiter.process(block);
+                crossfade(block, line_out, m0, m1);
+            }
+        }
+        if !self.limiter_fade.dormant && before > 1e-6 {
             let ceiling = self.limiter_applied[0];
             let gr = ceiling - 20.0 * f64::from(before).log10();
             self.levels.gain_reduction_db = self
@@ -1658,11 +1722,7 @@ impl Strip {
                 .gain_reduction_db
                 .min(gr.clamp(-60.0, 0.0) as f32);
         }
-        self.latency = if self.limiter_fade.mix.target() > 0.0 {
-            self.limiter.latency_samples()
-        } else {
-            0
-        };
+        self.latency = lim_latency;
 
         let g0 = self.output_gain.s.current();
         let g1 = self.output_gain.s.advance(n);
@@ -1684,6 +1744,28 @@ impl Strip {
             }
         }
         self.levels.output_peak = self.levels.output_peak.max(peak(block));
+    }
+
+    /// Brings the limiter, idle since it was last switched off, to the state it would have
+    /// had running all along as far as its output needs: from reset, it runs over the last
+    /// `latency` samples of its input (kept by `limiter_line`), so its lookahead buffer is
+    /// full and its gain already ramps into the peaks ahead. Without this its output would
+    /// start with `latency` samples of silence, a dip in the switch's cross-fade. Bounded
+    /// work (at most [`MAX_LOOKAHEAD_MS`] of audio), no allocation.
+    fn prime_limiter(&mut self, latency: usize) {
+        self.limiter.reset();
+        let mut done = 0;
+        while done < latency {
+            let n = (latency - done).min(STEP);
+            self.limiter_line
+                .recent(latency - done, n, &mut self.scratch);
+            match &mut self.scratch[..] {
+                [l] => self.limiter.process(&mut [&mut l[..n]]),
+                [l, r] => self.limiter.process(&mut [&mut l[..n], &mut r[..n]]),
+                _ => {}
+            }
+            done += n;
+        }
     }
 
     /// Calls `visit` with every number of the strip's internal state (for tests).
