@@ -24,22 +24,33 @@ fn layouts_are_stereo_and_mono() {
     assert_eq!(Rtfx::NAME, "rtfx");
 }
 
+/// The default plugin passes audio unchanged, delayed by the latency it reports (the
+/// switched-off limiter's 5 ms lookahead); with a 0 ms lookahead it is the input itself.
 #[test]
-fn default_plugin_is_transparent_with_zero_latency() {
-    for channels in [1u32, 2] {
-        let mut plugin = Rtfx::default();
-        let mut host = Host::new(48_000.0, None);
-        assert!(activate(&mut plugin, &mut host, 48_000.0, 512, channels));
-        // The wrapper starts at 0 latency: nothing to report.
-        assert_eq!(host.latency.get(), None);
-        assert_eq!(plugin.strip().latency_samples(), 0);
-        let mut chans: Vec<Vec<f32>> = (0..channels)
-            .map(|c| noise(4096, u64::from(c), 0.5))
-            .collect();
-        let before = chans.clone();
-        let status = process_all(&mut plugin, &mut host, &mut chans, 500);
-        assert_eq!(chans, before);
-        assert_eq!(status, ProcessStatus::Tail(0));
+fn default_plugin_is_transparent_delayed_by_its_latency() {
+    for (lookahead, latency) in [(None, 240usize), (Some("0 ms"), 0)] {
+        for channels in [1u32, 2] {
+            let mut plugin = Rtfx::default();
+            if let Some(text) = lookahead {
+                set_text(&plugin, "lim_lookahead", text);
+            }
+            let mut host = Host::new(48_000.0, None);
+            assert!(activate(&mut plugin, &mut host, 48_000.0, 512, channels));
+            // The wrapper starts at 0 latency: 0 is not reported.
+            let reported = (latency > 0).then_some(latency as u32);
+            assert_eq!(host.latency.get(), reported);
+            assert_eq!(plugin.strip().latency_samples(), latency);
+            let mut chans: Vec<Vec<f32>> = (0..channels)
+                .map(|c| noise(4096, u64::from(c), 0.5))
+                .collect();
+            let before = chans.clone();
+            let status = process_all(&mut plugin, &mut host, &mut chans, 500);
+            for (out, input) in chans.iter().zip(&before) {
+                assert!(out[..latency].iter().all(|&x| x == 0.0));
+                assert_eq!(out[latency..], input[..4096 - latency]);
+            }
+            assert_eq!(status, ProcessStatus::Tail(latency as u32));
+        }
     }
 }
 
@@ -72,16 +83,18 @@ fn latency_is_reported_on_activate_and_when_it_changes() {
 
     // Re-activating reports the latency again, whether the limiter is on or off; a
     // lookahead of 0 ms makes it 0.
-    for (switch, lookahead, latency) in [
-        ("On", "10 ms", 480),
-        ("Off", "10 ms", 480),
-        ("Off", "0 ms", 0),
+    // (Only a latency that differs from the one reported is reported again.)
+    for (switch, lookahead, reported) in [
+        ("On", "10 ms", None),
+        ("Off", "10 ms", None),
+        ("Off", "0 ms", Some(0)),
+        ("Off", "5 ms", Some(240)),
     ] {
         set_text(&plugin, "lim_on", switch);
         set_text(&plugin, "lim_lookahead", lookahead);
         host.latency.set(None);
         assert!(activate(&mut plugin, &mut host, 48_000.0, 512, 2));
-        assert_eq!(host.latency.get(), Some(latency), "{switch} {lookahead}");
+        assert_eq!(host.latency.get(), reported, "{switch} {lookahead}");
     }
 
     // At 96 kHz the same lookahead is twice the samples.
@@ -102,11 +115,12 @@ fn tail_covers_delay_and_reverb() {
     assert!(activate(&mut plugin, &mut host, 48_000.0, 512, 2));
     let mut chans = vec![vec![0.0f32; 512]; 2];
     let status = process_all(&mut plugin, &mut host, &mut chans, 512);
-    assert_eq!(status, ProcessStatus::Tail(12_000 * 20));
+    // 20 echoes to -120 dB after the 240-sample latency (the limiter's lookahead).
+    assert_eq!(status, ProcessStatus::Tail(240 + 12_000 * 20));
     set_text(&plugin, "rev_on", "On");
     let status = process_all(&mut plugin, &mut host, &mut chans, 512);
     match status {
-        ProcessStatus::Tail(n) => assert!(n > 12_000 * 20 + 48_000, "{n}"),
+        ProcessStatus::Tail(n) => assert!(n > 240 + 12_000 * 20 + 48_000, "{n}"),
         other => panic!("{other:?}"),
     }
 }
@@ -119,7 +133,8 @@ fn tempo_sync_follows_the_host_tempo() {
     set_text(&plugin, "dly_note", "1/4");
     set_text(&plugin, "dly_mix", "100 %");
     set_text(&plugin, "dly_fb", "0 %");
-    // A quarter note at 100 BPM: 600 ms = 28800 samples.
+    // A quarter note at 100 BPM: 600 ms = 28800 samples (no lookahead latency).
+    set_text(&plugin, "lim_lookahead", "0 ms");
     let mut host = Host::new(48_000.0, Some(100.0));
     assert!(activate(&mut plugin, &mut host, 48_000.0, 1024, 2));
     let mut chans = vec![vec![0.0f32; 40_000]; 2];
