@@ -17,11 +17,12 @@
 
 #![cfg(target_os = "linux")]
 
+mod vst3_common;
 mod x11_common;
 
-use std::ffi::{CStr, CString, c_void};
+use std::ffi::c_void;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,18 +31,16 @@ use vst3::Steinberg::Linux::{
     ITimerHandlerTrait, TimerInterval,
 };
 use vst3::Steinberg::Vst::{
-    AudioBusBuffers, AudioBusBuffers__type0, BusDirections_, IAudioProcessor, IAudioProcessorTrait,
-    IComponent, IComponentHandler, IComponentHandlerTrait, IComponentTrait, IEditController,
-    IEditControllerTrait, IParamValueQueue, IParamValueQueueTrait, IParameterChanges,
-    IParameterChangesTrait, MediaTypes_, ParamID, ParamValue, ParameterInfo, ProcessData,
-    ProcessModes_, ProcessSetup, RestartFlags_, SymbolicSampleSizes_,
+    BusDirections_, IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler,
+    IComponentTrait, IEditController, IEditControllerTrait, IParameterChanges, MediaTypes_,
+    ParamID, ProcessModes_, ProcessSetup, RestartFlags_, SymbolicSampleSizes_,
 };
 use vst3::Steinberg::{
-    IPlugFrame, IPlugFrameTrait, IPlugView, IPlugViewTrait, IPluginBaseTrait, IPluginFactory,
-    IPluginFactoryTrait, PClassInfo, ViewRect, int32, kInvalidArgument,
-    kPlatformTypeX11EmbedWindowID, kResultFalse, kResultOk, tresult,
+    IPlugFrame, IPlugFrameTrait, IPlugView, IPlugViewTrait, IPluginBaseTrait, IPluginFactoryTrait,
+    ViewRect, kPlatformTypeX11EmbedWindowID, kResultOk, tresult,
 };
 use vst3::{Class, ComPtr, ComRef, ComWrapper, Interface};
+use vst3_common::{Changes, ComponentHandler, Module, library_path, param_id, process_stereo};
 use x11_common::{
     assert_everything_visible, assert_fills_window, headless_display, layout_report_file,
     reopen_pause, wait_for_layout, wait_until_drawn,
@@ -156,172 +155,6 @@ impl Frame {
     }
 }
 
-/// The host's side of parameter edits and restarts: records the restart flags asked for.
-#[derive(Default)]
-struct ComponentHandler {
-    restart_flags: AtomicI32,
-}
-
-impl Class for ComponentHandler {
-    type Interfaces = (IComponentHandler,);
-}
-
-impl IComponentHandlerTrait for ComponentHandler {
-    unsafe fn beginEdit(&self, _id: ParamID) -> tresult {
-        kResultOk
-    }
-    unsafe fn performEdit(&self, _id: ParamID, _value: ParamValue) -> tresult {
-        kResultOk
-    }
-    unsafe fn endEdit(&self, _id: ParamID) -> tresult {
-        kResultOk
-    }
-    unsafe fn restartComponent(&self, flags: int32) -> tresult {
-        self.restart_flags.fetch_or(flags, Ordering::SeqCst);
-        kResultOk
-    }
-}
-
-/// One parameter's value at the start of each block: the host's automation.
-struct Queue {
-    id: ParamID,
-    value_bits: AtomicU64,
-}
-
-impl Class for Queue {
-    type Interfaces = (IParamValueQueue,);
-}
-
-impl IParamValueQueueTrait for Queue {
-    unsafe fn getParameterId(&self) -> ParamID {
-        self.id
-    }
-    unsafe fn getPointCount(&self) -> int32 {
-        1
-    }
-    unsafe fn getPoint(
-        &self,
-        index: int32,
-        sample_offset: *mut int32,
-        value: *mut ParamValue,
-    ) -> tresult {
-        if index != 0 || sample_offset.is_null() || value.is_null() {
-            return kInvalidArgument;
-        }
-        unsafe {
-            *sample_offset = 0;
-            *value = f64::from_bits(self.value_bits.load(Ordering::Relaxed));
-        }
-        kResultOk
-    }
-    unsafe fn addPoint(&self, _offset: int32, _value: ParamValue, _index: *mut int32) -> tresult {
-        kResultFalse
-    }
-}
-
-/// The block's parameter changes: the first `count` of `queues`.
-struct Changes {
-    queues: Vec<ComWrapper<Queue>>,
-    count: AtomicI32,
-}
-
-impl Class for Changes {
-    type Interfaces = (IParameterChanges,);
-}
-
-impl IParameterChangesTrait for Changes {
-    unsafe fn getParameterCount(&self) -> int32 {
-        self.count.load(Ordering::Relaxed)
-    }
-    unsafe fn getParameterData(&self, index: int32) -> *mut IParamValueQueue {
-        usize::try_from(index)
-            .ok()
-            .filter(|&i| i < self.count.load(Ordering::Relaxed) as usize)
-            .and_then(|i| self.queues.get(i))
-            .and_then(|q| q.as_com_ref::<IParamValueQueue>())
-            .map_or(std::ptr::null_mut(), |q| q.as_ptr())
-    }
-    unsafe fn addParameterData(
-        &self,
-        _id: *const ParamID,
-        _index: *mut int32,
-    ) -> *mut IParamValueQueue {
-        std::ptr::null_mut()
-    }
-}
-
-/// The plugin library, loaded as a VST3 host loads a module; `ModuleExit` and unloaded on drop.
-struct Module {
-    handle: *mut c_void,
-    factory: Option<ComPtr<IPluginFactory>>,
-}
-
-fn library_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("RTFX_VST3_LIBRARY") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().expect("deps directory").join("librtfx.so")
-}
-
-/// The address of `name` in the library, or a panic that names it.
-fn symbol(handle: *mut c_void, name: &CStr) -> *mut c_void {
-    let address = unsafe { libc::dlsym(handle, name.as_ptr()) };
-    assert!(!address.is_null(), "the library does not export {name:?}");
-    address
-}
-
-impl Module {
-    fn load(path: &std::path::Path) -> Module {
-        use std::os::unix::ffi::OsStrExt;
-        let c_path = CString::new(path.as_os_str().as_bytes()).expect("library path");
-        let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        assert!(
-            !handle.is_null(),
-            "dlopen {}: {:?}",
-            path.display(),
-            unsafe { CStr::from_ptr(libc::dlerror()) }
-        );
-        type Entry = extern "C" fn(*mut c_void) -> bool;
-        type GetFactory = extern "system" fn() -> *mut c_void;
-        let entry: Entry = unsafe { std::mem::transmute(symbol(handle, c"ModuleEntry")) };
-        assert!(entry(handle), "ModuleEntry failed");
-        let get_factory: GetFactory =
-            unsafe { std::mem::transmute(symbol(handle, c"GetPluginFactory")) };
-        let factory = unsafe { ComPtr::from_raw(get_factory() as *mut IPluginFactory) };
-        assert!(factory.is_some(), "GetPluginFactory returned nothing");
-        Module { handle, factory }
-    }
-
-    fn factory(&self) -> &ComPtr<IPluginFactory> {
-        self.factory.as_ref().expect("the module is loaded")
-    }
-
-    /// The class id of the audio effect (category "Audio Module Class").
-    fn effect_class(&self) -> [i8; 16] {
-        let factory = self.factory();
-        for index in 0..unsafe { factory.countClasses() } {
-            let mut info: PClassInfo = unsafe { std::mem::zeroed() };
-            assert_eq!(unsafe { factory.getClassInfo(index, &mut info) }, kResultOk);
-            let category = unsafe { CStr::from_ptr(info.category.as_ptr()) };
-            if category.to_bytes() == b"Audio Module Class" {
-                return info.cid;
-            }
-        }
-        panic!("no audio effect class in the factory");
-    }
-}
-
-impl Drop for Module {
-    fn drop(&mut self) {
-        drop(self.factory.take());
-        type Exit = extern "C" fn() -> bool;
-        let exit: Exit = unsafe { std::mem::transmute(symbol(self.handle, c"ModuleExit")) };
-        assert!(exit(), "ModuleExit failed");
-        unsafe { libc::dlclose(self.handle) };
-    }
-}
-
 /// What an audio thread saw.
 #[derive(Debug, Default)]
 struct AudioReport {
@@ -373,8 +206,8 @@ impl Instance {
             unsafe { controller.setComponentHandler(handler_ptr) },
             kResultOk
         );
-        let param = Self::param_id(&controller, "Input Gain");
-        let limiter = Self::param_id(&controller, "Limiter Lookahead");
+        let param = param_id(&controller, "Input Gain");
+        let limiter = param_id(&controller, "Limiter Lookahead");
         let processor: ComPtr<IAudioProcessor> = component.cast().expect("an IAudioProcessor");
         let mut setup = ProcessSetup {
             processMode: ProcessModes_::kRealtime as i32,
@@ -408,22 +241,6 @@ impl Instance {
         }
     }
 
-    /// The id of the parameter titled `title`.
-    fn param_id(controller: &ComPtr<IEditController>, title: &str) -> ParamID {
-        for index in 0..unsafe { controller.getParameterCount() } {
-            let mut info: ParameterInfo = unsafe { std::mem::zeroed() };
-            assert_eq!(
-                unsafe { controller.getParameterInfo(index, &mut info) },
-                kResultOk
-            );
-            let end = info.title.iter().position(|&c| c == 0).unwrap_or(128);
-            if String::from_utf16_lossy(&info.title[..end]) == title {
-                return info.id;
-            }
-        }
-        panic!("no parameter titled {title}");
-    }
-
     /// Stops the audio thread and returns what it saw.
     fn stop_audio(&mut self) -> AudioReport {
         self.stop.store(true, Ordering::SeqCst);
@@ -451,18 +268,7 @@ fn run_audio(
     long_lookahead: &AtomicBool,
     stop: &AtomicBool,
 ) -> AudioReport {
-    let changes = ComWrapper::new(Changes {
-        queues: params
-            .iter()
-            .map(|&id| {
-                ComWrapper::new(Queue {
-                    id,
-                    value_bits: AtomicU64::new(1.0f64.to_bits()),
-                })
-            })
-            .collect(),
-        count: AtomicI32::new(1),
-    });
+    let changes = Changes::new(&params, 1, 1);
     let changes_ptr = changes
         .as_com_ref::<IParameterChanges>()
         .expect("changes")
@@ -481,43 +287,11 @@ fn run_audio(
             }
         }
         let value = 0.5 + 0.4 * (block as f64 * 0.05).sin();
-        changes.queues[0]
-            .value_bits
-            .store(value.to_bits(), Ordering::Relaxed);
+        changes.queues[0].set_value(value);
         if long_lookahead.load(Ordering::Relaxed) {
             changes.count.store(2, Ordering::Relaxed);
         }
-        let mut in_ptrs = [input[0].as_mut_ptr(), input[1].as_mut_ptr()];
-        let mut out_ptrs = [output[0].as_mut_ptr(), output[1].as_mut_ptr()];
-        let mut inputs = AudioBusBuffers {
-            numChannels: 2,
-            silenceFlags: 0,
-            __field0: AudioBusBuffers__type0 {
-                channelBuffers32: in_ptrs.as_mut_ptr(),
-            },
-        };
-        let mut outputs = AudioBusBuffers {
-            numChannels: 2,
-            silenceFlags: 0,
-            __field0: AudioBusBuffers__type0 {
-                channelBuffers32: out_ptrs.as_mut_ptr(),
-            },
-        };
-        let mut data = ProcessData {
-            processMode: ProcessModes_::kRealtime as i32,
-            symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
-            numSamples: BLOCK as i32,
-            numInputs: 1,
-            numOutputs: 1,
-            inputs: &mut inputs,
-            outputs: &mut outputs,
-            inputParameterChanges: changes_ptr,
-            outputParameterChanges: std::ptr::null_mut(),
-            inputEvents: std::ptr::null_mut(),
-            outputEvents: std::ptr::null_mut(),
-            processContext: std::ptr::null_mut(),
-        };
-        if unsafe { processor.process(&mut data) } != kResultOk {
+        if process_stereo(&processor, &mut input, &mut output, changes_ptr) != kResultOk {
             report.failed_calls += 1;
         }
         report.non_finite += output.iter().flatten().filter(|x| !x.is_finite()).count();

@@ -145,14 +145,16 @@ where
 {
     loop {
         match tasks_receiver.recv() {
+            // rtfx patch: upstream shut the worker down here, but the worker is shared by every
+            // instance in the process: a task left over from an instance that was just removed
+            // stopped it for all the others (their tasks, latency changes included, were lost
+            // from then on), and the last instance's drop then panicked sending the shutdown
+            // request, an abort inside a host's plugin destruction. The stale task is dropped.
             Ok(Message::Task((task, executor))) => match executor.upgrade() {
                 Some(e) => e.execute(task, true),
                 None => {
-                    nice_trace!(
-                        "Received a new task but the executor is no longer alive, shutting down \
-                         worker"
-                    );
-                    return;
+                    nice_trace!("Dropping a task whose plugin instance no longer exists");
+                    drop(task);
                 }
             },
             Ok(Message::Shutdown) => return,

@@ -16,9 +16,15 @@ use crate::wrapper::util::strlcpy;
 use crate::wrapper::vst3::Vst3Plugin;
 use crate::wrapper::vst3::util::u16strlcpy;
 
-/// The VST3 SDK version this is roughly based on. The bindings include some VST 3.7 things but not
-/// everything, so we'll play it safe.
-pub const VST3_SDK_VERSION: &str = "VST 3.6.14";
+/// The VST3 SDK version reported to hosts: the SDK whose headers the `vst3` bindings are
+/// generated from (`Steinberg::Vst::SDKVersionString`, "VST 3.8.0" for vst3 0.3), not a
+/// hard-coded older one (rtfx patch; the wrapper implements the interfaces it needs of it).
+pub fn vst3_sdk_version() -> &'static str {
+    // SAFETY: the bindings' constant points to a NUL-terminated static byte string.
+    unsafe { std::ffi::CStr::from_ptr(vst3::Steinberg::Vst::SDKVersionString) }
+        .to_str()
+        .unwrap_or("VST 3.8.0")
+}
 
 #[allow(clippy::unnecessary_cast)]
 const K_CLASS_CARDINALITY_MANY_INSTANCES: i32 = ClassCardinality_::kManyInstances as i32;
@@ -92,7 +98,7 @@ impl PluginInfo {
         strlcpy(&mut info.subCategories, &self.subcategories);
         strlcpy(&mut info.vendor, self.vendor);
         strlcpy(&mut info.version, self.version);
-        strlcpy(&mut info.sdkVersion, VST3_SDK_VERSION);
+        strlcpy(&mut info.sdkVersion, vst3_sdk_version());
 
         info
     }
@@ -112,7 +118,7 @@ impl PluginInfo {
         strlcpy(&mut info.subCategories, &self.subcategories);
         u16strlcpy(&mut info.vendor, self.vendor);
         u16strlcpy(&mut info.version, self.version);
-        u16strlcpy(&mut info.sdkVersion, VST3_SDK_VERSION);
+        u16strlcpy(&mut info.sdkVersion, vst3_sdk_version());
 
         info
     }

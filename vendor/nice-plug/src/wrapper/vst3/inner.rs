@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use try_lock::TryLock;
 #[cfg(feature = "editor")]
 use vst3::ComWrapper;
@@ -31,7 +31,7 @@ use vst3::{ComPtr, ComRef};
 use super::context::{WrapperActivateContext, WrapperProcessContext};
 use super::note_expressions::NoteExpressionController;
 use super::param_units::ParamUnits;
-use super::util::{VST3_MIDI_PARAMS_END, VST3_MIDI_PARAMS_START};
+use super::util::{VST3_MIDI_NUM_PARAMS, VST3_MIDI_PARAMS_END, VST3_MIDI_PARAMS_START};
 use crate::event_loop::{EventLoop, MainThreadExecutor, OsEventLoop};
 use crate::util::permit_alloc;
 use crate::wrapper::state;
@@ -139,7 +139,29 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     /// parameter changes and events into a vector at the start of the process call, sort it, and
     /// then do the block splitting based on that. Note events need to have their timing adjusted to
     /// match the block start, since they're all read upfront.
-    pub process_events: AtomicRefCell<Vec<ProcessEvent<P>>>,
+    ///
+    /// rtfx patch: sized in `IAudioProcessor::setupProcessing()` by
+    /// [`Self::process_event_capacities()`] and never grown on the audio thread: `process()` fills
+    /// it through [`ProcessEventCollector`], which drops what does not fit (counted in
+    /// [`Self::dropped_input_events`]) instead of allocating.
+    pub process_events: AtomicRefCell<Vec<QueuedProcessEvent<P>>>,
+    /// rtfx patch: the number of input events (parameter change points, note events, MIDI CCs)
+    /// that `process()` dropped since the instance was created because they did not fit the
+    /// buffers sized in `setupProcessing()` (the alternative was allocating on the audio thread).
+    /// Only incremented on the audio thread, never reset. Read it with
+    /// [`Wrapper::dropped_input_events()`][super::Wrapper::dropped_input_events()]; the wrapper
+    /// also logs new drops as a warning from `setupProcessing()` and `setActive(false)`, which do
+    /// not run on the audio thread.
+    pub dropped_input_events: AtomicU64,
+    /// rtfx patch: the part of [`Self::dropped_input_events`] that has been logged already.
+    pub dropped_input_events_reported: AtomicU64,
+    /// rtfx patch: values the edit controller received through `setParamNormalized()` while the
+    /// plugin was processing, one slot per parameter in [`Self::param_hashes`] order, as `f32`
+    /// bits, [`NO_PENDING_VALUE`] when empty. See [`Self::set_param_from_controller()`].
+    pub pending_controller_values: Box<[AtomicU32]>,
+    /// rtfx patch: set after a slot in [`Self::pending_controller_values`] was filled, so
+    /// `process()` only scans the slots when there is something to apply.
+    pub has_pending_controller_values: AtomicBool,
     /// The plugin is able to restore state through a method on the `GuiContext`. To avoid changing
     /// parameters mid-processing and running into garbled data if the host also tries to load state
     /// at the same time the restoring happens at the end of each processing call. If this zero
@@ -154,6 +176,8 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
 
     /// The keys from `param_map` in a stable order.
     pub param_hashes: Vec<u32>,
+    /// rtfx patch: the index of each parameter hash in [`Self::param_hashes`].
+    pub param_index_by_hash: HashMap<u32, usize>,
     /// A mapping from parameter ID hashes (obtained from the string parameter IDs) to pointers to
     /// parameters belonging to the plugin. These addresses will remain stable as long as the
     /// `params` object does not get deallocated.
@@ -233,6 +257,136 @@ impl<P: Plugin> ProcessEvent<P> {
     }
 }
 
+/// rtfx patch: the most events `process()` buffers per call, whatever the block size and the
+/// parameter count. Dense automation needs `max block size * automatable parameters` entries
+/// (every parameter with a point on every sample, as the VST3 validator's extensive mode sends);
+/// the buffer is allocated per plugin instance, so this bounds the memory an instance reserves
+/// for a case that real hosts do not produce (they send a few points per parameter and block).
+/// 2^20 events covers, for example, 8192-sample blocks with 128 parameters automated on every
+/// sample. See also [`MAX_PROCESS_EVENT_BUFFER_BYTES`].
+pub const MAX_PROCESS_EVENTS: usize = 1 << 20;
+/// rtfx patch: the most bytes the event buffer may take, for plugins whose events are large (a
+/// big `SysExMessage` type). An event is a few dozen bytes for most plugins, where
+/// [`MAX_PROCESS_EVENTS`] binds first (about 24-32 MiB per instance at worst).
+pub const MAX_PROCESS_EVENT_BUFFER_BYTES: usize = 32 << 20;
+/// rtfx patch: marks an empty slot of [`WrapperInner::pending_controller_values`]: a NaN bit
+/// pattern, and values are only stored after an `is_finite()` check.
+pub const NO_PENDING_VALUE: u32 = u32::MAX;
+
+/// rtfx patch: a [`ProcessEvent`] with the order it was read in, so the buffer can be sorted
+/// with `sort_unstable` (in place, no allocation; the stable `sort` allocates a scratch buffer)
+/// and still keep the host's order of events at the same sample. Upstream kept the buffer sorted
+/// by inserting every out-of-order event in the middle, which is quadratic when each of many
+/// parameter queues has points across the whole block.
+#[derive(Debug, PartialEq)]
+pub struct QueuedProcessEvent<P: Plugin> {
+    pub order: u32,
+    pub event: ProcessEvent<P>,
+}
+
+impl<P: Plugin> QueuedProcessEvent<P> {
+    /// Sorting key: by timing, parameter changes before note events at the same sample (block
+    /// splitting relies on that, see `process()`), then in the order they were read.
+    #[inline]
+    fn sort_key(&self) -> (u32, bool, u32) {
+        (
+            self.event.timing(),
+            matches!(self.event, ProcessEvent::NoteEvent(_)),
+            self.order,
+        )
+    }
+}
+
+/// rtfx patch: fills [`WrapperInner::process_events`] on the audio thread without ever growing
+/// it. An event that does not fit (the buffer is full, or for note events, the plugin's note
+/// buffer [`WrapperInner::input_note_events`] would overflow) is dropped and counted; nothing is
+/// logged here (logging allocates). [`Self::finish()`] sorts the buffer and returns the count.
+pub(crate) struct ProcessEventCollector<'a, P: Plugin> {
+    events: &'a mut Vec<QueuedProcessEvent<P>>,
+    note_capacity: usize,
+    notes: usize,
+    sorted: bool,
+    dropped: u64,
+}
+
+impl<'a, P: Plugin> ProcessEventCollector<'a, P> {
+    /// Clears `events`. `note_capacity` is the capacity of the note event queue the block loop
+    /// hands to the plugin: admitting no more note events than that means it cannot overflow.
+    pub fn new(events: &'a mut Vec<QueuedProcessEvent<P>>, note_capacity: usize) -> Self {
+        events.clear();
+        Self {
+            events,
+            note_capacity,
+            notes: 0,
+            sorted: true,
+            dropped: 0,
+        }
+    }
+
+    /// Free slots in the buffer.
+    #[inline]
+    pub fn free(&self) -> usize {
+        self.events.capacity() - self.events.len()
+    }
+
+    /// Note events that can still be admitted.
+    #[inline]
+    pub fn notes_free(&self) -> usize {
+        self.note_capacity
+            .saturating_sub(self.notes)
+            .min(self.free())
+    }
+
+    /// Counts `n` events the caller decided not to push.
+    #[inline]
+    pub fn count_dropped(&mut self, n: u64) {
+        self.dropped += n;
+    }
+
+    /// Appends the event if it fits (this never allocates: `len < capacity`), otherwise drops
+    /// and counts it. Returns whether it was kept.
+    #[inline]
+    pub fn push(&mut self, event: ProcessEvent<P>) -> bool {
+        let is_note = matches!(event, ProcessEvent::NoteEvent(_));
+        if self.events.len() >= self.events.capacity()
+            || (is_note && self.notes >= self.note_capacity)
+        {
+            self.dropped += 1;
+            return false;
+        }
+
+        let event = QueuedProcessEvent {
+            order: self.events.len() as u32,
+            event,
+        };
+        if let Some(last) = self.events.last()
+            && (event.event.timing(), is_note)
+                < (
+                    last.event.timing(),
+                    matches!(last.event, ProcessEvent::NoteEvent(_)),
+                )
+        {
+            self.sorted = false;
+        }
+        self.events.push(event);
+        if is_note {
+            self.notes += 1;
+        }
+
+        true
+    }
+
+    /// Sorts the buffer if events arrived out of order (in place, no allocation) and returns the
+    /// number of dropped events.
+    pub fn finish(self) -> u64 {
+        if !self.sorted {
+            self.events
+                .sort_unstable_by_key(QueuedProcessEvent::sort_key);
+        }
+        self.dropped
+    }
+}
+
 impl<P: Vst3Plugin> WrapperInner<P> {
     #[allow(unused_unsafe)]
     pub fn new() -> Arc<Self> {
@@ -295,9 +449,18 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             }
         }
 
-        let param_hashes = param_id_hashes_ptrs_groups
+        let param_hashes: Vec<u32> = param_id_hashes_ptrs_groups
             .iter()
             .map(|(_, hash, _, _)| *hash)
+            .collect();
+        let param_index_by_hash = param_hashes
+            .iter()
+            .enumerate()
+            .map(|(index, hash)| (*hash, index))
+            .collect();
+        let pending_controller_values = param_hashes
+            .iter()
+            .map(|_| AtomicU32::new(NO_PENDING_VALUE))
             .collect();
         let param_by_hash = param_id_hashes_ptrs_groups
             .iter()
@@ -371,10 +534,15 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             input_note_events,
             note_expression_controller: AtomicRefCell::new(NoteExpressionController::default()),
             process_events: AtomicRefCell::new(Vec::with_capacity(P::INPUT_EVENT_CAPACITY)),
+            dropped_input_events: AtomicU64::new(0),
+            dropped_input_events_reported: AtomicU64::new(0),
+            pending_controller_values,
+            has_pending_controller_values: AtomicBool::new(false),
             updated_state_sender,
             updated_state_receiver,
 
             param_hashes,
+            param_index_by_hash,
             param_by_hash,
             param_id_by_hash,
             param_units,
@@ -555,14 +723,15 @@ impl<P: Vst3Plugin> WrapperInner<P> {
                         unsafe { param_ptr._internal_update_smoother(sample_rate, false) };
                     }
 
+                    // rtfx patch: upstream logged a full task queue here in debug builds, on the
+                    // audio thread (logging allocates), which dense automation (a point on every
+                    // sample of every parameter) triggers at once. The task only tells an open
+                    // editor to repaint, which it also does on its own timer, so a dropped one is
+                    // harmless.
                     #[cfg(feature = "editor")]
                     {
-                        let task_posted =
+                        let _ =
                             self.schedule_gui(Task::ParameterValueChanged(hash, normalized_value));
-                        crate::nice_debug_assert!(
-                            task_posted,
-                            "The task queue is full, dropping task..."
-                        );
                     }
                 }
 
@@ -663,6 +832,10 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     ///
     /// `self.plugin` must _not_ be locked while calling this function or it will deadlock.
     pub fn set_state_inner(&self, state: &mut PluginState) -> bool {
+        // rtfx patch: a loaded state supersedes what the controller set before it (see
+        // `set_param_from_controller()`); a later `setParamNormalized()` still wins.
+        self.clear_pending_controller_values();
+
         // FIXME: This is obviously not realtime-safe, but loading presets without doing this
         //        could lead to inconsistencies. `state::deserialize_object()` normally never
         //        allocates, but if the plugin has persistent non-parameter data then its
@@ -732,6 +905,213 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             std::thread::yield_now();
         }
         self.editor_window.borrow_mut()
+    }
+}
+
+/// rtfx patch: the input event buffers (sized for dense automation, never grown while processing)
+/// and the controller's parameter changes while processing.
+impl<P: Vst3Plugin> WrapperInner<P> {
+    /// The capacities of [`Self::process_events`] and of [`Self::input_note_events`] for blocks
+    /// of up to `max_block_size` samples: room for a point on every sample of every parameter
+    /// that is buffered (all of them with `P::SAMPLE_ACCURATE_AUTOMATION`, none otherwise: those
+    /// changes are applied as they are read) and of every MIDI CC pseudo-parameter, plus
+    /// `P::INPUT_EVENT_CAPACITY` note events, but at most [`MAX_PROCESS_EVENTS`] events or
+    /// [`MAX_PROCESS_EVENT_BUFFER_BYTES`] bytes, and never less than `P::INPUT_EVENT_CAPACITY`
+    /// (upstream's fixed size).
+    pub fn process_event_capacities(&self, max_block_size: usize) -> (usize, usize) {
+        let event_size = std::mem::size_of::<QueuedProcessEvent<P>>().max(1);
+        let cap = MAX_PROCESS_EVENTS.min(MAX_PROCESS_EVENT_BUFFER_BYTES / event_size);
+
+        let automated_params = if P::SAMPLE_ACCURATE_AUTOMATION {
+            self.param_hashes.len()
+        } else {
+            0
+        };
+        let midi_cc_params = if P::MIDI_INPUT >= MidiConfig::MidiCCs {
+            VST3_MIDI_NUM_PARAMS as usize
+        } else {
+            0
+        };
+        let notes = if P::MIDI_INPUT == MidiConfig::None {
+            0
+        } else {
+            P::INPUT_EVENT_CAPACITY.saturating_add(max_block_size.saturating_mul(midi_cc_params))
+        };
+        let worst_case = max_block_size
+            .saturating_mul(automated_params)
+            .saturating_add(notes);
+
+        let total = worst_case.min(cap).max(P::INPUT_EVENT_CAPACITY);
+        (total, notes.min(total))
+    }
+
+    /// Sizes the input event buffers for `max_block_size`. Called from `setupProcessing()`, which
+    /// the host calls while the plugin is inactive, not on the audio thread. If a misbehaving
+    /// host processes at the same time, the buffers are left as they are.
+    pub fn resize_event_buffers(&self, max_block_size: usize) {
+        let (total, notes) = self.process_event_capacities(max_block_size);
+
+        // Reallocate when too small, and also when far too large (after a smaller block size)
+        let needs_resize = |capacity: usize, wanted: usize| {
+            capacity < wanted || capacity / 2 > wanted.max(P::INPUT_EVENT_CAPACITY)
+        };
+        match self.process_events.try_borrow_mut() {
+            Ok(mut events) => {
+                if needs_resize(events.capacity(), total) {
+                    *events = Vec::with_capacity(total);
+                }
+            }
+            Err(_) => crate::nice_error!(
+                "setupProcessing() was called during process(), not resizing the event buffer"
+            ),
+        }
+        if P::MIDI_INPUT != MidiConfig::None {
+            match self.input_note_events.try_borrow_mut() {
+                Ok(mut events) => {
+                    if needs_resize(events.capacity(), notes) {
+                        *events = VecDeque::with_capacity(notes);
+                    }
+                }
+                Err(_) => crate::nice_error!(
+                    "setupProcessing() was called during process(), not resizing the note buffer"
+                ),
+            }
+        }
+
+        crate::nice_trace!(
+            "Input event buffer: {} events ({} notes) for blocks of {} samples",
+            total,
+            notes,
+            max_block_size
+        );
+    }
+
+    /// Logs the events `process()` dropped since the last report. Not for the audio thread.
+    pub fn report_dropped_input_events(&self) {
+        let total = self.dropped_input_events.load(Ordering::Relaxed);
+        let reported = self
+            .dropped_input_events_reported
+            .swap(total, Ordering::Relaxed);
+        if total > reported {
+            crate::nice_warn!(
+                "Dropped {} input events (parameter change points or note events) that did not                  fit the event buffer, to avoid allocating on the audio thread ({} in total)",
+                total - reported,
+                total
+            );
+        }
+    }
+
+    /// `IEditController::setParamNormalized()`.
+    ///
+    /// Upstream ignored the call while the plugin was processing (so `getParamNormalized()` went
+    /// on returning the old value, which the VST3 validator's bypass persistence test reports),
+    /// because the parameters are shared by the controller and the processor: writing them here
+    /// would race with `process()`, which writes them from the host's parameter changes. The
+    /// parameter atomics make that free of undefined behaviour, but not consistent: a parameter
+    /// is several atomics (value, normalized value, unmodulated values, smoother target, step
+    /// size and steps left), and two threads storing different values at once can leave them
+    /// mixed, e.g. `value()` from one write and the smoother heading to the other, until the next
+    /// change. The value could also change in the middle of a block.
+    ///
+    /// Instead, while processing, the value goes to a per-parameter slot
+    /// ([`Self::pending_controller_values`]); only the audio thread moves it into the parameter,
+    /// at the start of the next `process()` call ([`Self::apply_pending_controller_values()`])
+    /// or in `setProcessing(false)`, so the parameters keep a single writer at a time and change
+    /// only between blocks. `getParamNormalized()` returns the slot's value while it is pending,
+    /// so the controller reflects the new value immediately.
+    ///
+    /// Host automation keeps priority: when the same `process()` call carries points for the
+    /// parameter, the slot is discarded and the host's points apply at their sample offsets
+    /// (hosts that echo their automation to the controller send the same values through
+    /// `process()` anyway, and a late echo can then not pull the value back). A loaded state
+    /// discards the slots too. When not processing, the value is set right away, as upstream
+    /// does. Caveat: a host that stops calling `process()` without `setProcessing(false)` (REAPER
+    /// for bypassed plugins) leaves the value pending until it resumes, so `getState()` in the
+    /// meantime saves the previous value; upstream dropped the value altogether.
+    pub fn set_param_from_controller(&self, hash: u32, normalized_value: f32) -> tresult {
+        if !normalized_value.is_finite() {
+            return kInvalidArgument;
+        }
+
+        if self.is_processing.load(Ordering::SeqCst) {
+            match self.param_index_by_hash.get(&hash) {
+                Some(&index) => {
+                    self.pending_controller_values[index]
+                        .store(normalized_value.to_bits(), Ordering::SeqCst);
+                    self.has_pending_controller_values
+                        .store(true, Ordering::SeqCst);
+                }
+                // Upstream's answer while processing, e.g. for the MIDI CC pseudo-parameters
+                None => (),
+            }
+
+            kResultOk
+        } else {
+            // NOTE: As upstream, this assumes the host does not start processing while this
+            //       runs.
+            let sample_rate = self.current_buffer_config.load().map(|c| c.sample_rate);
+            self.set_normalized_value_by_hash(hash, normalized_value, sample_rate)
+        }
+    }
+
+    /// The controller's value for the parameter while it is pending (see
+    /// [`Self::set_param_from_controller()`]), snapped the way setting it will snap it.
+    pub fn pending_controller_value(&self, hash: u32) -> Option<f32> {
+        let index = *self.param_index_by_hash.get(&hash)?;
+        let bits = self.pending_controller_values[index].load(Ordering::SeqCst);
+        if bits == NO_PENDING_VALUE {
+            return None;
+        }
+
+        let param_ptr = self.param_by_hash.get(&hash)?;
+        let value = f32::from_bits(bits);
+        Some(unsafe { param_ptr.preview_normalized(param_ptr.preview_plain(value)) })
+    }
+
+    /// Discards the controller's pending value for the parameter: called by `process()` when the
+    /// host's parameter changes for this call have points for it.
+    #[inline]
+    pub fn discard_pending_controller_value(&self, hash: u32) {
+        if let Some(&index) = self.param_index_by_hash.get(&hash) {
+            self.pending_controller_values[index].store(NO_PENDING_VALUE, Ordering::SeqCst);
+        }
+    }
+
+    /// Moves the controller's pending values into the parameters. Called by `process()` before
+    /// its first block and by `setProcessing(false)`. Lock-free and allocation-free: a swap per
+    /// parameter, only when something is pending. A value stored while this runs is either
+    /// applied now or left with the flag set for the next call (each slot is swapped out, so
+    /// none is applied twice or lost).
+    pub fn apply_pending_controller_values(&self, sample_rate: Option<f32>) {
+        if !self
+            .has_pending_controller_values
+            .swap(false, Ordering::SeqCst)
+        {
+            return;
+        }
+
+        for (index, slot) in self.pending_controller_values.iter().enumerate() {
+            let bits = slot.swap(NO_PENDING_VALUE, Ordering::SeqCst);
+            if bits != NO_PENDING_VALUE {
+                self.set_normalized_value_by_hash(
+                    self.param_hashes[index],
+                    f32::from_bits(bits),
+                    sample_rate,
+                );
+            }
+        }
+    }
+
+    /// Discards all of the controller's pending values.
+    pub fn clear_pending_controller_values(&self) {
+        if self
+            .has_pending_controller_values
+            .swap(false, Ordering::SeqCst)
+        {
+            for slot in self.pending_controller_values.iter() {
+                slot.store(NO_PENDING_VALUE, Ordering::SeqCst);
+            }
+        }
     }
 }
 

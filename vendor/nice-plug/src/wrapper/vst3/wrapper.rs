@@ -1,4 +1,3 @@
-use atomic_refcell::AtomicRefMut;
 use nice_plug_core::audio_setup::{AuxiliaryBuffers, BufferConfig, ProcessMode};
 use nice_plug_core::context::process::Transport;
 #[cfg(feature = "editor")]
@@ -40,7 +39,7 @@ use vst3::Steinberg::{
 use vst3::{Class, ComRef};
 use widestring::U16CStr;
 
-use super::inner::{ProcessEvent, WrapperInner};
+use super::inner::{ProcessEvent, ProcessEventCollector, WrapperInner};
 use super::note_expressions;
 use super::util::{VST3_MIDI_CCS, VST3_MIDI_NUM_PARAMS, VST3_MIDI_PARAMS_START, u16strlcpy};
 use super::util::{VST3_MIDI_CHANNELS, VST3_MIDI_PARAMS_END};
@@ -87,6 +86,15 @@ impl<P: Vst3Plugin> Wrapper<P> {
         Self {
             inner: WrapperInner::new(),
         }
+    }
+
+    /// rtfx patch: the number of input events (parameter change points, note events, MIDI CCs)
+    /// this instance dropped in `process()` because they did not fit the event buffer sized in
+    /// `setupProcessing()`; dropping is the alternative to allocating on the audio thread. Counts
+    /// since the instance was created. Parameter changes are thinned out evenly and keep each
+    /// queue's last point, so the values after the block are still the host's.
+    pub fn dropped_input_events(&self) -> u64 {
+        self.inner.dropped_input_events.load(Ordering::Relaxed)
     }
 }
 
@@ -473,6 +481,10 @@ impl<P: Vst3Plugin> IComponentTrait for Wrapper<P> {
             }
             (true, None) => kResultFalse,
             (false, _) => {
+                // rtfx patch: not the audio thread, so events `process()` had to drop can be
+                // logged here
+                self.inner.report_dropped_input_events();
+
                 // In the case a host misbehaves and tries to activate the plugin without waiting for the
                 // `process` method to finish, manually wait for that method to finish.
                 let now = Instant::now();
@@ -760,6 +772,12 @@ impl<P: Vst3Plugin> IEditControllerTrait for Wrapper<P> {
     }
 
     unsafe fn getParamNormalized(&self, id: ParamID) -> ParamValue {
+        // rtfx patch: a value the controller set while processing and that the audio thread has
+        // not applied yet, see `WrapperInner::set_param_from_controller()`
+        if let Some(value) = self.inner.pending_controller_value(id) {
+            return value as f64;
+        }
+
         match self.inner.param_by_hash.get(&id) {
             Some(param_ptr) => unsafe { param_ptr.modulated_normalized_value() as f64 },
             _ => 0.5,
@@ -767,19 +785,14 @@ impl<P: Vst3Plugin> IEditControllerTrait for Wrapper<P> {
     }
 
     unsafe fn setParamNormalized(&self, id: ParamID, value: ParamValue) -> tresult {
-        // If the plugin is currently processing audio, then this parameter change will also be sent
-        // to the process function
-        if self.inner.is_processing.load(Ordering::SeqCst) {
-            return kResultOk;
-        }
-
-        let sample_rate = self
-            .inner
-            .current_buffer_config
-            .load()
-            .map(|c| c.sample_rate);
-        self.inner
-            .set_normalized_value_by_hash(id, value as f32, sample_rate)
+        // rtfx patch: upstream returned here without doing anything while processing ("this
+        // parameter change will also be sent to the process function"), so the controller kept
+        // reporting the old value. Now the value is set right away when not processing, and
+        // otherwise handed to the audio thread for the next `process()` call, with
+        // `getParamNormalized()` reporting it in the meantime. See
+        // `WrapperInner::set_param_from_controller()` for why this does not race with
+        // `process()` or fight the host's automation.
+        self.inner.set_param_from_controller(id, value as f32)
     }
 
     unsafe fn setComponentHandler(&self, handler: *mut IComponentHandler) -> tresult {
@@ -1015,6 +1028,12 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
         };
         self.inner.current_process_mode.store(mode);
 
+        // rtfx patch: size the event buffers for the worst case of this block size here, where
+        // allocating is fine, so `process()` never has to (it drops what does not fit)
+        self.inner
+            .resize_event_buffers(setup.maxSamplesPerBlock.max(0) as usize);
+        self.inner.report_dropped_input_events();
+
         // Initializing the plugin happens in `IAudioProcessor::set_active()` because the host may
         // still change the channel layouts at this point
 
@@ -1027,6 +1046,19 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
         // Always reset the processing status when the plugin gets activated or deactivated
         self.inner.last_process_status.store(ProcessStatus::Normal);
         self.inner.is_processing.store(state, Ordering::SeqCst);
+
+        // rtfx patch: values the controller set during the last `process()` call hand over now
+        // (no more `process()` calls come until `setProcessing(true)`, and from here on
+        // `setParamNormalized()` sets parameters directly). This may be the audio thread: it
+        // neither locks nor allocates.
+        if !state {
+            self.inner.apply_pending_controller_values(
+                self.inner
+                    .current_buffer_config
+                    .load()
+                    .map(|c| c.sample_rate),
+            );
+        }
 
         // This function is also used to reset buffers on the plugin, so we should do the same
         // thing. We don't call `reset()` in `setup_processing()` for that same reason.
@@ -1102,40 +1134,31 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
             // messages are sent through parameter changes. This vector gets sorted at the end so we
             // can treat it as a sort of queue.
             let mut process_events = self.inner.process_events.borrow_mut();
-            process_events.clear();
 
-            let push_process_event = |process_events: &mut AtomicRefMut<Vec<ProcessEvent<P>>>,
-                                      event: ProcessEvent<P>| {
-                permit_alloc(|| {
-                    // In the rare case the host sends a very large amount of events at once, there
-                    // is not much we can do except to just accept the allocation.
-                    if process_events.len() == process_events.capacity() {
-                        crate::nice_warn!(
-                            "Input event buffer filled up! This will cause an allocation."
-                        );
-                    }
-
-                    // Make sure events are (stable) sorted by timing. The majority of the time hosts
-                    // will send events in order, so sorting like this shouldn't be too much of a
-                    // performance hit.
-                    //
-                    // NOTE: It's important that this sort is stable, because parameter changes need to be
-                    //       processed before note events. Otherwise you'll get out of bounds note events
-                    //       with block splitting when the note event occurs at one index after the end (or
-                    //       on the exclusive end index) of the block.
-                    if let Some(last_event) = process_events.last() {
-                        if event.timing() >= last_event.timing() {
-                            process_events.push(event);
-                        } else {
-                            let insert_i =
-                                process_events.partition_point(|x| x.timing() <= event.timing());
-                            process_events.insert(insert_i, event);
-                        }
-                    } else {
-                        process_events.push(event);
-                    }
-                });
+            // rtfx patch: upstream pushed into this vector with `permit_alloc()`, growing it on the
+            // audio thread whenever a call brought more than `P::INPUT_EVENT_CAPACITY` events
+            // (the VST3 validator's extensive mode, which automates every parameter on every
+            // sample, printed "Input event buffer filled up! This will cause an allocation.").
+            // `setupProcessing()` now sizes it for this block size's worst case (up to a cap), and
+            // the collector drops and counts whatever still does not fit. Note events are also
+            // limited to the capacity of the note queue the block loop fills from them, so that
+            // one cannot overflow either.
+            let note_capacity = if P::MIDI_INPUT == MidiConfig::None {
+                0
+            } else {
+                self.inner.input_note_events.borrow().capacity()
             };
+            let mut collector = ProcessEventCollector::new(&mut process_events, note_capacity);
+
+            // Room kept for the note events read after the parameter changes
+            let num_input_events = if P::MIDI_INPUT >= MidiConfig::Basic {
+                unsafe { ComRef::from_raw(data.inputEvents) }
+                    .map(|events| unsafe { events.getEventCount() }.max(0) as usize)
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            let note_reserve = num_input_events.min(note_capacity);
 
             // First we'll go through the parameter changes. This may also include MIDI CC messages
             // if the plugin supports those
@@ -1150,13 +1173,56 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                         if num_changes <= 0 {
                             continue;
                         }
+                        let num_changes = num_changes as usize;
+
+                        let is_midi_cc = P::MIDI_INPUT >= MidiConfig::MidiCCs
+                            && (VST3_MIDI_PARAMS_START..VST3_MIDI_PARAMS_END).contains(&param_hash);
+                        if !is_midi_cc {
+                            // rtfx patch: the host's automation for this call supersedes a value
+                            // the controller set meanwhile, see
+                            // `WrapperInner::set_param_from_controller()`
+                            self.inner.discard_pending_controller_value(param_hash);
+                        }
+
+                        // rtfx patch: how many of this queue's points go into the buffer. All of
+                        // them when they fit next to one slot for each queue still to come and
+                        // the room kept for note events; otherwise an evenly spaced subset that
+                        // always has the last point, so the value after this call is the host's.
+                        // Changes that are applied right away (no sample accurate automation)
+                        // take no room.
+                        let buffered = is_midi_cc || P::SAMPLE_ACCURATE_AUTOMATION;
+                        let keep = if buffered {
+                            let queues_after = (num_param_queues - change_queue_idx - 1) as usize;
+                            let mut budget = collector
+                                .free()
+                                .saturating_sub(note_reserve)
+                                .saturating_sub(queues_after);
+                            if is_midi_cc {
+                                budget =
+                                    budget.min(collector.notes_free().saturating_sub(note_reserve));
+                            }
+                            budget.clamp(1, num_changes)
+                        } else {
+                            num_changes
+                        };
+                        collector.count_dropped((num_changes - keep) as u64);
 
                         let mut sample_offset = 0i32;
                         let mut value = 0.0f64;
-                        for change_idx in 0..num_changes {
+                        for kept_idx in 0..keep {
+                            let change_idx = if keep == num_changes {
+                                kept_idx
+                            } else if keep == 1 {
+                                num_changes - 1
+                            } else {
+                                // Strictly increasing since `keep <= num_changes`, last is
+                                // `num_changes - 1`
+                                (kept_idx as u64 * (num_changes - 1) as u64 / (keep - 1) as u64)
+                                    as usize
+                            };
                             if unsafe {
                                 param_change_queue.getPoint(
-                                    change_idx,
+                                    change_idx as i32,
                                     &mut sample_offset,
                                     &mut value,
                                 ) == kResultOk
@@ -1172,10 +1238,7 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
 
                                 // MIDI CC messages, channel pressure, and pitch bend are also sent
                                 // as parameter changes
-                                if P::MIDI_INPUT >= MidiConfig::MidiCCs
-                                    && (VST3_MIDI_PARAMS_START..VST3_MIDI_PARAMS_END)
-                                        .contains(&param_hash)
-                                {
+                                if is_midi_cc {
                                     let midi_param_relative_idx =
                                         param_hash - VST3_MIDI_PARAMS_START;
                                     // This goes up to 130 for the 128 CCs followed by channel pressure and pitch bend
@@ -1183,38 +1246,42 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                     let midi_channel =
                                         (midi_param_relative_idx / VST3_MIDI_CCS) as u8;
 
-                                    push_process_event(
-                                        &mut process_events,
-                                        ProcessEvent::NoteEvent(match midi_cc {
-                                            // kAfterTouch
-                                            128 => NoteEvent::MidiChannelPressure {
-                                                timing,
-                                                channel: midi_channel,
-                                                pressure: value,
-                                            },
-                                            // kPitchBend
-                                            129 => NoteEvent::MidiPitchBend {
-                                                timing,
-                                                channel: midi_channel,
-                                                value,
-                                            },
-                                            n => NoteEvent::MidiCC {
-                                                timing,
-                                                channel: midi_channel,
-                                                cc: n,
-                                                value,
-                                            },
-                                        }),
-                                    );
-                                } else if P::SAMPLE_ACCURATE_AUTOMATION {
-                                    push_process_event(
-                                        &mut process_events,
-                                        ProcessEvent::ParameterChange {
+                                    collector.push(ProcessEvent::NoteEvent(match midi_cc {
+                                        // kAfterTouch
+                                        128 => NoteEvent::MidiChannelPressure {
                                             timing,
-                                            hash: param_hash,
-                                            normalized_value: value,
+                                            channel: midi_channel,
+                                            pressure: value,
                                         },
-                                    );
+                                        // kPitchBend
+                                        129 => NoteEvent::MidiPitchBend {
+                                            timing,
+                                            channel: midi_channel,
+                                            value,
+                                        },
+                                        n => NoteEvent::MidiCC {
+                                            timing,
+                                            channel: midi_channel,
+                                            cc: n,
+                                            value,
+                                        },
+                                    }));
+                                } else if P::SAMPLE_ACCURATE_AUTOMATION {
+                                    let pushed = collector.push(ProcessEvent::ParameterChange {
+                                        timing,
+                                        hash: param_hash,
+                                        normalized_value: value,
+                                    });
+                                    // rtfx patch: no room even for the queue's last point (only
+                                    // when there are more queues than buffer slots): apply it
+                                    // now, from the start of the buffer, rather than lose it
+                                    if !pushed && kept_idx == keep - 1 {
+                                        self.inner.set_normalized_value_by_hash(
+                                            param_hash,
+                                            value,
+                                            Some(sample_rate),
+                                        );
+                                    }
                                 } else {
                                     self.inner.set_normalized_value_by_hash(
                                         param_hash,
@@ -1275,50 +1342,38 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                             // expression value events
                             note_expression_controller.register_note(&event);
 
-                            push_process_event(
-                                &mut process_events,
-                                ProcessEvent::NoteEvent(NoteEvent::NoteOn {
-                                    timing,
-                                    voice_id: voice_from_i32(event.noteId),
-                                    channel: channel_from_i16(event.channel),
-                                    key: key_from_i16(event.pitch),
-                                    velocity: event.velocity,
-                                }),
-                            );
+                            collector.push(ProcessEvent::NoteEvent(NoteEvent::NoteOn {
+                                timing,
+                                voice_id: voice_from_i32(event.noteId),
+                                channel: channel_from_i16(event.channel),
+                                key: key_from_i16(event.pitch),
+                                velocity: event.velocity,
+                            }));
                         } else if event.r#type == EventTypes_::kNoteOffEvent as u16 {
                             let event = unsafe { event.__field0.noteOff };
 
-                            push_process_event(
-                                &mut process_events,
-                                ProcessEvent::NoteEvent(NoteEvent::NoteOff {
-                                    timing,
-                                    voice_id: voice_from_i32(event.noteId),
-                                    channel: channel_from_i16(event.channel),
-                                    key: key_from_i16(event.pitch),
-                                    velocity: event.velocity,
-                                }),
-                            );
+                            collector.push(ProcessEvent::NoteEvent(NoteEvent::NoteOff {
+                                timing,
+                                voice_id: voice_from_i32(event.noteId),
+                                channel: channel_from_i16(event.channel),
+                                key: key_from_i16(event.pitch),
+                                velocity: event.velocity,
+                            }));
                         } else if event.r#type == EventTypes_::kPolyPressureEvent as u16 {
                             let event = unsafe { event.__field0.polyPressure };
 
-                            push_process_event(
-                                &mut process_events,
-                                ProcessEvent::NoteEvent(NoteEvent::PolyPressure {
-                                    timing,
-                                    voice_id: voice_from_i32(event.noteId),
-                                    channel: channel_from_i16(event.channel),
-                                    key: key_from_i16(event.pitch),
-                                    pressure: event.pressure,
-                                }),
-                            );
+                            collector.push(ProcessEvent::NoteEvent(NoteEvent::PolyPressure {
+                                timing,
+                                voice_id: voice_from_i32(event.noteId),
+                                channel: channel_from_i16(event.channel),
+                                key: key_from_i16(event.pitch),
+                                pressure: event.pressure,
+                            }));
                         } else if event.r#type == EventTypes_::kNoteExpressionValueEvent as u16 {
                             let event = unsafe { event.__field0.noteExpressionValue };
                             match note_expression_controller.translate_event(timing, &event) {
                                 Some(translated_event) => {
-                                    push_process_event(
-                                        &mut process_events,
-                                        ProcessEvent::NoteEvent(translated_event),
-                                    );
+                                    collector.push(ProcessEvent::NoteEvent(translated_event));
                                 }
                                 None => crate::nice_trace!(
                                     "Unhandled note expression type: {}",
@@ -1338,15 +1393,26 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                 std::slice::from_raw_parts(event.bytes, event.size as usize)
                             };
                             if let Ok(note_event) = NoteEvent::from_midi(timing, sysex_buffer) {
-                                push_process_event(
-                                    &mut process_events,
-                                    ProcessEvent::NoteEvent(note_event),
-                                );
+                                collector.push(ProcessEvent::NoteEvent(note_event));
                             };
                         }
                     }
                 }
             }
+
+            // rtfx patch: sorts the buffer (in place) and counts what was dropped
+            let dropped = collector.finish();
+            if dropped > 0 {
+                self.inner
+                    .dropped_input_events
+                    .fetch_add(dropped, Ordering::Relaxed);
+            }
+
+            // rtfx patch: values the controller set since the last call, for parameters the host
+            // sent no points for in this call, apply from the start of this buffer. See
+            // `WrapperInner::set_param_from_controller()`.
+            self.inner
+                .apply_pending_controller_values(Some(sample_rate));
 
             let mut block_start = 0usize;
             let mut block_end;
@@ -1365,7 +1431,7 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
 
                     block_end = total_buffer_len;
                     for event_idx in event_start_idx..process_events.len() {
-                        match &process_events[event_idx] {
+                        match &process_events[event_idx].event {
                             ProcessEvent::ParameterChange {
                                 timing,
                                 hash,
@@ -1392,17 +1458,17 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                 let mut event = event.clone();
                                 event.subtract_timing(block_start as u32);
 
-                                permit_alloc(|| {
-                                    // In the rare case the host sends a very large amount of events at once, there
-                                    // is not much we can do except to just accept the allocation.
-                                    if input_note_events.len() == input_note_events.capacity() {
-                                        crate::nice_warn!(
-                                            "Input note event buffer filled up! This will cause \
-                                             an allocation."
-                                        );
-                                    }
+                                // rtfx patch: upstream grew this queue with `permit_alloc()` when
+                                // full. The collector admits no more note events than its
+                                // capacity, so this cannot happen any more; should it, the event
+                                // is dropped and counted rather than allocated for.
+                                if input_note_events.len() < input_note_events.capacity() {
                                     input_note_events.push_back(event);
-                                });
+                                } else {
+                                    self.inner
+                                        .dropped_input_events
+                                        .fetch_add(1, Ordering::Relaxed);
+                                }
                             }
                         }
                     }
