@@ -6,7 +6,7 @@
 //! (`target/debug/deps/librtfx.so`; the copy one directory up can be stale). Set `RTFX_CLAP` to
 //! test another build, e.g. `RTFX_CLAP=target/bundled/rtfx.clap`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -14,26 +14,48 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
-use clack_extensions::params::{ParamInfoBuffer, PluginParams};
-use clack_extensions::state::PluginState;
+use clack_extensions::params::{
+    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
+    ParamRescanFlags, PluginParams,
+};
+use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_extensions::tail::{PluginTail, TailLength};
+use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 
 struct TestHost;
 
 /// What the plugin asked of the host, and every CLAP rule it broke. The host is strict the way
-/// clap-validator is: `clap_host_latency::changed` only within `clap_plugin::activate` and on
-/// the main thread (the test's thread). Each instance's log fails the test when it is dropped
-/// with a broken rule.
+/// clap-validator is, with the threading rules each host extension documents:
+/// - `clap_host_latency::changed`: main thread, only within `clap_plugin::activate`;
+/// - `clap_host_params::rescan` and `clear`: main thread (never inside `process`), and a full
+///   rescan (`CLAP_PARAM_RESCAN_ALL`) only while the plugin is inactive;
+/// - `clap_host_params::request_flush`: any thread but the audio thread (inside `process` it
+///   is pointless: the plugin is already processing);
+/// - `clap_host_state::mark_dirty`: main thread.
+///
+/// The host also answers `clap_host_thread_check`: the main thread is the test's thread, the
+/// audio thread is whichever thread is inside `process`. Each instance's log fails the test
+/// when it is dropped with a broken rule.
 struct HostLog {
     main_thread: ThreadId,
     /// Set by [`activate`] around the plugin's `activate` call.
     activating: AtomicBool,
+    /// Set by [`activate`], cleared by [`deactivate`].
+    active: AtomicBool,
     latency_changed: AtomicU32,
+    param_rescans: AtomicU32,
+    flush_requests: AtomicU32,
+    dirty_marks: AtomicU32,
     restarts: AtomicU32,
     callback_requested: AtomicBool,
     broken: Mutex<Vec<String>>,
+}
+
+thread_local! {
+    /// True on a thread while it is inside the plugin's `process` (see [`process`]).
+    static IN_PROCESS: Cell<bool> = const { Cell::new(false) };
 }
 
 impl HostLog {
@@ -41,7 +63,11 @@ impl HostLog {
         HostLog {
             main_thread: std::thread::current().id(),
             activating: AtomicBool::new(false),
+            active: AtomicBool::new(false),
             latency_changed: AtomicU32::new(0),
+            param_rescans: AtomicU32::new(0),
+            flush_requests: AtomicU32::new(0),
+            dirty_marks: AtomicU32::new(0),
             restarts: AtomicU32::new(0),
             callback_requested: AtomicBool::new(false),
             broken: Mutex::new(Vec::new()),
@@ -55,6 +81,19 @@ impl HostLog {
     fn broken(&self) -> Vec<String> {
         self.broken.lock().unwrap().clone()
     }
+
+    /// Records a broken rule if `what` (a `[main-thread]` host function) is called off the main
+    /// thread or from inside `process`.
+    fn require_main_thread(&self, what: &str) {
+        if std::thread::current().id() != self.main_thread {
+            self.broke(format!("{what} called off the main thread"));
+        }
+        if IN_PROCESS.with(Cell::get) {
+            self.broke(format!(
+                "{what} called from the audio thread (inside process)"
+            ));
+        }
+    }
 }
 
 struct Shared {
@@ -67,6 +106,25 @@ impl Drop for Shared {
         if !broken.is_empty() && !std::thread::panicking() {
             panic!("the plugin broke CLAP host rules: {broken:?}");
         }
+    }
+}
+
+impl HostParamsImplShared for Shared {
+    fn request_flush(&self) {
+        self.log.flush_requests.fetch_add(1, Ordering::SeqCst);
+        if IN_PROCESS.with(Cell::get) {
+            self.log
+                .broke("clap_host_params::request_flush called from the audio thread".into());
+        }
+    }
+}
+
+impl HostThreadCheckImpl for Shared {
+    fn is_main_thread(&self) -> bool {
+        std::thread::current().id() == self.log.main_thread
+    }
+    fn is_audio_thread(&self) -> bool {
+        IN_PROCESS.with(Cell::get)
     }
 }
 
@@ -93,9 +151,31 @@ impl HostLatencyImpl for MainThread<'_> {
         if !log.activating.load(Ordering::SeqCst) {
             log.broke("clap_host_latency::changed called outside clap_plugin::activate".into());
         }
-        if std::thread::current().id() != log.main_thread {
-            log.broke("clap_host_latency::changed called off the main thread".into());
+        log.require_main_thread("clap_host_latency::changed");
+    }
+}
+
+impl HostParamsImplMainThread for MainThread<'_> {
+    fn rescan(&self, flags: ParamRescanFlags) {
+        let log = &self.shared.log;
+        log.param_rescans.fetch_add(1, Ordering::SeqCst);
+        log.require_main_thread("clap_host_params::rescan");
+        if flags.contains(ParamRescanFlags::ALL) && log.active.load(Ordering::SeqCst) {
+            log.broke("clap_host_params::rescan(ALL) called while the plugin is active".into());
         }
+    }
+    fn clear(&self, _param_id: ClapId, _flags: ParamClearFlags) {
+        self.shared
+            .log
+            .require_main_thread("clap_host_params::clear");
+    }
+}
+
+impl HostStateImpl for MainThread<'_> {
+    fn mark_dirty(&self) {
+        let log = &self.shared.log;
+        log.dirty_marks.fetch_add(1, Ordering::SeqCst);
+        log.require_main_thread("clap_host_state::mark_dirty");
     }
 }
 
@@ -105,7 +185,11 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostLatency>();
+        builder
+            .register::<HostLatency>()
+            .register::<HostParams>()
+            .register::<HostState>()
+            .register::<HostThreadCheck>();
     }
 }
 
@@ -129,7 +213,14 @@ fn activate(
     log.activating.store(true, Ordering::SeqCst);
     let proc = inst.activate(|_, _| (), config).expect("activate");
     log.activating.store(false, Ordering::SeqCst);
+    log.active.store(true, Ordering::SeqCst);
     proc
+}
+
+/// Deactivates `inst` and marks its log inactive.
+fn deactivate(inst: &mut PluginInstance<TestHost>, proc: StoppedPluginAudioProcessor<TestHost>) {
+    inst.deactivate(proc);
+    inst.access_shared_handler(|shared| shared.log.active.store(false, Ordering::SeqCst));
 }
 
 /// [`process`] on a thread of its own, as a host's audio thread: what the plugin hands to the
@@ -252,15 +343,17 @@ fn process(
         latency: 0,
         channels: AudioPortBufferType::f32_output_only(output.iter_mut().map(|c| c.as_mut_slice())),
     }]);
-    proc.process(
+    IN_PROCESS.with(|p| p.set(true));
+    let status = proc.process(
         &ins,
         &mut outs,
         &events.as_input(),
         &mut EventBuffer::new().as_output(),
         None,
         None,
-    )
-    .expect("process")
+    );
+    IN_PROCESS.with(|p| p.set(false));
+    status.expect("process")
 }
 
 fn noise(frames: usize, seed: u64, amp: f32) -> Vec<f32> {
@@ -391,7 +484,7 @@ fn default_output_is_the_input_delayed_by_the_latency_at_every_rate_and_block_si
                         "rate {rate}, block {block}"
                     );
                 }
-                inst.deactivate(proc.stop_processing());
+                deactivate(&mut inst, proc.stop_processing());
             }
         }
     }
@@ -441,7 +534,7 @@ fn parameter_events_are_sample_accurate() {
         .expect("value");
     // nice-plug exposes continuous parameters normalized: -24 dB is the bottom of the range.
     assert_eq!(value, 0.0);
-    inst.deactivate(proc.stop_processing());
+    deactivate(&mut inst, proc.stop_processing());
 }
 
 #[test]
@@ -507,7 +600,7 @@ fn random_parameter_events_give_clean_output() {
         process(&mut proc, &mut input, &mut output, &EventBuffer::new());
         assert!(output.iter().flatten().all(|&x| clean(x)));
     }
-    inst.deactivate(proc.stop_processing());
+    deactivate(&mut inst, proc.stop_processing());
 }
 
 #[test]
@@ -543,7 +636,7 @@ fn latency_and_tail_are_reported() {
         TailLength::Finite(n) => assert_eq!(n, 12_000 * 14 + 480),
         TailLength::Infinite => panic!("infinite tail"),
     }
-    inst.deactivate(proc.stop_processing());
+    deactivate(&mut inst, proc.stop_processing());
 }
 
 #[test]
@@ -578,7 +671,7 @@ fn offload_and_gpu_modes_report_their_latency_and_pass_audio() {
             std::thread::sleep(std::time::Duration::from_millis(4));
         }
         assert!(heard, "{mode}: the worker's output never arrived");
-        inst.deactivate(proc.stop_processing());
+        deactivate(&mut inst, proc.stop_processing());
     }
 }
 
@@ -602,9 +695,16 @@ fn state_round_trips_byte_identically_and_bad_state_is_rejected() {
     assert!(!first.is_empty());
 
     let mut b = instance(&entry);
+    let b_log = last_log();
     let st = state(&b);
     st.load(&b.plugin_handle(), &mut first.as_slice())
         .expect("load");
+    // The plugin tells the host to rescan the loaded values (through the strict params
+    // extension: on the main thread, a values-only rescan).
+    assert!(
+        b_log.param_rescans.load(Ordering::SeqCst) >= 1,
+        "no rescan after a load"
+    );
     let second = save(&mut b);
     assert_eq!(first, second, "save → load → save is not byte-identical");
     let params = params(&b);
@@ -708,7 +808,7 @@ fn latency_changes_are_announced_only_inside_activate() {
     let mut proc = proc.start_processing().expect("start");
     process_on_audio_thread(&mut proc, &mut input, &mut output, &lookahead(0.5));
     process_on_audio_thread(&mut proc, &mut input, &mut output, &EventBuffer::new());
-    inst.deactivate(proc.stop_processing());
+    deactivate(&mut inst, proc.stop_processing());
     run_main_thread_callback(&mut inst, &log);
     assert_eq!(log.latency_changed.load(Ordering::SeqCst), announced);
     let proc = activate(&mut inst, &log, config);
@@ -730,7 +830,7 @@ fn latency_changes_are_announced_only_inside_activate() {
         "a latency change while active must request a restart"
     );
     assert_eq!(log.latency_changed.load(Ordering::SeqCst), announced_again);
-    inst.deactivate(proc.stop_processing());
+    deactivate(&mut inst, proc.stop_processing());
     let proc = activate(&mut inst, &log, config);
     assert_eq!(latency.get(&inst.plugin_handle()), 240);
     // The limiter switch is automation, not a latency change: switching it off and on while
@@ -757,7 +857,7 @@ fn latency_changes_are_announced_only_inside_activate() {
     assert_eq!(log.restarts.load(Ordering::SeqCst), restarts);
     assert_eq!(log.latency_changed.load(Ordering::SeqCst), announced);
     assert_eq!(latency.get(&inst.plugin_handle()), 240);
-    inst.deactivate(proc.stop_processing());
+    deactivate(&mut inst, proc.stop_processing());
     assert_eq!(log.broken(), Vec::<String>::new());
 }
 
@@ -824,8 +924,44 @@ fn random_automation_and_restarts_break_no_rule() {
                 run_main_thread_callback(&mut inst, &log);
             }
         }
-        inst.deactivate(proc.stop_processing());
+        deactivate(&mut inst, proc.stop_processing());
         run_main_thread_callback(&mut inst, &log);
     }
     assert_eq!(log.broken(), Vec::<String>::new());
+}
+
+/// The strict host's rules fire: each documented threading rule of the params and state
+/// extensions, broken on purpose here by calling the host's side directly, is recorded (the
+/// plugin tests above would otherwise pass for a host that checks nothing).
+#[test]
+fn the_host_rules_are_armed() {
+    let log = Arc::new(HostLog::new());
+    let shared = Shared { log: log.clone() };
+    let main = MainThread { shared: &shared };
+    main.rescan(ParamRescanFlags::VALUES);
+    main.mark_dirty();
+    shared.request_flush();
+    assert_eq!(log.broken(), Vec::<String>::new(), "allowed calls");
+
+    IN_PROCESS.with(|p| p.set(true));
+    main.rescan(ParamRescanFlags::VALUES);
+    main.mark_dirty();
+    shared.request_flush();
+    IN_PROCESS.with(|p| p.set(false));
+    std::thread::scope(|scope| {
+        scope.spawn(|| main.clear(ClapId::new(1), ParamClearFlags::ALL));
+    });
+    log.active.store(true, Ordering::SeqCst);
+    main.rescan(ParamRescanFlags::ALL);
+    let broken = std::mem::take(&mut *log.broken.lock().unwrap());
+    assert_eq!(
+        broken,
+        [
+            "clap_host_params::rescan called from the audio thread (inside process)",
+            "clap_host_state::mark_dirty called from the audio thread (inside process)",
+            "clap_host_params::request_flush called from the audio thread",
+            "clap_host_params::clear called off the main thread",
+            "clap_host_params::rescan(ALL) called while the plugin is active",
+        ]
+    );
 }

@@ -920,14 +920,12 @@ impl<P: ClapPlugin> Wrapper<P> {
                             {
                                 // The GUI needs to be informed about the changed parameter value. This
                                 // triggers an `Editor::param_value_changed()` call on the GUI thread.
-                                let task_posted = self.schedule_gui(Task::ParameterValueChanged(
+                                // rtfx patch: a full queue is not logged (this may be the audio thread,
+                                // where the debug build's log allocated); the task is a repaint hint.
+                                let _ = self.schedule_gui(Task::ParameterValueChanged(
                                     hash,
                                     normalized_value,
                                 ));
-                                crate::nice_debug_assert!(
-                                    task_posted,
-                                    "The task queue is full, dropping task..."
-                                );
                             }
                         }
 
@@ -948,13 +946,11 @@ impl<P: ClapPlugin> Wrapper<P> {
 
                             #[cfg(feature = "editor")]
                             {
-                                let task_posted = self.schedule_gui(
-                                    Task::ParameterModulationChanged(hash, normalized_delta),
-                                );
-                                crate::nice_debug_assert!(
-                                    task_posted,
-                                    "The task queue is full, dropping task..."
-                                );
+                                // rtfx patch: not logged when the queue is full, as above
+                                let _ = self.schedule_gui(Task::ParameterModulationChanged(
+                                    hash,
+                                    normalized_delta,
+                                ));
                             }
                         }
 
