@@ -1,6 +1,7 @@
 //! The editor in a real CLAP host under Xvfb (Linux): it opens embedded in a window, draws
 //! (a screenshot of its window is saved; it must not be blank, and the frame must fill the
-//! window), shows everything without scrolling at its default size and at the host's scale 1.5
+//! window), shows everything without scrolling at its default size and at the host's scales 1.5
+//! and 2 (the latter on a reopened editor)
 //! (its layout report, see `LAYOUT_REPORT_VAR` in src/plugin/editor.rs), keeps everything
 //! reachable when resized smaller (sections wrap, a scroll bar appears), and survives being
 //! closed and reopened many times with two instances, both closed together every fourth round,
@@ -94,6 +95,12 @@ const CONFIG: GuiConfiguration<'static> = GuiConfiguration {
 };
 
 fn open(inst: &mut PluginInstance<GuiHost>, root: u64) -> PluginGui {
+    open_scaled(inst, root, None)
+}
+
+/// Opens the editor as a host does: create, then (on a HiDPI screen) `set_scale` before asking
+/// for the size, then parent and show.
+fn open_scaled(inst: &mut PluginInstance<GuiHost>, root: u64, scale: Option<f64>) -> PluginGui {
     let gui: PluginGui = inst
         .plugin_shared_handle()
         .get_extension()
@@ -108,6 +115,9 @@ fn open(inst: &mut PluginInstance<GuiHost>, root: u64) -> PluginGui {
         assert!(attempts < 3, "the editor did not open in 3 attempts: {e:?}");
         eprintln!("the editor did not open ({e:?}); trying again");
         std::thread::sleep(Duration::from_millis(200));
+    }
+    if let Some(scale) = scale {
+        assert!(gui.set_scale(&handle, scale).is_ok(), "set_scale {scale}");
     }
     let size = gui.get_size(&handle).expect("size");
     assert!(size.width >= 400 && size.height >= 300, "{size:?}");
@@ -230,6 +240,28 @@ fn editor_draws_and_survives_reopening() {
     });
     assert_fills_window(&drawn, scaled);
     let laid_out = wait_for_layout(&layout, &["pixels_per_point 1.5"], || {
+        pump(&mut [&mut a], Duration::from_millis(100))
+    });
+    assert_everything_visible(&laid_out);
+    gui_a.destroy(&a.plugin_handle());
+
+    // Reopened at scale 2 (a host on a 200 % screen sets the scale on every new editor before
+    // asking for its size): twice the logical size, filled, everything visible at 2 pixels
+    // per point.
+    pump(&mut [&mut a], pause);
+    let gui_a = open_scaled(&mut a, root, Some(2.0));
+    let doubled = gui_a.get_size(&a.plugin_handle()).expect("size");
+    assert_eq!(
+        (doubled.width, doubled.height),
+        (size.width * 2, size.height * 2)
+    );
+    let doubled = (doubled.width, doubled.height);
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-editor-scale-2.xwd");
+    let drawn = wait_until_drawn(&xvfb.display, doubled, &shot, || {
+        pump(&mut [&mut a], Duration::from_millis(500))
+    });
+    assert_fills_window(&drawn, doubled);
+    let laid_out = wait_for_layout(&layout, &["pixels_per_point 2"], || {
         pump(&mut [&mut a], Duration::from_millis(100))
     });
     assert_everything_visible(&laid_out);

@@ -43,7 +43,7 @@ pub fn start_xvfb() -> Xvfb {
                 &display,
                 "-screen",
                 "0",
-                "1920x1200x24",
+                "2560x1600x24",
                 "-dpi",
                 "96",
                 "-nolisten",
