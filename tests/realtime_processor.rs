@@ -724,10 +724,10 @@ impl rtfx::dsp::Effect for Fails {
     fn params(&self) -> &'static [rtfx::dsp::ParamInfo] {
         &FAILS_PARAMS
     }
-    fn get_param(&self, _name: &str) -> Option<f64> {
+    fn get_param_at(&self, _index: usize) -> Option<f64> {
         Some(1.0)
     }
-    fn set_param(&mut self, _name: &str, _value: f64) -> rtfx::Result<()> {
+    fn set_param_at(&mut self, _index: usize, _value: f64) -> rtfx::Result<()> {
         Ok(())
     }
     fn prepare(&mut self, _rate: f64, _max_block: usize, _channels: usize) -> rtfx::Result<()> {

@@ -40,7 +40,8 @@ pub struct ParamAddress {
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     effect: usize,
-    name: &'static str,
+    /// The parameter's index in the effect's [`Effect::params`].
+    param: usize,
     smoother: LinearSmoother,
     /// Samples left until the next grid point of the running ramp; 0 means "apply the next
     /// value before the next sample".
@@ -217,13 +218,13 @@ impl Chain {
         self.slot_of.clear();
         for (i, fx) in self.effects.iter().enumerate() {
             self.param_base.push(self.slot_of.len());
-            for info in fx.params() {
+            for (param, info) in fx.params().iter().enumerate() {
                 if info.smoothed {
                     self.slot_of.push(self.slots.len());
-                    let value = fx.get_param(info.name).unwrap_or(f64::NAN);
+                    let value = fx.get_param_at(param).unwrap_or(f64::NAN);
                     self.slots.push(Slot {
                         effect: i,
-                        name: info.name,
+                        param,
                         smoother: LinearSmoother::new(value),
                         countdown: 0,
                     });
@@ -257,7 +258,7 @@ impl Chain {
     fn finish_ramps(&mut self) {
         for slot in self.slots.iter_mut().filter(|s| s.smoother.is_active()) {
             let target = slot.smoother.target();
-            let _ = self.effects[slot.effect].set_param(slot.name, target);
+            let _ = self.effects[slot.effect].set_param_at(slot.param, target);
             slot.smoother.reset(target);
         }
         self.ramping = false;
@@ -308,7 +309,7 @@ impl Chain {
                 let value = slot.smoother.advance(SMOOTH_STEP);
                 // The target was validated; an effect that refuses an intermediate value
                 // (a mode changed meanwhile) keeps its previous one.
-                let _ = self.effects[slot.effect].set_param(slot.name, value);
+                let _ = self.effects[slot.effect].set_param_at(slot.param, value);
                 slot.countdown = SMOOTH_STEP;
             }
             if slot.smoother.is_active() {
@@ -460,19 +461,19 @@ impl Chain {
                 // Let the effect check the value in its current mode, then restore the value in
                 // force: the ramp moves it.
                 let fx = &mut self.effects[addr.effect];
-                fx.set_param(info.name, value)
+                fx.set_param_at(addr.param, value)
                     .map_err(|e| e.with_parameter_name(path))?;
-                let _ = fx.set_param(info.name, slot.smoother.current());
+                let _ = fx.set_param_at(addr.param, slot.smoother.current());
                 self.start_ramp(s, value);
             }
             Some(s) => {
                 self.effects[addr.effect]
-                    .set_param(info.name, value)
+                    .set_param_at(addr.param, value)
                     .map_err(|e| e.with_parameter_name(path))?;
                 self.slots[s].smoother.reset(value);
             }
             None => self.effects[addr.effect]
-                .set_param(info.name, value)
+                .set_param_at(addr.param, value)
                 .map_err(|e| e.with_parameter_name(path))?,
         }
         Ok(())
@@ -487,7 +488,7 @@ impl Chain {
         if slot.smoother.is_active() {
             self.ramping = true;
         } else {
-            let _ = self.effects[slot.effect].set_param(slot.name, target);
+            let _ = self.effects[slot.effect].set_param_at(slot.param, target);
         }
     }
 
@@ -511,11 +512,11 @@ impl Chain {
                 self.start_ramp(s, value);
             }
             Some(s) => {
-                let _ = self.effects[addr.effect].set_param(info.name, value);
+                let _ = self.effects[addr.effect].set_param_at(addr.param, value);
                 self.slots[s].smoother.reset(value);
             }
             None => {
-                let _ = self.effects[addr.effect].set_param(info.name, value);
+                let _ = self.effects[addr.effect].set_param_at(addr.param, value);
             }
         }
     }
@@ -527,8 +528,8 @@ impl Chain {
             return self.slots[s].smoother.target();
         }
         match self.param_info_at(addr) {
-            Some(info) => self.effects[addr.effect]
-                .get_param(info.name)
+            Some(_) => self.effects[addr.effect]
+                .get_param_at(addr.param)
                 .unwrap_or(f64::NAN),
             None => f64::NAN,
         }
@@ -648,7 +649,7 @@ impl Clone for Chain {
         let mut effects: Vec<Box<dyn Effect>> =
             self.effects.iter().map(|e| e.clone_box()).collect();
         for slot in self.slots.iter().filter(|s| s.smoother.is_active()) {
-            let _ = effects[slot.effect].set_param(slot.name, slot.smoother.target());
+            let _ = effects[slot.effect].set_param_at(slot.param, slot.smoother.target());
         }
         let mut chain = Chain::new(effects);
         chain.smoothing_ms = self.smoothing_ms;
@@ -728,7 +729,7 @@ pub fn nearest_path(chain: &Chain, path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsp::{ParamInfo, find_param};
+    use crate::dsp::{ParamInfo, param_info_at};
 
     static TEST_PARAMS: [ParamInfo; 3] = [
         ParamInfo::continuous("gain", 0.0, 4.0, 1.0, "", "factor"),
@@ -772,21 +773,17 @@ mod tests {
         fn params(&self) -> &'static [ParamInfo] {
             &TEST_PARAMS
         }
-        fn get_param(&self, name: &str) -> Option<f64> {
-            let p = find_param(self.name(), &TEST_PARAMS, name).ok()?;
-            Some(match p.name {
-                "gain" => self.gain,
-                "cutoff" => self.cutoff,
-                _ => self.mode,
-            })
+        fn get_param_at(&self, index: usize) -> Option<f64> {
+            [self.gain, self.cutoff, self.mode].get(index).copied()
         }
-        fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-            let p = find_param(self.name(), &TEST_PARAMS, name)?;
+        fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+            let p = param_info_at(self.name(), &TEST_PARAMS, index)?;
             let v = p.validate(value)?;
-            match p.name {
-                "gain" => self.gain = v,
-                "cutoff" => self.cutoff = v,
-                _ => self.mode = v,
+            match index {
+                0 => self.gain = v,
+                1 => self.cutoff = v,
+                2 => self.mode = v,
+                _ => return Err(crate::dsp::unhandled_param(self.name(), p)),
             }
             Ok(())
         }

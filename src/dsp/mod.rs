@@ -36,12 +36,31 @@ pub trait Effect: Send {
     /// Metadata of every parameter, in positional order.
     fn params(&self) -> &'static [ParamInfo];
 
-    /// Current value of a parameter (engine units: choices as indices, toggles as 0/1).
-    fn get_param(&self, name: &str) -> Option<f64>;
+    /// Current value of the parameter at `index` in [`Effect::params`] (engine units: choices
+    /// as indices, toggles as 0/1); `None` past the end.
+    fn get_param_at(&self, index: usize) -> Option<f64>;
 
-    /// Sets a parameter, validating name and value. Never resets filter state. Does not
-    /// allocate on success, so the chain's smoother may call it on the audio thread.
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()>;
+    /// Sets the parameter at `index` in [`Effect::params`], validating the value (and the
+    /// index: past the end is an error). Never resets filter state. Does not allocate on
+    /// success, so the chain's smoother calls it on the audio thread: no name is looked up.
+    fn set_param_at(&mut self, index: usize, value: f64) -> Result<()>;
+
+    /// Current value of a parameter by name (case-insensitive): [`Effect::get_param_at`] at
+    /// its index.
+    fn get_param(&self, name: &str) -> Option<f64> {
+        let index = self
+            .params()
+            .iter()
+            .position(|p| p.name.eq_ignore_ascii_case(name))?;
+        self.get_param_at(index)
+    }
+
+    /// Sets a parameter by name (case-insensitive): [`Effect::set_param_at`] at its index, or
+    /// an error that names the effect and suggests the nearest parameter.
+    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
+        let index = param_index(self.name(), self.params(), name)?;
+        self.set_param_at(index, value)
+    }
 
     /// Sets several parameters as one change: an effect whose parameters constrain each other
     /// (a filter's order and its order_scale) checks the combination once, with every given
@@ -122,6 +141,56 @@ pub fn find_param(
         .iter()
         .find(|p| p.name.eq_ignore_ascii_case(name))
         .ok_or_else(|| unknown_param(effect, params, name))
+}
+
+/// The index of parameter `name` (case-insensitive) in `params`, or the error of
+/// [`find_param`].
+pub fn param_index(
+    effect: &'static str,
+    params: &'static [ParamInfo],
+    name: &str,
+) -> Result<usize> {
+    params
+        .iter()
+        .position(|p| p.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| unknown_param(effect, params, name))
+}
+
+/// The metadata of the parameter at `index`, or an error for an index past the end of
+/// `params` (what [`Effect::set_param_at`] returns for it).
+pub fn param_info_at(
+    effect: &'static str,
+    params: &'static [ParamInfo],
+    index: usize,
+) -> Result<&'static ParamInfo> {
+    params.get(index).ok_or_else(|| {
+        Error::invalid_parameter(
+            format!(
+                "Effect '{effect}' has no parameter #{index} (it has {})",
+                params.len()
+            ),
+            effect,
+            index as f64,
+        )
+        .with_suggestion(format!(
+            "use an index below {} or a parameter name",
+            params.len()
+        ))
+    })
+}
+
+/// The error for a parameter that is in an effect's table but that its `set_param_at` does
+/// not handle: a programming error, reported instead of writing another field.
+pub fn unhandled_param(effect: &'static str, info: &ParamInfo) -> Error {
+    Error::invalid_parameter(
+        format!(
+            "Effect '{effect}' lists parameter '{}' but cannot set it",
+            info.name
+        ),
+        info.name,
+        f64::NAN,
+    )
+    .with_suggestion("this is a bug in rtfx: please report it")
 }
 
 /// The error for an unknown parameter name: lists the valid ones and suggests the nearest.

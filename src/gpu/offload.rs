@@ -259,6 +259,19 @@ impl OffloadedFilters {
         }
     }
 
+    /// The error for changing parameter `name` while the filters run on the GPU.
+    fn fixed_coefficients(&self, name: &str) -> Error {
+        Error::invalid_parameter(
+            format!(
+                "The filters {} run on the GPU with fixed coefficients; '{name}' cannot change while running",
+                self.names
+            ),
+            name,
+            name,
+        )
+        .with_suggestion("restart with the new value, or run on the CPU (--device cpu)")
+    }
+
     /// The engine's first error, after which the filters run on the CPU.
     pub fn engine_error(&self) -> Option<&str> {
         self.engine_error.as_deref()
@@ -274,20 +287,16 @@ impl Effect for OffloadedFilters {
         &[]
     }
 
-    fn get_param(&self, _name: &str) -> Option<f64> {
+    fn get_param_at(&self, _index: usize) -> Option<f64> {
         None
     }
 
+    fn set_param_at(&mut self, index: usize, _value: f64) -> Result<()> {
+        Err(self.fixed_coefficients(&format!("#{index}")))
+    }
+
     fn set_param(&mut self, name: &str, _value: f64) -> Result<()> {
-        Err(Error::invalid_parameter(
-            format!(
-                "The filters {} run on the GPU with fixed coefficients; '{name}' cannot change while running",
-                self.names
-            ),
-            name,
-            name,
-        )
-        .with_suggestion("restart with the new value, or run on the CPU (--device cpu)"))
+        Err(self.fixed_coefficients(name))
     }
 
     fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {

@@ -171,7 +171,7 @@ impl StreamProcessor {
     /// torchfx's `process_file`: renders `input` into `output` (parent directories created,
     /// an existing output replaced, the input never overwritten), format from the output's
     /// extension, `subtype` or the format's default. Same rate and channels as the input, no
-    /// tail; see [`render_file`](crate::offline::render::render_file) for every option.
+    /// tail; see [`crate::offline::render::render_file`] for every option.
     pub fn process_file(
         &mut self,
         input: &Path,

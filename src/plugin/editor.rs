@@ -13,7 +13,7 @@
 //!
 //! Open/close paths are kept minimal (a fresh egui editor per open, no global state), because
 //! nice-plug's VST3 view has a known race while an editor opens or closes. Closing waits until
-//! the window's thread has finished (see [`WindowThreadEnd`]).
+//! the window's thread has finished (see `WindowThreadEnd`).
 
 use std::cell::RefCell;
 use std::error::Error;

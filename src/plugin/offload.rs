@@ -19,7 +19,7 @@
 //!
 //! GPU mode runs on this same worker, with the strip's filters on the GPU when there is one:
 //! see [`gpu_status`]. The filters' GPU engine is built the first time GPU mode is asked for,
-//! on a thread of normal priority ([`EngineBuild`]); until it is ready the filters run on the
+//! on a thread of normal priority (`EngineBuild`); until it is ready the filters run on the
 //! CPU, so neither activation nor the worker waits for a kernel compile.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};

@@ -550,6 +550,23 @@ impl SectionFx for FilterCore {
 
 /// [`run_section`] for one effect: processes it under its fade, and resets it once the fade
 /// has ended (so that switching the section back on starts from silence).
+/// Sets each `(index, value)` whose value differs from the one last applied (`applied`, in the
+/// same order) on `fx`, by parameter index and clamped into the parameter's range from the
+/// effect's own table; a value the effect refuses keeps the previous one. Never allocates on
+/// success.
+fn apply_changed(fx: &mut impl Effect, values: &[(usize, f64)], applied: &mut [f64]) {
+    let params = fx.params();
+    for (&(index, value), applied) in values.iter().zip(applied.iter_mut()) {
+        let Some(info) = params.get(index) else {
+            continue;
+        };
+        let value = info.clamp(value);
+        if value != *applied && fx.set_param_at(index, value).is_ok() {
+            *applied = value;
+        }
+    }
+}
+
 fn run_fx(
     fade: &mut Fade,
     block: &mut [&mut [f32]],
@@ -961,7 +978,7 @@ pub struct Strip {
     delay: Delay,
     /// feedback, mix.
     delay_values: [Smoothed; 2],
-    delay_applied: [f64; 3],
+    delay_applied: [f64; 4],
     delay_ping_pong: bool,
     delay_fade: Fade,
 
@@ -1023,7 +1040,7 @@ impl Strip {
             comp_fade: Fade::new(c.enabled),
             delay: Delay::new(),
             delay_values: [d.feedback, d.mix].map(Smoothed::new),
-            delay_applied: [f64::NAN; 3],
+            delay_applied: [f64::NAN; 4],
             delay_ping_pong: d.ping_pong,
             delay_fade: Fade::new(d.enabled),
             reverb: Reverb::new(),
@@ -1089,7 +1106,8 @@ impl Strip {
         self.high_pass.core = FilterCore::new(channels, order_fade);
         self.low_pass.core = FilterCore::new(channels, order_fade);
         self.eq.cascade = SosCascade::new(&[Section::IDENTITY; 3], channels);
-        self.delay.set_param("delay_ms", settings.delay.time.ms())?;
+        self.delay
+            .set_param_at(Delay::DELAY_MS, settings.delay.time.ms())?;
         self.delay.prepare(sample_rate, STEP, channels)?;
         self.compressor.prepare(sample_rate, STEP, channels)?;
         self.reverb.prepare(sample_rate, STEP, channels)?;
@@ -1351,79 +1369,56 @@ impl Strip {
 
         let c = &self.target.compressor;
         let [thr, ratio, knee, makeup] = self.comp_values.map(|v| v.s.current());
-        let comp = [
-            thr.clamp(-120.0, 0.0),
-            ratio.clamp(1.0, 100.0),
-            (c.attack_ms / 1000.0).clamp(0.0, 5.0),
-            (c.release_ms / 1000.0).clamp(0.0, 5.0),
-            knee.clamp(0.0, 24.0),
-            makeup.clamp(-24.0, 48.0),
-        ];
-        const COMP_NAMES: [&str; 6] = [
-            "threshold",
-            "ratio",
-            "attack",
-            "release",
-            "knee",
-            "makeup_gain",
-        ];
-        for ((name, v), applied) in COMP_NAMES
-            .iter()
-            .zip(comp)
-            .zip(self.comp_applied.iter_mut())
-        {
-            if v != *applied && self.compressor.set_param(name, v).is_ok() {
-                *applied = v;
-            }
-        }
+        apply_changed(
+            &mut self.compressor,
+            &[
+                (Compressor::THRESHOLD, thr),
+                (Compressor::RATIO, ratio),
+                (Compressor::ATTACK, c.attack_ms / 1000.0),
+                (Compressor::RELEASE, c.release_ms / 1000.0),
+                (Compressor::KNEE, knee),
+                (Compressor::MAKEUP_GAIN, makeup),
+            ],
+            &mut self.comp_applied,
+        );
 
         let [fb, mix] = self.delay_values.map(|v| v.s.current());
-        let delay = [
-            self.target.delay.time.ms(),
-            fb.clamp(0.0, 0.95),
-            mix.clamp(0.0, 1.0),
-        ];
-        for ((name, v), applied) in ["delay_ms", "feedback", "mix"]
-            .iter()
-            .zip(delay)
-            .zip(self.delay_applied.iter_mut())
-        {
-            if v != *applied && self.delay.set_param(name, v).is_ok() {
-                *applied = v;
-            }
-        }
-        let pp = if self.delay_ping_pong { 1.0 } else { 0.0 };
-        if self.delay.get_param("ping_pong") != Some(pp) {
-            let _ = self.delay.set_param("ping_pong", pp);
-        }
+        apply_changed(
+            &mut self.delay,
+            &[
+                (Delay::DELAY_MS, self.target.delay.time.ms()),
+                (Delay::FEEDBACK, fb),
+                (Delay::MIX, mix),
+                (Delay::PING_PONG, f64::from(u8::from(self.delay_ping_pong))),
+            ],
+            &mut self.delay_applied,
+        );
 
-        let reverb = self.reverb_values.map(|v| v.s.current().clamp(0.0, 1.0));
-        for ((name, v), applied) in ["room_size", "damping", "mix"]
-            .iter()
-            .zip(reverb)
-            .zip(self.reverb_applied.iter_mut())
-        {
-            if v != *applied && self.reverb.set_param(name, v).is_ok() {
-                *applied = v;
-            }
-        }
+        let [room, damping, mix] = self.reverb_values.map(|v| v.s.current());
+        apply_changed(
+            &mut self.reverb,
+            &[
+                (Reverb::ROOM_SIZE, room),
+                (Reverb::DAMPING, damping),
+                (Reverb::MIX, mix),
+            ],
+            &mut self.reverb_applied,
+        );
 
         let l = &self.target.limiter;
-        let limiter = [
-            self.limiter_ceiling.s.current().clamp(-60.0, 0.0),
-            lookahead_samples(l.lookahead_ms, fs) as f64 / fs,
-            (l.release_ms / 1000.0).clamp(0.001, 5.0),
-            f64::from(u8::from(l.true_peak)),
-        ];
-        for ((name, v), applied) in ["threshold", "lookahead", "release", "true_peak"]
-            .iter()
-            .zip(limiter)
-            .zip(self.limiter_applied.iter_mut())
-        {
-            if v != *applied && self.limiter.set_param(name, v).is_ok() {
-                *applied = v;
-            }
-        }
+        apply_changed(
+            &mut self.limiter,
+            &[
+                (Limiter::THRESHOLD, self.limiter_ceiling.s.current()),
+                (
+                    Limiter::LOOKAHEAD,
+                    lookahead_samples(l.lookahead_ms, fs) as f64 / fs,
+                ),
+                (Limiter::RELEASE, l.release_ms / 1000.0),
+                (Limiter::TRUE_PEAK, f64::from(u8::from(l.true_peak))),
+            ],
+            &mut self.limiter_applied,
+        );
     }
 
     /// Processes a planar block in place. Channels beyond the prepared ones pass unchanged;
@@ -1450,7 +1445,7 @@ impl Strip {
 
     /// Attaches a cascade engine for the high-pass, low-pass and EQ (GPU mode), built by
     /// `factory` for this strip's channels and [`STEP`]-frame steps, and returns where it runs.
-    /// It is used while [`Self::set_filter_engine_active`] says so (see [`FilterEngine`]).
+    /// It is used while [`Self::set_filter_engine_active`] says so (see `FilterEngine`).
     /// Call after [`Self::prepare`], which detaches it. Allocates.
     pub fn attach_filter_engine(&mut self, factory: EngineFactory) -> Result<String> {
         if !self.prepared {

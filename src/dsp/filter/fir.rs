@@ -19,7 +19,7 @@
 //! ```
 
 use super::fir_design::{Window, check_taps_for_bands, firwin_into};
-use crate::dsp::{Effect, ParamInfo, find_param};
+use crate::dsp::{Effect, ParamInfo, param_index, param_info_at};
 use crate::error::{Error, Result};
 
 /// Longest FIR accepted (taps).
@@ -159,36 +159,10 @@ impl Fir {
     }
 }
 
-impl Effect for Fir {
-    fn name(&self) -> &'static str {
-        "fir"
-    }
-
-    fn params(&self) -> &'static [ParamInfo] {
-        PARAMS
-    }
-
-    fn get_param(&self, name: &str) -> Option<f64> {
-        PARAMS
-            .iter()
-            .position(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|i| self.values[i])
-    }
-
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        self.set_params(&[(name, value)])
-    }
-
-    /// Checks the combination with every given value in place: an even tap count for a
-    /// design that passes Nyquist is refused here, when the chain is built, not at render time.
-    fn set_params(&mut self, params: &[(&str, f64)]) -> Result<()> {
-        let mut candidate = self.values;
-        for &(name, value) in params {
-            let info = find_param("fir", PARAMS, name)?;
-            let value = info.validate(value)?;
-            let i = PARAMS.iter().position(|p| p.name == info.name).unwrap_or(0);
-            candidate[i] = value;
-        }
+impl Fir {
+    /// Takes `candidate` as the parameter values if the combination is valid, redesigning the
+    /// filter when prepared; otherwise changes nothing.
+    fn apply_values(&mut self, candidate: [f64; 6]) -> Result<()> {
         let bands = if candidate[CUTOFF_HIGH].is_nan() {
             1
         } else {
@@ -205,7 +179,38 @@ impl Effect for Fir {
         self.values = candidate;
         Ok(())
     }
+}
 
+impl Effect for Fir {
+    fn name(&self) -> &'static str {
+        "fir"
+    }
+
+    fn params(&self) -> &'static [ParamInfo] {
+        PARAMS
+    }
+
+    fn get_param_at(&self, index: usize) -> Option<f64> {
+        self.values.get(index).copied()
+    }
+
+    fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+        let info = param_info_at("fir", PARAMS, index)?;
+        let mut candidate = self.values;
+        candidate[index] = info.validate(value)?;
+        self.apply_values(candidate)
+    }
+
+    /// Checks the combination with every given value in place: an even tap count for a
+    /// design that passes Nyquist is refused here, when the chain is built, not at render time.
+    fn set_params(&mut self, params: &[(&str, f64)]) -> Result<()> {
+        let mut candidate = self.values;
+        for &(name, value) in params {
+            let i = param_index("fir", PARAMS, name)?;
+            candidate[i] = PARAMS[i].validate(value)?;
+        }
+        self.apply_values(candidate)
+    }
     fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {
         if self.values[CUTOFF].is_nan() {
             return Err(Error::invalid_parameter(

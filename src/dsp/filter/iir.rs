@@ -9,7 +9,7 @@ use super::design::{
     BandType, Family, MAX_SECTIONS, Section, design_iir, order_from_db_per_octave,
 };
 use super::sos::SosCascade;
-use crate::dsp::{Effect, ParamInfo, find_param};
+use crate::dsp::{Effect, ParamInfo, param_index, param_info_at};
 use crate::error::{Error, Result};
 
 /// Most parameters any filter type has.
@@ -97,6 +97,18 @@ impl Filter {
             .position(|p| p.name == name)
             .map(|i| self.values[i])
     }
+
+    /// Takes `candidate` as the parameter values if their combination is valid, redesigning
+    /// the cascade when prepared (its state is kept); otherwise changes nothing.
+    fn apply_values(&mut self, candidate: [f64; MAX_PARAMS]) -> Result<()> {
+        (self.kind.check)(&candidate[..self.kind.params.len()])?;
+        self.values = candidate;
+        if self.prepared {
+            let sections = self.sections();
+            self.cascade.set_sections(sections.as_slice());
+        }
+        Ok(())
+    }
 }
 
 impl Effect for Filter {
@@ -108,17 +120,15 @@ impl Effect for Filter {
         self.kind.params
     }
 
-    fn get_param(&self, name: &str) -> Option<f64> {
-        let i = self
-            .kind
-            .params
-            .iter()
-            .position(|p| p.name.eq_ignore_ascii_case(name))?;
-        Some(self.values[i])
+    fn get_param_at(&self, index: usize) -> Option<f64> {
+        (index < self.kind.params.len()).then(|| self.values[index])
     }
 
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        self.set_params(&[(name, value)])
+    fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+        let info = param_info_at(self.kind.name, self.kind.params, index)?;
+        let mut candidate = self.values;
+        candidate[index] = info.validate(value)?;
+        self.apply_values(candidate)
     }
 
     /// Checks the combination (order and order_scale, gain and gain_scale) with every given
@@ -126,23 +136,10 @@ impl Effect for Filter {
     fn set_params(&mut self, params: &[(&str, f64)]) -> Result<()> {
         let mut candidate = self.values;
         for &(name, value) in params {
-            let info = find_param(self.kind.name, self.kind.params, name)?;
-            let value = info.validate(value)?;
-            let i = self
-                .kind
-                .params
-                .iter()
-                .position(|p| p.name == info.name)
-                .unwrap_or(0);
-            candidate[i] = value;
+            let i = param_index(self.kind.name, self.kind.params, name)?;
+            candidate[i] = self.kind.params[i].validate(value)?;
         }
-        (self.kind.check)(&candidate[..self.kind.params.len()])?;
-        self.values = candidate;
-        if self.prepared {
-            let sections = self.sections();
-            self.cascade.set_sections(sections.as_slice());
-        }
-        Ok(())
+        self.apply_values(candidate)
     }
 
     fn prepare(&mut self, sample_rate: f64, _max_block: usize, channels: usize) -> Result<()> {

@@ -2,7 +2,9 @@
 //! torchfx's finite-taps form as a pure function for offline use.
 
 use super::finite_or_zero;
-use crate::dsp::{Effect, ParamInfo, find_param, sanitize_state, sanitize_state_f32};
+use crate::dsp::{
+    Effect, ParamInfo, param_info_at, sanitize_state, sanitize_state_f32, unhandled_param,
+};
 use crate::error::{Error, Result};
 
 /// Longest delay the real-time line holds, in seconds (allocated in `prepare`).
@@ -214,6 +216,23 @@ impl Default for Delay {
 }
 
 impl Delay {
+    /// Index of `delay_samples` in [`Effect::params`].
+    pub const DELAY_SAMPLES: usize = 0;
+    /// Index of `feedback`.
+    pub const FEEDBACK: usize = 1;
+    /// Index of `mix`.
+    pub const MIX: usize = 2;
+    /// Index of `bpm`.
+    pub const BPM: usize = 3;
+    /// Index of `delay_time`.
+    pub const DELAY_TIME: usize = 4;
+    /// Index of `delay_ms`.
+    pub const DELAY_MS: usize = 5;
+    /// Index of `ping_pong`.
+    pub const PING_PONG: usize = 6;
+    /// Index of `taps`.
+    pub const TAPS: usize = 7;
+
     /// A delay with torchfx's defaults (feedback 0.3, mix 0.2) and no delay time yet.
     pub fn new() -> Self {
         Self {
@@ -347,39 +366,43 @@ impl Effect for Delay {
         &PARAMS
     }
 
-    fn get_param(&self, name: &str) -> Option<f64> {
-        let p = find_param(self.name(), &PARAMS, name).ok()?;
-        Some(match p.name {
-            "delay_samples" => self.delay_samples,
-            "feedback" => self.feedback,
-            "mix" => self.mix,
-            "bpm" => self.bpm,
-            "delay_time" => self.delay_time,
-            "delay_ms" => self.delay_ms,
-            "ping_pong" => f64::from(u8::from(self.ping_pong)),
-            _ => self.taps as f64,
+    fn get_param_at(&self, index: usize) -> Option<f64> {
+        Some(match index {
+            Self::DELAY_SAMPLES => self.delay_samples,
+            Self::FEEDBACK => self.feedback,
+            Self::MIX => self.mix,
+            Self::BPM => self.bpm,
+            Self::DELAY_TIME => self.delay_time,
+            Self::DELAY_MS => self.delay_ms,
+            Self::PING_PONG => f64::from(u8::from(self.ping_pong)),
+            Self::TAPS => self.taps as f64,
+            _ => return None,
         })
     }
 
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let p = find_param(self.name(), &PARAMS, name)?;
-        let unsettable = matches!(p.name, "delay_samples" | "delay_ms" | "bpm");
+    fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+        let p = param_info_at(self.name(), &PARAMS, index)?;
+        let unsettable = matches!(index, Self::DELAY_SAMPLES | Self::DELAY_MS | Self::BPM);
         let value = if unsettable && value.is_nan() {
             value
         } else {
             p.validate(value)?
         };
-        match p.name {
-            "delay_samples" => self.delay_samples = value,
-            "feedback" => self.feedback = value,
-            "mix" => self.mix = value,
-            "bpm" => self.bpm = value,
-            "delay_time" => self.delay_time = value,
-            "delay_ms" => self.delay_ms = value,
-            "ping_pong" => self.ping_pong = value != 0.0,
-            _ => self.taps = value as usize,
+        match index {
+            Self::DELAY_SAMPLES => self.delay_samples = value,
+            Self::FEEDBACK => self.feedback = value,
+            Self::MIX => self.mix = value,
+            Self::BPM => self.bpm = value,
+            Self::DELAY_TIME => self.delay_time = value,
+            Self::DELAY_MS => self.delay_ms = value,
+            Self::PING_PONG => self.ping_pong = value != 0.0,
+            Self::TAPS => self.taps = value as usize,
+            _ => return Err(unhandled_param(self.name(), p)),
         }
-        if matches!(p.name, "delay_samples" | "delay_ms" | "bpm" | "delay_time") {
+        if matches!(
+            index,
+            Self::DELAY_SAMPLES | Self::DELAY_MS | Self::BPM | Self::DELAY_TIME
+        ) {
             self.retarget();
         }
         Ok(())

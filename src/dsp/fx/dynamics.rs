@@ -5,12 +5,14 @@
 
 use super::{finite_or_zero, one_pole_coeff};
 use crate::dsp::true_peak::{self, TruePeakDetector};
-use crate::dsp::{Effect, ParamInfo, find_param, sanitize_state, sanitize_state_f32};
+use crate::dsp::{
+    Effect, ParamInfo, param_info_at, sanitize_state, sanitize_state_f32, unhandled_param,
+};
 use crate::error::{Error, Result};
 
 /// The `Effect` impl shared by the expander and the gate (both wrap a [`Downward`]).
 macro_rules! downward_effect {
-    ($ty:ident, $name:literal, $params:ident) => {
+    ($ty:ident, $name:literal, $params:ident, $fields:ident) => {
         impl Effect for $ty {
             fn name(&self) -> &'static str {
                 $name
@@ -20,15 +22,17 @@ macro_rules! downward_effect {
                 &$params
             }
 
-            fn get_param(&self, name: &str) -> Option<f64> {
-                let p = find_param($name, &$params, name).ok()?;
-                Some(self.0.get(p.name))
+            fn get_param_at(&self, index: usize) -> Option<f64> {
+                $fields.get(index).map(|&field| self.0.get(field))
             }
 
-            fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-                let p = find_param($name, &$params, name)?;
+            fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+                let p = param_info_at($name, &$params, index)?;
                 let value = p.validate(value)?;
-                self.0.set(p.name, value);
+                let field = *$fields
+                    .get(index)
+                    .ok_or_else(|| unhandled_param($name, p))?;
+                self.0.set(field, value);
                 Ok(())
             }
 
@@ -228,6 +232,21 @@ impl Default for Compressor {
 }
 
 impl Compressor {
+    /// Index of `threshold` in [`Effect::params`].
+    pub const THRESHOLD: usize = 0;
+    /// Index of `ratio`.
+    pub const RATIO: usize = 1;
+    /// Index of `attack`.
+    pub const ATTACK: usize = 2;
+    /// Index of `release`.
+    pub const RELEASE: usize = 3;
+    /// Index of `knee`.
+    pub const KNEE: usize = 4;
+    /// Index of `makeup_gain`.
+    pub const MAKEUP_GAIN: usize = 5;
+    /// Index of `detector`.
+    pub const DETECTOR: usize = 6;
+
     /// A compressor with torchfx's defaults.
     pub fn new() -> Self {
         Self {
@@ -293,30 +312,31 @@ impl Effect for Compressor {
         &COMPRESSOR_PARAMS
     }
 
-    fn get_param(&self, name: &str) -> Option<f64> {
-        let p = find_param(self.name(), &COMPRESSOR_PARAMS, name).ok()?;
-        Some(match p.name {
-            "threshold" => self.threshold,
-            "ratio" => self.ratio,
-            "attack" => self.attack,
-            "release" => self.release,
-            "knee" => self.knee,
-            "makeup_gain" => self.makeup,
-            _ => f64::from(u8::from(self.rms)),
+    fn get_param_at(&self, index: usize) -> Option<f64> {
+        Some(match index {
+            Self::THRESHOLD => self.threshold,
+            Self::RATIO => self.ratio,
+            Self::ATTACK => self.attack,
+            Self::RELEASE => self.release,
+            Self::KNEE => self.knee,
+            Self::MAKEUP_GAIN => self.makeup,
+            Self::DETECTOR => f64::from(u8::from(self.rms)),
+            _ => return None,
         })
     }
 
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let p = find_param(self.name(), &COMPRESSOR_PARAMS, name)?;
+    fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+        let p = param_info_at(self.name(), &COMPRESSOR_PARAMS, index)?;
         let value = p.validate(value)?;
-        match p.name {
-            "threshold" => self.threshold = value,
-            "ratio" => self.ratio = value,
-            "attack" => self.attack = value,
-            "release" => self.release = value,
-            "knee" => self.knee = value,
-            "makeup_gain" => self.makeup = value,
-            _ => self.rms = value != 0.0,
+        match index {
+            Self::THRESHOLD => self.threshold = value,
+            Self::RATIO => self.ratio = value,
+            Self::ATTACK => self.attack = value,
+            Self::RELEASE => self.release = value,
+            Self::KNEE => self.knee = value,
+            Self::MAKEUP_GAIN => self.makeup = value,
+            Self::DETECTOR => self.rms = value != 0.0,
+            _ => return Err(unhandled_param(self.name(), p)),
         }
         self.update();
         Ok(())
@@ -377,6 +397,35 @@ impl Effect for Compressor {
 // ---------------------------------------------------------------------------------------------
 // Expander and gate
 
+/// A parameter of [`Downward`]; [`EXPANDER_FIELDS`] and [`GATE_FIELDS`] map each effect's
+/// parameter indices to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DownwardField {
+    Threshold,
+    Ratio,
+    Attack,
+    Release,
+    Knee,
+    Floor,
+    Detector,
+}
+
+impl DownwardField {
+    /// The parameter name this field is listed under.
+    #[cfg(test)]
+    fn name(self) -> &'static str {
+        match self {
+            Self::Threshold => "threshold",
+            Self::Ratio => "ratio",
+            Self::Attack => "attack",
+            Self::Release => "release",
+            Self::Knee => "knee",
+            Self::Floor => "floor",
+            Self::Detector => "detector",
+        }
+    }
+}
+
 /// The shared downward expander of [`Expander`] and [`Gate`].
 #[derive(Debug, Clone)]
 struct Downward {
@@ -419,27 +468,27 @@ impl Downward {
         self.coeffs = DetectorCoeffs::new(self.attack, self.release, self.rms, self.sample_rate);
     }
 
-    fn get(&self, name: &str) -> f64 {
-        match name {
-            "threshold" => self.threshold,
-            "ratio" => self.ratio,
-            "attack" => self.attack,
-            "release" => self.release,
-            "knee" => self.knee,
-            "floor" => self.floor,
-            _ => f64::from(u8::from(self.rms)),
+    fn get(&self, field: DownwardField) -> f64 {
+        match field {
+            DownwardField::Threshold => self.threshold,
+            DownwardField::Ratio => self.ratio,
+            DownwardField::Attack => self.attack,
+            DownwardField::Release => self.release,
+            DownwardField::Knee => self.knee,
+            DownwardField::Floor => self.floor,
+            DownwardField::Detector => f64::from(u8::from(self.rms)),
         }
     }
 
-    fn set(&mut self, name: &str, value: f64) {
-        match name {
-            "threshold" => self.threshold = value,
-            "ratio" => self.ratio = value,
-            "attack" => self.attack = value,
-            "release" => self.release = value,
-            "knee" => self.knee = value,
-            "floor" => self.floor = value,
-            _ => self.rms = value != 0.0,
+    fn set(&mut self, field: DownwardField, value: f64) {
+        match field {
+            DownwardField::Threshold => self.threshold = value,
+            DownwardField::Ratio => self.ratio = value,
+            DownwardField::Attack => self.attack = value,
+            DownwardField::Release => self.release = value,
+            DownwardField::Knee => self.knee = value,
+            DownwardField::Floor => self.floor = value,
+            DownwardField::Detector => self.rms = value != 0.0,
         }
         self.update();
     }
@@ -561,7 +610,18 @@ impl Expander {
     }
 }
 
-downward_effect!(Expander, "expander", EXPANDER_PARAMS);
+/// [`EXPANDER_PARAMS`], in order.
+static EXPANDER_FIELDS: [DownwardField; 7] = [
+    DownwardField::Threshold,
+    DownwardField::Ratio,
+    DownwardField::Attack,
+    DownwardField::Release,
+    DownwardField::Knee,
+    DownwardField::Floor,
+    DownwardField::Detector,
+];
+
+downward_effect!(Expander, "expander", EXPANDER_PARAMS, EXPANDER_FIELDS);
 
 static GATE_PARAMS: [ParamInfo; 6] = [
     ParamInfo::continuous(
@@ -636,7 +696,17 @@ impl Gate {
     }
 }
 
-downward_effect!(Gate, "gate", GATE_PARAMS);
+/// [`GATE_PARAMS`], in order.
+static GATE_FIELDS: [DownwardField; 6] = [
+    DownwardField::Threshold,
+    DownwardField::Attack,
+    DownwardField::Release,
+    DownwardField::Floor,
+    DownwardField::Knee,
+    DownwardField::Detector,
+];
+
+downward_effect!(Gate, "gate", GATE_PARAMS, GATE_FIELDS);
 
 // ---------------------------------------------------------------------------------------------
 // Limiter
@@ -937,6 +1007,15 @@ impl Default for Limiter {
 }
 
 impl Limiter {
+    /// Index of `threshold` (the ceiling) in [`Effect::params`].
+    pub const THRESHOLD: usize = 0;
+    /// Index of `lookahead`.
+    pub const LOOKAHEAD: usize = 1;
+    /// Index of `release`.
+    pub const RELEASE: usize = 2;
+    /// Index of `true_peak`.
+    pub const TRUE_PEAK: usize = 3;
+
     /// A limiter with torchfx's defaults (−1 dBFS, 5 ms lookahead, 50 ms release).
     pub fn new() -> Self {
         let mut l = Self {
@@ -1066,24 +1145,25 @@ impl Effect for Limiter {
         &LIMITER_PARAMS
     }
 
-    fn get_param(&self, name: &str) -> Option<f64> {
-        let p = find_param(self.name(), &LIMITER_PARAMS, name).ok()?;
-        Some(match p.name {
-            "threshold" => self.threshold,
-            "lookahead" => self.lookahead,
-            "release" => self.release,
-            _ => f64::from(u8::from(self.true_peak)),
+    fn get_param_at(&self, index: usize) -> Option<f64> {
+        Some(match index {
+            Self::THRESHOLD => self.threshold,
+            Self::LOOKAHEAD => self.lookahead,
+            Self::RELEASE => self.release,
+            Self::TRUE_PEAK => f64::from(u8::from(self.true_peak)),
+            _ => return None,
         })
     }
 
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let p = find_param(self.name(), &LIMITER_PARAMS, name)?;
+    fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+        let p = param_info_at(self.name(), &LIMITER_PARAMS, index)?;
         let value = p.validate(value)?;
-        match p.name {
-            "threshold" => self.threshold = value,
-            "lookahead" => self.lookahead = value,
-            "release" => self.release = value,
-            _ => self.true_peak = value != 0.0,
+        match index {
+            Self::THRESHOLD => self.threshold = value,
+            Self::LOOKAHEAD => self.lookahead = value,
+            Self::RELEASE => self.release = value,
+            Self::TRUE_PEAK => self.true_peak = value != 0.0,
+            _ => return Err(unhandled_param(self.name(), p)),
         }
         self.update();
         Ok(())
@@ -1178,6 +1258,19 @@ mod tests {
     use crate::dsp::fx::test_util::*;
 
     const FS: f64 = 48000.0;
+
+    /// The expander's and the gate's index → field maps follow their parameter tables.
+    #[test]
+    fn downward_fields_follow_the_tables() {
+        for (params, fields) in [
+            (&EXPANDER_PARAMS[..], &EXPANDER_FIELDS[..]),
+            (&GATE_PARAMS[..], &GATE_FIELDS[..]),
+        ] {
+            let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+            let listed: Vec<&str> = params.iter().map(|p| p.name).collect();
+            assert_eq!(names, listed);
+        }
+    }
 
     fn db(x: f32) -> f64 {
         20.0 * f64::from(x.abs()).log10()

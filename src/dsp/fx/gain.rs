@@ -1,6 +1,6 @@
 //! `gain`: a constant gain as an amplitude factor, in decibels or as a power ratio.
 
-use crate::dsp::{Effect, ParamInfo, find_param};
+use crate::dsp::{Effect, ParamInfo, param_info_at, unhandled_param};
 use crate::error::{Error, Result};
 
 /// The ways a gain value can be given.
@@ -64,6 +64,13 @@ impl Default for Gain {
 }
 
 impl Gain {
+    /// Index of `gain` in [`Effect::params`].
+    pub const GAIN: usize = 0;
+    /// Index of `gain_type`.
+    pub const GAIN_TYPE: usize = 1;
+    /// Index of `clamp`.
+    pub const CLAMP: usize = 2;
+
     /// A unity gain.
     pub fn new() -> Self {
         let mut g = Self {
@@ -150,24 +157,24 @@ impl Effect for Gain {
         &PARAMS
     }
 
-    fn get_param(&self, name: &str) -> Option<f64> {
-        let p = find_param(self.name(), &PARAMS, name).ok()?;
-        Some(match p.name {
-            "gain" => self.gain,
-            "gain_type" => self.gain_type as f64,
-            _ => f64::from(u8::from(self.clamp)),
+    fn get_param_at(&self, index: usize) -> Option<f64> {
+        Some(match index {
+            Self::GAIN => self.gain,
+            Self::GAIN_TYPE => self.gain_type as f64,
+            Self::CLAMP => f64::from(u8::from(self.clamp)),
+            _ => return None,
         })
     }
 
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let p = find_param(self.name(), &PARAMS, name)?;
+    fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+        let p = param_info_at(self.name(), &PARAMS, index)?;
         let value = p.validate(value)?;
-        match p.name {
-            "gain" => {
+        match index {
+            Self::GAIN => {
                 check_gain(value, self.gain_type)?;
                 self.gain = value;
             }
-            "gain_type" => {
+            Self::GAIN_TYPE => {
                 let t = value as usize;
                 check_gain(self.gain, t).map_err(|e| {
                     e.with_suggestion(format!(
@@ -177,7 +184,8 @@ impl Effect for Gain {
                 })?;
                 self.gain_type = t;
             }
-            _ => self.clamp = value != 0.0,
+            Self::CLAMP => self.clamp = value != 0.0,
+            _ => return Err(unhandled_param(self.name(), p)),
         }
         self.update();
         Ok(())

@@ -1,6 +1,6 @@
 //! `normalize`: scales audio so that its peak, RMS or a percentile of |x| reaches a target.
 
-use crate::dsp::{Effect, ParamInfo, find_param};
+use crate::dsp::{Effect, ParamInfo, param_info_at, unhandled_param};
 use crate::error::{Error, Result};
 use std::ops::Range;
 
@@ -234,6 +234,13 @@ impl Default for Normalize {
 }
 
 impl Normalize {
+    /// Index of `peak` in [`Effect::params`].
+    pub const PEAK: usize = 0;
+    /// Index of `strategy`.
+    pub const STRATEGY: usize = 1;
+    /// Index of `percentile`.
+    pub const PERCENTILE: usize = 2;
+
     /// Peak normalisation to 1.0.
     pub fn new() -> Self {
         Self {
@@ -266,25 +273,26 @@ impl Effect for Normalize {
         &PARAMS
     }
 
-    fn get_param(&self, name: &str) -> Option<f64> {
-        let p = find_param(self.name(), &PARAMS, name).ok()?;
-        Some(match p.name {
-            "peak" => self.peak,
-            "strategy" => self.strategy.index() as f64,
-            _ => self.percentile,
+    fn get_param_at(&self, index: usize) -> Option<f64> {
+        Some(match index {
+            Self::PEAK => self.peak,
+            Self::STRATEGY => self.strategy.index() as f64,
+            Self::PERCENTILE => self.percentile,
+            _ => return None,
         })
     }
 
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let p = find_param(self.name(), &PARAMS, name)?;
+    fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+        let p = param_info_at(self.name(), &PARAMS, index)?;
         let value = p.validate(value)?;
-        match p.name {
-            "peak" => self.peak = value,
-            "strategy" => {
+        match index {
+            Self::PEAK => self.peak = value,
+            Self::STRATEGY => {
                 self.strategy = NormalizeStrategy::from_index(value as usize)
                     .unwrap_or(NormalizeStrategy::Peak);
             }
-            _ => self.percentile = value,
+            Self::PERCENTILE => self.percentile = value,
+            _ => return Err(unhandled_param(self.name(), p)),
         }
         Ok(())
     }

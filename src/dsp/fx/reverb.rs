@@ -1,7 +1,9 @@
 //! `reverb`: the Freeverb algorithm of torchfx 0.8.0 (8 damped feedback combs, 4 allpasses).
 
 use super::finite_or_zero;
-use crate::dsp::{Effect, ParamInfo, find_param, sanitize_state, sanitize_state_f32};
+use crate::dsp::{
+    Effect, ParamInfo, param_info_at, sanitize_state, sanitize_state_f32, unhandled_param,
+};
 use crate::error::{Error, Result};
 
 /// Comb lengths at 44.1 kHz.
@@ -836,6 +838,15 @@ impl Default for Reverb {
 }
 
 impl Reverb {
+    /// Index of `room_size` in [`Effect::params`].
+    pub const ROOM_SIZE: usize = 0;
+    /// Index of `damping`.
+    pub const DAMPING: usize = 1;
+    /// Index of `mix`.
+    pub const MIX: usize = 2;
+    /// Index of `stereo_spread`.
+    pub const STEREO_SPREAD: usize = 3;
+
     /// A reverb with torchfx's defaults (room 0.5, damping 0.5, mix 0.3).
     pub fn new() -> Self {
         Self {
@@ -954,27 +965,28 @@ impl Effect for Reverb {
         &PARAMS
     }
 
-    fn get_param(&self, name: &str) -> Option<f64> {
-        let p = find_param(self.name(), &PARAMS, name).ok()?;
-        Some(match p.name {
-            "room_size" => self.room_size,
-            "damping" => self.damping,
-            "mix" => self.mix,
-            _ => self.spread,
+    fn get_param_at(&self, index: usize) -> Option<f64> {
+        Some(match index {
+            Self::ROOM_SIZE => self.room_size,
+            Self::DAMPING => self.damping,
+            Self::MIX => self.mix,
+            Self::STEREO_SPREAD => self.spread,
+            _ => return None,
         })
     }
 
-    fn set_param(&mut self, name: &str, value: f64) -> Result<()> {
-        let p = find_param(self.name(), &PARAMS, name)?;
+    fn set_param_at(&mut self, index: usize, value: f64) -> Result<()> {
+        let p = param_info_at(self.name(), &PARAMS, index)?;
         let value = p.validate(value)?;
-        match p.name {
-            "room_size" => self.room_size = value,
-            "damping" => self.damping = value,
-            "mix" => self.mix = value,
-            _ => {
+        match index {
+            Self::ROOM_SIZE => self.room_size = value,
+            Self::DAMPING => self.damping = value,
+            Self::MIX => self.mix = value,
+            Self::STEREO_SPREAD => {
                 self.spread = value;
                 self.apply_lengths();
             }
+            _ => return Err(unhandled_param(self.name(), p)),
         }
         Ok(())
     }
