@@ -79,7 +79,7 @@ pub fn run(
         write_dry(path, rate as u32, &dry)?;
         outln!("wrote the dry test signal to {}", path.display());
     }
-    let db = |v: f64| 20.0 * v.max(1e-12).log10();
+    let db = |v: f64| rtfx::dsp::gain_to_db(v.max(1e-12));
     outln!("chain: {}", specs.join(" | "));
     outln!("processed {seconds} s of stereo 48 kHz audio in blocks of {block}");
     outln!(

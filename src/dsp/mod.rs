@@ -130,6 +130,27 @@ impl Clone for Box<dyn Effect> {
     }
 }
 
+/// Decibels to a linear factor, 10^(db/20) (as `exp(db·ln 10/20)`, cheaper than `powf`).
+///
+/// ```
+/// assert!((rtfx::dsp::db_to_gain(-6.0) - 0.501187).abs() < 1e-6);
+/// assert_eq!(rtfx::dsp::db_to_gain(0.0), 1.0);
+/// ```
+#[inline]
+pub fn db_to_gain(db: f64) -> f64 {
+    (db * (std::f64::consts::LN_10 / 20.0)).exp()
+}
+
+/// A linear factor to decibels, 20·log10(gain) (−∞ for 0).
+///
+/// ```
+/// assert!((rtfx::dsp::gain_to_db(0.5) + 6.0206).abs() < 1e-4);
+/// ```
+#[inline]
+pub fn gain_to_db(gain: f64) -> f64 {
+    20.0 * gain.log10()
+}
+
 /// Looks up a parameter's metadata by name (case-insensitive), or returns an error that names
 /// the effect and suggests the nearest parameter.
 pub fn find_param(

@@ -373,7 +373,7 @@ pub fn render_file(
         if let Some(w) = warning {
             warnings.push(w);
         }
-        gain_db = Some(20.0 * g.log10());
+        gain_db = Some(crate::dsp::gain_to_db(g));
         gain = g as f32;
         reader = AudioReader::open(input, options.read)?;
         processor.configure(info.sample_rate, info.channels)?;
@@ -800,7 +800,7 @@ impl Meter {
 /// cannot be met (silence stays at unity gain; loudness gain is capped by the true-peak
 /// ceiling).
 pub fn normalisation_gain(target: NormalizeTarget, m: &Measured) -> (f64, Option<String>) {
-    let db = |x: f64| 10f64.powf(x / 20.0);
+    let db = crate::dsp::db_to_gain;
     let silence = || {
         (
             1.0,
@@ -830,7 +830,7 @@ pub fn normalisation_gain(target: NormalizeTarget, m: &Measured) -> (f64, Option
             let ceiling = db(LUFS_TRUE_PEAK_CEILING_DB - LUFS_TRUE_PEAK_MARGIN_DB);
             if tp > 0.0 && tp * gain > ceiling {
                 let capped = ceiling / tp;
-                let reached = lufs + 20.0 * capped.log10();
+                let reached = lufs + crate::dsp::gain_to_db(capped);
                 return (
                     capped,
                     Some(format!(

@@ -561,8 +561,13 @@ fn meter(ui: &mut egui::Ui, label: &str, db: f32, color: egui::Color32, text: Op
     });
 }
 
+/// A meter level in dB, −120 for silence.
 fn to_db(x: f32) -> f32 {
-    if x > 1e-6 { 20.0 * x.log10() } else { -120.0 }
+    if x > 1e-6 {
+        crate::dsp::gain_to_db(f64::from(x)) as f32
+    } else {
+        -120.0
+    }
 }
 
 impl StripApp {

@@ -3,8 +3,10 @@
 //! switch per section and a click-free, latency-compensated bypass.
 //!
 //! [`Strip`] knows nothing of nice-plug: it takes plain [`StripSettings`] (the targets) and
-//! planar `f32` blocks, so tests, the plugin and later the offload worker drive it the same way.
-//! It is built from the [`crate::dsp`] effects and designs; it re-implements no DSP.
+//! planar `f32` blocks, so tests, the plugin and its offload worker drive it the same way.
+//! Its effects and filter designs are the [`crate::dsp`] ones, set by parameter index; the
+//! section machinery around them (switch and bypass cross-fades, the bypass and limiter delay
+//! lines, the order-change cross-fade, gain-reduction metering) is still the strip's own.
 //!
 //! Real-time contract: [`Strip::prepare`] allocates everything; [`Strip::process`] and
 //! [`Strip::reset`] never allocate, lock, log or panic, for any block length (blocks longer than
@@ -26,7 +28,7 @@ use crate::dsp::filter::design::{BandType, Family, Section, design_iir};
 use crate::dsp::filter::sos::SosCascade;
 use crate::dsp::fx::{Compressor, Delay, Limiter, Reverb};
 use crate::dsp::smooth::LinearSmoother;
-use crate::dsp::{Chain, Effect, FLUSH_BELOW_F32};
+use crate::dsp::{Chain, Effect, FLUSH_BELOW_F32, db_to_gain, gain_to_db};
 use crate::error::Result;
 use crate::gpu::offload::{CascadeEngine, EngineFactory};
 
@@ -420,11 +422,6 @@ fn fmt_num(x: f64) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks
-
-/// Linear decibels to a factor.
-fn db_to_gain(db: f64) -> f64 {
-    10f64.powf(db / 20.0)
-}
 
 /// An on/off cross-fade: 1 means the section's output, 0 its input.
 #[derive(Debug, Clone, Copy)]
@@ -1663,7 +1660,7 @@ impl Strip {
         if comp_active && before > 1e-6 {
             let makeup = self.comp_applied[5];
             let after = peak(block);
-            let gr = 20.0 * (f64::from(after.max(1e-12)) / f64::from(before)).log10() - makeup;
+            let gr = gain_to_db(f64::from(after.max(1e-12)) / f64::from(before)) - makeup;
             self.levels.gain_reduction_db = self.levels.gain_reduction_db.min(gr.min(0.0) as f32);
         }
 
@@ -1711,7 +1708,7 @@ impl Strip {
         }
         if !self.limiter_fade.dormant && before > 1e-6 {
             let ceiling = self.limiter_applied[0];
-            let gr = ceiling - 20.0 * f64::from(before).log10();
+            let gr = ceiling - gain_to_db(f64::from(before));
             self.levels.gain_reduction_db = self
                 .levels
                 .gain_reduction_db

@@ -242,7 +242,7 @@ pub fn response(sections: &[Section], freq_hz: f64, sample_rate: f64) -> (f64, f
 /// Magnitude response `20·log10|H(e^{jω})|` of a cascade at `freq_hz`, in dB.
 pub fn magnitude_db(sections: &[Section], freq_hz: f64, sample_rate: f64) -> f64 {
     let (re, im) = response(sections, freq_hz, sample_rate);
-    20.0 * re.hypot(im).log10()
+    crate::dsp::gain_to_db(re.hypot(im))
 }
 
 // ---------------------------------------------------------------------------------------------

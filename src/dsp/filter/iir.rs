@@ -493,7 +493,7 @@ fn gain_db(gain: f64, db_scale: bool) -> f64 {
     } else if db_scale {
         gain
     } else if gain > 0.0 {
-        20.0 * gain.log10()
+        crate::dsp::gain_to_db(gain)
     } else {
         0.0
     }

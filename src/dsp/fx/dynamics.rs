@@ -6,7 +6,8 @@
 use super::{finite_or_zero, one_pole_coeff};
 use crate::dsp::true_peak::{self, TruePeakDetector};
 use crate::dsp::{
-    Effect, ParamInfo, param_info_at, sanitize_state, sanitize_state_f32, unhandled_param,
+    Effect, ParamInfo, db_to_gain, param_info_at, sanitize_state, sanitize_state_f32,
+    unhandled_param,
 };
 use crate::error::{Error, Result};
 
@@ -69,17 +70,9 @@ const DETECTORS: &[&str] = &["peak", "rms"];
 pub const RATIO_INFINITE: f64 = 100.0;
 /// Expander slope used for an infinite ratio (torchfx's value).
 const INFINITE_SLOPE: f64 = 1e6;
-/// `ln(10)/20`: dB to natural-log gain.
-const DB_TO_LN: f64 = std::f64::consts::LN_10 / 20.0;
-
-#[inline(always)]
-fn db_to_gain(db: f64) -> f64 {
-    (db * DB_TO_LN).exp()
-}
-
 #[inline(always)]
 fn level_db(env: f64) -> f64 {
-    20.0 * env.max(1e-12).log10()
+    crate::dsp::gain_to_db(env.max(1e-12))
 }
 
 fn check_rate(sample_rate: f64) -> Result<()> {
@@ -1094,13 +1087,13 @@ impl Limiter {
     }
 
     fn update(&mut self) {
-        self.thr_lin = 10f64.powf(self.threshold / 20.0);
+        self.thr_lin = db_to_gain(self.threshold);
         let mut t = self.thr_lin as f32;
         if f64::from(t) > self.thr_lin {
             t = f32::from_bits(t.to_bits() - 1);
         }
         self.thr_f32 = t;
-        self.tp_thr = 10f64.powf((self.threshold - TRUE_PEAK_MARGIN_DB) / 20.0);
+        self.tp_thr = db_to_gain(self.threshold - TRUE_PEAK_MARGIN_DB);
         self.attack_coeff = one_pole_coeff(self.lookahead, self.sample_rate);
         self.release_coeff = one_pole_coeff(self.release, self.sample_rate);
         let lookahead = (self.lookahead * self.sample_rate).round() as usize;

@@ -112,7 +112,7 @@ impl Gain {
 /// The linear factor of `gain` read as `gain_type` (spec formulas).
 fn linear_factor(gain: f64, gain_type: usize) -> f64 {
     match gain_type {
-        DB if gain != 0.0 => 10f64.powf(gain / 20.0),
+        DB if gain != 0.0 => crate::dsp::db_to_gain(gain),
         POWER if gain != 1.0 => 10f64.powf(gain.log10() / 2.0),
         DB | POWER => 1.0,
         _ => gain,
@@ -322,12 +322,18 @@ mod tests {
         assert_passthrough_unprepared(&mut Gain::amplitude(3.0).unwrap());
     }
 
+    /// Empty blocks and no channels are fine; channels beyond the prepared count pass
+    /// unchanged while the prepared ones are scaled.
     #[test]
-    fn gain_more_channels_than_block_ok() {
+    fn gain_more_channels_than_prepared_pass_unchanged() {
         let mut g = Gain::amplitude(2.0).unwrap();
         g.prepare(48000.0, 4, 1).unwrap();
-        let mut a = [1.0f32; 0];
-        g.process(&mut [&mut a[..]]);
+        let mut empty = [0.0f32; 0];
+        g.process(&mut [&mut empty[..]]);
         g.process(&mut []);
+        let (mut a, mut b) = ([0.25f32, -0.5, 1.0], [0.25f32, -0.5, 1.0]);
+        g.process(&mut [&mut a[..], &mut b[..]]);
+        assert_eq!(a, [0.5, -1.0, 2.0]);
+        assert_eq!(b, [0.25, -0.5, 1.0]);
     }
 }

@@ -1,7 +1,8 @@
 //! Effects: gain, normalisation, Freeverb reverb, feedback delay and dynamics.
 //!
-//! Every effect implements [`crate::dsp::Effect`] and follows torchfx 0.8.0's formulas (see
-//! `spec/torchfx-realtime.md` §2.2), except where a type's documentation says it deliberately
+//! Every effect implements [`crate::dsp::Effect`] and follows torchfx 0.8.0's formulas (the
+//! behavioural reference the project was specified from, kept outside this repository), except
+//! where a type's documentation says it deliberately
 //! differs (the delay is a real feedback line; every dynamics parameter is live; the limiter has
 //! a real lookahead delay).
 
