@@ -396,6 +396,21 @@ fn scan_finds_one_audio_effect() {
         .collect();
     assert!(features.iter().any(|f| f == "audio-effect"), "{features:?}");
     assert!(features.iter().any(|f| f == "stereo"), "{features:?}");
+    // The browser links are what the build was given (RTFX_HOMEPAGE_URL, RTFX_MANUAL_URL,
+    // RTFX_SUPPORT_URL; see README), and nothing made up when it was given none.
+    let text = |s: Option<&std::ffi::CStr>| {
+        s.and_then(|s| s.to_str().ok())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let given = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_owned);
+    assert_eq!(text(d.vendor()).as_deref(), Some("rtfx"));
+    assert_eq!(text(d.url()), given(option_env!("RTFX_HOMEPAGE_URL")));
+    assert_eq!(text(d.manual_url()), given(option_env!("RTFX_MANUAL_URL")));
+    assert_eq!(
+        text(d.support_url()),
+        given(option_env!("RTFX_SUPPORT_URL"))
+    );
 }
 
 #[test]

@@ -323,11 +323,24 @@ impl Rtfx {
     }
 }
 
+/// The plugin's home page, as hosts show it in their plugin browsers: set when the bundles are
+/// built (`RTFX_HOMEPAGE_URL`) by whoever publishes them; empty while rtfx has no public
+/// address of its own. Likewise `RTFX_SUPPORT_EMAIL`, `RTFX_MANUAL_URL` and `RTFX_SUPPORT_URL`.
+const HOMEPAGE_URL: &str = match option_env!("RTFX_HOMEPAGE_URL") {
+    Some(url) => url,
+    None => "",
+};
+/// See [`HOMEPAGE_URL`].
+const SUPPORT_EMAIL: &str = match option_env!("RTFX_SUPPORT_EMAIL") {
+    Some(email) => email,
+    None => "",
+};
+
 impl Plugin for Rtfx {
     const NAME: &'static str = "rtfx";
     const VENDOR: &'static str = "rtfx";
-    const URL: &'static str = "";
-    const EMAIL: &'static str = "";
+    const URL: &'static str = HOMEPAGE_URL;
+    const EMAIL: &'static str = SUPPORT_EMAIL;
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
@@ -575,8 +588,10 @@ impl ClapPlugin for Rtfx {
     const CLAP_ID: &'static str = "com.rtfx.rtfx";
     const CLAP_DESCRIPTION: Option<&'static str> =
         Some("Channel strip: gain, high/low-pass, 3-band EQ, compressor, delay, reverb, limiter");
-    const CLAP_MANUAL_URL: Option<&'static str> = None;
-    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    /// See [`HOMEPAGE_URL`].
+    const CLAP_MANUAL_URL: Option<&'static str> = option_env!("RTFX_MANUAL_URL");
+    /// See [`HOMEPAGE_URL`].
+    const CLAP_SUPPORT_URL: Option<&'static str> = option_env!("RTFX_SUPPORT_URL");
     const CLAP_FEATURES: &'static [ClapFeature] = &[
         ClapFeature::AudioEffect,
         ClapFeature::Stereo,
