@@ -467,37 +467,46 @@ fn mono_works() {
 
 #[test]
 fn exported_chain_matches_the_strip() {
-    // The exported TOML builds the renderer's chain, which must sound like the strip.
-    let mut s = everything_on();
-    s.delay.ping_pong = false;
-    s.limiter.enabled = false;
-    let toml = s.to_toml().expect("toml");
-    let file = chain_from_toml(&toml).expect("the exported chain parses");
-    let mut chain = file.chain;
-    assert_eq!(chain.len(), 2 + 2 + 3 + 1 + 1 + 1);
-    chain.prepare(FS, 4096, 2).expect("chain prepares");
-    let mut strip = prepared(&s);
-    let (l0, r0) = (noise(24_000, 18, 0.5), noise(24_000, 19, 0.5));
-    let (mut l1, mut r1) = (l0.clone(), r0.clone());
-    run(&mut strip, &mut l1, &mut r1, 512);
-    let (mut l2, mut r2) = (l0.clone(), r0.clone());
-    let mut start = 0;
-    while start < l2.len() {
-        let end = (start + 512).min(l2.len());
-        chain.process(&mut [&mut l2[start..end], &mut r2[start..end]]);
-        start = end;
+    // The exported TOML builds the renderer's chain, which must sound like the strip: every
+    // section on (ping-pong and the limiter included), and with the limiter off (the strip
+    // keeps its lookahead delay, the chain has no limiter: they agree once each is compensated
+    // for its own latency).
+    let mut limiter_off = everything_on();
+    limiter_off.limiter.enabled = false;
+    for (s, sections, latencies) in [
+        (everything_on(), 11, (240, 240)),
+        (limiter_off, 10, (240, 0)),
+    ] {
+        let toml = s.to_toml().expect("toml");
+        let file = chain_from_toml(&toml).expect("the exported chain parses");
+        let mut chain = file.chain;
+        assert_eq!(chain.len(), sections);
+        chain.prepare(FS, 4096, 2).expect("chain prepares");
+        let mut strip = prepared(&s);
+        let (l0, r0) = (noise(24_000, 18, 0.5), noise(24_000, 19, 0.5));
+        let (mut l1, mut r1) = (l0.clone(), r0.clone());
+        run(&mut strip, &mut l1, &mut r1, 512);
+        let (mut l2, mut r2) = (l0.clone(), r0.clone());
+        let mut start = 0;
+        while start < l2.len() {
+            let end = (start + 512).min(l2.len());
+            chain.process(&mut [&mut l2[start..end], &mut r2[start..end]]);
+            start = end;
+        }
+        let (ls, lc) = (strip.latency_samples(), chain.latency_samples());
+        assert_eq!((ls, lc), latencies);
+        assert!(l1[ls..].iter().chain(&r1[ls..]).any(|x| x.abs() > 0.05));
+        let diff = l1[ls..]
+            .iter()
+            .zip(&l2[lc..])
+            .chain(r1[ls..].iter().zip(&r2[lc..]))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff < 1e-4,
+            "{sections} sections: strip and exported chain differ by {diff}"
+        );
     }
-    // The strip keeps the (switched-off) limiter's delay; the chain has no limiter: they agree
-    // once each is compensated for its own latency.
-    let (ls, lc) = (strip.latency_samples(), chain.latency_samples());
-    assert_eq!((ls, lc), (240, 0));
-    let diff = l1[ls..]
-        .iter()
-        .zip(&l2[lc..])
-        .chain(r1[ls..].iter().zip(&r2[lc..]))
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(diff < 1e-4, "strip and exported chain differ by {diff}");
 
     // Tempo-synced delays export as bpm + note value; the limiter exports too.
     let mut s = everything_on();
