@@ -202,6 +202,7 @@ fn a_starved_worker_underflows_into_counted_silence_and_recovers() {
         plugin.meters().active_mode(),
         plugin.meters().underflows(),
         false,
+        None,
     );
     assert!(line.contains(&format!("{} underflows", plugin.meters().underflows())));
 }
@@ -235,7 +236,7 @@ fn gpu_mode_falls_back_to_the_cpu_worker_and_says_why() {
     assert!(activate(&mut plugin, &mut host, RATE, 128, 2));
     assert_eq!(plugin.meters().active_mode(), ProcessingMode::Gpu);
     assert!(plugin.offload().is_some());
-    let line = mode_line(ProcessingMode::Gpu, ProcessingMode::Gpu, 0, false);
+    let line = mode_line(ProcessingMode::Gpu, ProcessingMode::Gpu, 0, false, None);
     match gpu_status() {
         Err(reason) => {
             assert!(!reason.is_empty());
@@ -478,4 +479,38 @@ fn gpu_engine_is_built_when_gpu_mode_is_first_used_and_takes_over_mid_stream() {
         on_engine > 100,
         "the filters ran on the engine in only {on_engine} blocks"
     );
+}
+
+/// A host whose largest block is too long to offload (over 2^20 frames): the worker does not
+/// start, the plugin runs inline and stays clean, and the editor's mode line says why (it used
+/// to say only "offload worker not running", the reason dropped).
+#[test]
+fn offload_that_cannot_start_runs_inline_and_says_why() {
+    let _serial = serial();
+    let mut plugin = plugin_with(&[], "Offload");
+    let mut host = Host::new(RATE, None);
+    let huge = (rtfx::plugin::offload::MAX_OFFLOAD_BLOCK + 1) as u32;
+    assert!(activate(&mut plugin, &mut host, RATE, huge, 2));
+    assert!(plugin.offload().is_none());
+    assert_eq!(plugin.meters().active_mode(), ProcessingMode::Inline);
+    let reason = plugin.meters().offload_error().expect("a reason");
+    assert!(
+        reason.contains("too long to offload") && reason.contains("1048577"),
+        "{reason}"
+    );
+    let line = mode_line(
+        ProcessingMode::Offload,
+        plugin.meters().active_mode(),
+        0,
+        false,
+        plugin.meters().offload_error().as_deref(),
+    );
+    assert!(line.contains("offload unavailable: "), "{line}");
+    let mut chans = vec![noise(1024, 1, 0.5), noise(1024, 2, 0.5)];
+    process_all(&mut plugin, &mut host, &mut chans, 256);
+    assert!(chans.iter().flatten().all(|&x| clean(x)));
+    // A normal activation clears the reason.
+    assert!(activate(&mut plugin, &mut host, RATE, 256, 2));
+    assert_eq!(plugin.meters().offload_error(), None);
+    assert_eq!(plugin.meters().active_mode(), ProcessingMode::Offload);
 }

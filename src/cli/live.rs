@@ -16,7 +16,7 @@ use rtfx::dsp::spec::{append_specs, chain_from_toml, chain_to_specs};
 use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
 use rtfx::offline::audio_io::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use rtfx::realtime::backend::choose_device;
-use rtfx::realtime::config::{MAX_BUFFER_SIZE, MAX_CHANNELS};
+use rtfx::realtime::config::{MAX_BUFFER_SIZE, MAX_STREAM_CHANNELS};
 use rtfx::realtime::processor::MAX_RING_BLOCKS;
 use rtfx::realtime::{
     AudioBackend, CpalBackend, DeviceSelector, ProcessorOptions, ProcessorStats, RealtimeProcessor,
@@ -62,10 +62,10 @@ pub struct LiveArgs {
     #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(i64::from(MIN_SAMPLE_RATE)..=i64::from(MAX_SAMPLE_RATE)))]
     pub input_rate: Option<u32>,
     /// Input channels (0 = output only: the chain processes silence).
-    #[arg(long, default_value_t = 2, value_parser = usize_in(0, MAX_CHANNELS))]
+    #[arg(long, default_value_t = 2, value_parser = usize_in(0, MAX_STREAM_CHANNELS))]
     pub in_channels: usize,
     /// Output channels (0 = input only).
-    #[arg(long, default_value_t = 2, value_parser = usize_in(0, MAX_CHANNELS))]
+    #[arg(long, default_value_t = 2, value_parser = usize_in(0, MAX_STREAM_CHANNELS))]
     pub out_channels: usize,
     /// cpal host: auto, alsa, jack, … (auto: JACK when a server is running, else the system's
     /// default host).

@@ -38,7 +38,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Most channels a file may have (the renderer's documented limit).
-pub const MAX_CHANNELS: usize = 32;
+pub const MAX_FILE_CHANNELS: usize = 32;
 /// Lowest sample rate the renderer accepts, in Hz.
 pub const MIN_SAMPLE_RATE: u32 = 1000;
 /// Highest sample rate the renderer accepts, in Hz.
@@ -126,7 +126,7 @@ impl AudioReader {
     /// # Errors
     /// A path that is not a regular file (a FIFO, a device, a directory), an unreadable or
     /// empty file, a header that is not audio rtfx decodes, or a layout outside
-    /// [`MAX_CHANNELS`] and [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`].
+    /// [`MAX_FILE_CHANNELS`] and [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`].
     pub fn open(path: &Path, options: ReadOptions) -> Result<Self> {
         let shown = path.display().to_string();
         check_regular_file(path)?;
@@ -317,13 +317,13 @@ fn file_kind_name(kind: &std::fs::FileType) -> &'static str {
 
 /// Refuses rates and channel counts outside the documented limits.
 fn check_layout(shown: &str, sample_rate: u32, channels: usize) -> Result<()> {
-    if channels == 0 || channels > MAX_CHANNELS {
+    if channels == 0 || channels > MAX_FILE_CHANNELS {
         return Err(Error::invalid_range(
             format!("Input '{shown}' has {channels} channels"),
             "channels",
             channels,
         )
-        .with_expected(format!("1 to {MAX_CHANNELS} channels"))
+        .with_expected(format!("1 to {MAX_FILE_CHANNELS} channels"))
         .with_suggestion("the header may be corrupt; re-export the file"));
     }
     if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {

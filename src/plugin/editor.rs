@@ -760,6 +760,7 @@ impl StripApp {
                 active,
                 self.meters.underflows(),
                 self.meters.gpu_filters(),
+                self.meters.offload_error().as_deref(),
             ));
             if active != ProcessingMode::Inline && !self.meters.worker_realtime() {
                 ui.label(WORKER_NOT_REALTIME)
@@ -809,17 +810,20 @@ impl StripApp {
 pub const WORKER_NOT_REALTIME: &str = "(worker at normal priority)";
 
 /// The stats panel's processing-mode line: the mode running, the offload underflows, and for
-/// GPU mode what runs where (`filters_on_gpu`: the filters ran on the GPU in the last chunk).
+/// GPU mode what runs where (`filters_on_gpu`: the filters ran on the GPU in the last chunk);
+/// when offload was asked for but could not start, why (`offload_error`).
 pub fn mode_line(
     wanted: ProcessingMode,
     active: ProcessingMode,
     underflows: u64,
     filters_on_gpu: bool,
+    offload_error: Option<&str>,
 ) -> String {
     match active {
-        ProcessingMode::Inline if wanted != ProcessingMode::Inline => {
-            "Mode: inline (offload worker not running)".to_string()
-        }
+        ProcessingMode::Inline if wanted != ProcessingMode::Inline => match offload_error {
+            Some(reason) => format!("Mode: inline (offload unavailable: {reason})"),
+            None => "Mode: inline (offload worker not running)".to_string(),
+        },
         ProcessingMode::Inline => "Mode: inline".to_string(),
         ProcessingMode::Offload => format!("Mode: offload, {underflows} underflows"),
         ProcessingMode::Gpu => format!(

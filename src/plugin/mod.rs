@@ -72,6 +72,9 @@ pub struct Meters {
     underflows: AtomicU64,
     worker_realtime: AtomicBool,
     gpu_filters: AtomicBool,
+    /// Why the offload worker could not start at the last activation (for the editor). Written
+    /// in `activate` and read by the editor; the audio thread never touches it.
+    offload_error: std::sync::Mutex<Option<String>>,
 }
 
 impl Default for Meters {
@@ -90,6 +93,7 @@ impl Default for Meters {
             underflows: AtomicU64::new(0),
             worker_realtime: AtomicBool::new(false),
             gpu_filters: AtomicBool::new(false),
+            offload_error: std::sync::Mutex::new(None),
         }
     }
 }
@@ -139,6 +143,18 @@ impl Meters {
     /// The processing mode that is running: Inline until the first activation, and Inline
     /// when the offload worker could not be started. GPU mode runs on the offload worker,
     /// with its filters on the GPU where there is one (see [`offload::gpu_status_line`]).
+    /// Why the offload worker could not start at the last activation (then Offload and GPU
+    /// mode run inline), or `None` when it runs.
+    pub fn offload_error(&self) -> Option<String> {
+        self.offload_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn set_offload_error(&self, error: Option<String>) {
+        if let Ok(mut slot) = self.offload_error.lock() {
+            *slot = error;
+        }
+    }
+
     pub fn active_mode(&self) -> ProcessingMode {
         match self.active_mode.load(Ordering::Relaxed) {
             1 => ProcessingMode::Offload,
@@ -383,7 +399,7 @@ impl Plugin for Rtfx {
     /// carry none of our ids and change nothing. The state's `version` is the plugin version
     /// that saved it; no migration is needed yet.
     fn filter_state(state: &mut PluginState) {
-        sanitize_state(state);
+        clamp_saved_state(state);
     }
 
     fn activate(
@@ -414,7 +430,7 @@ impl Plugin for Rtfx {
         self.sample_rate = sample_rate;
         // Without a worker the plugin still runs (inline). The GPU status is computed here,
         // once per process and outside the audio thread (it may load the driver).
-        self.offload = Offload::start(
+        let started = Offload::start(
             self.params.clone(),
             self.meters.clone(),
             f64::from(sample_rate),
@@ -424,8 +440,10 @@ impl Plugin for Rtfx {
             offload::gpu_status()
                 .is_ok()
                 .then_some(crate::gpu::offload::cuda_engine as crate::gpu::offload::EngineFactory),
-        )
-        .ok();
+        );
+        self.meters
+            .set_offload_error(started.as_ref().err().map(|e| e.to_string()));
+        self.offload = started.ok();
         self.mode = self.wanted_mode();
         self.meters.set_active_mode(self.mode);
         // The wrapper remembers the last value (0 at first): report changes only.
@@ -545,7 +563,7 @@ impl Plugin for Rtfx {
 ///
 /// nice-plug does not export its state value type, so the values are edited in their JSON form
 /// (`{"f32": 1.5}`, `{"i32": 3}`, `{"bool": true}`, `{"string": "id"}`), exactly as saved.
-pub fn sanitize_state(state: &mut PluginState) {
+pub fn clamp_saved_state(state: &mut PluginState) {
     use serde_json::Value;
     let Ok(Value::Object(mut values)) = serde_json::to_value(&state.params) else {
         return;

@@ -34,11 +34,15 @@ use super::params::{ProcessingMode, RtfxParams};
 use super::strip::{PreparedFilterEngine, Strip};
 use crate::error::{Error, Result};
 use crate::gpu::offload::EngineFactory;
-use crate::realtime::config::MAX_CHANNELS;
+use crate::realtime::config::MAX_STREAM_CHANNELS;
 use crate::realtime::ring::{RingConsumer, RingProducer, ring_buffer};
 
 /// Frames the worker processes at a time.
 pub const OFFLOAD_CHUNK: usize = 64;
+
+/// The longest host block offload accepts (about 22 s at 48 kHz): its rings hold four times
+/// the host's largest block, and the latency grows by one.
+pub const MAX_OFFLOAD_BLOCK: usize = 1 << 20;
 
 /// Real-time (SCHED_FIFO) priority asked for the worker thread.
 const WORKER_PRIORITY: i32 = 60;
@@ -185,6 +189,15 @@ impl Offload {
         mode: ProcessMode,
         gpu_engine: Option<EngineFactory>,
     ) -> Result<Self> {
+        if max_block > MAX_OFFLOAD_BLOCK {
+            return Err(Error::invalid_range(
+                format!("The host's largest block ({max_block} frames) is too long to offload"),
+                "max_block",
+                max_block,
+            )
+            .with_expected(format!("at most {MAX_OFFLOAD_BLOCK} frames"))
+            .with_suggestion("use Inline mode, or a smaller buffer size in the host"));
+        }
         let latency = max_block.max(1) + OFFLOAD_CHUNK;
         let channels = channels.max(1);
         let capacity = (4 * latency).next_power_of_two();
@@ -359,8 +372,8 @@ impl Offload {
 
 /// Writes the first `frames` frames of a mutable planar block (no allocation).
 fn write_planar(ring: &mut RingProducer, block: &[&mut [f32]], frames: usize) -> usize {
-    let mut views: [&[f32]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
-    let n = block.len().min(MAX_CHANNELS);
+    let mut views: [&[f32]; MAX_STREAM_CHANNELS] = [&[]; MAX_STREAM_CHANNELS];
+    let n = block.len().min(MAX_STREAM_CHANNELS);
     for (view, channel) in views.iter_mut().zip(block.iter()) {
         *view = channel;
     }
@@ -458,7 +471,7 @@ impl Worker {
         if gpu {
             self.take_gpu_engine();
         }
-        let mut views: [&mut [f32]; MAX_CHANNELS] = Default::default();
+        let mut views: [&mut [f32]; MAX_STREAM_CHANNELS] = Default::default();
         let channels = self.scratch.len().min(views.len());
         for (view, buf) in views.iter_mut().zip(self.scratch.iter_mut()) {
             *view = buf.as_mut_slice();

@@ -52,7 +52,7 @@ pub const MAX_CUTOFF_RATIO: f64 = 0.45;
 pub const MIN_FREQ_HZ: f64 = 10.0;
 /// Channels the strip processes (the plugin's layouts are mono and stereo); further channels
 /// pass through unchanged.
-pub const MAX_CHANNELS: usize = 2;
+pub const STRIP_CHANNELS: usize = 2;
 
 /// Second-order sections the high- and low-pass always run (order 8 needs four).
 const FILTER_SECTIONS: usize = MAX_FILTER_ORDER.div_ceil(2);
@@ -1065,7 +1065,7 @@ impl Strip {
         }
     }
 
-    /// Allocates every buffer for this rate and channel count (at most [`MAX_CHANNELS`] are
+    /// Allocates every buffer for this rate and channel count (at most [`STRIP_CHANNELS`] are
     /// processed), snaps every parameter to `settings` (no ramps) and clears all state.
     /// `max_block` is a hint only: any block length works.
     pub fn prepare(
@@ -1081,7 +1081,7 @@ impl Strip {
                 "a positive sample rate",
             ));
         }
-        let channels = channels.min(MAX_CHANNELS);
+        let channels = channels.min(STRIP_CHANNELS);
         *self = Self::new(*settings);
         self.sample_rate = sample_rate;
         self.channels = channels;

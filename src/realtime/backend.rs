@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::config::{
-    BackendStatus, DeviceSelector, MAX_CHANNELS, StreamConfig, StreamDirection, StreamState,
+    BackendStatus, DeviceSelector, MAX_STREAM_CHANNELS, StreamConfig, StreamDirection, StreamState,
 };
 use super::ring::{RingConsumer, RingProducer, ring_buffer};
 use crate::error::{Error, Result};
@@ -274,11 +274,11 @@ impl BlockAdapter {
         let block = block.max(1);
         Self {
             block,
-            channels_in: channels_in.min(MAX_CHANNELS),
-            channels_out: channels_out.min(MAX_CHANNELS),
+            channels_in: channels_in.min(MAX_STREAM_CHANNELS),
+            channels_out: channels_out.min(MAX_STREAM_CHANNELS),
             callback,
-            input: vec![0.0; channels_in.min(MAX_CHANNELS) * block],
-            output: vec![0.0; channels_out.min(MAX_CHANNELS) * block],
+            input: vec![0.0; channels_in.min(MAX_STREAM_CHANNELS) * block],
+            output: vec![0.0; channels_out.min(MAX_STREAM_CHANNELS) * block],
             in_fill: 0,
             out_pos: 0,
             pending: 0,
@@ -441,12 +441,12 @@ impl BlockAdapter {
     /// Runs the callback on the accumulated input block.
     fn call(&mut self) {
         let b = self.block;
-        let mut ins: [&[f32]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
+        let mut ins: [&[f32]; MAX_STREAM_CHANNELS] = [&[]; MAX_STREAM_CHANNELS];
         for (slot, chunk) in ins.iter_mut().zip(self.input.chunks_exact(b)) {
             *slot = chunk;
         }
         self.output.fill(0.0);
-        let mut outs: [&mut [f32]; MAX_CHANNELS] = Default::default();
+        let mut outs: [&mut [f32]; MAX_STREAM_CHANNELS] = Default::default();
         for (slot, chunk) in outs.iter_mut().zip(self.output.chunks_exact_mut(b)) {
             *slot = chunk;
         }
@@ -774,8 +774,8 @@ impl AudioBackend for TestBackend {
         Ok(vec![DeviceInfo {
             index: 0,
             name: "test device".into(),
-            max_input_channels: MAX_CHANNELS,
-            max_output_channels: MAX_CHANNELS,
+            max_input_channels: MAX_STREAM_CHANNELS,
+            max_output_channels: MAX_STREAM_CHANNELS,
             default_sample_rate: 48000.0,
             is_default_input: true,
             is_default_output: true,

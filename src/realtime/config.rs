@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 pub const MAX_SAMPLE_RATE: u32 = 768_000;
 
 /// Most channels a stream direction accepts.
-pub const MAX_CHANNELS: usize = 32;
+pub const MAX_STREAM_CHANNELS: usize = 32;
 
 /// Most frames per callback a stream accepts: far above any device's buffer (JACK and
 /// ALSA stop at 8192), and a bound on what the rings and the chain allocate.
@@ -261,7 +261,7 @@ impl StreamConfig {
 
     /// Checks the configuration: sample rate in 1..=768000 Hz, buffer size in
     /// 1..=[`MAX_BUFFER_SIZE`], at least one
-    /// channel, at most [`MAX_CHANNELS`] per direction, dtype "float32", a finite non-negative
+    /// channel, at most [`MAX_STREAM_CHANNELS`] per direction, dtype "float32", a finite non-negative
     /// latency.
     pub fn validate(&self) -> Result<()> {
         if !(1..=MAX_SAMPLE_RATE).contains(&self.sample_rate) {
@@ -292,9 +292,9 @@ impl StreamConfig {
             ("channels_in", self.channels_in),
             ("channels_out", self.channels_out),
         ] {
-            if value > MAX_CHANNELS {
+            if value > MAX_STREAM_CHANNELS {
                 return Err(Error::invalid_range("Too many channels", name, value)
-                    .with_expected(format!("at most {MAX_CHANNELS}")));
+                    .with_expected(format!("at most {MAX_STREAM_CHANNELS}")));
             }
         }
         if let Some(rate) = self.input_rate

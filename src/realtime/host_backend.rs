@@ -35,7 +35,9 @@ use super::backend::{
     AudioBackend, AudioCallback, BlockAdapter, BlockingIo, DeviceInfo, blocking_read,
     blocking_write, callback_or_blocking, check_open, check_start, check_stop, open_failed,
 };
-use super::config::{BackendStatus, MAX_CHANNELS, StreamConfig, StreamDirection, StreamState};
+use super::config::{
+    BackendStatus, MAX_STREAM_CHANNELS, StreamConfig, StreamDirection, StreamState,
+};
 use crate::error::Result;
 
 /// Frames the driver converts per piece (longer host blocks are handled in pieces).
@@ -139,8 +141,8 @@ impl AudioBackend for HostBackend {
         Ok(vec![DeviceInfo {
             index: 0,
             name: "host audio callback".into(),
-            max_input_channels: MAX_CHANNELS,
-            max_output_channels: MAX_CHANNELS,
+            max_input_channels: MAX_STREAM_CHANNELS,
+            max_output_channels: MAX_STREAM_CHANNELS,
             default_sample_rate: 0.0,
             is_default_input: true,
             is_default_output: true,

@@ -37,7 +37,7 @@ use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use super::backend::{AudioBackend, AudioCallback};
-use super::config::{BackendStatus, MAX_CHANNELS, StreamConfig};
+use super::config::{BackendStatus, MAX_STREAM_CHANNELS, StreamConfig};
 use super::metrics::{Counters, LatencyLog, LatencyStats};
 use super::ring::{RingConsumer, RingProducer, ring_buffer};
 use crate::dsp::Chain;
@@ -169,7 +169,7 @@ impl Engine {
             self.apply_params();
             let start = Instant::now();
             let w = self.width;
-            let mut chans: [&mut [f32]; MAX_CHANNELS] = Default::default();
+            let mut chans: [&mut [f32]; MAX_STREAM_CHANNELS] = Default::default();
             for (slot, chunk) in chans.iter_mut().zip(self.work.chunks_exact_mut(b)) {
                 *slot = chunk;
             }
@@ -191,7 +191,7 @@ impl Engine {
                         *x = sum * scale;
                     }
                 }
-                let mut outs: [&[f32]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
+                let mut outs: [&[f32]; MAX_STREAM_CHANNELS] = [&[]; MAX_STREAM_CHANNELS];
                 for (slot, c) in outs.iter_mut().zip(chans.iter()) {
                     *slot = c;
                 }
