@@ -2,7 +2,8 @@
 //! runner reports a missing driver as an error, and — where a device exists — its output
 //! equals the CPU cascade bit for bit. Tests that need what this machine lacks print why they
 //! stop early; `RTFX_REQUIRE_NVRTC=1` (set by tools/test.sh) turns a missing NVRTC into a
-//! failure.
+//! failure, and `RTFX_REQUIRE_GPU=1` (set it on a machine with a GPU) a missing CUDA device, so
+//! a skipped device test cannot pass for a run one.
 #![cfg(feature = "cuda")]
 
 use rtfx::dsp::filter::design::{BandType, Family, design_iir};
@@ -22,6 +23,22 @@ fn nvrtc_present() -> bool {
         eprintln!("skipped: libnvrtc is not installed (pip install nvidia-cuda-nvrtc-cu12)");
     }
     present
+}
+
+/// Whether a CUDA device is there for the device tests; without one they print why and stop,
+/// unless `RTFX_REQUIRE_GPU` is set, which makes a missing device a failure.
+fn device_present() -> bool {
+    match cuda_device_name() {
+        Ok(_) => true,
+        Err(e) => {
+            assert!(
+                std::env::var("RTFX_REQUIRE_GPU").is_err(),
+                "RTFX_REQUIRE_GPU is set but there is no usable CUDA device: {e}"
+            );
+            eprintln!("skipped: no CUDA device ({e})");
+            false
+        }
+    }
 }
 
 fn guitar_cascade(channels: usize) -> SosCascade {
@@ -88,8 +105,7 @@ fn a_missing_driver_or_device_is_an_error_not_a_panic() {
 
 #[test]
 fn graph_replays_equal_the_cpu_cascade_bit_for_bit() {
-    if let Err(e) = cuda_device_name() {
-        eprintln!("skipped: no CUDA device ({e})");
+    if !device_present() {
         return;
     }
     let (channels, frames) = (4, 512);
@@ -134,8 +150,7 @@ fn graph_replays_equal_the_cpu_cascade_bit_for_bit() {
 /// replayed, shorter ones launched eagerly) equal the CPU chain.
 #[test]
 fn offloaded_leading_filters_on_the_gpu_equal_the_cpu_chain() {
-    if let Err(e) = cuda_device_name() {
-        eprintln!("skipped: no CUDA device ({e})");
+    if !device_present() {
         return;
     }
     use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
@@ -186,8 +201,7 @@ fn offloaded_leading_filters_on_the_gpu_equal_the_cpu_chain() {
 /// through a moving cutoff and a section switching.
 #[test]
 fn the_strip_filters_on_the_gpu_sound_like_the_cpu() {
-    if let Err(e) = cuda_device_name() {
-        eprintln!("skipped: no CUDA device ({e})");
+    if !device_present() {
         return;
     }
     use rtfx::plugin::strip::{Strip, StripSettings};
