@@ -424,8 +424,10 @@ fn the_factory_names_the_sdk_and_the_vendor() {
 /// had automation left every other instance without its tasks (the host never heard of their
 /// latency changes), and the last instance's removal then panicked (an abort in the host).
 /// Deterministically: the survivor's host holds the shared thread inside a restart request
-/// while another instance is automated and removed (its notifications queue up behind); once
-/// released, the survivor's next latency change must still reach its host.
+/// while another instance is automated on every sample and removed (its notifications fill
+/// the task queue behind), and the survivor's next latency change is requested while the
+/// queue is full (upstream dropped such a request); once released, that latency change must
+/// still reach the host.
 #[test]
 fn removing_an_instance_leaves_the_shared_task_thread_running() {
     use std::sync::atomic::Ordering::SeqCst;
@@ -447,11 +449,14 @@ fn removing_an_instance_leaves_the_shared_task_thread_running() {
         .as_com_ref::<IParameterChanges>()
         .expect("changes")
         .as_ptr();
-    let wait_for_restarts = |n: i32| {
+    // Waits (up to 5 s) for the host's `n`th restart request, processing empty blocks
+    // meanwhile as a host goes on doing.
+    let wait_for_restarts = |n: i32, input: &mut [Vec<f32>; 2], output: &mut [Vec<f32>; 2]| {
         let start = std::time::Instant::now();
         while handler.restarts.load(SeqCst) < n
             && start.elapsed() < std::time::Duration::from_secs(5)
         {
+            survivor.process_checked(input, output, std::ptr::null_mut());
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         handler.restarts.load(SeqCst)
@@ -463,21 +468,22 @@ fn removing_an_instance_leaves_the_shared_task_thread_running() {
     lookahead_changes.queues[0].set_value(1.0);
     survivor.process_checked(&mut input, &mut output, lookahead_ptr);
     assert_eq!(
-        wait_for_restarts(1),
+        wait_for_restarts(1, &mut input, &mut output),
         1,
         "the first latency change never arrived"
     );
 
-    // Another instance, automated and removed while its notifications wait in the queue.
+    // Another instance, automated on every sample and removed while its notifications (far
+    // more than the task queue's 4096) wait in the queue.
     let doomed = Instance::new();
     let ids: Vec<ParamID> = parameters(&doomed.controller)
         .iter()
         .map(|p| p.id)
         .collect();
-    let changes = Changes::new(&ids, 8, ids.len());
+    let changes = Changes::new(&ids, BLOCK, ids.len());
     let mut next = values(3);
     for queue in &changes.queues {
-        queue.set_points((0..8).map(|i| (i * 64, next())));
+        queue.set_points((0..BLOCK).map(|i| (i as i32, next())));
     }
     let ptr = changes
         .as_com_ref::<IParameterChanges>()
@@ -485,13 +491,14 @@ fn removing_an_instance_leaves_the_shared_task_thread_running() {
         .as_ptr();
     doomed.process_checked(&mut input, &mut output, ptr);
     drop(doomed);
-    handler.hold.store(false, SeqCst);
 
-    // The survivor's lookahead back to 0 ms: a second latency change.
+    // The survivor's lookahead back to 0 ms while the queue is still full: a second latency
+    // change, whose restart request cannot be queued yet.
     lookahead_changes.queues[0].set_value(0.0);
     survivor.process_checked(&mut input, &mut output, lookahead_ptr);
+    handler.hold.store(false, SeqCst);
     assert_eq!(
-        wait_for_restarts(2),
+        wait_for_restarts(2, &mut input, &mut output),
         2,
         "the host never heard of the survivor's second latency change"
     );

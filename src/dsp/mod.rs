@@ -268,6 +268,47 @@ pub fn frames(block: &[&mut [f32]]) -> usize {
     block.first().map_or(0, |c| c.len())
 }
 
+/// Most channels [`with_planar`] and [`with_planar_mut`] hand over (the renderer's and the
+/// real-time engine's channel limit); further buffers are left out.
+pub const MAX_PLANAR_VIEWS: usize = 32;
+
+/// Runs `f` on `range` of each buffer as a planar block, without allocating (the slice list
+/// lives on the stack).
+///
+/// ```
+/// let mut bufs = vec![vec![1.0f32; 8], vec![2.0; 8]];
+/// rtfx::dsp::with_planar_mut(&mut bufs, 2..4, |block| {
+///     block.iter_mut().for_each(|ch| ch.fill(0.0))
+/// });
+/// assert_eq!(bufs[1], [2.0, 2.0, 0.0, 0.0, 2.0, 2.0, 2.0, 2.0]);
+/// ```
+pub fn with_planar_mut<R>(
+    bufs: &mut [Vec<f32>],
+    range: std::ops::Range<usize>,
+    f: impl FnOnce(&mut [&mut [f32]]) -> R,
+) -> R {
+    let mut views: [&mut [f32]; MAX_PLANAR_VIEWS] = std::array::from_fn(|_| Default::default());
+    let n = bufs.len().min(MAX_PLANAR_VIEWS);
+    for (view, buf) in views.iter_mut().zip(bufs.iter_mut()) {
+        *view = &mut buf[range.clone()];
+    }
+    f(&mut views[..n])
+}
+
+/// [`with_planar_mut`] for reading.
+pub fn with_planar<R>(
+    bufs: &[Vec<f32>],
+    range: std::ops::Range<usize>,
+    f: impl FnOnce(&[&[f32]]) -> R,
+) -> R {
+    let mut views: [&[f32]; MAX_PLANAR_VIEWS] = [&[]; MAX_PLANAR_VIEWS];
+    let n = bufs.len().min(MAX_PLANAR_VIEWS);
+    for (view, buf) in views.iter_mut().zip(bufs) {
+        *view = &buf[range.clone()];
+    }
+    f(&views[..n])
+}
+
 /// Magnitude below which state and output values are written as exact zeros: far above the
 /// subnormal range (1.2e-38 in `f32`), far below hearing. Every flush in the engine uses it.
 pub const FLUSH_BELOW: f64 = 1e-30;

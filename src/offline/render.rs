@@ -443,8 +443,8 @@ pub fn render_file(
                         s.clear();
                         s.extend(b.iter().map(|&x| x * gain));
                     }
-                    let view: Vec<&[f32]> = scaled.iter().map(Vec::as_slice).collect();
-                    writer.write(&view)
+                    let frames = block.first().map_or(0, |b| b.len());
+                    crate::dsp::with_planar(&scaled, 0..frames, |view| writer.write(view))
                 }
             },
         )?;
@@ -678,13 +678,11 @@ fn run_pass(
                     (std::mem::take(&mut tail_buf), n)
                 }
             };
-            let mut block: Vec<&mut [f32]> = buf.iter_mut().map(|b| &mut b[..n]).collect();
-            processor.process_block(&mut block);
+            crate::dsp::with_planar_mut(&mut buf, 0..n, |block| processor.process_block(block));
             let drop = skip.min(n as u64) as usize;
             skip -= drop as u64;
             if drop < n {
-                let view: Vec<&[f32]> = buf.iter().map(|b| &b[drop..n]).collect();
-                sink(&view)?;
+                crate::dsp::with_planar(&buf, drop..n, &mut *sink)?;
                 written += (n - drop) as u64;
             }
             if input_done {

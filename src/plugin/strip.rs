@@ -28,7 +28,7 @@ use crate::dsp::filter::design::{BandType, Family, Section, design_iir};
 use crate::dsp::filter::sos::SosCascade;
 use crate::dsp::fx::{Compressor, Delay, Limiter, Reverb};
 use crate::dsp::smooth::LinearSmoother;
-use crate::dsp::{Chain, Effect, FLUSH_BELOW_F32, db_to_gain, gain_to_db};
+use crate::dsp::{Chain, Effect, FLUSH_BELOW_F32, db_to_gain, gain_to_db, with_planar_mut};
 use crate::error::Result;
 use crate::gpu::offload::{CascadeEngine, EngineFactory};
 
@@ -647,15 +647,6 @@ impl Smoothed {
     }
 }
 
-/// Runs `f` on the first `n` frames of one or two planar buffers.
-fn with_views(bufs: &mut [Vec<f32>], n: usize, f: impl FnOnce(&mut [&mut [f32]])) {
-    match bufs {
-        [l] => f(&mut [&mut l[..n]]),
-        [l, r, ..] => f(&mut [&mut l[..n], &mut r[..n]]),
-        [] => {}
-    }
-}
-
 /// The runtime part of a high- or low-pass: a fixed four-section cascade, plus the cascade of
 /// the previous order while an order change cross-fades.
 struct FilterCore {
@@ -702,7 +693,7 @@ impl FilterCore {
             t[..n].copy_from_slice(ch);
         }
         let previous = &mut self.previous;
-        with_views(&mut self.tmp, n, |b| previous.process(b));
+        with_planar_mut(&mut self.tmp, 0..n, |b| previous.process(b));
         self.cascade.process(block);
         crossfade(block, &self.tmp, m0, m1);
     }
@@ -1633,16 +1624,8 @@ impl Strip {
         for (ch, dry) in block.iter().zip(self.bypass_dry.iter_mut()) {
             dry[..n].copy_from_slice(ch);
         }
-        {
-            let bypass_dry = &mut self.bypass_dry;
-            match &mut bypass_dry[..] {
-                [l] => self.dry.delay(&mut [&mut l[..n]], self.latency),
-                [l, r] => self
-                    .dry
-                    .delay(&mut [&mut l[..n], &mut r[..n]], self.latency),
-                _ => {}
-            }
-        }
+        let (dry, latency) = (&mut self.dry, self.latency);
+        with_planar_mut(&mut self.bypass_dry, 0..n, |b| dry.delay(b, latency));
 
         self.sync_filters_before_order_change();
         self.advance(n);
@@ -1684,13 +1667,8 @@ impl Strip {
         for (ch, d) in block.iter().zip(line_out.iter_mut()) {
             d[..n].copy_from_slice(ch);
         }
-        match &mut line_out[..] {
-            [l] => self.limiter_line.delay(&mut [&mut l[..n]], lim_latency),
-            [l, r] => self
-                .limiter_line
-                .delay(&mut [&mut l[..n], &mut r[..n]], lim_latency),
-            _ => {}
-        }
+        let limiter_line = &mut self.limiter_line;
+        with_planar_mut(line_out, 0..n, |b| limiter_line.delay(b, lim_latency));
         match plan {
             Plan::Skip | Plan::ResetThenSkip => {
                 if matches!(plan, Plan::ResetThenSkip) {
@@ -1751,11 +1729,8 @@ impl Strip {
             let n = (latency - done).min(STEP);
             self.limiter_line
                 .recent(latency - done, n, &mut self.scratch);
-            match &mut self.scratch[..] {
-                [l] => self.limiter.process(&mut [&mut l[..n]]),
-                [l, r] => self.limiter.process(&mut [&mut l[..n], &mut r[..n]]),
-                _ => {}
-            }
+            let limiter = &mut self.limiter;
+            with_planar_mut(&mut self.scratch, 0..n, |b| limiter.process(b));
             done += n;
         }
     }

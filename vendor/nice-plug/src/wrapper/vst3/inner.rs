@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use try_lock::TryLock;
 #[cfg(feature = "editor")]
 use vst3::ComWrapper;
@@ -114,6 +114,14 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     /// The current latency in samples, as set by the plugin through the [`ActivateContext`] and the
     /// [`ProcessContext`].
     pub current_latency: AtomicU32,
+    /// rtfx patch: restart flags (`RestartFlags_`) asked for and not yet delivered to the
+    /// host. Posting the restart task can fail when the task queue is full (a host's main
+    /// thread busy while many parameter notifications queue up); upstream then lost the
+    /// request, and with it a latency change. The flags stay here until a `TriggerRestart`
+    /// task delivers them; `process()` posts one again while they are pending.
+    pub pending_restart_flags: AtomicI32,
+    /// rtfx patch: a `TriggerRestart` task for [`Self::pending_restart_flags`] is queued.
+    pub restart_task_queued: AtomicBool,
     /// A data structure that helps manage and create buffers for all of the plugin's inputs and
     /// outputs based on channel pointers provided by the host.
     pub buffer_manager: AtomicRefCell<BufferManager>,
@@ -525,6 +533,8 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             current_track_info: AtomicRefCell::new(TrackInfo::default()),
             last_process_status: AtomicCell::new(ProcessStatus::Normal),
             current_latency: AtomicU32::new(0),
+            pending_restart_flags: AtomicI32::new(0),
+            restart_task_queued: AtomicBool::new(false),
             // This is initialized just before calling `Plugin::activate()` so that during the
             // process call buffers can be initialized without any allocations
             buffer_manager: AtomicRefCell::new(BufferManager::for_audio_io_layout(
@@ -799,13 +809,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
         }
 
         // After the state has been updated, notify the host about the new parameter values
-        let task_posted = self
-            .event_loop
-            .borrow()
-            .as_ref()
-            .unwrap()
-            .schedule_gui(Task::TriggerRestart(RestartFlags_::kParamValuesChanged));
-        crate::nice_debug_assert!(task_posted, "The task queue is full, dropping task...");
+        self.request_restart_flags(RestartFlags_::kParamValuesChanged);
     }
 
     pub fn set_latency_samples(&self, samples: u32) {
@@ -817,8 +821,28 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     }
 
     pub fn request_restart(&self) {
-        let task_posted = self.schedule_gui(Task::TriggerRestart(RestartFlags_::kLatencyChanged));
-        crate::nice_debug_assert!(task_posted, "The task queue is full, dropping task...");
+        self.request_restart_flags(RestartFlags_::kLatencyChanged);
+    }
+
+    /// rtfx patch: asks the host for a restart with `flags`, kept pending until delivered (see
+    /// [`Self::pending_restart_flags`]). Lock-free and allocation-free.
+    pub fn request_restart_flags(&self, flags: i32) {
+        self.pending_restart_flags.fetch_or(flags, Ordering::SeqCst);
+        self.post_pending_restart();
+    }
+
+    /// rtfx patch: queues a `TriggerRestart` task for the pending restart flags unless one is
+    /// queued already; when the queue is full the flags stay pending for the next try (every
+    /// `process()` call makes one).
+    pub fn post_pending_restart(&self) {
+        if self.pending_restart_flags.load(Ordering::SeqCst) == 0
+            || self.restart_task_queued.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        if !self.schedule_gui(Task::TriggerRestart(0)) {
+            self.restart_task_queued.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Immediately set the plugin state. Returns `false` if the deserialization failed. The plugin
@@ -1138,6 +1162,12 @@ impl<P: Vst3Plugin> MainThreadExecutor<Task<P>> for WrapperInner<P> {
             Task::TriggerRestart(flags) => match &*self.component_handler.borrow() {
                 Some(handler) => unsafe {
                     crate::nice_debug_assert!(is_gui_thread);
+                    // rtfx patch: deliver every pending flag (see `pending_restart_flags`)
+                    self.restart_task_queued.store(false, Ordering::SeqCst);
+                    let flags = flags | self.pending_restart_flags.swap(0, Ordering::SeqCst);
+                    if flags == 0 {
+                        return;
+                    }
                     let result = handler.restartComponent(flags);
                     crate::nice_debug_assert_eq!(
                         result,
@@ -1146,7 +1176,11 @@ impl<P: Vst3Plugin> MainThreadExecutor<Task<P>> for WrapperInner<P> {
                         flags
                     );
                 },
-                None => crate::nice_debug_assert_failure!("Component handler not yet set"),
+                None => {
+                    // rtfx patch: the flags stay pending for a later task
+                    self.restart_task_queued.store(false, Ordering::SeqCst);
+                    crate::nice_debug_assert_failure!("Component handler not yet set")
+                }
             },
             #[cfg(feature = "editor")]
             Task::RequestResize { size, scale_factor } => {

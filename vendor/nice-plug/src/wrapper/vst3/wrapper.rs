@@ -1408,6 +1408,10 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                     .fetch_add(dropped, Ordering::Relaxed);
             }
 
+            // rtfx patch: a restart request that found the task queue full is posted again
+            // (see `WrapperInner::pending_restart_flags`)
+            self.inner.post_pending_restart();
+
             // rtfx patch: values the controller set since the last call, for parameters the host
             // sent no points for in this call, apply from the start of this buffer. See
             // `WrapperInner::set_param_from_controller()`.
