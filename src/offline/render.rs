@@ -345,6 +345,12 @@ pub fn render_file(
     };
     let out_frames = info.frames.map(|f| f + tail_frames);
 
+    let pass = Pass {
+        tail_frames,
+        latency,
+        strict: options.strict,
+        cancel,
+    };
     let passes = if options.normalize.is_some() { 2 } else { 1 };
     let mut gain_db = None;
     let mut gain = 1.0f32;
@@ -354,10 +360,7 @@ pub fn render_file(
             run_pass(
                 processor,
                 &mut reader,
-                tail_frames,
-                latency,
-                options.strict,
-                cancel,
+                &pass,
                 &mut |p| {
                     progress(Progress {
                         pass: 1,
@@ -423,10 +426,7 @@ pub fn render_file(
         run_pass(
             processor,
             &mut reader,
-            tail_frames,
-            latency,
-            options.strict,
-            cancel,
+            &pass,
             &mut |p| {
                 progress(Progress {
                     pass: passes,
@@ -588,29 +588,44 @@ impl std::io::Seek for EarlyWriteback<'_> {
 /// Blocks in flight between the decoding thread and the processing thread.
 const READ_AHEAD: usize = 3;
 
+/// What a pass over the input needs besides the processor and the reader.
+struct Pass<'a> {
+    /// Frames of silence processed after the input (the effects' tail).
+    tail_frames: u64,
+    /// Frames dropped at the start and flushed at the end (the chain's latency).
+    latency: u64,
+    /// NaN or infinity in the input is an error (else it is replaced with 0).
+    strict: bool,
+    /// Set to stop: the pass ends with an "interrupted" error.
+    cancel: &'a AtomicBool,
+}
+
 /// A block decoded by the reading thread: planar buffers and their valid frame count.
 type ReadBlock = Result<(Vec<Vec<f32>>, usize)>;
 
-/// One pass over the file plus tail: read, process, drop the first `latency` frames, flush
-/// `latency` frames of zeros at the end, and hand each block to `sink`.
+/// One pass over the file plus tail: read, process, drop the first `pass.latency` frames,
+/// flush that many frames of zeros at the end, and hand each block to `sink`.
 ///
 /// Decoding runs on its own thread, READ_AHEAD blocks ahead of processing and writing, so
 /// the two halves of a render overlap on two cores. The buffers circulate between the
 /// threads: nothing is allocated per block.
-#[allow(clippy::too_many_arguments)]
 fn run_pass(
     processor: &mut StreamProcessor,
     reader: &mut AudioReader,
-    tail_frames: u64,
-    latency: u64,
-    strict: bool,
-    cancel: &AtomicBool,
+    pass: &Pass,
     progress: &mut dyn FnMut(Progress),
     sink: &mut dyn FnMut(&[&[f32]]) -> Result<()>,
 ) -> Result<u64> {
+    let &Pass {
+        tail_frames,
+        latency,
+        strict,
+        cancel,
+    } = pass;
     let channels = reader.info().channels;
     let total = reader.info().frames.map(|f| f + tail_frames);
     let (chunk, hop) = (processor.chunk_size(), processor.hop());
+    let read_sizes = (processor.read_size(true), processor.read_size(false));
     std::thread::scope(|scope| {
         let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<ReadBlock>(READ_AHEAD);
         let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<f32>>>();
@@ -621,7 +636,7 @@ fn run_pass(
             let mut first = true;
             // Ends when the file ends, on an error, or when the processing side hangs up.
             while let Ok(mut buf) = empty_rx.recv() {
-                let want = if first { chunk } else { hop };
+                let want = if first { read_sizes.0 } else { read_sizes.1 };
                 first = false;
                 for b in &mut buf {
                     b.resize(want, 0.0);

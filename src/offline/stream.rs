@@ -128,6 +128,12 @@ impl StreamProcessor {
         self.chunk_size - self.overlap
     }
 
+    /// Frames to read for the next chunk: [`Self::chunk_size`] for the first, then
+    /// [`Self::hop`] (the one place this rule is written; the renderer reads the same way).
+    pub fn read_size(&self, first: bool) -> usize {
+        if first { self.chunk_size } else { self.hop() }
+    }
+
     /// The chain.
     pub fn chain(&self) -> &Chain {
         &self.chain
@@ -261,11 +267,7 @@ impl Iterator for Chunks<'_> {
         if self.done {
             return None;
         }
-        let want = if self.first {
-            self.processor.chunk_size
-        } else {
-            self.processor.hop()
-        };
+        let want = self.processor.read_size(self.first);
         self.first = false;
         for b in &mut self.buf {
             b.resize(want, 0.0);
@@ -281,8 +283,8 @@ impl Iterator for Chunks<'_> {
             self.done = true;
             return None;
         }
-        let mut block: Vec<&mut [f32]> = self.buf.iter_mut().map(|b| &mut b[..n]).collect();
-        self.processor.process_block(&mut block);
+        let processor = &mut *self.processor;
+        crate::dsp::with_planar_mut(&mut self.buf, 0..n, |block| processor.process_block(block));
         Some(Ok(self.buf.iter().map(|b| b[..n].to_vec()).collect()))
     }
 }
