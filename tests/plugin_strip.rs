@@ -171,59 +171,127 @@ fn limiter_switch_keeps_the_latency_and_the_timing() {
     }
 }
 
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32).sqrt()
+}
+
+/// Each section, alone, does what it is for, measured against the input delayed by the
+/// strip's latency (the output is always delayed, so "differs from the input" would prove
+/// nothing): gains scale exactly, the filters attenuate a tone outside their band by their
+/// slope, the EQ boosts its band, the compressor and limiter reduce the level, the delay
+/// echoes after its time and the reverb rings on. Everything on at once stays clean. Output and
+/// state never hold NaN, infinity or subnormal numbers.
 #[test]
-fn every_section_changes_the_signal_and_stays_clean() {
+fn every_section_does_its_job_and_stays_clean() {
+    type Check = fn(&[f32], &[f32]) -> Result<(), String>;
     let base = StripSettings::default();
-    let mut variants: Vec<(&str, StripSettings)> = Vec::new();
+    let mut variants: Vec<(&str, StripSettings, Vec<f32>, Check)> = Vec::new();
     let mut s = base;
     s.input_gain_db = -6.0;
-    variants.push(("input gain", s));
+    variants.push(("input gain", s, noise(24_000, 3, 0.5), |i, o| {
+        exact_ratio(i, o, 10f32.powf(-6.0 / 20.0))
+    }));
+    let mut s = base;
+    s.output_gain_db = 6.0;
+    variants.push(("output gain", s, noise(24_000, 3, 0.5), |i, o| {
+        exact_ratio(i, o, 10f32.powf(6.0 / 20.0))
+    }));
+    // 2nd-order high-pass at 2 kHz on 100 Hz: (100/2000)^2, -52 dB.
     let mut s = base;
     s.high_pass.enabled = true;
     s.high_pass.cutoff_hz = 2000.0;
-    variants.push(("high-pass", s));
+    variants.push(("high-pass", s, sine(24_000, 100.0, 0.5), |i, o| {
+        level_ratio(i, o, 0.0, 0.005)
+    }));
+    // 2nd-order low-pass at 500 Hz on 10 kHz: (500/10000)^2, -52 dB.
     let mut s = base;
     s.low_pass.enabled = true;
     s.low_pass.cutoff_hz = 500.0;
-    variants.push(("low-pass", s));
+    variants.push(("low-pass", s, sine(24_000, 10_000.0, 0.5), |i, o| {
+        level_ratio(i, o, 0.0, 0.005)
+    }));
+    // +12 dB peak at 1 kHz on 1 kHz: about 4x.
     let mut s = base;
     s.eq.enabled = true;
     s.eq.peak.gain_db = 12.0;
-    variants.push(("eq", s));
+    variants.push(("eq", s, sine(24_000, 1000.0, 0.1), |i, o| {
+        level_ratio(i, o, 3.6, 4.4)
+    }));
+    // 3:1 above -30 dB on a sine at -9 dBFS RMS: about 14 dB less once settled.
     let mut s = base;
     s.compressor.enabled = true;
     s.compressor.threshold_db = -30.0;
-    variants.push(("compressor", s));
+    variants.push(("compressor", s, sine(24_000, 200.0, 0.5), |i, o| {
+        level_ratio(&i[12_000..], &o[12_000..], 0.12, 0.35)
+    }));
+    // An impulse: the dry impulse, then the first echo 250 ms (12000 samples) later.
     let mut s = base;
     s.delay.enabled = true;
-    variants.push(("delay", s));
+    let mut impulse = vec![0.0f32; 24_000];
+    impulse[100] = 0.5;
+    variants.push(("delay", s, impulse.clone(), |i, o| {
+        // The (delayed) impulse's position; mix 25 %: the dry part is 0.75 of it.
+        let at = i.iter().position(|&x| x != 0.0).ok_or("no impulse")?;
+        let echo = o[at + 12_000].abs();
+        let elsewhere = o
+            .iter()
+            .enumerate()
+            .filter(|&(n, _)| n != at && n != at + 12_000)
+            .fold(0.0f32, |m, (_, x)| m.max(x.abs()));
+        if (o[at] - i[at] * 0.75).abs() < 1e-6 && echo > 0.05 && elsewhere < 1e-6 {
+            Ok(())
+        } else {
+            Err(format!("dry {}, echo {echo}, elsewhere {elsewhere}", o[at]))
+        }
+    }));
+    // The impulse rings on in the reverb long after it.
     let mut s = base;
     s.reverb.enabled = true;
-    variants.push(("reverb", s));
+    variants.push(("reverb", s, impulse, |_, o| {
+        let tail = rms(&o[4_800..9_600]);
+        if tail > 1e-4 {
+            Ok(())
+        } else {
+            Err(format!("no reverb tail (rms {tail})"))
+        }
+    }));
+    // Ceiling -12 dBFS on a 0.9 sine: never above 0.2512.
     let mut s = base;
     s.limiter.enabled = true;
     s.limiter.ceiling_db = -12.0;
-    variants.push(("limiter", s));
-    let mut s = base;
-    s.output_gain_db = 6.0;
-    variants.push(("output gain", s));
-    variants.push(("everything", everything_on()));
+    variants.push(("limiter", s, sine(24_000, 200.0, 0.9), |_, o| {
+        let peak = o.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        if peak <= 10f32.powf(-12.0 / 20.0) && peak > 0.2 {
+            Ok(())
+        } else {
+            Err(format!("peak {peak}"))
+        }
+    }));
+    variants.push((
+        "everything",
+        everything_on(),
+        noise(24_000, 3, 0.5),
+        |i, o| level_ratio(i, o, 0.05, 20.0),
+    ));
 
-    for (name, settings) in variants {
+    for (name, settings, input, check) in variants {
         let mut strip = prepared(&settings);
-        let (mut l, mut r) = (noise(24_000, 3, 0.5), noise(24_000, 4, 0.5));
-        let (l0, r0) = (l.clone(), r.clone());
+        let (mut l, mut r) = (input.clone(), input.clone());
         run(&mut strip, &mut l, &mut r, 256);
-        let diff = l
-            .iter()
-            .zip(&l0)
-            .chain(r.iter().zip(&r0))
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(diff > 1e-3, "{name}: output equals input (max diff {diff})");
+        let latency = strip.latency_samples();
+        assert_eq!(latency, 240, "{name}");
+        let delayed: Vec<f32> = std::iter::repeat_n(0.0, latency)
+            .chain(input.iter().copied())
+            .take(input.len())
+            .collect();
+        check(&delayed, &l).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Identical channels in, identical out (everything on has ping-pong: not there).
+        assert!(
+            name == "everything" || l == r,
+            "{name}: the channels differ"
+        );
         assert!(
             l.iter()
-                .chain(&r)
                 .all(|x| x.is_finite() && (*x == 0.0 || x.abs() >= f32::MIN_POSITIVE)),
             "{name}: non-finite or subnormal output"
         );
@@ -234,6 +302,32 @@ fn every_section_changes_the_signal_and_stays_clean() {
             }
         });
         assert_eq!(bad, 0, "{name}: bad numbers in the state");
+    }
+}
+
+/// `output == input · ratio`, sample for sample (to f32 rounding).
+fn exact_ratio(input: &[f32], output: &[f32], ratio: f32) -> Result<(), String> {
+    let worst = input
+        .iter()
+        .zip(output)
+        .map(|(i, o)| (o - i * ratio).abs())
+        .fold(0.0f32, f32::max);
+    if worst < 1e-6 {
+        Ok(())
+    } else {
+        Err(format!("output is not input x {ratio} (off by {worst})"))
+    }
+}
+
+/// The output's RMS over the input's (both after the first 4800 samples, once filters and
+/// switches have settled) lies in `[lo, hi]`.
+fn level_ratio(input: &[f32], output: &[f32], lo: f32, hi: f32) -> Result<(), String> {
+    let skip = 4_800.min(input.len() / 2);
+    let ratio = rms(&output[skip..]) / rms(&input[skip..]);
+    if (lo..=hi).contains(&ratio) {
+        Ok(())
+    } else {
+        Err(format!("level ratio {ratio}, expected {lo}..{hi}"))
     }
 }
 
