@@ -749,11 +749,6 @@ impl RealtimeProcessor {
         self.shared.callback_log.stats_ms()
     }
 
-    /// The DSP durations per chunk held in the log, oldest first, in nanoseconds.
-    pub fn chunk_log_ns(&self) -> Vec<u64> {
-        self.shared.chunk_log.to_vec()
-    }
-
     /// Statistics of the DSP time per chunk in milliseconds.
     pub fn chunk_stats_ms(&self) -> LatencyStats {
         self.shared.chunk_log.stats_ms()

@@ -15,7 +15,7 @@ pub mod reverb;
 pub use delay::{Delay, bpm_to_samples, delay_taps};
 pub use dynamics::{Compressor, Expander, Gate, Limiter};
 pub use gain::Gain;
-pub use normalize::{Normalize, NormalizeStrategy, normalize_buffer};
+pub use normalize::{Normalize, NormalizeStrategy};
 pub use reverb::Reverb;
 
 use crate::dsp::Effect;

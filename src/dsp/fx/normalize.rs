@@ -72,46 +72,6 @@ fn check_peak(peak: f64) -> Result<()> {
     }
 }
 
-fn check_percentile(p: f64) -> Result<()> {
-    if p > 0.0 && p <= 100.0 {
-        Ok(())
-    } else {
-        Err(
-            Error::invalid_parameter("percentile must be in (0, 100]", "percentile", p)
-                .with_expected("(0, 100]"),
-        )
-    }
-}
-
-/// Normalises a whole planar buffer at once (the offline renderer's two-pass normalisation).
-///
-/// Non-finite samples are left out of the measurement (and left as they are). A silent buffer
-/// (measured level 0) is left unchanged. Allocates a scratch copy for [`NormalizeStrategy::Percentile`].
-pub fn normalize_buffer(
-    block: &mut [&mut [f32]],
-    strategy: NormalizeStrategy,
-    peak: f64,
-    percentile: f64,
-) -> Result<()> {
-    check_peak(peak)?;
-    check_percentile(percentile)?;
-    let mut scratch = if strategy == NormalizeStrategy::Percentile {
-        vec![0.0f32; block.iter().map(|c| c.len()).sum()]
-    } else {
-        Vec::new()
-    };
-    let frames = crate::dsp::frames(block);
-    if block.iter().any(|c| c.len() != frames) {
-        return Err(Error::invalid_range(
-            "all channels must have the same length",
-            "block",
-            format!("{} channels", block.len()),
-        ));
-    }
-    apply(block, 0..frames, strategy, peak, percentile, &mut scratch);
-    Ok(())
-}
-
 /// Scales frames `r` of every channel by `peak / level` (nothing when the level is 0).
 fn scale(block: &mut [&mut [f32]], r: Range<usize>, level: f64, peak: f64) {
     if level > 0.0 && level.is_finite() {
@@ -214,8 +174,8 @@ fn apply(
 /// This is torchfx's per-chunk behaviour: the output depends on how the stream is cut into
 /// blocks (the only effect here whose chunked output differs from its one-shot output). Blocks
 /// longer than the prepared maximum are normalised in pieces of the prepared maximum; channels
-/// beyond the prepared count pass untouched and are not measured. For a whole file use
-/// [`normalize_buffer`].
+/// beyond the prepared count pass untouched and are not measured. For a whole file, the
+/// renderer's `--normalize` measures the whole output first.
 #[derive(Debug, Clone)]
 pub struct Normalize {
     peak: f64,
@@ -468,18 +428,6 @@ mod tests {
         assert!(fx.set_param("percentile", 0.0).is_err());
         assert!(fx.set_param("percentile", 100.5).is_err());
         assert!(fx.set_param("strategy", 4.0).is_err());
-        assert!(
-            normalize_buffer(
-                &mut [&mut [1.0][..]],
-                NormalizeStrategy::Percentile,
-                1.0,
-                0.0
-            )
-            .is_err()
-        );
-        assert!(
-            normalize_buffer(&mut [&mut [1.0][..]], NormalizeStrategy::Peak, -1.0, 99.0).is_err()
-        );
     }
 
     #[test]
@@ -495,26 +443,6 @@ mod tests {
         let mut b = [0.5f32, 0.25];
         fx.process(&mut [&mut a[..], &mut b[..]]);
         assert_eq!(b, [0.5, 0.25]);
-    }
-
-    #[test]
-    fn normalize_buffer_whole_file() {
-        let mut a = vec![0.5f32, 0.1, 0.0, -0.2];
-        let mut b = vec![0.0f32, 0.25, 0.0, 0.0];
-        normalize_buffer(
-            &mut [&mut a[..], &mut b[..]],
-            NormalizeStrategy::Peak,
-            0.9,
-            99.0,
-        )
-        .unwrap();
-        assert!(
-            close(&a, &[0.9, 0.18, 0.0, -0.36]) && close(&b, &[0.0, 0.45, 0.0, 0.0]),
-            "{a:?} {b:?}"
-        );
-        let mut c = [0.3f32, -0.6, f32::NAN, 0.0];
-        normalize_buffer(&mut [&mut c[..]], NormalizeStrategy::Percentile, 1.0, 100.0).unwrap();
-        assert!(close(&c[..2], &[0.5, -1.0]) && c[2].is_nan());
     }
 
     #[test]
