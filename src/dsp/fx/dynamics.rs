@@ -1296,6 +1296,57 @@ mod tests {
         assert!((steady_dc(&mut rms, -10.0) - -17.5).abs() < 1e-4);
     }
 
+    /// The static curve against torchfx 0.8.0's formula, written out here from the behavioural
+    /// reference (not through `compressor_curve`, which the bit-exact test below shares with
+    /// the implementation): over = L − thr; in the knee (knee > 0, |2·over| ≤ knee)
+    /// Lsc = L + (1/ratio − 1)(over + knee/2)² / (2·knee); above it thr + over/ratio; else L.
+    #[test]
+    fn static_curve_matches_the_reference_formula() {
+        let reference = |l: f64, thr: f64, ratio: f64, knee: f64| {
+            let over = l - thr;
+            let slope = if ratio.is_infinite() {
+                0.0
+            } else {
+                1.0 / ratio
+            };
+            if knee > 0.0 && (2.0 * over).abs() <= knee {
+                l + (slope - 1.0) * (over + knee / 2.0).powi(2) / (2.0 * knee)
+            } else if over > 0.0 {
+                thr + over * slope
+            } else {
+                l
+            }
+        };
+        let mut checked = 0;
+        for thr in [-40.0, -20.0, -3.0] {
+            for ratio in [1.0, 1.5, 4.0, 20.0, f64::INFINITY] {
+                for knee in [0.0, 0.5, 6.0, 24.0] {
+                    let mut c = Compressor::with(thr, ratio.min(RATIO_INFINITE)).unwrap();
+                    c.set_param("knee", knee).unwrap();
+                    for step in 0..=400 {
+                        let l = -80.0 + 0.2 * f64::from(step);
+                        let want = reference(l, thr, ratio, knee);
+                        let got = c.static_curve(l);
+                        assert!(
+                            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                            "thr {thr}, ratio {ratio}, knee {knee}, L {l}: {got} vs {want}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 5 * 4 * 401);
+        // The curve's landmarks: unity below the knee, 1/ratio above it, continuous at its
+        // edges (−20 dB, 4:1, 6 dB knee: the knee spans −23…−17 dB).
+        let mut c = Compressor::with(-20.0, 4.0).unwrap();
+        c.set_param("knee", 6.0).unwrap();
+        assert_eq!(c.static_curve(-30.0), -30.0);
+        assert!((c.static_curve(-10.0) - -17.5).abs() < 1e-12);
+        assert!((c.static_curve(-23.0) - -23.0).abs() < 1e-12);
+        assert!((c.static_curve(-17.0) - (-20.0 + 3.0 / 4.0)).abs() < 1e-12);
+    }
+
     /// The full per-sample formula of the compressor's docs, for comparison.
     fn compressor_reference(c: &Compressor, x: &[f32]) -> Vec<f32> {
         let mut state = DetectorState::default();
