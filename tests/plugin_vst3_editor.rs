@@ -31,16 +31,17 @@ use vst3::Steinberg::Linux::{
     ITimerHandlerTrait, TimerInterval,
 };
 use vst3::Steinberg::Vst::{
-    BusDirections_, IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler,
-    IComponentTrait, IEditController, IEditControllerTrait, IParameterChanges, MediaTypes_,
-    ParamID, ProcessModes_, ProcessSetup, RestartFlags_, SymbolicSampleSizes_,
+    IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler, IComponentTrait,
+    IEditController, IEditControllerTrait, IParameterChanges, ParamID, RestartFlags_,
 };
 use vst3::Steinberg::{
     IPlugFrame, IPlugFrameTrait, IPlugView, IPlugViewTrait, IPluginBaseTrait, IPluginFactoryTrait,
     ViewRect, kPlatformTypeX11EmbedWindowID, kResultOk, tresult,
 };
 use vst3::{Class, ComPtr, ComRef, ComWrapper, Interface};
-use vst3_common::{Changes, ComponentHandler, Module, library_path, param_id, process_stereo};
+use vst3_common::{
+    Changes, ComponentHandler, Module, library_path, param_id, process_stereo, start_processing,
+};
 use x11_common::{
     assert_everything_visible, assert_fills_window, headless_display, layout_report_file,
     reopen_pause, wait_for_layout, wait_until_drawn,
@@ -209,19 +210,7 @@ impl Instance {
         let param = param_id(&controller, "Input Gain");
         let limiter = param_id(&controller, "Limiter Lookahead");
         let processor: ComPtr<IAudioProcessor> = component.cast().expect("an IAudioProcessor");
-        let mut setup = ProcessSetup {
-            processMode: ProcessModes_::kRealtime as i32,
-            symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
-            maxSamplesPerBlock: BLOCK as i32,
-            sampleRate: RATE,
-        };
-        assert_eq!(unsafe { processor.setupProcessing(&mut setup) }, kResultOk);
-        for dir in [BusDirections_::kInput, BusDirections_::kOutput] {
-            let r = unsafe { component.activateBus(MediaTypes_::kAudio as i32, dir as i32, 0, 1) };
-            assert_eq!(r, kResultOk, "activateBus");
-        }
-        assert_eq!(unsafe { component.setActive(1) }, kResultOk);
-        assert_eq!(unsafe { processor.setProcessing(1) }, kResultOk);
+        start_processing(&component, &processor, BLOCK, RATE);
         let stop = Arc::new(AtomicBool::new(false));
         let long_lookahead = Arc::new(AtomicBool::new(false));
         let audio = {

@@ -26,9 +26,8 @@ use assert_no_alloc::{AllocDisabler, assert_no_alloc};
 use nice_plug::wrapper::vst3::Wrapper;
 use rtfx::plugin::Rtfx;
 use vst3::Steinberg::Vst::{
-    BusDirections_, IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait,
-    IEditController, IEditControllerTrait, IParameterChanges, MediaTypes_, ParamID, ParameterInfo_,
-    ProcessModes_, ProcessSetup, SymbolicSampleSizes_,
+    IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait, IEditController,
+    IEditControllerTrait, IParameterChanges, ParamID, ParameterInfo_,
 };
 use vst3::Steinberg::{
     IBStream, IBStreamTrait, IPluginBaseTrait, IPluginFactory2, IPluginFactory2Trait,
@@ -36,7 +35,8 @@ use vst3::Steinberg::{
 };
 use vst3::{Class, ComPtr, ComWrapper};
 use vst3_common::{
-    Changes, ComponentHandler, Module, library_path, param_id, parameters, process_stereo, title,
+    Changes, ComponentHandler, Module, library_path, param_id, parameters, process_stereo,
+    start_processing, title,
 };
 
 #[global_allocator]
@@ -64,19 +64,7 @@ impl Instance {
         );
         let controller: ComPtr<IEditController> = component.cast().expect("a controller");
         let processor: ComPtr<IAudioProcessor> = component.cast().expect("a processor");
-        let mut setup = ProcessSetup {
-            processMode: ProcessModes_::kRealtime as i32,
-            symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
-            maxSamplesPerBlock: BLOCK as i32,
-            sampleRate: RATE,
-        };
-        assert_eq!(unsafe { processor.setupProcessing(&mut setup) }, kResultOk);
-        for dir in [BusDirections_::kInput, BusDirections_::kOutput] {
-            let r = unsafe { component.activateBus(MediaTypes_::kAudio as i32, dir as i32, 0, 1) };
-            assert_eq!(r, kResultOk, "activateBus");
-        }
-        assert_eq!(unsafe { component.setActive(1) }, kResultOk);
-        assert_eq!(unsafe { processor.setProcessing(1) }, kResultOk);
+        start_processing(&component, &processor, BLOCK, RATE);
         Instance {
             wrapper,
             component,

@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use vst3::Steinberg::Vst::{
-    AudioBusBuffers, AudioBusBuffers__type0, IAudioProcessor, IAudioProcessorTrait,
-    IComponentHandler, IComponentHandlerTrait, IEditController, IEditControllerTrait,
-    IParamValueQueue, IParamValueQueueTrait, IParameterChanges, IParameterChangesTrait, ParamID,
-    ParamValue, ParameterInfo, ProcessData, ProcessModes_, SymbolicSampleSizes_,
+    AudioBusBuffers, AudioBusBuffers__type0, BusDirections_, IAudioProcessor, IAudioProcessorTrait,
+    IComponent, IComponentHandler, IComponentHandlerTrait, IComponentTrait, IEditController,
+    IEditControllerTrait, IParamValueQueue, IParamValueQueueTrait, IParameterChanges,
+    IParameterChangesTrait, MediaTypes_, ParamID, ParamValue, ParameterInfo, ProcessData,
+    ProcessModes_, ProcessSetup, SymbolicSampleSizes_,
 };
 use vst3::Steinberg::{
     IPluginFactory, IPluginFactoryTrait, PClassInfo, int32, kInvalidArgument, kResultFalse,
@@ -211,6 +212,29 @@ pub fn process_stereo(
         processContext: std::ptr::null_mut(),
     };
     unsafe { processor.process(&mut data) }
+}
+
+/// What a host does before audio runs: real-time 32-bit processing in blocks of at most
+/// `block` frames at `rate`, the main audio buses on, active, processing.
+pub fn start_processing(
+    component: &ComPtr<IComponent>,
+    processor: &ComPtr<IAudioProcessor>,
+    block: usize,
+    rate: f64,
+) {
+    let mut setup = ProcessSetup {
+        processMode: ProcessModes_::kRealtime as i32,
+        symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
+        maxSamplesPerBlock: block as i32,
+        sampleRate: rate,
+    };
+    assert_eq!(unsafe { processor.setupProcessing(&mut setup) }, kResultOk);
+    for dir in [BusDirections_::kInput, BusDirections_::kOutput] {
+        let r = unsafe { component.activateBus(MediaTypes_::kAudio as i32, dir as i32, 0, 1) };
+        assert_eq!(r, kResultOk, "activateBus");
+    }
+    assert_eq!(unsafe { component.setActive(1) }, kResultOk);
+    assert_eq!(unsafe { processor.setProcessing(1) }, kResultOk);
 }
 
 /// Every parameter's info, in the controller's order.
