@@ -4,7 +4,7 @@
 //! parameter as the index, and the index constants the strip uses name the right entries.
 
 use rtfx::dsp::fx::{Compressor, Delay, Gain, Limiter, Normalize, Reverb};
-use rtfx::dsp::registry::{entries, example_value};
+use rtfx::dsp::registry::{entries, example_range, example_value};
 use rtfx::dsp::{Effect, ParamInfo, ParamKind};
 
 /// Bit-level equality (NaN equals NaN: an unset parameter stays unset).
@@ -18,16 +18,7 @@ fn candidates(info: &ParamInfo, current: f64) -> Vec<f64> {
         ParamKind::Toggle => vec![1.0, 0.0],
         ParamKind::Choice(names) => (0..names.len()).rev().map(|i| i as f64).collect(),
         _ => {
-            let lo = if info.min.is_finite() {
-                info.min
-            } else {
-                -1000.0
-            };
-            let hi = if info.max.is_finite() {
-                info.max
-            } else {
-                lo.max(0.0) + 1000.0
-            };
+            let (lo, hi) = example_range(info);
             let mut v: Vec<f64> = [0.37, 0.61, 0.13, 0.9, 1.0]
                 .iter()
                 .map(|f| lo + (hi - lo) * f)

@@ -142,6 +142,28 @@ fn pump(instances: &mut [&mut PluginInstance<GuiHost>], time: Duration) {
     }
 }
 
+/// Waits until the editor's window (`size` pixels) is drawn, saves it as `shot` in the test
+/// temp folder, and checks that the frame fills the window and that the layout report, once it
+/// has the `expected` lines, shows every section inside the window.
+fn assert_drawn_and_visible(
+    display: &str,
+    inst: &mut PluginInstance<GuiHost>,
+    layout: &std::path::Path,
+    size: (u32, u32),
+    shot: &str,
+    expected: &[&str],
+) {
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(shot);
+    let drawn = wait_until_drawn(display, size, &shot, || {
+        pump(&mut [&mut *inst], Duration::from_millis(500))
+    });
+    assert_fills_window(&drawn, size);
+    let laid_out = wait_for_layout(layout, expected, || {
+        pump(&mut [&mut *inst], Duration::from_millis(100))
+    });
+    assert_everything_visible(&laid_out);
+}
+
 #[test]
 fn editor_draws_and_survives_reopening() {
     let Some((xvfb, root)) = headless_display("the CLAP editor test") else {
@@ -154,17 +176,16 @@ fn editor_draws_and_survives_reopening() {
     let gui_a = open(&mut a, root);
     let size = gui_a.get_size(&a.plugin_handle()).expect("size");
     let size = (size.width, size.height);
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-editor.xwd");
-    let drawn = wait_until_drawn(&xvfb.display, size, &shot, || {
-        pump(&mut [&mut a], Duration::from_millis(500))
-    });
-    assert_fills_window(&drawn, size);
     // Every section is visible at the default size, without scrolling.
     let window_line = format!("window {} {}", size.0, size.1);
-    let laid_out = wait_for_layout(&layout, &["pixels_per_point 1", &window_line], || {
-        pump(&mut [&mut a], Duration::from_millis(100))
-    });
-    assert_everything_visible(&laid_out);
+    assert_drawn_and_visible(
+        &xvfb.display,
+        &mut a,
+        &layout,
+        size,
+        "rtfx-editor.xwd",
+        &["pixels_per_point 1", &window_line],
+    );
     // Resized smaller (the host's size, as when the user drags the window's corner): the
     // sections wrap and the content scrolls, nothing is cut off.
     gui_a
@@ -233,16 +254,14 @@ fn editor_draws_and_survives_reopening() {
         gui_a.set_scale(&a.plugin_handle(), 1.5).is_ok(),
         "set_scale"
     );
-    let scaled = (size.width * 3 / 2, size.height * 3 / 2);
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-editor-scale-1.5.xwd");
-    let drawn = wait_until_drawn(&xvfb.display, scaled, &shot, || {
-        pump(&mut [&mut a], Duration::from_millis(500))
-    });
-    assert_fills_window(&drawn, scaled);
-    let laid_out = wait_for_layout(&layout, &["pixels_per_point 1.5"], || {
-        pump(&mut [&mut a], Duration::from_millis(100))
-    });
-    assert_everything_visible(&laid_out);
+    assert_drawn_and_visible(
+        &xvfb.display,
+        &mut a,
+        &layout,
+        (size.width * 3 / 2, size.height * 3 / 2),
+        "rtfx-editor-scale-1.5.xwd",
+        &["pixels_per_point 1.5"],
+    );
     gui_a.destroy(&a.plugin_handle());
 
     // Reopened at scale 2 (a host on a 200 % screen sets the scale on every new editor before
@@ -255,16 +274,14 @@ fn editor_draws_and_survives_reopening() {
         (doubled.width, doubled.height),
         (size.width * 2, size.height * 2)
     );
-    let doubled = (doubled.width, doubled.height);
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-editor-scale-2.xwd");
-    let drawn = wait_until_drawn(&xvfb.display, doubled, &shot, || {
-        pump(&mut [&mut a], Duration::from_millis(500))
-    });
-    assert_fills_window(&drawn, doubled);
-    let laid_out = wait_for_layout(&layout, &["pixels_per_point 2"], || {
-        pump(&mut [&mut a], Duration::from_millis(100))
-    });
-    assert_everything_visible(&laid_out);
+    assert_drawn_and_visible(
+        &xvfb.display,
+        &mut a,
+        &layout,
+        (doubled.width, doubled.height),
+        "rtfx-editor-scale-2.xwd",
+        &["pixels_per_point 2"],
+    );
     gui_a.destroy(&a.plugin_handle());
     let _ = std::fs::remove_file(&layout);
     // Unload right away: no window thread may still be running the plugin's code.

@@ -89,20 +89,27 @@ pub fn example_value(info: &ParamInfo) -> f64 {
         _ if info.unit == "Hz" && in_range(1000.0) => 1000.0,
         _ if in_range(1.0) => 1.0,
         _ => {
-            let lo = if info.min.is_finite() {
-                info.min
-            } else {
-                -1000.0
-            };
-            let hi = if info.max.is_finite() {
-                info.max
-            } else {
-                lo.max(0.0) + 1000.0
-            };
+            let (lo, hi) = example_range(info);
             lo + (hi - lo) / 2.0
         }
     };
     info.clamp(value)
+}
+
+/// A finite range to pick example values of `info` from: its own bounds, an infinite lower
+/// one replaced by −1000 and an infinite upper one by 1000 above the lower (or above 0).
+pub fn example_range(info: &ParamInfo) -> (f64, f64) {
+    let lo = if info.min.is_finite() {
+        info.min
+    } else {
+        -1000.0
+    };
+    let hi = if info.max.is_finite() {
+        info.max
+    } else {
+        lo.max(0.0) + 1000.0
+    };
+    (lo, hi)
 }
 
 /// `value` written as the grammar writes it (choice names, note values, plain numbers).
