@@ -625,7 +625,7 @@ fn run_pass(
     let channels = reader.info().channels;
     let total = reader.info().frames.map(|f| f + tail_frames);
     let (chunk, hop) = (processor.chunk_size(), processor.hop());
-    let read_sizes = (processor.read_size(true), processor.read_size(false));
+    let mut read_sizes = processor.read_sizes();
     std::thread::scope(|scope| {
         let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<ReadBlock>(READ_AHEAD);
         let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<f32>>>();
@@ -633,11 +633,9 @@ fn run_pass(
             let _ = empty_tx.send(vec![vec![0.0f32; chunk]; channels]);
         }
         scope.spawn(move || {
-            let mut first = true;
             // Ends when the file ends, on an error, or when the processing side hangs up.
             while let Ok(mut buf) = empty_rx.recv() {
-                let want = if first { read_sizes.0 } else { read_sizes.1 };
-                first = false;
+                let want = read_sizes.next().unwrap_or(hop);
                 for b in &mut buf {
                     b.resize(want, 0.0);
                 }

@@ -128,10 +128,10 @@ impl StreamProcessor {
         self.chunk_size - self.overlap
     }
 
-    /// Frames to read for the next chunk: [`Self::chunk_size`] for the first, then
+    /// Frames to read for each chunk in turn: [`Self::chunk_size`] for the first, then
     /// [`Self::hop`] (the one place this rule is written; the renderer reads the same way).
-    pub fn read_size(&self, first: bool) -> usize {
-        if first { self.chunk_size } else { self.hop() }
+    pub fn read_sizes(&self) -> ReadSizes {
+        std::iter::once(self.chunk_size).chain(std::iter::repeat(self.hop()))
     }
 
     /// The chain.
@@ -216,9 +216,9 @@ impl StreamProcessor {
         self.configure(info.sample_rate, info.channels)?;
         Ok(Chunks {
             buf: vec![vec![0.0; self.chunk_size]; info.channels],
+            sizes: self.read_sizes(),
             processor: self,
             reader,
-            first: true,
             done: false,
         })
     }
@@ -251,12 +251,15 @@ pub fn check_nyquist(chain: &Chain, sample_rate: u32) -> Result<()> {
     Ok(())
 }
 
+/// The frames to read per chunk, from [`StreamProcessor::read_sizes`] (endless).
+pub type ReadSizes = std::iter::Chain<std::iter::Once<usize>, std::iter::Repeat<usize>>;
+
 /// Iterator over a file's processed chunks (see [`StreamProcessor::process_chunks`]).
 pub struct Chunks<'a> {
     processor: &'a mut StreamProcessor,
     reader: &'a mut AudioReader,
     buf: Vec<Vec<f32>>,
-    first: bool,
+    sizes: ReadSizes,
     done: bool,
 }
 
@@ -267,8 +270,7 @@ impl Iterator for Chunks<'_> {
         if self.done {
             return None;
         }
-        let want = self.processor.read_size(self.first);
-        self.first = false;
+        let want = self.sizes.next().unwrap_or(0);
         for b in &mut self.buf {
             b.resize(want, 0.0);
         }
