@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-use super::Usage;
 use super::render::Device;
+use super::{OnGpu, Usage, chain_from_args, leading_filters_on_gpu};
 use rtfx::dsp::Chain;
-use rtfx::dsp::spec::{append_specs, chain_from_toml, chain_to_specs};
-use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
+use rtfx::dsp::spec::chain_to_specs;
 use rtfx::offline::audio_io::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use rtfx::realtime::backend::choose_device;
 use rtfx::realtime::config::{MAX_BUFFER_SIZE, MAX_STREAM_CHANNELS};
@@ -105,8 +104,8 @@ fn on_gpu(
     buffer: usize,
     width: usize,
 ) -> (Chain, Option<Arc<AtomicBool>>) {
-    match offload_leading_filters(&chain, f64::from(rate), buffer, width, cuda_engine) {
-        Ok(Some(offloaded)) => {
+    match leading_filters_on_gpu(&chain, rate, buffer, width, "running on the CPU") {
+        OnGpu::Offloaded(offloaded) => {
             errln!(
                 "note: --device cuda: {} ({} of {} effects; the rest run on the CPU)",
                 offloaded.description,
@@ -115,39 +114,14 @@ fn on_gpu(
             );
             (offloaded.chain, Some(offloaded.engine_failed))
         }
-        Ok(None) => {
+        OnGpu::Failed => (chain, None),
+        OnGpu::NoFilters => {
             errln!(
                 "warning: --device cuda: the chain does not start with a filter (the GPU runs IIR filters and biquads); running on the CPU"
             );
             (chain, None)
         }
-        Err(e) => {
-            errln!("warning: --device cuda: {e}; running on the CPU");
-            (chain, None)
-        }
     }
-}
-
-/// Builds the chain: the file's effects, then the -e effects.
-fn build_chain(args: &LiveArgs) -> anyhow::Result<Chain> {
-    let mut chain = match &args.chain {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the chain file {}", path.display()))?;
-            chain_from_toml(&text)
-                .with_context(|| format!("in the chain file {}", path.display()))?
-                .chain
-        }
-        None => Chain::new(Vec::new()),
-    };
-    // Numbered by their place in the whole chain, after the file's effects.
-    append_specs(&mut chain, &args.effects).context("in -e/--effect")?;
-    if chain.is_empty() {
-        bail!(
-            "no effects specified: add -e SPEC (e.g. -e highpass:80,q=0.707 -e gain:0.5) or --chain FILE; `rtfx effects` lists them"
-        );
-    }
-    Ok(chain)
 }
 
 /// JACK when a server is running, else the system's default host (ALSA on Linux).
@@ -228,7 +202,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
     options
         .validate()
         .map_err(|e| Usage(anyhow::anyhow!(e).context("invalid --ring-blocks/--prime-blocks")))?;
-    let chain = build_chain(args).map_err(Usage)?;
+    let (chain, _) = chain_from_args(args.chain.as_deref(), &args.effects).map_err(Usage)?;
     let specs = chain_to_specs(&chain);
     let backend = if args.host.eq_ignore_ascii_case("auto") {
         auto_backend()

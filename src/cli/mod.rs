@@ -25,7 +25,13 @@ mod info;
 mod live;
 mod render;
 
+use std::path::Path;
+
+use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
+use rtfx::dsp::Chain;
+use rtfx::dsp::spec::{ChainFile, append_specs, chain_from_toml};
+use rtfx::gpu::offload::{Offloaded, cuda_engine, offload_leading_filters};
 
 /// rtfx — real-time audio effects engine.
 #[derive(Parser, Debug)]
@@ -138,6 +144,70 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             } else {
                 Err(anyhow::anyhow!("the standalone app could not start"))
             }
+        }
+    }
+}
+
+/// The chain a command runs: the chain file's effects (`--chain`), then the `-e` effects,
+/// numbered by their place in the whole chain; and the file's top-level settings. The one
+/// builder of `rtfx render` and `rtfx live`.
+fn chain_from_args(
+    chain_file: Option<&Path>,
+    effects: &[String],
+) -> anyhow::Result<(Chain, Option<ChainFile>)> {
+    let mut chain = Chain::new(Vec::new());
+    let mut file = None;
+    if let Some(path) = chain_file {
+        let text = std::fs::read(path)
+            .with_context(|| format!("cannot read chain file '{}'", path.display()))?;
+        let text = String::from_utf8(text).map_err(|_| {
+            anyhow!(
+                "chain file '{}' is not UTF-8 text; give a TOML file with [[effects]] tables",
+                path.display()
+            )
+        })?;
+        let parsed = chain_from_toml(&text)
+            .with_context(|| format!("in chain file '{}'", path.display()))?;
+        for fx in parsed.chain.effects() {
+            chain.push(fx.clone_box());
+        }
+        file = Some(parsed);
+    }
+    append_specs(&mut chain, effects).context("in -e/--effect")?;
+    anyhow::ensure!(
+        !chain.is_empty(),
+        "no effects specified: add -e SPEC (e.g. -e highpass:80,q=0.707 -e gain:0.5) or --chain \
+         FILE.toml; `rtfx effects` lists them"
+    );
+    Ok((chain, file))
+}
+
+/// Where `--device cuda` put a chain, from [`leading_filters_on_gpu`].
+enum OnGpu {
+    /// Its leading filters run on a CUDA graph.
+    Offloaded(Offloaded),
+    /// It does not start with a filter: it stays on the CPU.
+    NoFilters,
+    /// The GPU failed (a warning said why): it stays on the CPU.
+    Failed,
+}
+
+/// `--device cuda` for one stream shape: the filters `chain` starts with on a CUDA graph, the
+/// rest on the CPU. When the GPU fails, a warning says why and ends with `fallback` (e.g.
+/// "running on the CPU"). The one GPU fallback of `rtfx render` and `rtfx live`.
+fn leading_filters_on_gpu(
+    chain: &Chain,
+    rate: u32,
+    frames: usize,
+    channels: usize,
+    fallback: &str,
+) -> OnGpu {
+    match offload_leading_filters(chain, f64::from(rate), frames, channels, cuda_engine) {
+        Ok(Some(offloaded)) => OnGpu::Offloaded(offloaded),
+        Ok(None) => OnGpu::NoFilters,
+        Err(e) => {
+            errln!("warning: --device cuda: {e}; {fallback}");
+            OnGpu::Failed
         }
     }
 }

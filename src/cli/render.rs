@@ -11,14 +11,13 @@ use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rtfx::dsp::chain::Chain;
-use rtfx::dsp::spec::{ChainFile, append_specs, chain_from_toml};
 use rtfx::offline::audio_io::{OutputFormat, ReadOptions, Subtype};
 use rtfx::offline::render::{
     NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths, render_file,
 };
 use rtfx::offline::stream::StreamProcessor;
 
-use super::{Outcome, Usage};
+use super::{OnGpu, Outcome, Usage, chain_from_args, leading_filters_on_gpu};
 
 /// Where the `render` options are documented for `--help`.
 pub const EXIT_CODES: &str = "Exit codes: 0 every file rendered; 1 processing error (bad or \
@@ -48,23 +47,21 @@ pub enum Device {
 }
 
 /// `--device cuda`'s chain adapter: the filters a chain starts with on a CUDA graph built for
-/// the file's shape; the chain as it is (with a warning) when that fails or it starts with
+/// the file's shape; the chain as it is (after a warning) when that fails or it starts with
 /// something else.
 fn filters_on_gpu(
-    chain: &rtfx::dsp::Chain,
+    chain: &Chain,
     rate: u32,
     frames: usize,
     channels: usize,
-) -> rtfx::Result<Option<rtfx::dsp::Chain>> {
-    use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
-    match offload_leading_filters(chain, f64::from(rate), frames, channels, cuda_engine) {
-        Ok(Some(offloaded)) => Ok(Some(offloaded.chain)),
-        Ok(None) => Ok(None),
-        Err(e) => {
-            errln!("warning: --device cuda: {e}; this file renders on the CPU");
-            Ok(None)
-        }
-    }
+) -> rtfx::Result<Option<Chain>> {
+    let fallback = "this file renders on the CPU";
+    Ok(
+        match leading_filters_on_gpu(chain, rate, frames, channels, fallback) {
+            OnGpu::Offloaded(offloaded) => Some(offloaded.chain),
+            OnGpu::NoFilters | OnGpu::Failed => None,
+        },
+    )
 }
 
 /// Options of `rtfx render`.
@@ -157,7 +154,7 @@ struct Job {
 
 /// Runs `rtfx render`.
 pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
-    let (chain, file) = build_chain(&args).map_err(Usage)?;
+    let (chain, file) = chain_from_args(args.chain.as_deref(), &args.effects).map_err(Usage)?;
     let options = render_options(&args).map_err(Usage)?;
     let chunk_size = args
         .chunk_size
@@ -303,35 +300,6 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
-}
-
-/// The chain from --chain then -e, and the chain file's top-level settings.
-fn build_chain(args: &RenderArgs) -> anyhow::Result<(Chain, Option<ChainFile>)> {
-    let mut chain = Chain::new(Vec::new());
-    let mut file = None;
-    if let Some(path) = &args.chain {
-        let text = std::fs::read(path)
-            .with_context(|| format!("cannot read chain file '{}'", path.display()))?;
-        let text = String::from_utf8(text).map_err(|_| {
-            anyhow!(
-                "chain file '{}' is not UTF-8 text; give a TOML file with [[effects]] tables",
-                path.display()
-            )
-        })?;
-        let parsed = chain_from_toml(&text)
-            .with_context(|| format!("in chain file '{}'", path.display()))?;
-        for fx in parsed.chain.effects() {
-            chain.push(fx.clone_box());
-        }
-        file = Some(parsed);
-    }
-    // Numbered by their place in the whole chain, after the file's effects.
-    append_specs(&mut chain, &args.effects).context("in -e/--effect")?;
-    anyhow::ensure!(
-        !chain.is_empty(),
-        "no effects specified: add -e SPEC (e.g. -e gain:0.5) or --chain FILE.toml; `rtfx effects` lists them"
-    );
-    Ok((chain, file))
 }
 
 fn render_options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {

@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::dsp::fx::normalize::Levels;
 use crate::error::{Error, Result};
 use crate::offline::audio_io::{
     AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, OutputFormat, ReadOptions, Subtype,
@@ -292,6 +293,42 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (fs::canonicalize(a), fs::canonicalize(output_dir(b))) {
         (Ok(ca), Ok(dir)) => b.file_name().is_some_and(|name| ca == dir.join(name)),
         _ => false,
+    }
+}
+
+impl StreamProcessor {
+    /// torchfx's `process_file`: renders `input` into `output` (parent directories created,
+    /// an existing output replaced, the input never overwritten), format from the output's
+    /// extension, `subtype` or the format's default. Same rate and channels as the input, no
+    /// tail; see [`crate::offline::render::render_file`] for every option.
+    pub fn process_file(
+        &mut self,
+        input: &Path,
+        output: &Path,
+        subtype: Option<Subtype>,
+    ) -> Result<RenderReport> {
+        if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::io(
+                    format!("Cannot create directory '{}': {e}", parent.display()),
+                    parent.display().to_string(),
+                )
+            })?;
+        }
+        check_paths(input, output, true)?;
+        let options = RenderOptions {
+            subtype,
+            force: true,
+            ..RenderOptions::default()
+        };
+        render_file(
+            self,
+            input,
+            output,
+            &options,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
     }
 }
 
@@ -727,15 +764,14 @@ pub struct Measured {
     pub true_peak: Option<f64>,
 }
 
-/// Whole-file levels for normalisation: sample peak, RMS and, for a loudness target, the
+/// Whole-file levels for normalisation: sample peak and RMS ([`Levels`], the normalize
+/// effect's own measurement) and, for a loudness target, the
 /// integrated loudness (the `ebur128` crate) and the true peak (rtfx's own oversampling meter,
 /// [`crate::dsp::true_peak`]: the `ebur128` crate's 4× true peak reads low on inter-sample
 /// peaks near Nyquist, 0.15 dB on `tests/true_peak.rs`'s material, which let the -1 dBTP
 /// ceiling be crossed).
 struct Meter {
-    peak: f64,
-    sum_sq: f64,
-    count: u64,
+    levels: Levels,
     ebu: Option<ebur128::EbuR128>,
     true_peak: Option<crate::dsp::true_peak::TruePeakMeter>,
 }
@@ -753,9 +789,7 @@ impl Meter {
             .as_ref()
             .map(|_| crate::dsp::true_peak::TruePeakMeter::new(channels));
         Ok(Meter {
-            peak: 0.0,
-            sum_sq: 0.0,
-            count: 0,
+            levels: Levels::default(),
             ebu,
             true_peak,
         })
@@ -763,15 +797,7 @@ impl Meter {
 
     fn add(&mut self, block: &[&[f32]]) -> Result<()> {
         for ch in block {
-            let mut peak = 0.0f32;
-            let mut sum = 0.0f64;
-            for &x in *ch {
-                peak = peak.max(x.abs());
-                sum += f64::from(x) * f64::from(x);
-            }
-            self.peak = self.peak.max(f64::from(peak));
-            self.sum_sq += sum;
-            self.count += ch.len() as u64;
+            self.levels.add(ch);
         }
         if let Some(ebu) = &mut self.ebu {
             ebu.add_frames_planar_f32(block)
@@ -784,23 +810,16 @@ impl Meter {
     }
 
     fn finish(self) -> Result<Measured> {
-        let rms = if self.count == 0 {
-            0.0
-        } else {
-            (self.sum_sq / self.count as f64).sqrt()
-        };
+        let peak = self.levels.peak();
         let lufs = self
             .ebu
             .as_ref()
             .map(|ebu| ebu.loudness_global().unwrap_or(f64::NEG_INFINITY));
         // Never below the sample peak (the meter's reading is at least that, up to rounding).
-        let true_peak = self
-            .true_peak
-            .as_ref()
-            .map(|m| m.true_peak().max(self.peak));
+        let true_peak = self.true_peak.as_ref().map(|m| m.true_peak().max(peak));
         Ok(Measured {
-            peak: self.peak,
-            rms,
+            peak,
+            rms: self.levels.rms(),
             lufs,
             true_peak,
         })

@@ -25,11 +25,8 @@
 
 use crate::dsp::chain::{Chain, in_effect};
 use crate::error::{Error, Result};
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
-use crate::offline::audio_io::{AudioReader, Subtype};
-use crate::offline::render::{RenderOptions, RenderReport, check_paths, render_file};
+use crate::offline::audio_io::AudioReader;
 
 /// Largest block the chain is prepared for; longer chunks are processed in pieces of this
 /// size (output is the same, and the working set stays in cache).
@@ -172,40 +169,6 @@ impl StreamProcessor {
     /// Processes one planar block in place (any length).
     pub fn process_block(&mut self, block: &mut [&mut [f32]]) {
         self.chain.process(block);
-    }
-
-    /// torchfx's `process_file`: renders `input` into `output` (parent directories created,
-    /// an existing output replaced, the input never overwritten), format from the output's
-    /// extension, `subtype` or the format's default. Same rate and channels as the input, no
-    /// tail; see [`crate::offline::render::render_file`] for every option.
-    pub fn process_file(
-        &mut self,
-        input: &Path,
-        output: &Path,
-        subtype: Option<Subtype>,
-    ) -> Result<RenderReport> {
-        if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                Error::io(
-                    format!("Cannot create directory '{}': {e}", parent.display()),
-                    parent.display().to_string(),
-                )
-            })?;
-        }
-        check_paths(input, output, true)?;
-        let options = RenderOptions {
-            subtype,
-            force: true,
-            ..RenderOptions::default()
-        };
-        render_file(
-            self,
-            input,
-            output,
-            &options,
-            &mut |_| {},
-            &AtomicBool::new(false),
-        )
     }
 
     /// Configures for `reader`'s file and yields its processed chunks, lazily, as planar

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::realtime::metrics::percentile_index;
 use atomic_float::{AtomicF32, AtomicF64};
 use nice_plug::prelude::*;
 
@@ -232,12 +233,13 @@ impl Meters {
         if total == 0 {
             return None;
         }
+        // The real-time processor's nearest rank, over the histogram's bins.
         let quantile = |q: f64| {
-            let rank = (q * total as f64).ceil().max(1.0) as u64;
+            let index = percentile_index(total as usize, q) as u64;
             let mut seen = 0u64;
             for (i, &c) in counts.iter().enumerate() {
                 seen += u64::from(c);
-                if seen >= rank {
+                if seen > index {
                     return (i as f32 + 0.5) * LOAD_BIN_PERCENT;
                 }
             }
@@ -635,6 +637,32 @@ impl Vst3Plugin for Rtfx {
         Vst3SubCategory::Delay,
         Vst3SubCategory::Stereo,
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realtime::LatencyStats;
+
+    /// The load histogram's quantiles are the real-time processor's nearest rank
+    /// ([`LatencyStats`]) over the same values, to the bin.
+    #[test]
+    fn load_quantiles_match_the_processors_statistics() {
+        let meters = Meters::default();
+        // 100 blocks, one in each bin 0..100 (0.25 % apart), recorded at the bins' centres.
+        let loads: Vec<f32> = (0..100)
+            .map(|i| (i as f32 + 0.5) * LOAD_BIN_PERCENT)
+            .collect();
+        for &load in loads.iter().rev() {
+            meters.record(StripLevels::default(), load);
+        }
+        let mut nanos: Vec<u64> = loads.iter().map(|&l| (l * 1e6) as u64).collect();
+        let reference = LatencyStats::from_nanos(&mut nanos);
+        let stats = meters.load_stats().expect("100 blocks");
+        assert_eq!(stats.blocks, 100);
+        assert!((f64::from(stats.median_percent) - reference.median).abs() < 1e-6);
+        assert!((f64::from(stats.p99_percent) - reference.p99).abs() < 1e-6);
+    }
 }
 
 nice_export_clap!(Rtfx);

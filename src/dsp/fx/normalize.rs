@@ -87,11 +87,62 @@ fn scale_channel(ch: &mut [f32], level: f64, peak: f64) {
     }
 }
 
-fn channel_peak(ch: &[f32]) -> f64 {
-    ch.iter()
-        .filter(|x| x.is_finite())
-        .fold(0.0f32, |m, x| m.max(x.abs()))
-        .into()
+/// Running sample peak and mean square of a signal, NaN and infinity left out: the one level
+/// measurement of the normalize effect (per block) and the renderer's `--normalize` (per file).
+///
+/// ```
+/// use rtfx::dsp::fx::normalize::Levels;
+/// let mut levels = Levels::default();
+/// levels.add(&[0.5, -1.0]);
+/// levels.add(&[f32::NAN, 0.5]);
+/// assert_eq!(levels.peak(), 1.0);
+/// assert_eq!(levels.rms(), 0.5f64.sqrt());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Levels {
+    peak: f32,
+    sum_sq: f64,
+    count: u64,
+}
+
+impl Levels {
+    /// Adds samples (of any channel) to the measurement.
+    pub fn add(&mut self, samples: &[f32]) {
+        let mut peak = self.peak;
+        let mut sum = 0.0f64;
+        let mut count = 0u64;
+        for &x in samples.iter().filter(|x| x.is_finite()) {
+            peak = peak.max(x.abs());
+            sum += f64::from(x) * f64::from(x);
+            count += 1;
+        }
+        self.peak = peak;
+        self.sum_sq += sum;
+        self.count += count;
+    }
+
+    /// The largest |x| added (0 before any).
+    pub fn peak(&self) -> f64 {
+        f64::from(self.peak)
+    }
+
+    /// The root mean square of every finite sample added (0 before any).
+    pub fn rms(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            (self.sum_sq / self.count as f64).sqrt()
+        }
+    }
+}
+
+/// The levels of frames `r` of every channel.
+fn block_levels(block: &[&mut [f32]], r: Range<usize>) -> Levels {
+    let mut levels = Levels::default();
+    for ch in block {
+        levels.add(&ch[r.clone()]);
+    }
+    levels
 }
 
 /// Normalises frames `r` of `block` in place; `scratch` must hold every sample of the range for
@@ -106,24 +157,13 @@ fn apply(
 ) {
     match strategy {
         NormalizeStrategy::Peak => {
-            let m = block
-                .iter()
-                .map(|c| channel_peak(&c[r.clone()]))
-                .fold(0.0, f64::max);
+            let m = block_levels(block, r.clone()).peak();
             scale(block, r, m, peak);
         }
         NormalizeStrategy::Rms => {
-            let mut sum = 0.0f64;
-            let mut count = 0usize;
-            for ch in block.iter() {
-                for &x in ch[r.clone()].iter().filter(|x| x.is_finite()) {
-                    sum += f64::from(x) * f64::from(x);
-                    count += 1;
-                }
-            }
-            if count > 0 {
-                scale(block, r, (sum / count as f64).sqrt(), peak);
-            }
+            // No finite sample: rms() is 0 and nothing is scaled.
+            let m = block_levels(block, r.clone()).rms();
+            scale(block, r, m, peak);
         }
         NormalizeStrategy::Percentile => {
             let mut n = 0;
@@ -160,7 +200,9 @@ fn apply(
         NormalizeStrategy::PerChannel => {
             for ch in block.iter_mut() {
                 let ch = &mut ch[r.clone()];
-                let m = channel_peak(ch);
+                let mut levels = Levels::default();
+                levels.add(ch);
+                let m = levels.peak();
                 if m > 0.0 {
                     scale_channel(ch, m, peak);
                 }
