@@ -185,7 +185,7 @@ fn chain_from_args(
 /// Where `--device cuda` put a chain, from [`leading_filters_on_gpu`].
 enum OnGpu {
     /// Its leading filters run on a CUDA graph.
-    Offloaded(Offloaded),
+    Offloaded(Box<Offloaded>),
     /// It does not start with a filter: it stays on the CPU.
     NoFilters,
     /// The GPU failed (a warning said why): it stays on the CPU.
@@ -203,7 +203,7 @@ fn leading_filters_on_gpu(
     fallback: &str,
 ) -> OnGpu {
     match offload_leading_filters(chain, f64::from(rate), frames, channels, cuda_engine) {
-        Ok(Some(offloaded)) => OnGpu::Offloaded(offloaded),
+        Ok(Some(offloaded)) => OnGpu::Offloaded(Box::new(offloaded)),
         Ok(None) => OnGpu::NoFilters,
         Err(e) => {
             errln!("warning: --device cuda: {e}; {fallback}");
