@@ -371,7 +371,7 @@ fn the_tail_includes_the_offload_latency() {
 #[test]
 fn the_worker_asks_for_real_time_scheduling_and_says_if_it_got_it() {
     let _serial = serial();
-    let expected = std::thread::spawn(|| rtfx::realtime::processor::promote_current_thread(60))
+    let expected = std::thread::spawn(|| rtfx::realtime::worker::promote_current_thread(60))
         .join()
         .expect("probe thread");
     let mut plugin = plugin_with(&[], "Offload");

@@ -10,8 +10,8 @@ use rtfx::Error;
 use rtfx::dsp::Chain;
 use rtfx::dsp::spec::parse_chain;
 use rtfx::realtime::{
-    BackendStatus, HostBackend, ProcessorOptions, RealtimeProcessor, StreamConfig, StreamState,
-    TestBackend, TestDriver,
+    BackendStatus, ProcessorOptions, RealtimeProcessor, StreamConfig, StreamState, TestBackend,
+    TestDriver,
 };
 
 #[global_allocator]
@@ -790,68 +790,10 @@ fn a_worker_failure_surfaces_at_stop() {
 }
 
 #[test]
-fn host_driven_stream_has_fixed_latency_for_any_host_block_sizes() {
-    // A plugin's offload mode: the host's process() drives the stream with blocks of varying
-    // size; the output is the offline result delayed by exactly two buffers (the adapter's and
-    // the primed one), whatever the sizes.
-    let b = 64;
-    let frames = 64 * 50;
-    let input = noise(frames, 11);
-    let specs = [
-        "hibutterworth:80,order=2",
-        "lobutterworth:8000,order=4",
-        "gain:1.5",
-    ];
-    let (backend, mut driver) = HostBackend::new(true);
-    let config = StreamConfig::new(48000, b).with_channels(1, 1);
-    let mut p = RealtimeProcessor::new(chain(&specs), Box::new(backend), config, manual()).unwrap();
-    p.start().unwrap();
-    let mut output = vec![0.0f32; frames];
-    let mut seed = 5u64;
-    let mut pos = 0;
-    while pos < frames {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let n = (1 + (seed >> 33) as usize % b).min(frames - pos);
-        let (inp, out) = (&input[pos..pos + n], &mut output[pos..pos + n]);
-        assert_no_alloc(|| {
-            assert!(driver.process(&[inp], &mut [out], OK));
-        });
-        p.process_pending().unwrap();
-        pos += n;
-    }
-    let mut expected = input.clone();
-    let mut reference = chain(&specs);
-    reference.prepare(48000.0, b, 1).unwrap();
-    for start in (0..frames).step_by(b) {
-        reference.process(&mut [&mut expected[start..start + b]]);
-    }
-    let lag = 2 * b;
-    assert!(output[..lag].iter().all(|&x| x == 0.0));
-    let mismatch = output[lag..]
-        .iter()
-        .zip(&expected[..frames - lag])
-        .position(|(a, e)| a != e);
-    assert_eq!(mismatch, None);
-    assert_eq!(p.xrun_count(), 0);
-    p.stop().unwrap();
-    assert_eq!(p.backend().state(), StreamState::Closed);
-    let mut out = vec![1.0f32; 8];
-    assert!(
-        !driver.process(&[&input[..8]], &mut [&mut out], OK),
-        "closed: silence"
-    );
-    assert_eq!(out, vec![0.0; 8]);
-}
-
-#[test]
 fn processor_and_backends_are_send() {
     fn assert_send<T: Send>() {}
     assert_send::<RealtimeProcessor>();
     assert_send::<rtfx::realtime::CpalBackend>();
-    assert_send::<HostBackend>();
-    assert_send::<rtfx::realtime::HostDriver>();
     assert_send::<TestDriver>();
 }
 

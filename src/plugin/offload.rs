@@ -1,6 +1,7 @@
 //! The plugin's offload mode: `process()` only moves samples through two of the real-time
-//! engine's lock-free rings ([`crate::realtime::ring`]); a worker thread runs its own
-//! [`Strip`] on them in fixed chunks of [`OFFLOAD_CHUNK`] frames.
+//! engine's lock-free rings ([`crate::realtime::ring`]); the real-time processor's worker thread
+//! ([`crate::realtime::worker`]) runs the plugin's own [`Strip`] on them in fixed chunks of
+//! [`OFFLOAD_CHUNK`] frames.
 //!
 //! Timing: the audio thread writes a host block into the input ring, wakes the worker and
 //! reads as many frames from the output ring. After every (re)start the first
@@ -36,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::gpu::offload::EngineFactory;
 use crate::realtime::config::MAX_STREAM_CHANNELS;
 use crate::realtime::ring::{RingConsumer, RingProducer, ring_buffer};
+use crate::realtime::worker::{WorkerTask, WorkerThread};
 
 /// Frames the worker processes at a time.
 pub const OFFLOAD_CHUNK: usize = 64;
@@ -44,7 +46,9 @@ pub const OFFLOAD_CHUNK: usize = 64;
 /// the host's largest block, and the latency grows by one.
 pub const MAX_OFFLOAD_BLOCK: usize = 1 << 20;
 
-/// Real-time (SCHED_FIFO) priority asked for the worker thread.
+/// Real-time (SCHED_FIFO) priority asked for the worker thread: below JACK's and the host's
+/// own audio threads (which are around 70–95), above everything else, since a late worker is
+/// an audible gap.
 const WORKER_PRIORITY: i32 = 60;
 
 /// How long an offline render waits for the worker before giving up on a block (counted as
@@ -96,7 +100,6 @@ pub fn gpu_status_line(filters_on_gpu: bool) -> String {
 
 /// What the two threads share.
 struct Shared {
-    stop: AtomicBool,
     flush: AtomicU8,
     /// Reset the strip to the current parameters before the next chunk (a restart while no
     /// audio is queued: no handshake needed).
@@ -145,7 +148,8 @@ pub struct Offload {
     shared: Arc<Shared>,
     to_worker: RingProducer,
     from_worker: RingConsumer,
-    thread: Option<JoinHandle<()>>,
+    /// `None` only while dropping (the worker stops before the engine builder).
+    worker: Option<WorkerThread<Worker>>,
     waker: Thread,
     /// GPU mode's engine builder, where there is a device (stopped and joined on drop).
     engine_builder: Option<(Arc<EngineBuild>, JoinHandle<()>)>,
@@ -227,7 +231,6 @@ impl Offload {
             None => None,
         };
         let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
             flush: AtomicU8::new(RUNNING),
             reset_strip: AtomicBool::new(false),
             tail: AtomicUsize::new(0),
@@ -245,19 +248,13 @@ impl Offload {
                 .as_ref()
                 .map(|(build, thread)| (build.clone(), thread.thread().clone())),
         };
-        let thread = std::thread::Builder::new()
-            .name("rtfx-offload".into())
-            .spawn(move || worker.run())
-            .map_err(|e| {
-                Error::backend_not_available("offload worker")
-                    .with_message(format!("cannot start the offload thread: {e}"))
-            })?;
-        let waker = thread.thread().clone();
+        let worker = WorkerThread::spawn("offload", Some(WORKER_PRIORITY), worker)?;
+        let waker = worker.waker().clone();
         Ok(Self {
             shared,
             to_worker,
             from_worker,
-            thread: Some(thread),
+            worker: Some(worker),
             waker,
             engine_builder,
             latency,
@@ -382,11 +379,8 @@ fn write_planar(ring: &mut RingProducer, block: &[&mut [f32]], frames: usize) ->
 
 impl Drop for Offload {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        self.waker.unpark();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // Stops and joins the worker.
+        drop(self.worker.take());
         if let Some((build, thread)) = self.engine_builder.take() {
             // Waits out a build in progress (a kernel compile): deactivation, not the audio
             // thread.
@@ -397,13 +391,16 @@ impl Drop for Offload {
     }
 }
 
-impl Worker {
-    fn run(mut self) {
-        // Below JACK's and the host's own audio threads (which are around 70–95), above
-        // everything else: a late worker is an audible gap.
-        let realtime = crate::realtime::processor::promote_current_thread(WORKER_PRIORITY);
+impl WorkerTask for Worker {
+    fn started(&mut self, realtime: bool) {
         self.meters.set_worker_realtime(realtime);
-        while !self.shared.stop.load(Ordering::Acquire) {
+    }
+
+    /// Carries out a pending flush, then processes chunks while a whole one is queued and
+    /// there is room for its output. Woken by every host block, a flush, a stall change and
+    /// the stop.
+    fn run_ready(&mut self) {
+        loop {
             let flush = self.shared.flush.load(Ordering::Acquire);
             if flush != RUNNING {
                 let queued = self.input.available_read();
@@ -419,14 +416,14 @@ impl Worker {
                 || self.input.available_read() < OFFLOAD_CHUNK
                 || self.output.available_write() < OFFLOAD_CHUNK
             {
-                // Woken by every host block, a flush, a stall change and the stop.
-                std::thread::park_timeout(Duration::from_millis(50));
-                continue;
+                return;
             }
             self.chunk();
         }
     }
+}
 
+impl Worker {
     /// Clears the strip's state and jumps it to the current parameters (as the plugin's
     /// `reset` and first block after it do inline).
     fn reset_strip(&mut self) {

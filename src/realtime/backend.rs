@@ -288,22 +288,6 @@ impl BlockAdapter {
         }
     }
 
-    /// Makes a duplex adapter run one block behind from the start, so its latency is the same
-    /// whatever the device's buffer sizes (a plugin reports it to the host once). Other
-    /// directions add no latency and are unchanged.
-    pub fn with_fixed_delay(mut self) -> Self {
-        if self.channels_in > 0 && self.channels_out > 0 && !self.delayed {
-            self.delayed = true;
-            self.zeros_owed = self.block;
-        }
-        self
-    }
-
-    /// Frames of latency the adapter adds now: one block once a duplex adapter runs delayed.
-    pub fn added_latency(&self) -> usize {
-        if self.delayed { self.block } else { 0 }
-    }
-
     /// Frames per callback.
     pub fn block(&self) -> usize {
         self.block

@@ -8,10 +8,10 @@
 pub mod backend;
 pub mod config;
 pub mod cpal_backend;
-pub mod host_backend;
 pub mod metrics;
 pub mod processor;
 pub mod ring;
+pub mod worker;
 
 pub use backend::{
     AudioBackend, AudioCallback, BlockAdapter, DeviceInfo, TestBackend, TestCounts, TestDriver,
@@ -20,7 +20,6 @@ pub use config::{
     BackendStatus, DeviceSelector, Latency, StreamConfig, StreamDirection, StreamState,
 };
 pub use cpal_backend::CpalBackend;
-pub use host_backend::{HostBackend, HostDriver};
 pub use metrics::{LatencyLog, LatencyStats};
 pub use processor::{ProcessorOptions, ProcessorStats, RealtimeProcessor};
 pub use ring::{RingConsumer, RingProducer, ring_buffer};

@@ -33,13 +33,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::thread::{JoinHandle, Thread};
-use std::time::{Duration, Instant};
+use std::thread::Thread;
+use std::time::Instant;
 
 use super::backend::{AudioBackend, AudioCallback};
 use super::config::{BackendStatus, MAX_STREAM_CHANNELS, StreamConfig};
 use super::metrics::{Counters, LatencyLog, LatencyStats};
 use super::ring::{RingConsumer, RingProducer, ring_buffer};
+use super::worker::{WorkerTask, WorkerThread};
 use crate::dsp::Chain;
 use crate::dsp::chain::ParamAddress;
 use crate::error::{Error, Result};
@@ -88,29 +89,11 @@ struct Shared {
     counters: Counters,
     callback_log: LatencyLog,
     chunk_log: LatencyLog,
-    stop: AtomicBool,
     reset_engine: AtomicBool,
     reset_output: AtomicU64,
     input_fill: AtomicUsize,
     output_fill: AtomicUsize,
     worker_realtime: AtomicBool,
-}
-
-/// Asks real-time (SCHED_FIFO) scheduling at `priority` (1–99) for the calling thread; true
-/// when granted. Used by the processor's worker and the plugin's offload worker.
-#[cfg(unix)]
-pub fn promote_current_thread(priority: i32) -> bool {
-    let param = libc::sched_param {
-        sched_priority: priority.clamp(1, 99),
-    };
-    // SAFETY: pthread_self() is the calling thread; `param` lives across the call.
-    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
-}
-
-/// Real-time scheduling is not implemented on this platform.
-#[cfg(not(unix))]
-pub fn promote_current_thread(_priority: i32) -> bool {
-    false
 }
 
 /// The DSP side: owns the chain and the engine's halves of the rings.
@@ -214,6 +197,18 @@ impl Engine {
                 .store(tx.available_read(), Ordering::Relaxed);
         }
         done
+    }
+}
+
+impl WorkerTask for Engine {
+    fn run_ready(&mut self) {
+        self.drain();
+    }
+
+    fn started(&mut self, realtime: bool) {
+        self.shared
+            .worker_realtime
+            .store(realtime, Ordering::Release);
     }
 }
 
@@ -383,7 +378,7 @@ pub struct RealtimeProcessor {
     /// holds the values set.
     control: Chain,
     engine: Option<Engine>,
-    worker: Option<JoinHandle<Engine>>,
+    worker: Option<WorkerThread<Engine>>,
     params: rtrb::Producer<(ParamAddress, f64)>,
     shared: Arc<Shared>,
     running: bool,
@@ -462,7 +457,6 @@ impl RealtimeProcessor {
             counters: Counters::default(),
             callback_log: LatencyLog::new(options.latency_log_size),
             chunk_log: LatencyLog::new(options.latency_log_size),
-            stop: AtomicBool::new(false),
             reset_engine: AtomicBool::new(false),
             reset_output: AtomicU64::new(0),
             input_fill: AtomicUsize::new(0),
@@ -519,7 +513,6 @@ impl RealtimeProcessor {
                     .with_suggestion("create a new RealtimeProcessor"),
             );
         }
-        self.shared.stop.store(false, Ordering::Release);
         self.shared.reset_engine.store(false, Ordering::Release);
         let b = self.config.buffer_size;
         let frames = self.options.ring_blocks.saturating_mul(b);
@@ -552,39 +545,10 @@ impl RealtimeProcessor {
             reset_seen: self.shared.reset_output.load(Ordering::Acquire),
         };
         if self.options.start_worker {
-            let shared = self.shared.clone();
-            let priority = self.options.worker_priority;
-            shared.worker_realtime.store(false, Ordering::Release);
-            let spawned = std::thread::Builder::new()
-                .name("rtfx-realtime-dsp".into())
-                .spawn(move || {
-                    if let Some(p) = priority {
-                        shared
-                            .worker_realtime
-                            .store(promote_current_thread(p), Ordering::Release);
-                    }
-                    let mut engine = engine;
-                    let park = Duration::from_millis(50);
-                    loop {
-                        engine.drain();
-                        if shared.stop.load(Ordering::Acquire) {
-                            break;
-                        }
-                        std::thread::park_timeout(park);
-                    }
-                    engine
-                });
-            match spawned {
-                Ok(handle) => {
-                    side.worker = Some(handle.thread().clone());
-                    self.worker = Some(handle);
-                }
-                Err(e) => {
-                    return Err(Error::realtime(format!(
-                        "Could not start the DSP worker thread: {e}"
-                    )));
-                }
-            }
+            self.shared.worker_realtime.store(false, Ordering::Release);
+            let worker = WorkerThread::spawn("realtime-dsp", self.options.worker_priority, engine)?;
+            side.worker = Some(worker.waker().clone());
+            self.worker = Some(worker);
         } else {
             self.engine = Some(engine);
         }
@@ -610,30 +574,11 @@ impl RealtimeProcessor {
 
     /// Signals the worker, waits for it and takes the engine back.
     fn join_worker(&mut self) -> Result<()> {
-        let Some(handle) = self.worker.take() else {
+        let Some(worker) = self.worker.take() else {
             return Ok(());
         };
-        self.shared.stop.store(true, Ordering::Release);
-        handle.thread().unpark();
-        match handle.join() {
-            Ok(engine) => {
-                self.engine = Some(engine);
-                Ok(())
-            }
-            Err(panic) => {
-                let reason = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(
-                    Error::realtime(format!("The DSP worker thread panicked: {reason}"))
-                        .with_suggestion(
-                            "this is a bug in an effect; please report it with the chain used",
-                        ),
-                )
-            }
-        }
+        self.engine = Some(worker.join()?);
+        Ok(())
     }
 
     /// Stops: stops and closes the backend's stream, stops the worker, and returns the first
@@ -726,7 +671,7 @@ impl RealtimeProcessor {
             None => {
                 self.shared.reset_engine.store(true, Ordering::Release);
                 if let Some(worker) = &self.worker {
-                    worker.thread().unpark();
+                    worker.waker().unpark();
                 }
             }
         }
