@@ -170,7 +170,7 @@ mod tests {
     fn without_a_priority_it_stays_at_normal_priority() {
         let (tx, rx) = std::sync::mpsc::channel();
         let worker = WorkerThread::spawn("test", None, Started(tx)).unwrap();
-        assert_eq!(rx.recv().unwrap(), false);
+        assert!(!rx.recv().unwrap());
         drop(worker);
     }
 }
