@@ -192,7 +192,7 @@ fn the_checker_is_armed() {
 /// the state to the engine and back, uploading coefficients and running it never allocate.
 #[test]
 fn the_strip_with_a_filter_engine_processes_without_allocating() {
-    use rtfx::gpu::offload::emulated_engine;
+    use rtfx::dsp::filter::engine::emulated_engine;
     use rtfx::plugin::strip::{Strip, StripSettings};
     let mut settings = StripSettings::default();
     settings.high_pass.enabled = true;

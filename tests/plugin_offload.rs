@@ -397,9 +397,9 @@ fn counting_engine(
     cascade: &rtfx::dsp::filter::sos::SosCascade,
     channels: usize,
     frames: usize,
-) -> rtfx::Result<Box<dyn rtfx::gpu::offload::CascadeEngine>> {
+) -> rtfx::Result<Box<dyn rtfx::dsp::filter::engine::CascadeEngine>> {
     ENGINE_BUILDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    rtfx::gpu::offload::emulated_engine(cascade, channels, frames)
+    rtfx::dsp::filter::engine::emulated_engine(cascade, channels, frames)
 }
 
 #[test]
@@ -411,7 +411,7 @@ fn gpu_engine_is_built_when_gpu_mode_is_first_used_and_takes_over_mid_stream() {
     use std::sync::atomic::Ordering::SeqCst;
 
     let _serial = serial();
-    let start = |factory: Option<rtfx::gpu::offload::EngineFactory>| {
+    let start = |factory: Option<rtfx::dsp::filter::engine::EngineFactory>| {
         let params = Arc::new(RtfxParams::default());
         for (id, text) in [
             ("mode", "Offload"),

@@ -663,7 +663,7 @@ fn odd_blocks_do_not_panic() {
 /// and the engine really ran the steady stretches.
 #[test]
 fn the_filters_on_a_cascade_engine_sound_the_same_as_on_the_cpu() {
-    use rtfx::gpu::offload::emulated_engine;
+    use rtfx::dsp::filter::engine::emulated_engine;
     let start = everything_on();
     let mut cpu = prepared(&start);
     let mut gpu = prepared(&start);

@@ -25,8 +25,9 @@
 /// Name of the kernel's entry point.
 pub const KERNEL_NAME: &str = "sos_cascade";
 
-/// Most sections the kernel holds in registers (the runner refuses more).
-pub const MAX_SECTIONS: usize = 64;
+/// Most sections the kernel holds in registers (the runner refuses more): the limit every
+/// cascade engine shares.
+pub const MAX_SECTIONS: usize = crate::dsp::filter::engine::MAX_ENGINE_SECTIONS;
 
 /// CUDA C source of the kernel. Buffers are planar: `input[ch * frames + n]`; `coeffs` holds
 /// `[b0, a1, a2, k1, k2]` per section; `state` holds `[s1, s2]` per section per channel.
@@ -80,177 +81,9 @@ extern "C" __global__ void sos_cascade(
 }
 "#;
 
-/// Runs the kernel's arithmetic on the CPU, thread by thread (one per channel), over planar
-/// buffers of `channels × frames`. `coeffs` are [`SosCascade::coefficient_rows`]
-/// (`[b0, a1, a2, k1, k2]`); `state`
-/// holds `[s1, s2]` per section per channel and carries over between calls.
-///
-/// [`SosCascade::coefficient_rows`]: crate::dsp::filter::sos::SosCascade::coefficient_rows
-///
-/// ```
-/// use rtfx::dsp::filter::design::{design_iir, BandType, Family};
-/// use rtfx::dsp::filter::sos::{fused_multiply_add, SosCascade};
-/// use rtfx::gpu::kernel::emulate;
-///
-/// let design = design_iir(Family::Butterworth, BandType::Lowpass, 4, 1000.0, 48000.0);
-/// let mut cpu = SosCascade::new(design.as_slice(), 1);
-/// let rows = cpu.coefficient_rows();
-/// let mut state = vec![0.0; rows.len() * 2];
-/// let input: Vec<f32> = (0..256).map(|n| ((n * 7) % 13) as f32 / 13.0 - 0.5).collect();
-/// let mut gpu_out = vec![0.0f32; 256];
-/// emulate(&rows, &mut state, &input, &mut gpu_out, 1, 256, 1.0);
-/// let mut cpu_out = input.clone();
-/// cpu.process(&mut [&mut cpu_out[..]]);
-/// if fused_multiply_add() {
-///     assert_eq!(gpu_out, cpu_out); // bit for bit
-/// }
-/// assert!(gpu_out.iter().zip(&cpu_out).all(|(g, c)| (g - c).abs() < 1e-6));
-/// ```
-pub fn emulate(
-    coeffs: &[[f64; 5]],
-    state: &mut [f64],
-    input: &[f32],
-    output: &mut [f32],
-    channels: usize,
-    frames: usize,
-    gain: f64,
-) {
-    let sections = coeffs.len();
-    for ch in 0..channels {
-        let my_state = &mut state[ch * sections * 2..(ch + 1) * sections * 2];
-        let mut st = [0.0f64; 2 * MAX_SECTIONS];
-        st[..2 * sections].copy_from_slice(my_state);
-        let inp = &input[ch * frames..(ch + 1) * frames];
-        let out = &mut output[ch * frames..(ch + 1) * frames];
-        for (o, &i) in out.iter_mut().zip(inp) {
-            let mut x = f64::from(i);
-            for (k, c) in coeffs.iter().enumerate() {
-                let old = st[2 * k];
-                let y = c[0].mul_add(x, old);
-                st[2 * k] = (-c[1]).mul_add(old, c[3].mul_add(x, st[2 * k + 1]));
-                st[2 * k + 1] = (-c[2]).mul_add(old, c[4] * x);
-                x = y;
-            }
-            let v = (x * gain) as f32;
-            let m = v.abs();
-            *o = if (crate::dsp::FLUSH_BELOW_F32..=f32::MAX).contains(&m) {
-                v
-            } else {
-                0.0
-            };
-        }
-        for (dst, &v) in my_state.iter_mut().zip(&st[..2 * sections]) {
-            *dst = crate::dsp::sanitize_state(v);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsp::filter::design::{BandType, Family, design_iir};
-    use crate::dsp::filter::sos::{SosCascade, fused_multiply_add};
-
-    fn noise(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / 16_777_216.0 - 0.5
-            })
-            .collect()
-    }
-
-    /// A fused cascade like the guitar chain's: high-pass order 2, low-pass order 4, and an
-    /// elliptic section set.
-    fn cascade(channels: usize) -> SosCascade {
-        let mut sections = Vec::new();
-        for (family, band, order, cutoff) in [
-            (Family::Butterworth, BandType::Highpass, 2, 80.0),
-            (Family::Butterworth, BandType::Lowpass, 4, 8000.0),
-            (
-                Family::Elliptic {
-                    ripple_db: 0.5,
-                    attenuation_db: 60.0,
-                },
-                BandType::Lowpass,
-                5,
-                12_000.0,
-            ),
-        ] {
-            sections
-                .extend_from_slice(design_iir(family, band, order, cutoff, 48_000.0).as_slice());
-        }
-        SosCascade::new(&sections, channels)
-    }
-
-    /// Bit for bit where the CPU cascade fuses its multiply-adds as the kernel does; within
-    /// f32 rounding of the last bits otherwise.
-    fn assert_same_as_cpu(gpu: &[f32], cpu: &[f32], channels: usize, chunk: usize) {
-        if fused_multiply_add() {
-            assert_eq!(gpu, cpu, "{channels} channels, chunk {chunk}");
-        } else {
-            for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-                assert!(
-                    (g - c).abs() <= 1e-6 * c.abs().max(1e-3),
-                    "{channels} channels, chunk {chunk}, sample {i}: {g} vs {c}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn emulation_equals_the_cpu_cascade_bit_for_bit_across_chunks() {
-        for channels in [1, 2, 5] {
-            let mut cpu = cascade(channels);
-            let rows = cpu.coefficient_rows();
-            let mut state = vec![0.0; rows.len() * 2 * channels];
-            for (chunk, frames) in [512usize, 64, 4096, 1].into_iter().enumerate() {
-                let planar: Vec<Vec<f32>> = (0..channels)
-                    .map(|c| noise(frames, (chunk * 10 + c) as u32))
-                    .collect();
-                let flat: Vec<f32> = planar.concat();
-                let mut gpu_out = vec![0.0f32; flat.len()];
-                emulate(
-                    &rows,
-                    &mut state,
-                    &flat,
-                    &mut gpu_out,
-                    channels,
-                    frames,
-                    1.5,
-                );
-                let mut cpu_out = planar.clone();
-                let mut views: Vec<&mut [f32]> = cpu_out.iter_mut().map(|c| &mut c[..]).collect();
-                cpu.process_scaled(&mut views, 1.5);
-                assert_same_as_cpu(&gpu_out, &cpu_out.concat(), channels, chunk);
-            }
-        }
-    }
-
-    #[test]
-    fn emulation_cleans_nan_and_subnormals_like_the_cpu() {
-        let mut cpu = cascade(1);
-        let rows = cpu.coefficient_rows();
-        let mut state = vec![0.0; rows.len() * 2];
-        let mut input = noise(256, 3);
-        input[10] = f32::NAN;
-        let mut out = vec![0.0f32; 256];
-        emulate(&rows, &mut state, &input, &mut out, 1, 256, 1.0);
-        assert!(out.iter().all(|v| v.is_finite()));
-        assert!(
-            state.iter().all(|&v| v == 0.0),
-            "NaN state is cleared at the chunk end"
-        );
-        let mut cpu_out = input.clone();
-        cpu.process(&mut [&mut cpu_out[..]]);
-        assert_same_as_cpu(&out, &cpu_out, 1, 0);
-        // Silence afterwards: nothing subnormal, state decays to exact zeros.
-        let silence = vec![0.0f32; 48_000];
-        let mut out = vec![1.0f32; 48_000];
-        emulate(&rows, &mut state, &silence, &mut out, 1, 48_000, 1.0);
-        assert!(out.iter().all(|v| *v == 0.0 || v.is_normal()));
-    }
 
     #[test]
     fn the_source_states_the_same_limits_as_the_emulation() {

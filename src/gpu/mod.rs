@@ -1,8 +1,9 @@
 //! GPU offload of the SOS cascade (torchfx 0.8.0's `CudaGraphRunner`), behind the `cuda`
 //! feature.
 //!
-//! - [`kernel`] (always built): the CUDA kernel's source and a CPU emulation of its exact
-//!   arithmetic, tested bit-for-bit against the CPU cascade.
+//! - [`kernel`] (always built): the CUDA kernel's source. Its exact arithmetic on the CPU, and
+//!   the engine trait every cascade engine implements, are plain DSP in
+//!   [`crate::dsp::filter::engine`].
 //! - `CudaGraphRunner` (feature `cuda`): compiles the kernel with NVRTC, captures
 //!   copy in → kernel → copy out into a CUDA graph and replays it per chunk, with the filter
 //!   state kept on the device.

@@ -16,7 +16,8 @@
 //!
 //! ```
 //! use rtfx::dsp::spec::parse_chain;
-//! use rtfx::gpu::offload::{emulated_engine, offload_leading_filters};
+//! use rtfx::dsp::filter::engine::emulated_engine;
+//! use rtfx::gpu::offload::offload_leading_filters;
 //!
 //! let chain = parse_chain(&["hibutterworth:80,order=2", "lobutterworth:8000,order=4", "reverb"]).unwrap();
 //! let offloaded = offload_leading_filters(&chain, 48000.0, 256, 2, emulated_engine)
@@ -35,74 +36,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::kernel::{MAX_SECTIONS, emulate};
+use crate::dsp::filter::engine::{
+    CascadeEngine, EngineFactory, MAX_ENGINE_CHANNELS, check_engine_shape,
+};
 use crate::dsp::filter::sos::SosCascade;
 use crate::dsp::{Chain, Effect, ParamInfo};
 use crate::error::{Error, Result};
-
-/// Most channels an offloaded chain may have (as many as a real-time stream).
-pub const MAX_ENGINE_CHANNELS: usize = 32;
-
-/// Runs fixed-shape chunks through a fused SOS cascade whose state it keeps between chunks.
-pub trait CascadeEngine: Send {
-    /// Filters one planar chunk in place: the engine's channels, 1 up to its frames (the
-    /// state carries on across chunks of any length). On error `block` is left as it was
-    /// (engines write it only after the chunk has been computed).
-    fn run(&mut self, block: &mut [&mut [f32]]) -> Result<()>;
-    /// Zeroes the filter state.
-    fn reset_state(&mut self) -> Result<()>;
-    /// Replaces the coefficients (`[b0, a1, a2, k1, k2]` per section, as many sections as the
-    /// engine was built for); the state is kept, as when a CPU cascade's coefficients change.
-    fn set_coefficients(&mut self, rows: &[[f64; 5]]) -> Result<()>;
-    /// Replaces the filter state: `[s1, s2]` per section per channel (the kernel's layout,
-    /// see [`SosCascade::export_state`]).
-    fn load_state(&mut self, state: &[f64]) -> Result<()>;
-    /// Copies the filter state out, in the same layout.
-    fn store_state(&mut self, state: &mut [f64]) -> Result<()>;
-    /// `(channels, frames)` of the chunks it was built for.
-    fn shape(&self) -> (usize, usize);
-    /// Where it runs, for messages (e.g. "CUDA graph on NVIDIA H100").
-    fn describe(&self) -> String;
-}
-
-/// Builds an engine for a cascade and a chunk shape `(cascade, channels, frames)`.
-pub type EngineFactory = fn(&SosCascade, usize, usize) -> Result<Box<dyn CascadeEngine>>;
-
-/// The kernel's CPU emulation ([`emulate`]) as an engine: the same arithmetic as the GPU, so
-/// the offload wiring can be tested without a device. Never allocates after construction.
-pub struct EmulatedEngine {
-    rows: Vec<[f64; 5]>,
-    state: Vec<f64>,
-    input: Vec<f32>,
-    output: Vec<f32>,
-    channels: usize,
-    frames: usize,
-}
-
-impl EmulatedEngine {
-    /// An engine for `cascade` and `channels × frames` chunks, with zeroed state.
-    pub fn new(cascade: &SosCascade, channels: usize, frames: usize) -> Result<Self> {
-        let rows = cascade.coefficient_rows();
-        check_engine_shape(rows.len(), channels, frames)?;
-        Ok(Self {
-            state: vec![0.0; rows.len() * 2 * channels],
-            rows,
-            input: vec![0.0; channels * frames],
-            output: vec![0.0; channels * frames],
-            channels,
-            frames,
-        })
-    }
-}
-
-/// The [`EngineFactory`] of [`EmulatedEngine`].
-pub fn emulated_engine(
-    cascade: &SosCascade,
-    channels: usize,
-    frames: usize,
-) -> Result<Box<dyn CascadeEngine>> {
-    Ok(Box::new(EmulatedEngine::new(cascade, channels, frames)?))
-}
 
 /// The [`EngineFactory`] of the CUDA graph runner; without the `cuda` feature, a driver or a
 /// device, the reason as `BackendNotAvailable("cuda")`.
@@ -123,111 +62,6 @@ pub fn cuda_engine(
         Err(super::cuda_available()
             .err()
             .unwrap_or_else(|| Error::backend_not_available("cuda")))
-    }
-}
-
-/// The error for a table of the wrong length handed to an engine.
-pub(crate) fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
-    if got == want {
-        return Ok(());
-    }
-    Err(Error::invalid_range(
-        format!("The engine holds {want} {what}, not {got}"),
-        "length",
-        got,
-    )
-    .with_suggestion("build a new engine for another cascade or shape"))
-}
-
-/// The section-count and shape limits every engine shares with the GPU kernel.
-pub(crate) fn check_engine_shape(sections: usize, channels: usize, frames: usize) -> Result<()> {
-    if sections == 0 || sections > MAX_SECTIONS {
-        return Err(Error::invalid_range(
-            format!("A cascade engine needs 1 to {MAX_SECTIONS} sections, not {sections}"),
-            "sections",
-            sections,
-        )
-        .with_suggestion("offload fewer or lower-order filters, or run them on the CPU"));
-    }
-    if channels == 0 || channels > MAX_ENGINE_CHANNELS || frames == 0 {
-        return Err(Error::invalid_range(
-            format!("Cannot run {channels}x{frames} chunks"),
-            "shape",
-            format!("{channels}x{frames}"),
-        )
-        .with_expected(format!(
-            "1 to {MAX_ENGINE_CHANNELS} channels and at least 1 frame"
-        )));
-    }
-    Ok(())
-}
-
-impl CascadeEngine for EmulatedEngine {
-    fn run(&mut self, block: &mut [&mut [f32]]) -> Result<()> {
-        let channels = self.channels;
-        let frames = block.first().map_or(0, |c| c.len());
-        if block.len() != channels
-            || frames == 0
-            || frames > self.frames
-            || block.iter().any(|c| c.len() != frames)
-        {
-            return Err(Error::invalid_range(
-                format!(
-                    "The chunk's shape differs from the engine's {channels}x(1..={})",
-                    self.frames
-                ),
-                "shape",
-                format!("{}x{frames}", block.len()),
-            ));
-        }
-        let n = channels * frames;
-        for (dst, src) in self.input[..n].chunks_exact_mut(frames).zip(block.iter()) {
-            dst.copy_from_slice(src);
-        }
-        emulate(
-            &self.rows,
-            &mut self.state,
-            &self.input[..n],
-            &mut self.output[..n],
-            channels,
-            frames,
-            1.0,
-        );
-        for (dst, src) in block.iter_mut().zip(self.output[..n].chunks_exact(frames)) {
-            dst.copy_from_slice(src);
-        }
-        Ok(())
-    }
-
-    fn reset_state(&mut self) -> Result<()> {
-        self.state.fill(0.0);
-        Ok(())
-    }
-
-    fn set_coefficients(&mut self, rows: &[[f64; 5]]) -> Result<()> {
-        check_len("coefficient rows", rows.len(), self.rows.len())?;
-        self.rows.copy_from_slice(rows);
-        Ok(())
-    }
-
-    fn load_state(&mut self, state: &[f64]) -> Result<()> {
-        check_len("state words", state.len(), self.state.len())?;
-        self.state.copy_from_slice(state);
-        Ok(())
-    }
-
-    fn store_state(&mut self, state: &mut [f64]) -> Result<()> {
-        check_len("state words", state.len(), self.state.len())?;
-        state.copy_from_slice(&self.state);
-        Ok(())
-    }
-
-    fn shape(&self) -> (usize, usize) {
-        (self.channels, self.frames)
-    }
-
-    fn describe(&self) -> String {
-        "the CPU emulation of the CUDA kernel".into()
     }
 }
 
@@ -470,6 +304,7 @@ pub fn offload_leading_filters(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::filter::engine::{EmulatedEngine, emulated_engine};
     use crate::dsp::filter::sos::fused_multiply_add;
     use crate::dsp::fx::test_util::noise;
     use crate::dsp::spec::parse_chain;

@@ -325,7 +325,7 @@ impl CudaGraphRunner {
     }
 
     /// Filters a chunk of 1 up to the captured number of frames in place (the
-    /// [`CascadeEngine`](super::offload::CascadeEngine) form of [`Self::run`]): a full chunk
+    /// [`CascadeEngine`](crate::dsp::filter::engine::CascadeEngine) form of [`Self::run`]): a full chunk
     /// replays the graph, a shorter one is launched eagerly, and the state carries on either
     /// way. On error `block` is unchanged.
     pub fn run_in_place(&mut self, block: &mut [&mut [f32]]) -> Result<()> {
@@ -450,7 +450,7 @@ impl Drop for CudaGraphRunner {
 // raw handles keep cudarc's `CudaGraph` from being `Send`.
 unsafe impl Send for CudaGraphRunner {}
 
-impl super::offload::CascadeEngine for CudaGraphRunner {
+impl crate::dsp::filter::engine::CascadeEngine for CudaGraphRunner {
     fn run(&mut self, block: &mut [&mut [f32]]) -> Result<()> {
         self.run_in_place(block)
     }
@@ -460,12 +460,12 @@ impl super::offload::CascadeEngine for CudaGraphRunner {
     }
 
     fn set_coefficients(&mut self, rows: &[[f64; 5]]) -> Result<()> {
-        super::offload::check_len("coefficient rows", rows.len(), self.sections)?;
+        crate::dsp::filter::engine::check_len("coefficient rows", rows.len(), self.sections)?;
         self.upload(rows.as_flattened(), false)
     }
 
     fn load_state(&mut self, state: &[f64]) -> Result<()> {
-        super::offload::check_len(
+        crate::dsp::filter::engine::check_len(
             "state words",
             state.len(),
             self.sections * 2 * self.channels,
@@ -474,7 +474,7 @@ impl super::offload::CascadeEngine for CudaGraphRunner {
     }
 
     fn store_state(&mut self, state: &mut [f64]) -> Result<()> {
-        super::offload::check_len(
+        crate::dsp::filter::engine::check_len(
             "state words",
             state.len(),
             self.sections * 2 * self.channels,

@@ -439,9 +439,9 @@ impl Plugin for Rtfx {
             buffer_config.max_buffer_size as usize,
             channels,
             buffer_config.process_mode,
-            offload::gpu_status()
-                .is_ok()
-                .then_some(crate::gpu::offload::cuda_engine as crate::gpu::offload::EngineFactory),
+            offload::gpu_status().is_ok().then_some(
+                crate::gpu::offload::cuda_engine as crate::dsp::filter::engine::EngineFactory,
+            ),
         );
         self.meters
             .set_offload_error(started.as_ref().err().map(|e| e.to_string()));

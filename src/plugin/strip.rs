@@ -25,12 +25,12 @@
 
 use crate::dsp::filter::biquad::{BiquadKind, design_biquad};
 use crate::dsp::filter::design::{BandType, Family, Section, design_iir};
+use crate::dsp::filter::engine::{CascadeEngine, EngineFactory};
 use crate::dsp::filter::sos::SosCascade;
 use crate::dsp::fx::{Compressor, Delay, Limiter, Reverb};
 use crate::dsp::smooth::LinearSmoother;
 use crate::dsp::{Chain, Effect, FLUSH_BELOW_F32, db_to_gain, gain_to_db, with_planar_mut};
 use crate::error::Result;
-use crate::gpu::offload::{CascadeEngine, EngineFactory};
 
 /// Frames per processing step: parameter ramps advance and coefficients are updated once per
 /// step.

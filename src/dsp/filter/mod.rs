@@ -3,6 +3,7 @@
 
 pub mod biquad;
 pub mod design;
+pub mod engine;
 pub mod fir;
 pub mod fir_design;
 pub mod iir;
