@@ -61,11 +61,8 @@ fn build(specs: &[&str]) -> Chain {
 }
 
 fn signal(frames: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut seed = 1u32;
-    let mut next = || {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (seed >> 8) as f32 / 16_777_216.0 - 0.5
-    };
+    let mut rng = rtfx::dsp::noise::Noise::new(1);
+    let mut next = || rng.sample() * 0.5;
     let left = (0..frames).map(|_| next()).collect();
     let right = (0..frames).map(|_| next()).collect();
     (left, right)

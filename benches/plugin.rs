@@ -15,6 +15,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use nice_plug::prelude::*;
+use plugin_common::noise;
 use rtfx::plugin::Rtfx;
 use rtfx::plugin::params::RtfxParams;
 use rtfx::plugin::strip::Strip;
@@ -27,18 +28,6 @@ const RATE: f64 = 48_000.0;
 /// binary without `--bench` as a quick smoke run of half a second.
 const SECONDS: f64 = 20.0;
 const SMOKE_SECONDS: f64 = 0.5;
-
-fn noise(frames: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..frames)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 0.5
-        })
-        .collect()
-}
 
 /// The normalized value of each parameter that differs from its default: every section on,
 /// with typical settings.
@@ -95,7 +84,7 @@ fn plugin_row(mode: &str, block: usize, seconds: f64) {
         2
     ));
     let frames = (seconds * RATE) as usize;
-    let mut chans = vec![noise(frames, 1), noise(frames, 2)];
+    let mut chans = vec![noise(frames, 1, 0.5), noise(frames, 2, 0.5)];
     let mut times = Vec::with_capacity(frames / block + 1);
     let period = std::time::Duration::from_secs_f64(block as f64 / RATE);
     let begin = Instant::now();
@@ -154,7 +143,7 @@ fn main() {
         let mut strip = Strip::new(settings);
         strip.prepare(RATE, block, 2, &settings).expect("prepare");
         let frames = (seconds * RATE) as usize;
-        let (mut l, mut r) = (noise(frames, 1), noise(frames, 2));
+        let (mut l, mut r) = (noise(frames, 1, 0.5), noise(frames, 2, 0.5));
         let mut times = Vec::with_capacity(frames / block + 1);
         // Warm-up pass, then the timed pass.
         for pass in 0..2 {

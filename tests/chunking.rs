@@ -22,11 +22,9 @@ fn chunked(effect: &mut dyn Effect, input: &[Vec<f32>], sizes: &[usize]) -> Vec<
     out
 }
 
-fn random_sizes(seed: u32) -> Vec<usize> {
-    common::noise(200, seed, 1.0)
-        .iter()
-        .map(|v| (v.abs() * 700.0) as usize)
-        .collect()
+fn random_sizes(seed: u64) -> Vec<usize> {
+    let mut rng = rtfx::dsp::noise::Noise::new(seed);
+    (0..200).map(|_| rng.below(700)).collect()
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 use rtfx::dsp::filter::design::{BandType, Family, design_iir};
 use rtfx::dsp::filter::sos::{SosCascade, fused_multiply_add};
+use rtfx::dsp::noise::Noise;
 use rtfx::gpu::kernel::KERNEL_NAME;
 use rtfx::gpu::{CudaGraphRunner, compile_kernel, cuda_device_name};
 
@@ -52,14 +53,9 @@ fn guitar_cascade(channels: usize) -> SosCascade {
     SosCascade::new(&sections, channels)
 }
 
-/// `frames` samples of uniform noise in [-0.5, 0.5), continuing the generator in `seed`.
-fn noise(seed: &mut u32, frames: usize) -> Vec<f32> {
-    (0..frames)
-        .map(|_| {
-            *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (*seed >> 8) as f32 / 16_777_216.0 - 0.5
-        })
-        .collect()
+/// `frames` samples of uniform noise in [-0.5, 0.5), continuing `rng`.
+fn noise(rng: &mut Noise, frames: usize) -> Vec<f32> {
+    (0..frames).map(|_| rng.sample() * 0.5).collect()
 }
 
 #[test]
@@ -111,9 +107,9 @@ fn graph_replays_equal_the_cpu_cascade_bit_for_bit() {
     let (channels, frames) = (4, 512);
     let mut cpu = guitar_cascade(channels);
     let mut gpu = CudaGraphRunner::new(&cpu, channels, frames, 3).expect("runner");
-    let mut seed = 7u32;
+    let mut rng = Noise::new(7);
     for chunk in 0..8 {
-        let input: Vec<Vec<f32>> = (0..channels).map(|_| noise(&mut seed, frames)).collect();
+        let input: Vec<Vec<f32>> = (0..channels).map(|_| noise(&mut rng, frames)).collect();
         let views: Vec<&[f32]> = input.iter().map(Vec::as_slice).collect();
         let mut out = vec![vec![0.0f32; frames]; channels];
         let mut out_views: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[..]).collect();
@@ -172,9 +168,9 @@ fn offloaded_leading_filters_on_the_gpu_equal_the_cpu_chain() {
     gpu.prepare(48_000.0, 256, 2).expect("prepare");
     let mut cpu = chain.clone();
     cpu.prepare(48_000.0, 256, 2).expect("prepare");
-    let mut seed = 11u32;
+    let mut rng = Noise::new(11);
     for len in [256usize, 256, 100, 1, 256] {
-        let input: Vec<Vec<f32>> = (0..2).map(|_| noise(&mut seed, len)).collect();
+        let input: Vec<Vec<f32>> = (0..2).map(|_| noise(&mut rng, len)).collect();
         let mut a = input.clone();
         let mut b = input;
         gpu.process(&mut a.iter_mut().map(|c| &mut c[..]).collect::<Vec<_>>());
@@ -219,7 +215,7 @@ fn the_strip_filters_on_the_gpu_sound_like_the_cpu() {
         .expect("engine");
     assert!(engine.contains("CUDA graph"), "{engine}");
     gpu.set_filter_engine_active(true);
-    let mut seed = 5u32;
+    let mut rng = Noise::new(5);
     let mut worst = 0.0f32;
     for b in 0..60 {
         if b == 20 {
@@ -228,7 +224,7 @@ fn the_strip_filters_on_the_gpu_sound_like_the_cpu() {
             cpu.set_settings(&s);
             gpu.set_settings(&s);
         }
-        let input = noise(&mut seed, 128);
+        let input = noise(&mut rng, 128);
         let (mut a, mut b2) = (input.clone(), input.clone());
         let (mut c, mut d) = (input.clone(), input);
         cpu.process(&mut [&mut a[..], &mut b2[..]]);

@@ -24,7 +24,7 @@ fn tmp() -> tempfile::TempDir {
 /// Planar noise, `channels` × `frames`, distinct per channel.
 fn signal(channels: usize, frames: usize, amplitude: f32) -> Vec<Vec<f32>> {
     (0..channels)
-        .map(|c| noise(frames, 17 + c as u32, amplitude))
+        .map(|c| noise(frames, 17 + c as u64, amplitude))
         .collect()
 }
 
@@ -373,6 +373,18 @@ fn tpdf_dither_is_zero_mean_bounded_reproducible_and_linearises() {
     assert_ne!(
         std::fs::read(&dithered).unwrap(),
         std::fs::read(&other).unwrap()
+    );
+    // Seeds that differ in the lowest bit only are different seeds (`--seed 2`, `--seed 3`).
+    let neighbour = dir.path().join("d4.wav");
+    let seeded = WriteOptions {
+        dither_seed: 43,
+        ..WriteOptions::new(OutputFormat::Wav, Subtype::Pcm16)
+    };
+    write_ours(&neighbour, seeded, 48_000, &input);
+    assert_ne!(
+        std::fs::read(&other).unwrap(),
+        std::fs::read(&neighbour).unwrap(),
+        "seeds 42 and 43 gave the same dither"
     );
 }
 

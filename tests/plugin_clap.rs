@@ -356,19 +356,7 @@ fn process(
     status.expect("process")
 }
 
-fn noise(frames: usize, seed: u64, amp: f32) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..frames)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
-        })
-        .collect()
-}
+use rtfx::dsp::noise::noise;
 
 fn clean(x: f32) -> bool {
     x.is_finite() && (x == 0.0 || x.abs() >= f32::MIN_POSITIVE)
@@ -574,13 +562,8 @@ fn random_parameter_events_give_clean_output() {
     let mut proc = activate(&mut inst, &last_log(), config)
         .start_processing()
         .expect("start");
-    let mut seed = 7u64;
-    let mut next = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 40) as f64 / (1u64 << 24) as f64
-    };
+    let mut rng = rtfx::dsp::noise::Noise::new(7);
+    let mut next = || rng.unit_f64();
     for round in 0..40 {
         // Some changes land mid-block, sample-accurately. CLAP wants events sorted by time.
         let mut changes: Vec<(u32, ClapId, f64)> = ids
@@ -731,14 +714,8 @@ fn state_round_trips_byte_identically_and_bad_state_is_rejected() {
     // Empty and random state are rejected, and the current state stays.
     let empty: &[u8] = &[];
     assert!(st.load(&b.plugin_handle(), &mut &empty[..]).is_err());
-    let mut junk = vec![0u8; 1 << 20];
-    let mut s = 99u64;
-    for byte in junk.iter_mut() {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        *byte = (s >> 56) as u8;
-    }
+    let mut rng = rtfx::dsp::noise::Noise::new(99);
+    let junk: Vec<u8> = (0..1 << 20).map(|_| (rng.next_u64() >> 56) as u8).collect();
     assert!(st.load(&b.plugin_handle(), &mut junk.as_slice()).is_err());
     // Truncated JSON too.
     let truncated = &first[..first.len() / 2];
@@ -895,13 +872,8 @@ fn random_automation_and_restarts_break_no_rule() {
             })
             .collect()
     };
-    let mut seed = 0x5EED_u64;
-    let mut next = move |n: u64| {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) % n
-    };
+    let mut rng = rtfx::dsp::noise::Noise::new(0x5EED);
+    let mut next = move |n: u64| rng.below(n as usize) as u64;
     for activation in 0..12 {
         let max = [64u32, 256, 1024][next(3) as usize];
         let rate = [44_100.0, 48_000.0, 96_000.0][next(3) as usize];

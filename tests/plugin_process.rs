@@ -167,7 +167,7 @@ fn random_parameters_never_give_nan_inf_or_subnormal_output() {
         1000.0f32, 22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0, 768_000.0,
     ];
     let blocks = [1usize, 64, 511, 4096];
-    let mut seed = 1u64;
+    let mut rng = rtfx::dsp::noise::Noise::new(1);
     for &rate in &rates {
         for &block in &blocks {
             let mut plugin = Rtfx::default();
@@ -180,10 +180,7 @@ fn random_parameters_never_give_nan_inf_or_subnormal_output() {
             let mut host = Host::new(rate, Some(137.0));
             let mut randomize = |plugin: &Rtfx| {
                 for id in &ids {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let n = (seed >> 40) as f32 / (1u64 << 24) as f32;
+                    let n = rng.unit();
                     // Hit the ends of the ranges often.
                     let n = if n < 0.15 {
                         0.0

@@ -10,17 +10,7 @@ use rtfx::plugin::strip::{DelayTime, STEP, Strip, StripSettings};
 
 const FS: f64 = 48_000.0;
 
-fn noise(frames: usize, seed: u64, amp: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..frames)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
-        })
-        .collect()
-}
+use rtfx::dsp::noise::noise;
 
 fn sine(frames: usize, freq: f64, amp: f32) -> Vec<f32> {
     (0..frames)

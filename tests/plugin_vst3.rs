@@ -80,15 +80,7 @@ fn bundle() -> PathBuf {
 }
 
 fn noise(frames: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..frames)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 0.4
-        })
-        .collect()
+    rtfx::dsp::noise::noise(frames, seed, 0.4)
 }
 
 #[test]

@@ -220,13 +220,8 @@ impl IBStreamTrait for MemoryStream {
 
 /// A fixed pseudo-random sequence in [0, 1].
 fn values(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    }
+    let mut rng = rtfx::dsp::noise::Noise::new(seed);
+    move || rng.unit_f64()
 }
 
 /// The VST3 validator's "Change every 1 Samples" on all parameters, then twice that: every

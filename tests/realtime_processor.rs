@@ -50,15 +50,7 @@ fn setup(
 
 /// Deterministic noise.
 fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 1.6 - 0.8
-        })
-        .collect()
+    rtfx::dsp::noise::noise(n, seed, 0.8)
 }
 
 #[test]

@@ -597,12 +597,8 @@ fn a_cutoff_above_nyquist_for_the_file_is_an_error() {
 fn broken_chain_files_fail_cleanly() {
     let (dir, _) = setup();
     let d = dir.path();
-    let mut random = Vec::new();
-    let mut s = 12345u32;
-    for _ in 0..4096 {
-        s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        random.push((s >> 24) as u8);
-    }
+    let mut rng = rtfx::dsp::noise::Noise::new(12345);
+    let random: Vec<u8> = (0..4096).map(|_| (rng.next_u64() >> 56) as u8).collect();
     std::fs::write(d.join("random.toml"), random).unwrap();
     std::fs::write(d.join("empty.toml"), "").unwrap();
     std::fs::write(d.join("cut.toml"), "[[effects]]\nname = \"gai").unwrap();

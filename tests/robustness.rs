@@ -96,7 +96,7 @@ proptest! {
         entry_index in 0usize..200,
         rate in prop_oneof![Just(8000.0), Just(22050.0), Just(44100.0), Just(48000.0), Just(96000.0), Just(192000.0), Just(384000.0), 8000.0f64..384000.0],
         units in prop::collection::vec(0.0f64..=1.0, 8),
-        seed in 0u32..1000,
+        seed in 0u64..1000,
     ) {
         let entries = registry::entries();
         let entry = &entries[entry_index % entries.len()];

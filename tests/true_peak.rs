@@ -144,47 +144,38 @@ fn reference_reads_sines_exactly() {
 // ---------------------------------------------------------------------------------------------
 // Material with inter-sample peaks.
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use rtfx::dsp::noise::Noise;
 
 /// Stereo, `frames` long: a quarter-rate sine 45° off its crests, Hann-shaped bursts of sines
 /// at 0.41–0.45·fs of random phase, and transients over quiet noise. With `band_limited`
 /// the transients are sinc pulses cut off at 0.45·fs, centred between samples; otherwise
 /// they are clicks and short steps (energy up to Nyquist).
 fn inter_sample_material(frames: usize, seed: u64, band_limited: bool) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
+    let mut rng = Noise::new(seed);
     (0..2)
         .map(|c| {
-            let mut x: Vec<f64> = (0..frames).map(|_| (rng.next() - 0.5) * 0.01).collect();
+            let mut x: Vec<f64> = (0..frames).map(|_| (rng.unit_f64() - 0.5) * 0.01).collect();
             // fs/4 at 45°: samples ±0.21, crests ±0.3.
             for (i, v) in x.iter_mut().enumerate().take(frames / 8) {
                 *v += 0.3 * (PI / 2.0 * i as f64 + PI / 4.0).sin();
             }
             let mut at = frames / 8 + 500;
             while at + 400 < frames {
-                let len = 100 + (rng.next() * 300.0) as usize;
-                let f = (0.41 + 0.04 * rng.next()) * FS;
-                let phase = 2.0 * PI * rng.next();
-                let amp = 0.3 + 0.4 * rng.next();
+                let len = 100 + (rng.unit_f64() * 300.0) as usize;
+                let f = (0.41 + 0.04 * rng.unit_f64()) * FS;
+                let phase = 2.0 * PI * rng.unit_f64();
+                let amp = 0.3 + 0.4 * rng.unit_f64();
                 for i in 0..len {
                     let w = (PI * i as f64 / len as f64).sin().powi(2);
                     x[at + i] += amp * w * (2.0 * PI * f * i as f64 / FS + phase).sin();
                 }
-                at += len + 200 + (rng.next() * 400.0) as usize;
+                at += len + 200 + (rng.unit_f64() * 400.0) as usize;
                 // A click or a short full-scale step now and then.
-                if rng.next() < 0.3 && at + 50 < frames {
+                if rng.unit_f64() < 0.3 && at + 50 < frames {
                     let s = if c == 0 { 0.6 } else { -0.6 };
                     if band_limited {
                         if at + 120 < frames {
-                            let centre = at as f64 + 60.0 + rng.next();
+                            let centre = at as f64 + 60.0 + rng.unit_f64();
                             for (k, v) in x.iter_mut().enumerate().skip(at).take(120) {
                                 let u = k as f64 - centre;
                                 let w = (PI * (k - at) as f64 / 120.0).sin().powi(2);
@@ -198,7 +189,7 @@ fn inter_sample_material(frames: usize, seed: u64, band_limited: bool) -> Vec<Ve
                             at += 120;
                         }
                     } else {
-                        for v in &mut x[at..at + 1 + (rng.next() * 8.0) as usize] {
+                        for v in &mut x[at..at + 1 + (rng.unit_f64() * 8.0) as usize] {
                             *v += s;
                         }
                         at += 50;

@@ -37,7 +37,7 @@ pub fn run(
 
     let frames = (seconds * rate) as usize;
     // A plucked-string-like test signal: decaying harmonics plus a little noise, stereo.
-    let mut seed = 0x1234_5678u32;
+    let mut rng = rtfx::dsp::noise::Noise::new(0x1234_5678);
     let mut left = vec![0.0f32; block];
     let mut right = vec![0.0f32; block];
     let (mut peak_in, mut peak_out, mut sum_in, mut sum_out) = (0.0f32, 0.0f32, 0.0f64, 0.0f64);
@@ -54,8 +54,7 @@ pub fn run(
             let tone: f32 = (1..6)
                 .map(|h| (std::f32::consts::TAU * f * h as f32 * note).sin() / h as f32)
                 .sum();
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let noise = (seed >> 8) as f32 / 16_777_216.0 - 0.5;
+            let noise = rng.sample() * 0.5;
             left[i] = 0.3 * env * tone + 0.01 * noise;
             right[i] = 0.3 * env * tone - 0.01 * noise;
             peak_in = peak_in.max(left[i].abs());

@@ -868,18 +868,6 @@ mod tests {
         (data, chain)
     }
 
-    fn random_sizes(seed: u64, count: usize) -> Vec<usize> {
-        let mut state = seed;
-        (0..count)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                1 + (state % 300) as usize
-            })
-            .collect()
-    }
-
     #[test]
     fn smoothing_is_independent_of_block_sizes() {
         let (reference, _) = scheduled(&[usize::MAX]);
@@ -889,7 +877,7 @@ mod tests {
             vec![64],
             vec![512],
             vec![5000],
-            random_sizes(99, 500),
+            crate::dsp::fx::test_util::random_sizes(500, 300, 99),
         ] {
             let (got, _) = scheduled(&sizes);
             for (c, (g, r)) in got.iter().zip(&reference).enumerate() {
@@ -1231,7 +1219,12 @@ mod tests {
         };
         let reference = scheduled_registry(&make, &[usize::MAX]);
         assert!(reference.iter().flatten().all(|x| x.is_finite()));
-        for sizes in [vec![1], vec![7], vec![64], random_sizes(5, 800)] {
+        for sizes in [
+            vec![1],
+            vec![7],
+            vec![64],
+            crate::dsp::fx::test_util::random_sizes(800, 300, 5),
+        ] {
             let got = scheduled_registry(&make, &sizes);
             for (c, (g, r)) in got.iter().zip(&reference).enumerate() {
                 for (n, (a, b)) in g.iter().zip(r).enumerate() {
@@ -1268,7 +1261,12 @@ mod tests {
             "the ramp ends exactly on 0"
         );
         assert!(reference[0][..928].iter().any(|&x| x != 0.0));
-        for sizes in [vec![1], vec![7], vec![64], random_sizes(17, 300)] {
+        for sizes in [
+            vec![1],
+            vec![7],
+            vec![64],
+            crate::dsp::fx::test_util::random_sizes(300, 300, 17),
+        ] {
             assert_eq!(run_with(&sizes), reference, "sizes {:?}", &sizes[..1]);
         }
     }

@@ -13,6 +13,7 @@
 pub mod chain;
 pub mod filter;
 pub mod fx;
+pub mod noise;
 pub mod param;
 pub mod registry;
 pub mod resample;

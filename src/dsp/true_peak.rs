@@ -238,6 +238,7 @@ pub fn true_peak(signal: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::noise::Noise;
     use std::f64::consts::PI;
 
     fn db(x: f64) -> f64 {
@@ -252,17 +253,6 @@ mod tests {
 
     fn sample_peak(x: &[f32]) -> f64 {
         x.iter().fold(0.0f64, |m, v| m.max(f64::from(v.abs())))
-    }
-
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 11) as f64 / (1u64 << 53) as f64
-        }
     }
 
     #[test]
@@ -288,15 +278,15 @@ mod tests {
     /// analytic amplitude (measured: within 0.003 dB; printed with --nocapture).
     #[test]
     fn random_phase_sines_match_the_analytic_peak() {
-        let mut rng = Rng(12);
+        let mut rng = Noise::new(12);
         let mut worst = 0.0f64;
         for fs in [44_100.0, 48_000.0, 96_000.0] {
             for rel in [
                 0.0005, 0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.33, 0.37, 0.4, 0.42, 0.44, 0.45,
             ] {
                 for _ in 0..8 {
-                    let amp = 0.1 + 0.9 * rng.next();
-                    let phase = 2.0 * PI * rng.next();
+                    let amp = 0.1 + 0.9 * rng.unit_f64();
+                    let phase = 2.0 * PI * rng.unit_f64();
                     // Long enough for several crests; a smooth fade in/out keeps the edges
                     // band-limited, so only the middle's peak matters.
                     let f = rel * fs;
@@ -342,15 +332,15 @@ mod tests {
 
     #[test]
     fn reading_is_chunk_invariant_and_flushes_the_end() {
-        let mut rng = Rng(3);
+        let mut rng = Noise::new(3);
         let x: Vec<f32> = (0..20_000)
-            .map(|_| (rng.next() * 2.0 - 1.0) as f32)
+            .map(|_| (rng.unit_f64() * 2.0 - 1.0) as f32)
             .collect();
         let whole = true_peak(&x);
         let mut m = TruePeakMeter::new(1);
         let mut at = 0;
         while at < x.len() {
-            let n = ((rng.next() * 700.0) as usize).min(x.len() - at);
+            let n = ((rng.unit_f64() * 700.0) as usize).min(x.len() - at);
             m.add(&[&x[at..at + n]]);
             at += n;
         }

@@ -35,6 +35,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use crate::dsp::noise::Noise;
 use crate::error::{Error, Result};
 
 /// Most channels a file may have (the renderer's documented limit).
@@ -1313,7 +1314,7 @@ struct Quantizer {
     min: f32,
     max: f32,
     dither: bool,
-    rng: u64,
+    rng: Noise,
     clipped: u64,
 }
 
@@ -1330,20 +1331,9 @@ impl Quantizer {
                 full - 1.0
             },
             dither,
-            rng: seed | 1,
+            rng: Noise::new(seed),
             clipped: 0,
         }
-    }
-
-    /// Uniform in [0, 1) from xorshift64*.
-    #[inline]
-    fn uniform(&mut self) -> f32 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 * (1.0 / 16_777_216.0)
     }
 
     /// Scales, dithers and rounds one sample, clamping at the rails. `clipped` counts the
@@ -1356,7 +1346,7 @@ impl Quantizer {
         let mut v = scaled;
         if self.dither {
             // Sum of two uniforms: triangular noise of ±1 LSB peak, mean 0.
-            v += self.uniform() - self.uniform();
+            v += self.rng.unit() - self.rng.unit();
         }
         let r = v.round();
         if r > self.max {

@@ -765,11 +765,10 @@ pub struct Measured {
 }
 
 /// Whole-file levels for normalisation: sample peak and RMS ([`Levels`], the normalize
-/// effect's own measurement) and, for a loudness target, the
-/// integrated loudness (the `ebur128` crate) and the true peak (rtfx's own oversampling meter,
+/// effect's own measurement) and, for a loudness target, the integrated loudness (the
+/// `ebur128` crate) and the true peak (rtfx's own oversampling meter,
 /// [`crate::dsp::true_peak`]: the `ebur128` crate's 4× true peak reads low on inter-sample
-/// peaks near Nyquist, 0.15 dB on `tests/true_peak.rs`'s material, which let the -1 dBTP
-/// ceiling be crossed).
+/// peaks near Nyquist, by enough to let the -1 dBTP ceiling be crossed).
 struct Meter {
     levels: Levels,
     ebu: Option<ebur128::EbuR128>,

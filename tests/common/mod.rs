@@ -56,15 +56,8 @@ pub fn is_block_wise(name: &str) -> bool {
 }
 
 /// Deterministic white noise in [-amplitude, amplitude).
-pub fn noise(frames: usize, seed: u32, amplitude: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..frames)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            ((s >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0) * amplitude
-        })
-        .collect()
-}
+#[allow(unused_imports)] // not every test binary that shares this module uses it
+pub use rtfx::dsp::noise::noise;
 
 /// Runs `effect` over planar `channels` in consecutive blocks of the given sizes (cycled).
 pub fn process_in_blocks(effect: &mut dyn Effect, channels: &mut [Vec<f32>], sizes: &[usize]) {

@@ -180,20 +180,9 @@ pub fn set_params_text(params: &dyn Params, id: &str, text: &str) {
     }
 }
 
-/// Deterministic noise in [-amp, amp).
-pub fn noise(frames: usize, seed: u64, amp: f32) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..frames)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
-        })
-        .collect()
-}
+/// Deterministic noise in [-amplitude, amplitude).
+#[allow(unused_imports)] // not every test binary that shares this module uses it
+pub use rtfx::dsp::noise::noise;
 
 /// True when a sample is finite and not subnormal.
 pub fn clean(x: f32) -> bool {

@@ -251,13 +251,7 @@ mod tests {
     use crate::dsp::filter::sos::{SosCascade, fused_multiply_add};
 
     fn noise(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / 16_777_216.0 - 0.5
-            })
-            .collect()
+        crate::dsp::noise::noise(n, u64::from(seed), 0.5)
     }
 
     /// A fused cascade like the guitar chain's: high-pass order 2, low-pass order 4, and an

@@ -696,13 +696,7 @@ mod tests {
     }
 
     fn noise(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
+        crate::dsp::noise::noise(n, u64::from(seed), 0.5)
     }
 
     /// Every unrolled kernel and the any-length one (k = 13), with separate and (where the CPU

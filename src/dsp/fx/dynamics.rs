@@ -1481,7 +1481,7 @@ mod tests {
     fn limiter_ceiling_never_exceeded() {
         let mut l = Limiter::with(-3.0).unwrap();
         l.prepare(FS, 512, 2).unwrap();
-        let mut rng = Rng(77);
+        let mut rng = Noise::new(77);
         for round in 0..60 {
             if round % 10 == 5 {
                 // Parameter changes mid-stream, including the lookahead (latency) itself.
@@ -1493,13 +1493,13 @@ mod tests {
                     .unwrap();
             }
             let scale = [0.5f32, 4.0, 100.0, 1e6][round % 4];
-            let mut a: Vec<f32> = (0..512).map(|_| rng.uniform() * scale).collect();
+            let mut a: Vec<f32> = (0..512).map(|_| rng.sample() * scale).collect();
             let mut b: Vec<f32> = (0..512)
                 .map(|_| {
                     if rng.next_u64().is_multiple_of(50) {
                         scale * 10.0
                     } else {
-                        rng.uniform()
+                        rng.sample()
                     }
                 })
                 .collect();
@@ -1563,8 +1563,8 @@ mod tests {
     fn limiter_sliding_max_matches_brute_force() {
         let n = 50;
         let mut st = LimiterChannel::new(n);
-        let mut rng = Rng(5);
-        let xs: Vec<f32> = (0..3000).map(|_| rng.uniform()).collect();
+        let mut rng = Noise::new(5);
+        let xs: Vec<f32> = (0..3000).map(|_| rng.sample()).collect();
         let delays = [17usize, 0, 1, 49, 30, 2];
         for (t, &x) in xs.iter().enumerate() {
             if t % 500 == 0 {

@@ -103,29 +103,13 @@ pub(crate) mod test_util {
     //! Helpers shared by the effect tests.
 
     use crate::dsp::Effect;
-
-    /// A deterministic pseudo-random generator (xorshift64*), uniform in [-1, 1).
-    pub struct Rng(pub u64);
-
-    impl Rng {
-        /// Next raw value.
-        pub fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        /// Uniform in [-1, 1).
-        pub fn uniform(&mut self) -> f32 {
-            ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        }
-    }
+    pub use crate::dsp::noise::Noise;
 
     /// `channels` channels of noise.
     pub fn noise(channels: usize, frames: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut rng = Rng(seed.max(1));
+        let mut rng = Noise::new(seed);
         (0..channels)
-            .map(|_| (0..frames).map(|_| rng.uniform()).collect())
+            .map(|_| (0..frames).map(|_| rng.sample()).collect())
             .collect()
     }
 
@@ -152,10 +136,8 @@ pub(crate) mod test_util {
 
     /// Random block sizes in 1..=max.
     pub fn random_sizes(count: usize, max: usize, seed: u64) -> Vec<usize> {
-        let mut rng = Rng(seed.max(1));
-        (0..count)
-            .map(|_| 1 + (rng.next_u64() as usize) % max)
-            .collect()
+        let mut rng = Noise::new(seed);
+        (0..count).map(|_| 1 + rng.below(max)).collect()
     }
 
     /// Checks that chunked processing (sizes 1, 7, 64, 4096 and random splits) equals one-shot
