@@ -1,0 +1,402 @@
+//! Audio file reading and writing for the offline renderer.
+//!
+//! Reading ([`AudioReader`], here): plain RIFF/RF64 WAV (PCM 8/16/24/32, float 32/64,
+//! `WAVE_FORMAT_EXTENSIBLE`) goes through a lean reader of our own (`wav_reader.rs`) that
+//! converts large raw blocks straight into planar `f32` (the renderer's hot path: no
+//! per-sample decode calls); everything else (FLAC, OGG/Vorbis, MP3, AIFF, exotic WAV codecs)
+//! goes through symphonia (`decode.rs`). Writing ([`AudioWriter`], `writer.rs`): WAV (PCM
+//! 16/24/32, float 32) through a block writer of our own, FLAC (16/24 bit) through flacenc
+//! (`flac.rs`), frame by frame so memory stays flat; formats and subtypes in `format.rs`.
+//! Integer output gets seeded TPDF dither by default (`dither.rs`) and clamps (never wraps)
+//! with a count of clipped samples.
+//!
+//! ```no_run
+//! use rtfx::offline::audio_io::{
+//!     AudioReader, AudioWriter, OutputFormat, ReadOptions, Subtype, WriteOptions,
+//! };
+//!
+//! let mut reader = AudioReader::open("in.wav".as_ref(), ReadOptions::default())?;
+//! let info = reader.info().clone();
+//! let mut out = std::fs::File::create("out.flac")?;
+//! let options = WriteOptions::new(OutputFormat::Flac, Subtype::Pcm24);
+//! let mut writer = AudioWriter::new(&mut out, options, info.sample_rate, info.channels, info.frames)?;
+//! let mut planar = vec![vec![0.0f32; 4096]; info.channels];
+//! loop {
+//!     let n = reader.read(&mut planar)?;
+//!     if n == 0 { break; }
+//!     let block: Vec<&[f32]> = planar.iter().map(|c| &c[..n]).collect();
+//!     writer.write(&block)?;
+//! }
+//! let stats = writer.finish()?;
+//! println!("{} samples clipped", stats.clipped);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+mod decode;
+mod dither;
+mod flac;
+mod format;
+mod wav_reader;
+mod writer;
+
+use decode::SymphoniaSource;
+pub use format::{OutputFormat, Subtype};
+use wav_reader::WavSource;
+
+pub use writer::{AudioWriter, DEFAULT_DITHER_SEED, WriteOptions, WriteStats};
+
+/// Most channels a file may have (the renderer's documented limit).
+pub const MAX_FILE_CHANNELS: usize = 32;
+/// Lowest sample rate the renderer accepts, in Hz.
+pub const MIN_SAMPLE_RATE: u32 = 1000;
+/// Highest sample rate the renderer accepts, in Hz.
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
+
+/// What an input file holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioInfo {
+    /// Container format, e.g. "WAV", "FLAC", "OGG".
+    pub format: String,
+    /// Sample encoding, e.g. "PCM_16", "PCM_24", "FLOAT", "DOUBLE", "VORBIS".
+    pub subtype: String,
+    /// Frames per second.
+    pub sample_rate: u32,
+    /// Channel count.
+    pub channels: usize,
+    /// Frames in the file, when the container says (always for WAV and FLAC).
+    pub frames: Option<u64>,
+    /// Whether `frames` is exact, so that reading checks the file delivers all of them. False
+    /// for an MP3 without a Xing/LAME/VBRI header, whose length is estimated from its bitrate.
+    pub frames_exact: bool,
+    /// File size in bytes.
+    pub file_size: u64,
+}
+
+impl AudioInfo {
+    /// Duration in seconds, when the frame count is known.
+    pub fn duration_seconds(&self) -> Option<f64> {
+        self.frames.map(|f| f as f64 / f64::from(self.sample_rate))
+    }
+}
+
+/// How [`AudioReader`] treats damaged input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read what can be read from a truncated or damaged file instead of failing: a WAV whose
+    /// header promises more data than the file holds, a compressed file shorter than its
+    /// header says, a packet that does not decode (it becomes silence of the packet's length,
+    /// so later audio keeps its time). [`AudioReader::frames_lost`] counts what was missing.
+    pub allow_truncated: bool,
+    /// Check the decoded audio against the checksum the file carries (FLAC's STREAMINFO MD5)
+    /// when it ends.
+    pub verify: bool,
+}
+
+impl Default for ReadOptions {
+    /// Damage is an error; checksums are verified.
+    fn default() -> Self {
+        ReadOptions {
+            allow_truncated: false,
+            verify: true,
+        }
+    }
+}
+
+/// Reads an audio file block by block into planar `f32`.
+pub struct AudioReader {
+    name: String,
+    info: AudioInfo,
+    source: Source,
+    /// Non-finite samples replaced by 0 so far.
+    nonfinite: u64,
+    /// Frames delivered so far.
+    position: u64,
+}
+
+/// "1.250 s (frame 55125)": a position in a file, for messages.
+fn at_frame(frame: u64, sample_rate: u32) -> String {
+    let seconds = frame as f64 / f64::from(sample_rate.max(1));
+    format!("{seconds:.3} s (frame {frame})")
+}
+
+enum Source {
+    Wav(WavSource),
+    Symphonia(Box<SymphoniaSource>),
+}
+
+impl AudioReader {
+    /// Opens `path` and reads its header.
+    ///
+    /// A file whose header promises more data than it holds, or a packet that does not
+    /// decode, is an error (at open for WAV, when reading reaches it otherwise) unless
+    /// `options.allow_truncated` is set; see [`ReadOptions`].
+    ///
+    /// # Errors
+    /// A path that is not a regular file (a FIFO, a device, a directory), an unreadable or
+    /// empty file, a header that is not audio rtfx decodes, or a layout outside
+    /// [`MAX_FILE_CHANNELS`] and [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`].
+    pub fn open(path: &Path, options: ReadOptions) -> Result<Self> {
+        let shown = path.display().to_string();
+        check_regular_file(path)?;
+        let mut file = File::open(path).map_err(|e| {
+            Error::io(format!("Cannot open input '{shown}': {e}"), shown.clone())
+                .with_suggestion("check the path and its permissions")
+        })?;
+        let file_size = file
+            .metadata()
+            .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?
+            .len();
+        if file_size == 0 {
+            return Err(Error::format(format!("Input '{shown}' is empty (0 bytes)"))
+                .with_parameter_name(shown)
+                .with_suggestion("the file holds no audio; check that it was written completely"));
+        }
+        let mut head = [0u8; 12];
+        let got = read_up_to(&mut file, &mut head)
+            .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?;
+        let head = &head[..got];
+        let is_riff = head.len() == 12
+            && matches!(&head[0..4], b"RIFF" | b"RF64" | b"BW64")
+            && &head[8..12] == b"WAVE";
+        let source = if is_riff {
+            match WavSource::open(file, file_size, &shown, options.allow_truncated)? {
+                Some(wav) => Source::Wav(wav),
+                // A WAV codec we do not decode ourselves (ADPCM, mu-law…): symphonia.
+                None => Source::Symphonia(Box::new(SymphoniaSource::open(
+                    path, &shown, head, options,
+                )?)),
+            }
+        } else {
+            Source::Symphonia(Box::new(SymphoniaSource::open(
+                path, &shown, head, options,
+            )?))
+        };
+        let (format, subtype, sample_rate, channels, frames, frames_exact) = match &source {
+            Source::Wav(w) => (
+                "WAV".to_string(),
+                w.encoding.subtype().to_string(),
+                w.sample_rate,
+                w.channels,
+                Some(w.frames),
+                true,
+            ),
+            Source::Symphonia(s) => (
+                s.format.clone(),
+                s.subtype.clone(),
+                s.sample_rate,
+                s.channels,
+                s.frames,
+                s.frames_exact,
+            ),
+        };
+        check_layout(&shown, sample_rate, channels)?;
+        Ok(AudioReader {
+            name: shown,
+            info: AudioInfo {
+                format,
+                subtype,
+                sample_rate,
+                channels,
+                frames,
+                frames_exact,
+                file_size,
+            },
+            source,
+            nonfinite: 0,
+            position: 0,
+        })
+    }
+
+    /// The file's format, rate, channels and length.
+    pub fn info(&self) -> &AudioInfo {
+        &self.info
+    }
+
+    /// The path as given, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Non-finite (NaN or ±Inf) samples replaced by 0 so far.
+    pub fn nonfinite_replaced(&self) -> u64 {
+        self.nonfinite
+    }
+
+    /// Frames read so far.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Frames the file should have held but did not deliver (a truncated file, or damaged
+    /// packets read as silence), when [`ReadOptions::allow_truncated`] let reading go on.
+    /// Complete once [`read`](Self::read) has returned 0.
+    pub fn frames_lost(&self) -> u64 {
+        match &self.source {
+            Source::Wav(w) => w.lost,
+            Source::Symphonia(s) => s.lost,
+        }
+    }
+
+    /// What reading found wrong and let pass (with [`ReadOptions::allow_truncated`]): one
+    /// line each, for the renderer's warnings. Complete once [`read`](Self::read) has
+    /// returned 0.
+    pub fn damage(&self) -> &[String] {
+        match &self.source {
+            Source::Wav(w) => &w.damage,
+            Source::Symphonia(s) => &s.damage,
+        }
+    }
+
+    /// Reads up to `planar[0].len()` frames into the planar buffers (one per channel, all of
+    /// the same length; there must be `info().channels` of them). Returns the frames read;
+    /// 0 means the end of the file. NaN and ±Inf samples become 0 and are counted.
+    pub fn read(&mut self, planar: &mut [Vec<f32>]) -> Result<usize> {
+        if planar.len() != self.info.channels {
+            return Err(Error::invalid_range(
+                "Planar buffer count differs from the file's channel count",
+                "planar",
+                planar.len(),
+            )
+            .with_expected(format!("{} buffers", self.info.channels)));
+        }
+        let max = planar.iter().map(Vec::len).min().unwrap_or(0);
+        let (n, nonfinite) = match &mut self.source {
+            Source::Wav(w) => w.read(planar, max)?,
+            Source::Symphonia(s) => s.read(planar, max)?,
+        };
+        self.nonfinite += nonfinite;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+/// Refuses what is not a regular file before opening it: opening a FIFO with no writer
+/// blocks forever, and a pipe or device has no length to check.
+///
+/// # Errors
+/// The path cannot be read, or names a directory, FIFO, device or socket.
+pub fn check_regular_file(path: &Path) -> Result<()> {
+    let shown = &path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::io(format!("Cannot open input '{shown}': {e}"), shown)
+            .with_suggestion("check the path and its permissions")
+    })?;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else {
+        file_kind_name(&kind)
+    };
+    Err(
+        Error::format(format!("Input '{shown}' is {what}, not a regular file"))
+            .with_parameter_name(shown)
+            .with_suggestion(if kind.is_dir() {
+                "give an audio file, or a glob such as 'dir/*.wav' with --output-dir"
+            } else {
+                "rtfx reads audio files it can check from start to end; save the stream to a \
+                 file first (e.g. `cat PIPE > in.wav`)"
+            }),
+    )
+}
+
+/// Names a special file type: FIFO, character device, block device, socket.
+fn file_kind_name(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        } else if kind.is_char_device() {
+            return "a character device";
+        } else if kind.is_block_device() {
+            return "a block device";
+        } else if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = kind;
+    "a special file"
+}
+
+/// Refuses rates and channel counts outside the documented limits.
+fn check_layout(shown: &str, sample_rate: u32, channels: usize) -> Result<()> {
+    if channels == 0 || channels > MAX_FILE_CHANNELS {
+        return Err(Error::invalid_range(
+            format!("Input '{shown}' has {channels} channels"),
+            "channels",
+            channels,
+        )
+        .with_expected(format!("1 to {MAX_FILE_CHANNELS} channels"))
+        .with_suggestion("the header may be corrupt; re-export the file"));
+    }
+    if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
+        return Err(Error::invalid_sample_rate(
+            sample_rate,
+            format!("{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz"),
+        )
+        .with_message(format!(
+            "Input '{shown}' has an unsupported sample rate of {sample_rate} Hz"
+        ))
+        .with_suggestion("the header may be corrupt; resample or re-export the file"));
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the end of the file; returns the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Names a file type from its first bytes, for "not audio" errors.
+pub fn sniff_format(head: &[u8]) -> &'static str {
+    let starts = |m: &[u8]| head.starts_with(m);
+    if starts(b"RIFF") || starts(b"RF64") || starts(b"BW64") {
+        "RIFF (WAV)"
+    } else if starts(b"fLaC") {
+        "FLAC"
+    } else if starts(b"OggS") {
+        "OGG"
+    } else if starts(b"ID3") || (head.len() > 1 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0) {
+        "MP3"
+    } else if starts(b"FORM") {
+        "AIFF"
+    } else if starts(b"\x89PNG") {
+        "a PNG image"
+    } else if starts(b"\xFF\xD8\xFF") {
+        "a JPEG image"
+    } else if starts(b"%PDF") {
+        "a PDF document"
+    } else if starts(b"PK\x03\x04") {
+        "a ZIP archive"
+    } else if starts(b"\x7FELF") {
+        "an ELF executable"
+    } else if !head.is_empty()
+        && head
+            .iter()
+            .all(|&b| b == b'\n' || b == b'\r' || b == b'\t' || (0x20..0x7F).contains(&b))
+    {
+        "text"
+    } else {
+        "unknown binary data"
+    }
+}

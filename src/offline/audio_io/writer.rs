@@ -1,0 +1,324 @@
+//! [`AudioWriter`]: planar `f32` blocks to a WAV or FLAC stream.
+
+use std::io::{Seek, SeekFrom, Write};
+
+use super::dither::Quantizer;
+use super::flac::FlacState;
+use super::format::{OutputFormat, Subtype};
+use super::wav_reader::{WAVE_FORMAT_EXTENSIBLE, WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM};
+use crate::error::{Error, Result};
+
+/// How to write the output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WriteOptions {
+    /// Container.
+    pub format: OutputFormat,
+    /// Sample encoding.
+    pub subtype: Subtype,
+    /// TPDF dither before integer quantisation (on by default, as sox).
+    pub dither: bool,
+    /// Seed of the dither noise: the same seed gives the same bytes.
+    pub dither_seed: u64,
+}
+
+impl WriteOptions {
+    /// Options with dither on and the default seed.
+    pub fn new(format: OutputFormat, subtype: Subtype) -> Self {
+        WriteOptions {
+            format,
+            subtype,
+            dither: true,
+            dither_seed: DEFAULT_DITHER_SEED,
+        }
+    }
+}
+
+/// Seed of the dither noise unless one is given.
+pub const DEFAULT_DITHER_SEED: u64 = 0x005E_ED0F_D17E_u64;
+
+/// What a finished write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Frames written.
+    pub frames: u64,
+    /// Samples clamped to the integer range (0 for float output).
+    pub clipped: u64,
+}
+
+/// Writes planar `f32` blocks to a WAV or FLAC stream.
+pub struct AudioWriter<'a, W: Write + Seek> {
+    out: &'a mut W,
+    options: WriteOptions,
+    sample_rate: u32,
+    channels: usize,
+    frames: u64,
+    bytes: Vec<u8>,
+    ints: Vec<i32>,
+    quantizer: Quantizer,
+    flac: Option<FlacState>,
+}
+
+/// Largest WAV data chunk.
+pub(super) const WAV_MAX_DATA: u64 = u32::MAX as u64 - 64;
+
+impl<'a, W: Write + Seek> AudioWriter<'a, W> {
+    /// Starts a stream of `channels` channels at `sample_rate`. `expected_frames`, when
+    /// known, lets a WAV that could not hold the data be refused before anything is written.
+    pub fn new(
+        out: &'a mut W,
+        options: WriteOptions,
+        sample_rate: u32,
+        channels: usize,
+        expected_frames: Option<u64>,
+    ) -> Result<Self> {
+        let bits = options.subtype.bits();
+        let mut flac = None;
+        match options.format {
+            OutputFormat::Wav => {
+                if let Some(frames) = expected_frames {
+                    let bytes = frames.saturating_mul(channels as u64 * u64::from(bits / 8));
+                    if bytes > WAV_MAX_DATA {
+                        return Err(wav_too_big(bytes));
+                    }
+                }
+            }
+            OutputFormat::Flac => {
+                options.format.check_subtype(options.subtype)?;
+                if channels > 8 {
+                    return Err(Error::invalid_range(
+                        "FLAC holds at most 8 channels",
+                        "channels",
+                        channels,
+                    )
+                    .with_suggestion("write a .wav instead"));
+                }
+                flac = Some(FlacState::new(sample_rate, channels, usize::from(bits))?);
+            }
+        }
+        let mut writer = AudioWriter {
+            out,
+            options,
+            sample_rate,
+            channels,
+            frames: 0,
+            bytes: Vec::new(),
+            ints: Vec::new(),
+            quantizer: Quantizer::new(bits.min(32), options.dither, options.dither_seed),
+            flac,
+        };
+        writer.write_header()?;
+        Ok(writer)
+    }
+
+    fn io(e: std::io::Error) -> Error {
+        Error::io(format!("Cannot write output: {e}"), "output")
+            .with_suggestion("check free disk space and permissions of the output directory")
+    }
+
+    fn write_header(&mut self) -> Result<()> {
+        let header = match &self.flac {
+            Some(f) => f.header_bytes()?,
+            None => wav_header(
+                self.options.subtype,
+                self.channels,
+                self.sample_rate,
+                self.frames,
+            ),
+        };
+        self.out.seek(SeekFrom::Start(0)).map_err(Self::io)?;
+        self.out.write_all(&header).map_err(Self::io)
+    }
+
+    /// Appends one planar block (one slice per channel, equal lengths).
+    pub fn write(&mut self, planar: &[&[f32]]) -> Result<()> {
+        let n = planar.first().map_or(0, |c| c.len());
+        if planar.len() != self.channels || planar.iter().any(|c| c.len() != n) {
+            return Err(Error::invalid_range(
+                "Block shape differs from the output's channel count",
+                "planar",
+                planar.len(),
+            )
+            .with_expected(format!("{} channels of equal length", self.channels)));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        if self.flac.is_some() {
+            self.write_flac(planar, n)?;
+        } else {
+            self.write_wav(planar, n)?;
+        }
+        self.frames += n as u64;
+        Ok(())
+    }
+
+    fn write_wav(&mut self, planar: &[&[f32]], n: usize) -> Result<()> {
+        let width = usize::from(self.options.subtype.bits() / 8);
+        let total = (self.frames + n as u64) * (self.channels * width) as u64;
+        if total > WAV_MAX_DATA {
+            return Err(wav_too_big(total));
+        }
+        self.bytes.clear();
+        self.bytes.reserve(n * self.channels * width);
+        match self.options.subtype {
+            Subtype::Float => {
+                for i in 0..n {
+                    for c in planar {
+                        self.bytes.extend_from_slice(&c[i].to_le_bytes());
+                    }
+                }
+            }
+            Subtype::Pcm16 => {
+                for i in 0..n {
+                    for c in planar {
+                        let q = self.quantizer.quantize(c[i]) as i16;
+                        self.bytes.extend_from_slice(&q.to_le_bytes());
+                    }
+                }
+            }
+            Subtype::Pcm24 => {
+                for i in 0..n {
+                    for c in planar {
+                        let q = self.quantizer.quantize(c[i]);
+                        self.bytes.extend_from_slice(&q.to_le_bytes()[..3]);
+                    }
+                }
+            }
+            Subtype::Pcm32 => {
+                for i in 0..n {
+                    for c in planar {
+                        let q = self.quantizer.quantize(c[i]);
+                        self.bytes.extend_from_slice(&q.to_le_bytes());
+                    }
+                }
+            }
+        }
+        self.out.write_all(&self.bytes).map_err(Self::io)
+    }
+
+    fn write_flac(&mut self, planar: &[&[f32]], n: usize) -> Result<()> {
+        let Some(flac) = self.flac.as_mut() else {
+            return Ok(());
+        };
+        let mut i = 0;
+        while i < n {
+            let take = (flac.block - flac.filled()).min(n - i);
+            self.ints.clear();
+            for k in i..i + take {
+                for c in planar {
+                    self.ints.push(self.quantizer.quantize(c[k]));
+                }
+            }
+            flac.push(&self.ints);
+            if flac.filled() == flac.block {
+                flac.encode_block(self.out)?;
+            }
+            i += take;
+        }
+        Ok(())
+    }
+
+    /// Flushes everything, writes the final header and returns what was written.
+    pub fn finish(mut self) -> Result<WriteStats> {
+        if let Some(flac) = self.flac.as_mut() {
+            if flac.filled() > 0 {
+                flac.encode_block(self.out)?;
+            }
+            flac.finalize();
+        } else if self.frames * (self.channels as u64) * u64::from(self.options.subtype.bits() / 8)
+            % 2
+            == 1
+        {
+            // RIFF chunks are padded to an even size.
+            self.out.write_all(&[0]).map_err(Self::io)?;
+        }
+        self.write_header()?;
+        self.out.seek(SeekFrom::End(0)).map_err(Self::io)?;
+        self.out.flush().map_err(Self::io)?;
+        Ok(WriteStats {
+            frames: self.frames,
+            clipped: self.quantizer.clipped,
+        })
+    }
+}
+
+pub(super) fn wav_too_big(bytes: u64) -> Error {
+    Error::invalid_range(
+        "The output is too large for a WAV file (4 GiB limit)",
+        "output_bytes",
+        bytes,
+    )
+    .with_suggestion("write FLAC (.flac), use a smaller subtype such as pcm16, or split the input")
+}
+
+/// The WAV header for `frames` frames: a 16-byte `fmt ` for PCM, 18 bytes plus a `fact`
+/// chunk for float, `WAVE_FORMAT_EXTENSIBLE` beyond two channels.
+pub(super) fn wav_header(
+    subtype: Subtype,
+    channels: usize,
+    sample_rate: u32,
+    frames: u64,
+) -> Vec<u8> {
+    let bits = subtype.bits();
+    let width = u32::from(bits / 8);
+    let block_align = channels as u32 * width;
+    let data = (frames * u64::from(block_align)).min(u64::from(u32::MAX)) as u32;
+    let float = subtype == Subtype::Float;
+    let tag = if float {
+        WAVE_FORMAT_IEEE_FLOAT
+    } else {
+        WAVE_FORMAT_PCM
+    };
+    let extensible = channels > 2;
+    let fmt_size: u32 = match (extensible, float) {
+        (true, _) => 40,
+        (false, true) => 18,
+        (false, false) => 16,
+    };
+    let fact_size: u32 = if float { 12 } else { 0 };
+    let mut h = Vec::with_capacity(96);
+    h.extend_from_slice(b"RIFF");
+    let riff = 4 + (8 + fmt_size) + fact_size + 8 + data + (data & 1);
+    h.extend_from_slice(&riff.to_le_bytes());
+    h.extend_from_slice(b"WAVE");
+    h.extend_from_slice(b"fmt ");
+    h.extend_from_slice(&fmt_size.to_le_bytes());
+    h.extend_from_slice(
+        &(if extensible {
+            WAVE_FORMAT_EXTENSIBLE
+        } else {
+            tag
+        })
+        .to_le_bytes(),
+    );
+    h.extend_from_slice(&(channels as u16).to_le_bytes());
+    h.extend_from_slice(&sample_rate.to_le_bytes());
+    h.extend_from_slice(&(sample_rate * block_align).to_le_bytes());
+    h.extend_from_slice(&(block_align as u16).to_le_bytes());
+    h.extend_from_slice(&bits.to_le_bytes());
+    if extensible {
+        h.extend_from_slice(&22u16.to_le_bytes());
+        h.extend_from_slice(&bits.to_le_bytes());
+        // Channel mask: the first `channels` speaker positions.
+        let mask: u32 = if channels >= 32 {
+            0
+        } else {
+            (1u32 << channels) - 1
+        };
+        h.extend_from_slice(&mask.to_le_bytes());
+        h.extend_from_slice(&tag.to_le_bytes());
+        h.extend_from_slice(&[
+            0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+        ]);
+    } else if float {
+        h.extend_from_slice(&0u16.to_le_bytes());
+    }
+    if float {
+        h.extend_from_slice(b"fact");
+        h.extend_from_slice(&4u32.to_le_bytes());
+        h.extend_from_slice(&(frames.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+    }
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data.to_le_bytes());
+    h
+}
