@@ -197,9 +197,9 @@ pub struct LimiterSettings {
 
 impl LimiterSettings {
     /// The limiter's latency in samples at `fs`: its lookahead, in true-peak mode at least
-    /// [`crate::dsp::fx::dynamics::TRUE_PEAK_MIN_LATENCY`].
+    /// [`crate::dsp::fx::limiter::TRUE_PEAK_MIN_LATENCY`].
     pub fn latency_samples(&self, fs: f64) -> usize {
-        crate::dsp::fx::dynamics::limiter_latency(
+        crate::dsp::fx::limiter::limiter_latency(
             lookahead_samples(self.lookahead_ms, fs),
             self.true_peak,
         )

@@ -9,12 +9,14 @@
 pub mod delay;
 pub mod dynamics;
 pub mod gain;
+pub mod limiter;
 pub mod normalize;
 pub mod reverb;
 
 pub use delay::{Delay, bpm_to_samples, delay_taps};
-pub use dynamics::{Compressor, Expander, Gate, Limiter};
+pub use dynamics::{Compressor, Expander, Gate};
 pub use gain::Gain;
+pub use limiter::Limiter;
 pub use normalize::{Normalize, NormalizeStrategy};
 pub use reverb::Reverb;
 
