@@ -34,6 +34,7 @@
 //! ```
 
 use super::design::Section;
+use crate::dsp::simd::F64x2;
 
 /// Coefficients of one section, with a0 normalised away, plus the input weights of the state
 /// updates written in terms of the old state instead of the output (see [`step`]).
@@ -376,166 +377,25 @@ fn run_pair(
     }
 }
 
-/// Two `f64` lanes as one SSE2 register (baseline on x86-64). Written with intrinsics
-/// because LLVM's SLP vectoriser leaves the `[f64; 2]` recursion scalar (every operation twice).
-#[cfg(target_arch = "x86_64")]
-mod lanes {
-    use std::arch::x86_64::{
-        __m128d, _mm_add_pd, _mm_and_ps, _mm_andnot_ps, _mm_cmpge_ps, _mm_cmple_ps, _mm_cvtpd_ps,
-        _mm_cvtps_pd, _mm_cvtss_f32, _mm_fmadd_pd, _mm_fnmadd_pd, _mm_mul_pd, _mm_set_pd,
-        _mm_set_ss, _mm_set1_pd, _mm_set1_ps, _mm_shuffle_ps, _mm_storeu_pd, _mm_sub_pd,
-        _mm_unpacklo_ps,
-    };
-
-    #[derive(Clone, Copy)]
-    pub struct L(__m128d);
-
-    impl L {
-        #[inline(always)]
-        pub fn splat(v: f64) -> L {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            L(unsafe { _mm_set1_pd(v) })
-        }
-        #[inline(always)]
-        pub fn new(lane0: f64, lane1: f64) -> L {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            L(unsafe { _mm_set_pd(lane1, lane0) })
-        }
-        #[inline(always)]
-        pub fn get(self) -> [f64; 2] {
-            let mut out = [0.0; 2];
-            // SAFETY: `out` has room for the two lanes; unaligned store.
-            unsafe { _mm_storeu_pd(out.as_mut_ptr(), self.0) };
-            out
-        }
-        /// Two `f32` samples widened in one packed conversion.
-        #[inline(always)]
-        pub fn from_f32(lane0: f32, lane1: f32) -> L {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            L(unsafe { _mm_cvtps_pd(_mm_unpacklo_ps(_mm_set_ss(lane0), _mm_set_ss(lane1))) })
-        }
-        /// Both lanes narrowed to `f32` in one packed conversion (same rounding as `as f32`),
-        /// each written as 0 when it is NaN, infinite or below 1e-30 in magnitude (every
-        /// subnormal included): a mask on the packed pair, no branch.
-        #[inline(always)]
-        pub fn to_f32_clean(self) -> (f32, f32) {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            unsafe {
-                let f = _mm_cvtpd_ps(self.0);
-                let magnitude = _mm_andnot_ps(_mm_set1_ps(-0.0), f);
-                // Ordered comparisons: false for NaN, so NaN lanes are zeroed too.
-                let keep = _mm_and_ps(
-                    _mm_cmpge_ps(magnitude, _mm_set1_ps(crate::dsp::FLUSH_BELOW_F32)),
-                    _mm_cmple_ps(magnitude, _mm_set1_ps(f32::MAX)),
-                );
-                let f = _mm_and_ps(f, keep);
-                (
-                    _mm_cvtss_f32(f),
-                    _mm_cvtss_f32(_mm_shuffle_ps::<0b01>(f, f)),
-                )
-            }
-        }
-        /// `self·b + c`, rounded once.
-        #[inline]
-        #[target_feature(enable = "fma")]
-        pub fn mul_add(self, b: L, c: L) -> L {
-            L(_mm_fmadd_pd(self.0, b.0, c.0))
-        }
-        /// `c − self·b`, rounded once.
-        #[inline]
-        #[target_feature(enable = "fma")]
-        pub fn neg_mul_add(self, b: L, c: L) -> L {
-            L(_mm_fnmadd_pd(self.0, b.0, c.0))
-        }
-        #[inline(always)]
-        pub fn add(self, o: L) -> L {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            L(unsafe { _mm_add_pd(self.0, o.0) })
-        }
-        #[inline(always)]
-        pub fn sub(self, o: L) -> L {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            L(unsafe { _mm_sub_pd(self.0, o.0) })
-        }
-        #[inline(always)]
-        pub fn mul(self, o: L) -> L {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            L(unsafe { _mm_mul_pd(self.0, o.0) })
-        }
-    }
-}
-
-/// Portable two-lane fallback with the same operations.
-#[cfg(not(target_arch = "x86_64"))]
-mod lanes {
-    #[derive(Clone, Copy)]
-    pub struct L([f64; 2]);
-
-    impl L {
-        #[inline(always)]
-        pub fn splat(v: f64) -> L {
-            L([v, v])
-        }
-        #[inline(always)]
-        pub fn new(lane0: f64, lane1: f64) -> L {
-            L([lane0, lane1])
-        }
-        #[inline(always)]
-        pub fn get(self) -> [f64; 2] {
-            self.0
-        }
-        #[inline(always)]
-        pub fn from_f32(lane0: f32, lane1: f32) -> L {
-            L([f64::from(lane0), f64::from(lane1)])
-        }
-        #[inline(always)]
-        pub fn to_f32_clean(self) -> (f32, f32) {
-            let clean = |v: f64| {
-                let v = v as f32;
-                if (crate::dsp::FLUSH_BELOW_F32..=f32::MAX).contains(&v.abs()) {
-                    v
-                } else {
-                    0.0
-                }
-            };
-            (clean(self.0[0]), clean(self.0[1]))
-        }
-        #[inline(always)]
-        pub fn add(self, o: L) -> L {
-            L([self.0[0] + o.0[0], self.0[1] + o.0[1]])
-        }
-        #[inline(always)]
-        pub fn sub(self, o: L) -> L {
-            L([self.0[0] - o.0[0], self.0[1] - o.0[1]])
-        }
-        #[inline(always)]
-        pub fn mul(self, o: L) -> L {
-            L([self.0[0] * o.0[0], self.0[1] * o.0[1]])
-        }
-    }
-}
-
-use lanes::L;
-
 /// One section's coefficients, each broadcast to both lanes.
 #[derive(Clone, Copy)]
 struct SectionLanes {
-    b0: L,
-    a1: L,
-    a2: L,
-    k1: L,
-    k2: L,
+    b0: F64x2,
+    a1: F64x2,
+    a2: F64x2,
+    k1: F64x2,
+    k2: F64x2,
 }
 
 impl SectionLanes {
     #[inline(always)]
     fn new(c: &Coefficients) -> Self {
         SectionLanes {
-            b0: L::splat(c.b0),
-            a1: L::splat(c.a1),
-            a2: L::splat(c.a2),
-            k1: L::splat(c.k1),
-            k2: L::splat(c.k2),
+            b0: F64x2::splat(c.b0),
+            a1: F64x2::splat(c.a1),
+            a2: F64x2::splat(c.a2),
+            k1: F64x2::splat(c.k1),
+            k2: F64x2::splat(c.k2),
         }
     }
 }
@@ -548,7 +408,7 @@ impl SectionLanes {
 /// everything else overlaps across samples and sections. (The GPU kernel uses this order too:
 /// see `gpu::kernel`.)
 #[inline(always)]
-fn step(c: &SectionLanes, s1: &mut L, s2: &mut L, x: L) -> L {
+fn step(c: &SectionLanes, s1: &mut F64x2, s2: &mut F64x2, x: F64x2) -> F64x2 {
     let old = *s1;
     let y = c.b0.mul(x).add(old);
     *s1 = c.k1.mul(x).add(*s2).sub(c.a1.mul(old));
@@ -562,7 +422,7 @@ fn step(c: &SectionLanes, s1: &mut L, s2: &mut L, x: L) -> L {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "fma")]
-fn step_fma(c: &SectionLanes, s1: &mut L, s2: &mut L, x: L) -> L {
+fn step_fma(c: &SectionLanes, s1: &mut F64x2, s2: &mut F64x2, x: F64x2) -> F64x2 {
     let old = *s1;
     let y = c.b0.mul_add(x, old);
     *s1 = c.a1.neg_mul_add(old, c.k1.mul_add(x, *s2));
@@ -573,7 +433,7 @@ fn step_fma(c: &SectionLanes, s1: &mut L, s2: &mut L, x: L) -> L {
 /// Defines the two cascade kernels around one `step` function: `$kernel::<K>` keeps the
 /// coefficients and state of `K` sections in registers for the whole block; `$kernel_dyn`
 /// takes any section count (long fused cascades) with the state in memory. Output samples are
-/// cleaned as they are stored (see [`L::to_f32_clean`]).
+/// cleaned as they are stored (see [`F64x2::to_f32_clean`]).
 macro_rules! cascade_kernels {
     ($kernel:ident, $kernel_dyn:ident, $step:ident $(, #[$feature:meta])?) => {
         $(#[$feature])?
@@ -586,14 +446,14 @@ macro_rules! cascade_kernels {
             gain: f64,
         ) {
             let c: [SectionLanes; K] = std::array::from_fn(|k| SectionLanes::new(&c[k]));
-            let mut s1: [L; K] = std::array::from_fn(|k| L::new(state[k].s1[0], state[k].s1[1]));
-            let mut s2: [L; K] = std::array::from_fn(|k| L::new(state[k].s2[0], state[k].s2[1]));
-            let g = L::splat(gain);
+            let mut s1: [F64x2; K] = std::array::from_fn(|k| F64x2::new(state[k].s1[0], state[k].s1[1]));
+            let mut s2: [F64x2; K] = std::array::from_fn(|k| F64x2::new(state[k].s2[0], state[k].s2[1]));
+            let g = F64x2::splat(gain);
             match right {
                 Some(right) => {
                     let n = left.len().min(right.len());
                     for (l, r) in left[..n].iter_mut().zip(right[..n].iter_mut()) {
-                        let mut x = L::from_f32(*l, *r);
+                        let mut x = F64x2::from_f32(*l, *r);
                         for k in 0..K {
                             x = $step(&c[k], &mut s1[k], &mut s2[k], x);
                         }
@@ -602,7 +462,7 @@ macro_rules! cascade_kernels {
                 }
                 None => {
                     for l in left.iter_mut() {
-                        let mut x = L::from_f32(*l, 0.0);
+                        let mut x = F64x2::from_f32(*l, 0.0);
                         for k in 0..K {
                             x = $step(&c[k], &mut s1[k], &mut s2[k], x);
                         }
@@ -624,12 +484,12 @@ macro_rules! cascade_kernels {
             right: Option<&mut [f32]>,
             gain: f64,
         ) {
-            let g = L::splat(gain);
+            let g = F64x2::splat(gain);
             let mut one = |lane0: f32, lane1: f32| {
-                let mut x = L::from_f32(lane0, lane1);
+                let mut x = F64x2::from_f32(lane0, lane1);
                 for (ck, sk) in c.iter().zip(state.iter_mut()) {
-                    let mut s1 = L::new(sk.s1[0], sk.s1[1]);
-                    let mut s2 = L::new(sk.s2[0], sk.s2[1]);
+                    let mut s1 = F64x2::new(sk.s1[0], sk.s1[1]);
+                    let mut s2 = F64x2::new(sk.s2[0], sk.s2[1]);
                     x = $step(&SectionLanes::new(ck), &mut s1, &mut s2, x);
                     sk.s1 = s1.get();
                     sk.s2 = s2.get();

@@ -1,6 +1,7 @@
 //! `reverb`: the Freeverb algorithm of torchfx 0.8.0 (8 damped feedback combs, 4 allpasses).
 
 use super::finite_or_zero;
+use crate::dsp::simd::{F32x4, Pair};
 use crate::dsp::{
     Effect, ParamInfo, param_info_at, sanitize_state, sanitize_state_f32, unhandled_param,
 };
@@ -131,302 +132,6 @@ fn flush_tiny(x: f64) -> f64 {
     }
 }
 
-/// Four `f32` lanes computed together: one SSE2 register on x86-64 (baseline, no target
-/// features needed), a plain array elsewhere. Every operation is the scalar one per lane, so
-/// both builds compute the same numbers.
-#[cfg(target_arch = "x86_64")]
-mod lanes {
-    use super::Pair;
-    use std::arch::x86_64::*;
-
-    #[derive(Clone, Copy)]
-    pub(super) struct F4(__m128);
-
-    // SAFETY (every `unsafe` block in this impl): SSE2 is part of the x86-64 baseline, so the
-    // intrinsics are available; the pointer loads and stores only touch the `Pair`s or arrays
-    // they are derived from, and `Pair` is 8-byte aligned, as the 64-bit accesses require.
-    impl F4 {
-        #[inline(always)]
-        pub(super) fn splat(x: f32) -> Self {
-            Self(unsafe { _mm_set1_ps(x) })
-        }
-
-        #[inline(always)]
-        pub(super) fn zero() -> Self {
-            Self(unsafe { _mm_setzero_ps() })
-        }
-
-        #[inline(always)]
-        pub(super) fn new(x: [f32; 4]) -> Self {
-            Self(unsafe { _mm_setr_ps(x[0], x[1], x[2], x[3]) })
-        }
-
-        #[inline(always)]
-        pub(super) fn to_array(self) -> [f32; 4] {
-            let mut a = [0.0; 4];
-            self.store(&mut a);
-            a
-        }
-
-        #[inline(always)]
-        pub(super) fn load(a: &[f32; 4]) -> Self {
-            Self(unsafe { _mm_loadu_ps(a.as_ptr()) })
-        }
-
-        #[inline(always)]
-        pub(super) fn store(self, a: &mut [f32; 4]) {
-            unsafe { _mm_storeu_ps(a.as_mut_ptr(), self.0) }
-        }
-
-        /// `[a.0, a.1, 0, 0]`.
-        #[inline(always)]
-        pub(super) fn load_pair(a: &Pair) -> Self {
-            Self(unsafe { _mm_castpd_ps(_mm_load_sd(std::ptr::from_ref(a).cast())) })
-        }
-
-        /// Stores lanes 0 and 1.
-        #[inline(always)]
-        pub(super) fn store_pair(self, a: &mut Pair) {
-            unsafe { _mm_storel_pd(std::ptr::from_mut(a).cast(), _mm_castps_pd(self.0)) }
-        }
-
-        /// `[a.0, a.1, b.0, b.1]`.
-        #[inline(always)]
-        pub(super) fn load_two(a: &Pair, b: &Pair) -> Self {
-            unsafe {
-                let lo = _mm_load_sd(std::ptr::from_ref(a).cast());
-                Self(_mm_castpd_ps(_mm_loadh_pd(
-                    lo,
-                    std::ptr::from_ref(b).cast(),
-                )))
-            }
-        }
-
-        /// Stores lanes 0 and 1 to `a`, lanes 2 and 3 to `b`.
-        #[inline(always)]
-        pub(super) fn store_two(self, a: &mut Pair, b: &mut Pair) {
-            unsafe {
-                let v = _mm_castps_pd(self.0);
-                _mm_storel_pd(std::ptr::from_mut(a).cast(), v);
-                _mm_storeh_pd(std::ptr::from_mut(b).cast(), v);
-            }
-        }
-
-        /// Two consecutive pairs.
-        #[inline(always)]
-        pub(super) fn load_pairs(a: &[Pair; 2]) -> Self {
-            Self(unsafe { _mm_loadu_ps(a.as_ptr().cast()) })
-        }
-
-        #[inline(always)]
-        pub(super) fn store_pairs(self, a: &mut [Pair; 2]) {
-            unsafe { _mm_storeu_ps(a.as_mut_ptr().cast(), self.0) }
-        }
-
-        #[inline(always)]
-        pub(super) fn add(self, b: Self) -> Self {
-            Self(unsafe { _mm_add_ps(self.0, b.0) })
-        }
-
-        #[inline(always)]
-        pub(super) fn sub(self, b: Self) -> Self {
-            Self(unsafe { _mm_sub_ps(self.0, b.0) })
-        }
-
-        #[inline(always)]
-        pub(super) fn mul(self, b: Self) -> Self {
-            Self(unsafe { _mm_mul_ps(self.0, b.0) })
-        }
-
-        /// `[a0, a1, b0, b1]`.
-        #[inline(always)]
-        pub(super) fn low_halves(self, b: Self) -> Self {
-            Self(unsafe { _mm_movelh_ps(self.0, b.0) })
-        }
-
-        /// `[a2, a3, b2, b3]`.
-        #[inline(always)]
-        pub(super) fn high_halves(self, b: Self) -> Self {
-            Self(unsafe { _mm_movehl_ps(b.0, self.0) })
-        }
-
-        /// `[a0 + a2, a1 + a3, …]`: the two pairs summed, in lanes 0 and 1.
-        #[inline(always)]
-        pub(super) fn fold(self) -> Self {
-            Self(unsafe { _mm_add_ps(self.0, _mm_movehl_ps(self.0, self.0)) })
-        }
-
-        /// Zero where `|x| < 1e-30`, else `x`, lane by lane (see [`super::flush_tiny`]).
-        #[inline(always)]
-        pub(super) fn flush_tiny(self) -> Self {
-            unsafe {
-                let abs = _mm_and_ps(self.0, _mm_castsi128_ps(_mm_set1_epi32(i32::MAX)));
-                Self(_mm_and_ps(
-                    self.0,
-                    _mm_cmpnlt_ps(abs, _mm_set1_ps(crate::dsp::FLUSH_BELOW_F32)),
-                ))
-            }
-        }
-
-        /// `x` limited to `[-bound, bound]` (`x` not NaN).
-        #[inline(always)]
-        pub(super) fn clamp(self, bound: f32) -> Self {
-            unsafe {
-                Self(_mm_max_ps(
-                    _mm_min_ps(self.0, _mm_set1_ps(bound)),
-                    _mm_set1_ps(-bound),
-                ))
-            }
-        }
-
-        /// Zero where `|x| < 1e-30` or `x` is not finite, else `x`, lane by lane (the rule
-        /// of `sanitize_state_f32`).
-        #[inline(always)]
-        pub(super) fn sanitize(self) -> Self {
-            unsafe {
-                let abs = _mm_and_ps(self.0, _mm_castsi128_ps(_mm_set1_epi32(i32::MAX)));
-                let big = _mm_cmpnlt_ps(abs, _mm_set1_ps(crate::dsp::FLUSH_BELOW_F32));
-                let finite = _mm_cmplt_ps(abs, _mm_set1_ps(f32::INFINITY));
-                Self(_mm_and_ps(self.0, _mm_and_ps(big, finite)))
-            }
-        }
-    }
-}
-
-/// Portable [`F4`](lanes::F4): the same operations on a plain array.
-#[cfg(not(target_arch = "x86_64"))]
-mod lanes {
-    use super::Pair;
-
-    #[derive(Clone, Copy)]
-    pub(super) struct F4([f32; 4]);
-
-    impl F4 {
-        #[inline(always)]
-        fn map2(self, b: Self, f: impl Fn(f32, f32) -> f32) -> Self {
-            Self(std::array::from_fn(|i| f(self.0[i], b.0[i])))
-        }
-
-        #[inline(always)]
-        pub(super) fn splat(x: f32) -> Self {
-            Self([x; 4])
-        }
-
-        #[inline(always)]
-        pub(super) fn zero() -> Self {
-            Self([0.0; 4])
-        }
-
-        #[inline(always)]
-        pub(super) fn new(x: [f32; 4]) -> Self {
-            Self(x)
-        }
-
-        #[inline(always)]
-        pub(super) fn to_array(self) -> [f32; 4] {
-            self.0
-        }
-
-        #[inline(always)]
-        pub(super) fn load(a: &[f32; 4]) -> Self {
-            Self(*a)
-        }
-
-        #[inline(always)]
-        pub(super) fn store(self, a: &mut [f32; 4]) {
-            *a = self.0;
-        }
-
-        #[inline(always)]
-        pub(super) fn load_pair(a: &Pair) -> Self {
-            Self([a.0[0], a.0[1], 0.0, 0.0])
-        }
-
-        #[inline(always)]
-        pub(super) fn store_pair(self, a: &mut Pair) {
-            a.0 = [self.0[0], self.0[1]];
-        }
-
-        #[inline(always)]
-        pub(super) fn load_two(a: &Pair, b: &Pair) -> Self {
-            Self([a.0[0], a.0[1], b.0[0], b.0[1]])
-        }
-
-        #[inline(always)]
-        pub(super) fn store_two(self, a: &mut Pair, b: &mut Pair) {
-            a.0 = [self.0[0], self.0[1]];
-            b.0 = [self.0[2], self.0[3]];
-        }
-
-        #[inline(always)]
-        pub(super) fn load_pairs(a: &[Pair; 2]) -> Self {
-            Self::load_two(&a[0], &a[1])
-        }
-
-        #[inline(always)]
-        pub(super) fn store_pairs(self, a: &mut [Pair; 2]) {
-            let [a0, a1] = a;
-            self.store_two(a0, a1);
-        }
-
-        #[inline(always)]
-        pub(super) fn add(self, b: Self) -> Self {
-            self.map2(b, |x, y| x + y)
-        }
-
-        #[inline(always)]
-        pub(super) fn sub(self, b: Self) -> Self {
-            self.map2(b, |x, y| x - y)
-        }
-
-        #[inline(always)]
-        pub(super) fn mul(self, b: Self) -> Self {
-            self.map2(b, |x, y| x * y)
-        }
-
-        #[inline(always)]
-        pub(super) fn low_halves(self, b: Self) -> Self {
-            Self([self.0[0], self.0[1], b.0[0], b.0[1]])
-        }
-
-        #[inline(always)]
-        pub(super) fn high_halves(self, b: Self) -> Self {
-            Self([self.0[2], self.0[3], b.0[2], b.0[3]])
-        }
-
-        #[inline(always)]
-        pub(super) fn fold(self) -> Self {
-            let a = self.0;
-            Self([a[0] + a[2], a[1] + a[3], a[2] + a[2], a[3] + a[3]])
-        }
-
-        #[inline(always)]
-        pub(super) fn flush_tiny(self) -> Self {
-            Self(self.0.map(|x| {
-                if x.abs() < crate::dsp::FLUSH_BELOW_F32 {
-                    0.0
-                } else {
-                    x
-                }
-            }))
-        }
-
-        #[inline(always)]
-        pub(super) fn clamp(self, bound: f32) -> Self {
-            Self(self.0.map(|x| x.clamp(-bound, bound)))
-        }
-
-        #[inline(always)]
-        pub(super) fn sanitize(self) -> Self {
-            Self(self.0.map(sanitize_state_f32))
-        }
-    }
-
-    use crate::dsp::sanitize_state_f32;
-}
-
-use lanes::F4;
-
 /// Frames per pass of the packed stereo path (the size of its scratch buffers).
 const CHUNK: usize = 256;
 
@@ -439,11 +144,6 @@ const INPUT_LIMIT: f32 = 1e30;
 fn packed_value(x: f64) -> f32 {
     x.clamp(-1e32, 1e32) as f32
 }
-
-/// One (left, right) pair of `f32` samples, 8-byte aligned so a pair moves as one 64-bit lane.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-#[repr(C, align(8))]
-struct Pair([f32; 2]);
 
 /// A delay line of (left, right) pairs for the packed stereo path: both channels share the
 /// active length and the position.
@@ -678,8 +378,8 @@ impl PairState {
     /// counts as silence, and samples are limited to ±[`INPUT_LIMIT`].
     fn prepare_inputs(&mut self, left: &[f32], right: &[f32], k: Coeffs) {
         let n = left.len();
-        let gain = F4::splat(FIXED_GAIN as f32);
-        let dry = F4::splat(k.dry);
+        let gain = F32x4::splat(FIXED_GAIN as f32);
+        let dry = F32x4::splat(k.dry);
         let (l2, l1) = left.as_chunks::<2>();
         let (r2, r1) = right[..n].as_chunks::<2>();
         let (i2, i1) = self.inputs[..n].as_chunks_mut::<2>();
@@ -687,7 +387,7 @@ impl PairState {
         let m = l2.len();
         let (r2, i2, d2) = (&r2[..m], &mut i2[..m], &mut d2[..m]);
         for f in 0..m {
-            let x = F4::new([l2[f][0], r2[f][0], l2[f][1], r2[f][1]])
+            let x = F32x4::new([l2[f][0], r2[f][0], l2[f][1], r2[f][1]])
                 .sanitize()
                 .clamp(INPUT_LIMIT);
             let g = gain.mul(x);
@@ -696,7 +396,7 @@ impl PairState {
             dry.mul(x).store_pairs(&mut d2[f]);
         }
         if let ([l], [r], [i], [d]) = (l1, r1, i1, d1) {
-            let x = F4::new([*l, *r, 0.0, 0.0]).sanitize().clamp(INPUT_LIMIT);
+            let x = F32x4::new([*l, *r, 0.0, 0.0]).sanitize().clamp(INPUT_LIMIT);
             let g = gain.mul(x);
             g.low_halves(g).store(i);
             dry.mul(x).store_pair(d);
@@ -707,16 +407,16 @@ impl PairState {
     /// `out = buf; store = out·(1 − damp) + store·damp; buf = input + store·fb; acc += out`.
     #[inline]
     fn run_combs(&mut self, start: usize, n: usize, k: Coeffs) {
-        let undamp = F4::splat(k.undamp);
-        let damp = F4::splat(k.damp);
-        let fb = F4::splat(k.fb);
+        let undamp = F32x4::splat(k.undamp);
+        let damp = F32x4::splat(k.damp);
+        let fb = F32x4::splat(k.fb);
         let inputs = &self.inputs[start..start + n];
         let accs = &mut self.acc[start..start + n];
         let [c0, c1, c2, c3, c4, c5, c6, c7] = self.combs.each_mut().map(|l| l.ahead(n));
-        let mut stores = self.stores.map(|s| F4::load(&s));
+        let mut stores = self.stores.map(|s| F32x4::load(&s));
         for (f, (input, acc)) in inputs.iter().zip(accs.iter_mut()).enumerate() {
-            let input = F4::load(input);
-            let mut sum = F4::zero();
+            let input = F32x4::load(input);
+            let mut sum = F32x4::zero();
             // The four comb pairs are independent: written out so their recursions overlap.
             for ((a, b), store) in [
                 (&mut c0[f], &mut c4[f]),
@@ -727,7 +427,7 @@ impl PairState {
             .into_iter()
             .zip(stores.iter_mut())
             {
-                let out = F4::load_two(a, b);
+                let out = F32x4::load_two(a, b);
                 *store = out.mul(undamp).add(store.mul(damp));
                 input.add(store.mul(fb)).flush_tiny().store_two(a, b);
                 sum = sum.add(out);
@@ -745,8 +445,8 @@ impl PairState {
     #[inline]
     fn run_allpasses(&mut self, left: &mut [f32], right: &mut [f32], start: usize, k: Coeffs) {
         let n = left.len();
-        let feedback = F4::splat(ALLPASS_FEEDBACK as f32);
-        let wet = F4::splat(k.wet);
+        let feedback = F32x4::splat(ALLPASS_FEEDBACK as f32);
+        let wet = F32x4::splat(k.wet);
         let [x0, x1, x2, x3] = self.allpasses.each_mut().map(|l| l.ahead(n));
         let (l2, l1) = left.as_chunks_mut::<2>();
         let (r2, r1) = right[..n].as_chunks_mut::<2>();
@@ -760,26 +460,29 @@ impl PairState {
         let (r2, acc2, dry2) = (&mut r2[..m], &acc2[..m], &dry2[..m]);
         let (a0, a1, a2, a3) = (&mut a0[..m], &mut a1[..m], &mut a2[..m], &mut a3[..m]);
         for f in 0..m {
-            let mut acc = F4::load_pairs(&acc2[f]);
+            let mut acc = F32x4::load_pairs(&acc2[f]);
             for line in [&mut a0[f], &mut a1[f], &mut a2[f], &mut a3[f]] {
-                let bo = F4::load_pairs(line);
+                let bo = F32x4::load_pairs(line);
                 acc.add(feedback.mul(bo)).flush_tiny().store_pairs(line);
                 acc = bo.sub(acc);
             }
-            let y = F4::load_pairs(&dry2[f]).add(wet.mul(acc)).sanitize();
+            let y = F32x4::load_pairs(&dry2[f]).add(wet.mul(acc)).sanitize();
             let [yl0, yr0, yl1, yr1] = y.to_array();
             l2[f] = [yl0, yl1];
             r2[f] = [yr0, yr1];
         }
         if let ([l], [r], [acc], [dry]) = (l1, r1, acc1, dry1) {
-            let mut acc = F4::load_pair(acc);
+            let mut acc = F32x4::load_pair(acc);
             for line in [a0r, a1r, a2r, a3r] {
                 let line = &mut line[0];
-                let bo = F4::load_pair(line);
+                let bo = F32x4::load_pair(line);
                 acc.add(feedback.mul(bo)).flush_tiny().store_pair(line);
                 acc = bo.sub(acc);
             }
-            let [yl, yr, _, _] = F4::load_pair(dry).add(wet.mul(acc)).sanitize().to_array();
+            let [yl, yr, _, _] = F32x4::load_pair(dry)
+                .add(wet.mul(acc))
+                .sanitize()
+                .to_array();
             (*l, *r) = (yl, yr);
         }
     }
