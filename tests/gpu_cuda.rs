@@ -149,7 +149,7 @@ fn offloaded_leading_filters_on_the_gpu_equal_the_cpu_chain() {
     if !device_present() {
         return;
     }
-    use rtfx::gpu::offload::{cuda_engine, offload_leading_filters};
+    use rtfx::gpu::leading_filters::{cuda_engine, offload_leading_filters};
     let chain = rtfx::dsp::spec::parse_chain(&[
         "hibutterworth:80,order=2",
         "lobutterworth:8000,order=4",
@@ -211,7 +211,7 @@ fn the_strip_filters_on_the_gpu_sound_like_the_cpu() {
     let mut gpu = Strip::new(s);
     gpu.prepare(48_000.0, 512, 2, &s).expect("prepare");
     let engine = gpu
-        .attach_filter_engine(rtfx::gpu::offload::cuda_engine)
+        .attach_filter_engine(rtfx::gpu::leading_filters::cuda_engine)
         .expect("engine");
     assert!(engine.contains("CUDA graph"), "{engine}");
     gpu.set_filter_engine_active(true);

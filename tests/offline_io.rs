@@ -521,7 +521,7 @@ fn stream_processor_equals_one_shot_for_every_effect_with_any_chunking() {
 fn stream_processor_with_filters_on_an_engine_equals_the_cpu_chain() {
     use rtfx::dsp::filter::engine::emulated_engine;
     use rtfx::dsp::filter::sos::fused_multiply_add;
-    use rtfx::gpu::offload::offload_leading_filters;
+    use rtfx::gpu::leading_filters::offload_leading_filters;
     let dir = tmp();
     let chain = parse_chain(&[
         "hibutterworth:80,order=2",

@@ -31,7 +31,7 @@ use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use rtfx::dsp::Chain;
 use rtfx::dsp::spec::{ChainFile, append_specs, chain_from_toml};
-use rtfx::gpu::offload::{Offloaded, cuda_engine, offload_leading_filters};
+use rtfx::gpu::leading_filters::{Offloaded, cuda_engine, offload_leading_filters};
 
 /// rtfx — real-time audio effects engine.
 #[derive(Parser, Debug)]

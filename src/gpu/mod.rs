@@ -7,7 +7,7 @@
 //! - `CudaGraphRunner` (feature `cuda`): compiles the kernel with NVRTC, captures
 //!   copy in → kernel → copy out into a CUDA graph and replays it per chunk, with the filter
 //!   state kept on the device.
-//! - [`offload`] (always built): runs the filters a chain starts with on a cascade engine (the
+//! - [`leading_filters`] (always built): runs the filters a chain starts with on a cascade engine (the
 //!   runner, or the kernel's CPU emulation in tests); `rtfx live --device cuda` uses it.
 //!
 //! cudarc loads the driver and NVRTC at run time, so `--features cuda` builds without a CUDA
@@ -15,7 +15,7 @@
 //! [`Error::BackendNotAvailable`](crate::Error::BackendNotAvailable) instead of panicking.
 
 pub mod kernel;
-pub mod offload;
+pub mod leading_filters;
 
 #[cfg(feature = "cuda")]
 mod runner;

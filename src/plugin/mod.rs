@@ -440,7 +440,8 @@ impl Plugin for Rtfx {
             channels,
             buffer_config.process_mode,
             offload::gpu_status().is_ok().then_some(
-                crate::gpu::offload::cuda_engine as crate::dsp::filter::engine::EngineFactory,
+                crate::gpu::leading_filters::cuda_engine
+                    as crate::dsp::filter::engine::EngineFactory,
             ),
         );
         self.meters

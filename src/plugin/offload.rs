@@ -1,7 +1,7 @@
-//! The plugin's offload mode: `process()` only moves samples through two of the real-time
-//! engine's lock-free rings ([`crate::realtime::ring`]); the real-time processor's worker thread
-//! ([`crate::realtime::worker`]) runs the plugin's own [`Strip`] on them in fixed chunks of
-//! [`OFFLOAD_CHUNK`] frames.
+//! The plugin's offload mode: `process()` only moves samples through two lock-free rings
+//! ([`crate::realtime::ring`], the real-time processor's); a worker thread
+//! ([`crate::realtime::worker`], the one the processor runs on) runs the plugin's own
+//! [`Strip`] on them in fixed chunks of [`OFFLOAD_CHUNK`] frames.
 //!
 //! Timing: the audio thread writes a host block into the input ring, wakes the worker and
 //! reads as many frames from the output ring. After every (re)start the first

@@ -2,7 +2,7 @@
 //! (torchfx 0.8.0's design, done lock-free).
 //!
 //! ```text
-//!  backend callback ──input ring──▶ DSP engine (worker thread or process_pending) ──output ring──▶ backend callback
+//!  backend callback ──input ring──▶ DSP side (worker thread or process_pending) ──output ring──▶ backend callback
 //!        ▲ counters, latency log (atomics)          ▲ parameter queue (rtrb) from set_parameter
 //! ```
 //!
@@ -11,7 +11,7 @@
 //!   playing silence when it holds less than a buffer), then wakes the worker
 //!   (`Thread::unpark`: an atomic swap and at most one futex wake, no lock). It never
 //!   allocates, locks, logs or blocks; its run time goes into a preallocated log.
-//! - The **engine** processes whole chunks of `buffer_size` frames while the input ring holds
+//! - The **DSP side** processes whole chunks of `buffer_size` frames while the input ring holds
 //!   one and the output ring has room for one, applying staged parameter changes at each chunk
 //!   boundary. It owns the chain; with `start_worker` it runs on the thread
 //!   "rtfx-realtime-dsp", otherwise the caller drives [`RealtimeProcessor::process_pending`].
@@ -84,20 +84,20 @@ impl Default for ProcessorOptions {
     }
 }
 
-/// Everything the callback, the engine and the control thread share: atomics only.
+/// Everything the callback, the DSP side and the control thread share: atomics only.
 struct Shared {
     counters: Counters,
     callback_log: LatencyLog,
     chunk_log: LatencyLog,
-    reset_engine: AtomicBool,
+    reset_dsp: AtomicBool,
     reset_output: AtomicU64,
     input_fill: AtomicUsize,
     output_fill: AtomicUsize,
     worker_realtime: AtomicBool,
 }
 
-/// The DSP side: owns the chain and the engine's halves of the rings.
-struct Engine {
+/// The DSP side: owns the chain and its halves of the rings.
+struct DspSide {
     chain: Chain,
     input: Option<RingConsumer>,
     output: Option<RingProducer>,
@@ -111,7 +111,7 @@ struct Engine {
     shared: Arc<Shared>,
 }
 
-impl Engine {
+impl DspSide {
     /// Applies every staged parameter change.
     fn apply_params(&mut self) {
         while let Ok((addr, value)) = self.params.pop() {
@@ -129,7 +129,7 @@ impl Engine {
 
     /// Processes every chunk that is ready; returns how many. Never allocates.
     fn drain(&mut self) -> usize {
-        if self.shared.reset_engine.swap(false, Ordering::AcqRel) {
+        if self.shared.reset_dsp.swap(false, Ordering::AcqRel) {
             self.reset();
         }
         if self.input.is_none() && self.output.is_none() {
@@ -200,7 +200,7 @@ impl Engine {
     }
 }
 
-impl WorkerTask for Engine {
+impl WorkerTask for DspSide {
     fn run_ready(&mut self) {
         self.drain();
     }
@@ -377,8 +377,8 @@ pub struct RealtimeProcessor {
     /// A copy of the chain on the control side: resolves and validates parameter paths and
     /// holds the values set.
     control: Chain,
-    engine: Option<Engine>,
-    worker: Option<WorkerThread<Engine>>,
+    dsp: Option<DspSide>,
+    worker: Option<WorkerThread<DspSide>>,
     params: rtrb::Producer<(ParamAddress, f64)>,
     shared: Arc<Shared>,
     running: bool,
@@ -457,14 +457,14 @@ impl RealtimeProcessor {
             counters: Counters::default(),
             callback_log: LatencyLog::new(options.latency_log_size),
             chunk_log: LatencyLog::new(options.latency_log_size),
-            reset_engine: AtomicBool::new(false),
+            reset_dsp: AtomicBool::new(false),
             reset_output: AtomicU64::new(0),
             input_fill: AtomicUsize::new(0),
             output_fill: AtomicUsize::new(0),
             worker_realtime: AtomicBool::new(false),
         });
         let (params_tx, params_rx) = rtrb::RingBuffer::new(options.param_queue_size);
-        let engine = Engine {
+        let dsp = DspSide {
             chain,
             input: None,
             output: None,
@@ -481,7 +481,7 @@ impl RealtimeProcessor {
             options,
             backend,
             control,
-            engine: Some(engine),
+            dsp: Some(dsp),
             worker: None,
             params: params_tx,
             shared,
@@ -507,13 +507,13 @@ impl RealtimeProcessor {
             return Err(Error::realtime("Processor is already running")
                 .with_suggestion("Call stop() before starting again"));
         }
-        if self.engine.is_none() {
+        if self.dsp.is_none() {
             return Err(
-                Error::realtime("The DSP engine was lost when its worker thread panicked")
+                Error::realtime("The chain was lost when the DSP worker thread panicked")
                     .with_suggestion("create a new RealtimeProcessor"),
             );
         }
-        self.shared.reset_engine.store(false, Ordering::Release);
+        self.shared.reset_dsp.store(false, Ordering::Release);
         let b = self.config.buffer_size;
         let frames = self.options.ring_blocks.saturating_mul(b);
         let (cin, cout) = (self.config.channels_in, self.config.channels_out);
@@ -532,11 +532,11 @@ impl RealtimeProcessor {
         if let Some(tx) = out_tx.as_mut() {
             tx.write_silence(b * self.primed_blocks());
         }
-        let Some(mut engine) = self.engine.take() else {
-            return Err(Error::realtime("The DSP engine is missing"));
+        let Some(mut dsp) = self.dsp.take() else {
+            return Err(Error::realtime("The chain is missing"));
         };
-        engine.input = in_rx;
-        engine.output = out_tx;
+        dsp.input = in_rx;
+        dsp.output = out_tx;
         let mut side = CallbackSide {
             input: in_tx,
             output: out_rx,
@@ -546,11 +546,11 @@ impl RealtimeProcessor {
         };
         if self.options.start_worker {
             self.shared.worker_realtime.store(false, Ordering::Release);
-            let worker = WorkerThread::spawn("realtime-dsp", self.options.worker_priority, engine)?;
+            let worker = WorkerThread::spawn("realtime-dsp", self.options.worker_priority, dsp)?;
             side.worker = Some(worker.waker().clone());
             self.worker = Some(worker);
         } else {
-            self.engine = Some(engine);
+            self.dsp = Some(dsp);
         }
         let callback: AudioCallback = Box::new(move |input, output, status| {
             side.run(input, output, status);
@@ -562,9 +562,9 @@ impl RealtimeProcessor {
         if let Err(e) = opened {
             self.backend.close();
             let _ = self.join_worker();
-            if let Some(engine) = self.engine.as_mut() {
-                engine.input = None;
-                engine.output = None;
+            if let Some(dsp) = self.dsp.as_mut() {
+                dsp.input = None;
+                dsp.output = None;
             }
             return Err(e);
         }
@@ -572,12 +572,12 @@ impl RealtimeProcessor {
         Ok(())
     }
 
-    /// Signals the worker, waits for it and takes the engine back.
+    /// Signals the worker, waits for it and takes the DSP side back.
     fn join_worker(&mut self) -> Result<()> {
         let Some(worker) = self.worker.take() else {
             return Ok(());
         };
-        self.engine = Some(worker.join()?);
+        self.dsp = Some(worker.join()?);
         Ok(())
     }
 
@@ -593,9 +593,9 @@ impl RealtimeProcessor {
         let stopped = self.backend.stop();
         self.backend.close();
         let joined = self.join_worker();
-        if let Some(engine) = self.engine.as_mut() {
-            engine.input = None;
-            engine.output = None;
+        if let Some(dsp) = self.dsp.as_mut() {
+            dsp.input = None;
+            dsp.output = None;
         }
         stopped.and(joined)
     }
@@ -603,8 +603,8 @@ impl RealtimeProcessor {
     /// Processes every chunk that is ready (input ring holds a buffer and output ring has room
     /// for one) and returns how many; for processors built with `start_worker: false`.
     pub fn process_pending(&mut self) -> Result<usize> {
-        match self.engine.as_mut() {
-            Some(engine) => Ok(engine.drain()),
+        match self.dsp.as_mut() {
+            Some(dsp) => Ok(dsp.drain()),
             None => Err(Error::realtime(
                 "process_pending() is not available while the DSP worker runs",
             )
@@ -619,8 +619,8 @@ impl RealtimeProcessor {
     /// lock-free at the next chunk boundary and ramps without resetting filter state.
     pub fn set_parameter(&mut self, path: &str, value: f64) -> Result<()> {
         if self.params.is_full() {
-            match self.engine.as_mut() {
-                Some(engine) => engine.apply_params(),
+            match self.dsp.as_mut() {
+                Some(dsp) => dsp.apply_params(),
                 None => {
                     return Err(Error::realtime(format!(
                         "Too many parameter changes are waiting ({} staged)",
@@ -662,14 +662,14 @@ impl RealtimeProcessor {
         self.control.get_param(path)
     }
 
-    /// Clears the rings and every effect's state. While running, the engine and the callback
+    /// Clears the rings and every effect's state. While running, the DSP side and the callback
     /// do it at their next turn.
     pub fn reset_state(&mut self) {
         self.shared.reset_output.fetch_add(1, Ordering::AcqRel);
-        match self.engine.as_mut() {
-            Some(engine) => engine.reset(),
+        match self.dsp.as_mut() {
+            Some(dsp) => dsp.reset(),
             None => {
-                self.shared.reset_engine.store(true, Ordering::Release);
+                self.shared.reset_dsp.store(true, Ordering::Release);
                 if let Some(worker) = &self.worker {
                     worker.waker().unpark();
                 }
@@ -800,7 +800,7 @@ impl RealtimeProcessor {
     }
 
     /// The chain as configured from the control side (its parameter values are the ones set;
-    /// its processing state lives with the engine).
+    /// its processing state lives with the DSP side).
     pub fn chain(&self) -> &Chain {
         &self.control
     }

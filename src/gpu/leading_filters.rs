@@ -17,7 +17,7 @@
 //! ```
 //! use rtfx::dsp::spec::parse_chain;
 //! use rtfx::dsp::filter::engine::emulated_engine;
-//! use rtfx::gpu::offload::offload_leading_filters;
+//! use rtfx::gpu::leading_filters::offload_leading_filters;
 //!
 //! let chain = parse_chain(&["hibutterworth:80,order=2", "lobutterworth:8000,order=4", "reverb"]).unwrap();
 //! let offloaded = offload_leading_filters(&chain, 48000.0, 256, 2, emulated_engine)
