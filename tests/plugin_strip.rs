@@ -557,9 +557,14 @@ fn exported_chain_matches_the_strip() {
     // for its own latency).
     let mut limiter_off = everything_on();
     limiter_off.limiter.enabled = false;
+    // Cutoffs near Nyquist (0.46·fs here) are clamped where the chain's designers clamp them.
+    let mut near_nyquist = everything_on();
+    near_nyquist.low_pass.cutoff_hz = 22_000.0;
+    near_nyquist.eq.high_shelf.freq_hz = 22_500.0;
     for (s, sections, latencies) in [
         (everything_on(), 11, (240, 240)),
         (limiter_off, 10, (240, 0)),
+        (near_nyquist, 11, (240, 240)),
     ] {
         let toml = s.to_toml().expect("toml");
         let file = chain_from_toml(&toml).expect("the exported chain parses");

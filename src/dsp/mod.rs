@@ -17,6 +17,7 @@ pub mod noise;
 pub mod param;
 pub mod registry;
 pub mod resample;
+pub mod section;
 pub(crate) mod simd;
 pub mod smooth;
 pub mod spec;

@@ -51,6 +51,14 @@ impl LinearSmoother {
         }
     }
 
+    /// [`Self::set_target`], except that a target equal to the one already set leaves the
+    /// ramp as it is (a parameter read again every block does not restart its ramp).
+    pub fn retarget(&mut self, target: f64, ramp_samples: usize) {
+        if self.target() != target {
+            self.set_target(target, ramp_samples);
+        }
+    }
+
     /// Jumps to `value` and stops any ramp.
     pub fn reset(&mut self, value: f64) {
         self.current = value;

@@ -4,9 +4,11 @@
 //!
 //! [`Strip`] knows nothing of nice-plug: it takes plain [`StripSettings`] (the targets) and
 //! planar `f32` blocks, so tests, the plugin and its offload worker drive it the same way.
-//! Its effects and filter designs are the [`crate::dsp`] ones, set by parameter index; the
-//! section machinery around them (switch and bypass cross-fades, the bypass and limiter delay
-//! lines, the order-change cross-fade, gain-reduction metering) is still the strip's own.
+//! It arranges [`crate::dsp`] parts and re-implements no DSP: the effects and filter designs,
+//! set by parameter index, and the section machinery of [`crate::dsp::section`] (switch and
+//! bypass cross-fades, gain ramps, the bypass and limiter delay lines, the order-change
+//! cross-fade). What is its own is the arrangement: the order of the sections, when each
+//! switches, the latency compensation and the meters.
 //!
 //! Real-time contract: [`Strip::prepare`] allocates everything; [`Strip::process`] and
 //! [`Strip::reset`] never allocate, lock, log or panic, for any block length (blocks longer than
@@ -23,20 +25,25 @@
 //! effects flush their own state, so a NaN never latches and silence never decays into
 //! subnormal numbers.
 
+use crate::dsp::chain::{DEFAULT_SMOOTHING_MS, SMOOTH_STEP};
 use crate::dsp::filter::biquad::{BiquadKind, design_biquad};
 use crate::dsp::filter::design::{BandType, Family, Section, design_iir};
 use crate::dsp::filter::engine::{CascadeEngine, EngineFactory};
 use crate::dsp::filter::sos::SosCascade;
 use crate::dsp::fx::{Compressor, Delay, Limiter, Reverb};
+use crate::dsp::section::{
+    CrossfadingCascade, DelayLines, FadePlan, SectionFade, block_peak, crossfade, ramp_gain,
+    run_faded,
+};
 use crate::dsp::smooth::LinearSmoother;
 use crate::dsp::{Chain, Effect, FLUSH_BELOW_F32, db_to_gain, gain_to_db, with_planar_mut};
 use crate::error::Result;
 
 /// Frames per processing step: parameter ramps advance and coefficients are updated once per
-/// step.
-pub const STEP: usize = 32;
-/// Ramp time of continuous parameters, in milliseconds.
-pub const SMOOTHING_MS: f64 = 20.0;
+/// step (the chain's [`SMOOTH_STEP`], so that the strip and its exported chain ramp alike).
+pub const STEP: usize = SMOOTH_STEP;
+/// Ramp time of continuous parameters, in milliseconds (the chain's default).
+pub const SMOOTHING_MS: f64 = DEFAULT_SMOOTHING_MS;
 /// Cross-fade time of the enable switches and the bypass, in milliseconds.
 pub const FADE_MS: f64 = 10.0;
 /// Highest high-/low-pass order.
@@ -45,9 +52,6 @@ pub const MAX_FILTER_ORDER: usize = 8;
 pub const MAX_LOOKAHEAD_MS: f64 = 20.0;
 /// Longest delay time, in milliseconds.
 pub const MAX_DELAY_MS: f64 = 4000.0;
-/// Highest cutoff as a fraction of the sample rate: cutoffs are clamped below it so that every
-/// host rate from 1 kHz up gives a stable filter.
-pub const MAX_CUTOFF_RATIO: f64 = 0.45;
 /// Lowest cutoff or EQ frequency, in Hz.
 pub const MIN_FREQ_HZ: f64 = 10.0;
 /// Channels the strip processes (the plugin's layouts are mono and stereo); further channels
@@ -65,7 +69,7 @@ const FILTER_SECTIONS: usize = MAX_FILTER_ORDER.div_ceil(2);
 pub struct FilterSettings {
     /// Section switch.
     pub enabled: bool,
-    /// Cutoff in Hz (clamped to [`MIN_FREQ_HZ`], `0.45·fs`).
+    /// Cutoff in Hz (clamped to [`MIN_FREQ_HZ`] and, by the filter designer, below Nyquist).
     pub cutoff_hz: f64,
     /// Order 1–[`MAX_FILTER_ORDER`] (6 dB/octave per order).
     pub order: usize,
@@ -423,130 +427,6 @@ fn fmt_num(x: f64) -> String {
 // ---------------------------------------------------------------------------------------------
 // Building blocks
 
-/// An on/off cross-fade: 1 means the section's output, 0 its input.
-#[derive(Debug, Clone, Copy)]
-struct Fade {
-    mix: LinearSmoother,
-    ramp: usize,
-    /// True once the section has been reset after fading out (it then costs nothing).
-    dormant: bool,
-}
-
-impl Fade {
-    fn new(on: bool) -> Self {
-        Self {
-            mix: LinearSmoother::new(if on { 1.0 } else { 0.0 }),
-            ramp: 1,
-            dormant: !on,
-        }
-    }
-
-    fn set(&mut self, on: bool) {
-        let target = if on { 1.0 } else { 0.0 };
-        if self.mix.target() != target {
-            self.mix.set_target(target, self.ramp);
-        }
-    }
-
-    fn snap(&mut self, on: bool) {
-        self.mix.reset(if on { 1.0 } else { 0.0 });
-    }
-}
-
-/// What a section does in one step.
-enum Plan {
-    /// Off and quiet: nothing to do.
-    Skip,
-    /// Just faded out: reset the state once, then nothing.
-    ResetThenSkip,
-    /// Fully on: process in place.
-    Process,
-    /// Fading from `m0` to `m1`: process and mix with the input.
-    Mix(f64, f64),
-}
-
-impl Fade {
-    fn plan(&mut self, n: usize) -> Plan {
-        let m0 = self.mix.current();
-        let m1 = self.mix.advance(n);
-        if m0 == 0.0 && m1 == 0.0 {
-            if self.dormant {
-                Plan::Skip
-            } else {
-                self.dormant = true;
-                Plan::ResetThenSkip
-            }
-        } else {
-            self.dormant = false;
-            if m0 == 1.0 && m1 == 1.0 {
-                Plan::Process
-            } else {
-                Plan::Mix(m0, m1)
-            }
-        }
-    }
-}
-
-/// Runs one section over a step according to its fade: `process` works in place; while fading
-/// the output is `dry + (wet − dry)·m` with `m` ramping per sample.
-fn run_section(
-    fade: &mut Fade,
-    block: &mut [&mut [f32]],
-    scratch: &mut [Vec<f32>],
-    mut process: impl FnMut(&mut [&mut [f32]]),
-    reset: impl FnOnce(),
-) {
-    let n = crate::dsp::frames(block);
-    match fade.plan(n) {
-        Plan::Skip => {}
-        Plan::ResetThenSkip => reset(),
-        Plan::Process => process(block),
-        Plan::Mix(m0, m1) => {
-            for (ch, dry) in block.iter().zip(scratch.iter_mut()) {
-                dry[..n].copy_from_slice(ch);
-            }
-            process(block);
-            crossfade(block, scratch, m0, m1);
-        }
-    }
-}
-
-/// What a section of the strip runs: something that processes a block in place and can be
-/// reset (the DSP effects, the filter cores, the EQ cascade).
-trait SectionFx {
-    fn process_section(&mut self, block: &mut [&mut [f32]]);
-    fn reset_section(&mut self);
-}
-
-impl<T: Effect> SectionFx for T {
-    fn process_section(&mut self, block: &mut [&mut [f32]]) {
-        Effect::process(self, block);
-    }
-    fn reset_section(&mut self) {
-        Effect::reset(self);
-    }
-}
-
-impl SectionFx for SosCascade {
-    fn process_section(&mut self, block: &mut [&mut [f32]]) {
-        SosCascade::process(self, block);
-    }
-    fn reset_section(&mut self) {
-        SosCascade::reset(self);
-    }
-}
-
-impl SectionFx for FilterCore {
-    fn process_section(&mut self, block: &mut [&mut [f32]]) {
-        FilterCore::process(self, block);
-    }
-    fn reset_section(&mut self) {
-        FilterCore::reset(self);
-    }
-}
-
-/// [`run_section`] for one effect: processes it under its fade, and resets it once the fade
-/// has ended (so that switching the section back on starts from silence).
 /// Sets each `(index, value)` whose value differs from the one last applied (`applied`, in the
 /// same order) on `fx`, by parameter index and clamped into the parameter's range from the
 /// effect's own table; a value the effect refuses keeps the previous one. Never allocates on
@@ -564,176 +444,36 @@ fn apply_changed(fx: &mut impl Effect, values: &[(usize, f64)], applied: &mut [f
     }
 }
 
-fn run_fx(
-    fade: &mut Fade,
-    block: &mut [&mut [f32]],
-    scratch: &mut [Vec<f32>],
-    fx: &mut impl SectionFx,
-) {
-    let mut reset = false;
-    run_section(
-        fade,
-        block,
-        scratch,
-        |b| fx.process_section(b),
-        || reset = true,
-    );
-    if reset {
-        fx.reset_section();
-    }
-}
-
-/// `block = dry + (block − dry)·m`, `m` going linearly from `m0` (excluded) to `m1`.
-fn crossfade(block: &mut [&mut [f32]], dry: &[Vec<f32>], m0: f64, m1: f64) {
-    let n = crate::dsp::frames(block);
-    if n == 0 {
-        return;
-    }
-    let step = (m1 - m0) / n as f64;
-    for (ch, dry) in block.iter_mut().zip(dry) {
-        for (i, (y, &x)) in ch.iter_mut().zip(&dry[..n]).enumerate() {
-            let m = (m0 + step * (i + 1) as f64) as f32;
-            *y = x + (*y - x) * m;
-        }
-    }
-}
-
-/// Multiplies by a gain going linearly from `g0` (excluded) to `g1` over the block.
-fn apply_gain(block: &mut [&mut [f32]], g0: f64, g1: f64) {
-    let n = crate::dsp::frames(block);
-    if n == 0 || (g0 == 1.0 && g1 == 1.0) {
-        return;
-    }
-    if g0 == g1 {
-        let g = g0 as f32;
-        for ch in block.iter_mut() {
-            ch.iter_mut().for_each(|x| *x *= g);
-        }
-        return;
-    }
-    let step = (g1 - g0) / n as f64;
-    for ch in block.iter_mut() {
-        for (i, x) in ch.iter_mut().enumerate() {
-            *x *= (g0 + step * (i + 1) as f64) as f32;
-        }
-    }
-}
-
-/// Largest |x| of a block (non-finite samples count as 0).
-fn peak(block: &[&mut [f32]]) -> f32 {
-    block.iter().flat_map(|c| c.iter()).fold(
-        0.0f32,
-        |m, &x| if x.is_finite() { m.max(x.abs()) } else { m },
-    )
-}
-
-/// A smoothed parameter: ramps to its target over the strip's smoothing time.
-#[derive(Debug, Clone, Copy)]
-struct Smoothed {
-    s: LinearSmoother,
-}
-
-impl Smoothed {
-    fn new(v: f64) -> Self {
-        Self {
-            s: LinearSmoother::new(v),
-        }
-    }
-
-    fn set(&mut self, target: f64, ramp: usize) {
-        if self.s.target() != target {
-            self.s.set_target(target, ramp);
-        }
-    }
-}
-
-/// The runtime part of a high- or low-pass: a fixed four-section cascade, plus the cascade of
-/// the previous order while an order change cross-fades.
-struct FilterCore {
-    cascade: SosCascade,
-    /// The filter as it was before the last order change, still running while it fades out.
-    previous: SosCascade,
-    /// 0 → 1 from the previous order to the new one.
-    order_fade: LinearSmoother,
-    fade_len: usize,
-    tmp: Vec<Vec<f32>>,
-}
-
-impl FilterCore {
-    fn new(channels: usize, fade_len: usize) -> Self {
-        let mut previous = SosCascade::with_capacity(FILTER_SECTIONS, channels);
-        previous.reserve_sections(FILTER_SECTIONS);
-        Self {
-            cascade: SosCascade::new(&[Section::IDENTITY; FILTER_SECTIONS], channels),
-            previous,
-            order_fade: LinearSmoother::new(1.0),
-            fade_len,
-            tmp: vec![vec![0.0; STEP]; channels],
-        }
-    }
-
-    /// An order change: the current filter keeps running (and fades out) as `previous`, the new
-    /// one starts from silence and fades in, so the change never clicks. Never allocates.
-    fn begin_order_change(&mut self) {
-        self.previous.gather(std::iter::once(&self.cascade));
-        self.cascade.reset();
-        self.order_fade.reset(0.0);
-        self.order_fade.set_target(1.0, self.fade_len);
-    }
-
-    fn process(&mut self, block: &mut [&mut [f32]]) {
-        let m0 = self.order_fade.current();
-        if m0 >= 1.0 {
-            self.cascade.process(block);
-            return;
-        }
-        let n = crate::dsp::frames(block);
-        let m1 = self.order_fade.advance(n);
-        for (ch, t) in block.iter().zip(self.tmp.iter_mut()) {
-            t[..n].copy_from_slice(ch);
-        }
-        let previous = &mut self.previous;
-        with_planar_mut(&mut self.tmp, 0..n, |b| previous.process(b));
-        self.cascade.process(block);
-        crossfade(block, &self.tmp, m0, m1);
-    }
-
-    fn reset(&mut self) {
-        self.cascade.reset();
-        self.previous.reset();
-        self.order_fade.reset(1.0);
-    }
-}
-
 /// A Butterworth high- or low-pass with a fixed four-section cascade.
 struct PassFilter {
     band: BandType,
-    core: FilterCore,
-    ln_cutoff: Smoothed,
+    core: CrossfadingCascade,
+    ln_cutoff: LinearSmoother,
     order: usize,
     designed: (f64, usize),
-    fade: Fade,
+    fade: SectionFade,
 }
 
 impl PassFilter {
     fn new(band: BandType, s: &FilterSettings) -> Self {
         Self {
             band,
-            core: FilterCore::new(0, 1),
-            ln_cutoff: Smoothed::new(s.cutoff_hz.max(MIN_FREQ_HZ).ln()),
+            core: CrossfadingCascade::new(FILTER_SECTIONS, 0, STEP, 1),
+            ln_cutoff: LinearSmoother::new(s.cutoff_hz.max(MIN_FREQ_HZ).ln()),
             order: s.order,
             designed: (f64::NAN, 0),
-            fade: Fade::new(s.enabled),
+            fade: SectionFade::new(s.enabled, 1),
         }
     }
 
     fn design(&mut self, fs: f64) {
-        let cutoff = self.ln_cutoff.s.current().exp().min(MAX_CUTOFF_RATIO * fs);
+        // The designer clamps it below Nyquist, as the chain's filters do.
+        let cutoff = self.ln_cutoff.current().exp();
         let order = self.order.clamp(1, MAX_FILTER_ORDER);
         if self.designed == (cutoff, order) {
             return;
         }
-        if self.designed.1 != 0 && self.designed.1 != order && !self.fade.dormant {
+        if self.designed.1 != 0 && self.designed.1 != order && !self.fade.is_dormant() {
             self.core.begin_order_change();
         }
         self.designed = (cutoff, order);
@@ -742,7 +482,7 @@ impl PassFilter {
         for (slot, s) in sections.iter_mut().zip(design.as_slice()) {
             *slot = *s;
         }
-        self.core.cascade.set_sections(&sections);
+        self.core.cascade_mut().set_sections(&sections);
     }
 }
 
@@ -750,9 +490,9 @@ impl PassFilter {
 struct Eq {
     cascade: SosCascade,
     /// Per band: ln(frequency), gain (dB), Q.
-    bands: [[Smoothed; 3]; 3],
+    bands: [[LinearSmoother; 3]; 3],
     designed: [[f64; 3]; 3],
-    fade: Fade,
+    fade: SectionFade,
 }
 
 const EQ_KINDS: [BiquadKind; 3] = [
@@ -775,78 +515,24 @@ impl Eq {
     fn new(s: &EqSettings) -> Self {
         Self {
             cascade: SosCascade::new(&[Section::IDENTITY; 3], 0),
-            bands: Self::band_values(s).map(|b| b.map(Smoothed::new)),
+            bands: Self::band_values(s).map(|b| b.map(LinearSmoother::new)),
             designed: [[f64::NAN; 3]; 3],
-            fade: Fade::new(s.enabled),
+            fade: SectionFade::new(s.enabled, 1),
         }
     }
 
     fn design(&mut self, fs: f64) {
-        let now = self.bands.map(|b| b.map(|v| v.s.current()));
+        let now = self.bands.map(|b| b.map(|v| v.current()));
         if now == self.designed {
             return;
         }
         self.designed = now;
         let mut sections = [Section::IDENTITY; 3];
         for ((slot, kind), [ln_f, gain, q]) in sections.iter_mut().zip(EQ_KINDS).zip(now) {
-            let f = ln_f.exp().min(MAX_CUTOFF_RATIO * fs);
+            let f = ln_f.exp();
             *slot = design_biquad(kind, f, q, gain, fs);
         }
         self.cascade.set_sections(&sections);
-    }
-}
-
-/// Per-channel ring that delays the dry signal by the strip's latency (for the bypass).
-struct DryLine {
-    lines: Vec<Vec<f32>>,
-    write: usize,
-}
-
-impl DryLine {
-    fn delay(&mut self, block: &mut [&mut [f32]], delay: usize) {
-        let Some(cap) = self.lines.first().map(|l| l.len()) else {
-            return;
-        };
-        if cap == 0 {
-            return;
-        }
-        let delay = delay.min(cap - 1);
-        let n = crate::dsp::frames(block);
-        for (ch, line) in block.iter_mut().zip(self.lines.iter_mut()) {
-            let mut w = self.write;
-            for x in ch.iter_mut() {
-                line[w] = *x;
-                let r = if w >= delay {
-                    w - delay
-                } else {
-                    w + cap - delay
-                };
-                *x = line[r];
-                w = if w + 1 == cap { 0 } else { w + 1 };
-            }
-        }
-        self.write = (self.write + n) % cap;
-    }
-
-    /// Copies the `n` samples that entered the line `back` … `back − n + 1` samples ago
-    /// (oldest first) into `out` (per channel; `back` is clamped to the line's length).
-    fn recent(&self, back: usize, n: usize, out: &mut [Vec<f32>]) {
-        let Some(cap) = self.lines.first().map(|l| l.len()) else {
-            return;
-        };
-        let back = back.min(cap);
-        for (line, o) in self.lines.iter().zip(out.iter_mut()) {
-            let mut r = (self.write + cap - back) % cap;
-            for y in o[..n].iter_mut() {
-                *y = line[r];
-                r = if r + 1 == cap { 0 } else { r + 1 };
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.lines.iter_mut().for_each(|l| l.fill(0.0));
-        self.write = 0;
     }
 }
 
@@ -951,41 +637,41 @@ pub struct Strip {
     target: StripSettings,
     smooth_ramp: usize,
 
-    input_gain: Smoothed,
-    output_gain: Smoothed,
+    input_gain: LinearSmoother,
+    output_gain: LinearSmoother,
     high_pass: PassFilter,
     low_pass: PassFilter,
     eq: Eq,
 
     compressor: Compressor,
     /// threshold, ratio, knee, makeup.
-    comp_values: [Smoothed; 4],
+    comp_values: [LinearSmoother; 4],
     comp_applied: [f64; 6],
-    comp_fade: Fade,
+    comp_fade: SectionFade,
 
     delay: Delay,
     /// feedback, mix.
-    delay_values: [Smoothed; 2],
+    delay_values: [LinearSmoother; 2],
     delay_applied: [f64; 4],
     delay_ping_pong: bool,
-    delay_fade: Fade,
+    delay_fade: SectionFade,
 
     reverb: Reverb,
     /// room size, damping, mix.
-    reverb_values: [Smoothed; 3],
+    reverb_values: [LinearSmoother; 3],
     reverb_applied: [f64; 3],
-    reverb_fade: Fade,
+    reverb_fade: SectionFade,
 
     limiter: Limiter,
     /// ceiling.
-    limiter_ceiling: Smoothed,
+    limiter_ceiling: LinearSmoother,
     limiter_applied: [f64; 4],
-    limiter_fade: Fade,
+    limiter_fade: SectionFade,
     /// The limiter's input delayed by its latency: the path while the limiter is off.
-    limiter_line: DryLine,
+    limiter_line: DelayLines,
 
-    bypass: Fade,
-    dry: DryLine,
+    bypass: SectionFade,
+    dry: DelayLines,
     /// Latency in samples now in force (the limiter's, whether it is on or off).
     latency: usize,
 
@@ -1017,37 +703,31 @@ impl Strip {
             prepared: false,
             target: s,
             smooth_ramp: 1,
-            input_gain: Smoothed::new(db_to_gain(s.input_gain_db)),
-            output_gain: Smoothed::new(db_to_gain(s.output_gain_db)),
+            input_gain: LinearSmoother::new(db_to_gain(s.input_gain_db)),
+            output_gain: LinearSmoother::new(db_to_gain(s.output_gain_db)),
             high_pass: PassFilter::new(BandType::Highpass, &s.high_pass),
             low_pass: PassFilter::new(BandType::Lowpass, &s.low_pass),
             eq: Eq::new(&s.eq),
             compressor: Compressor::new(),
-            comp_values: [c.threshold_db, c.ratio, c.knee_db, c.makeup_db].map(Smoothed::new),
+            comp_values: [c.threshold_db, c.ratio, c.knee_db, c.makeup_db].map(LinearSmoother::new),
             comp_applied: [f64::NAN; 6],
-            comp_fade: Fade::new(c.enabled),
+            comp_fade: SectionFade::new(c.enabled, 1),
             delay: Delay::new(),
-            delay_values: [d.feedback, d.mix].map(Smoothed::new),
+            delay_values: [d.feedback, d.mix].map(LinearSmoother::new),
             delay_applied: [f64::NAN; 4],
             delay_ping_pong: d.ping_pong,
-            delay_fade: Fade::new(d.enabled),
+            delay_fade: SectionFade::new(d.enabled, 1),
             reverb: Reverb::new(),
-            reverb_values: [r.room_size, r.damping, r.mix].map(Smoothed::new),
+            reverb_values: [r.room_size, r.damping, r.mix].map(LinearSmoother::new),
             reverb_applied: [f64::NAN; 3],
-            reverb_fade: Fade::new(r.enabled),
+            reverb_fade: SectionFade::new(r.enabled, 1),
             limiter: Limiter::new(),
-            limiter_ceiling: Smoothed::new(s.limiter.ceiling_db),
+            limiter_ceiling: LinearSmoother::new(s.limiter.ceiling_db),
             limiter_applied: [f64::NAN; 4],
-            limiter_fade: Fade::new(s.limiter.enabled),
-            limiter_line: DryLine {
-                lines: Vec::new(),
-                write: 0,
-            },
-            bypass: Fade::new(!s.bypass),
-            dry: DryLine {
-                lines: Vec::new(),
-                write: 0,
-            },
+            limiter_fade: SectionFade::new(s.limiter.enabled, 1),
+            limiter_line: DelayLines::default(),
+            bypass: SectionFade::new(!s.bypass, 1),
+            dry: DelayLines::default(),
             latency: 0,
             scratch: Vec::new(),
             bypass_dry: Vec::new(),
@@ -1088,11 +768,11 @@ impl Strip {
             &mut self.limiter_fade,
             &mut self.bypass,
         ] {
-            fade.ramp = fade_ramp;
+            fade.set_ramp(fade_ramp);
         }
         let order_fade = self.smooth_ramp;
-        self.high_pass.core = FilterCore::new(channels, order_fade);
-        self.low_pass.core = FilterCore::new(channels, order_fade);
+        self.high_pass.core = CrossfadingCascade::new(FILTER_SECTIONS, channels, STEP, order_fade);
+        self.low_pass.core = CrossfadingCascade::new(FILTER_SECTIONS, channels, STEP, order_fade);
         self.eq.cascade = SosCascade::new(&[Section::IDENTITY; 3], channels);
         self.delay
             .set_param_at(Delay::DELAY_MS, settings.delay.time.ms())?;
@@ -1101,14 +781,8 @@ impl Strip {
         self.reverb.prepare(sample_rate, STEP, channels)?;
         self.limiter.prepare(sample_rate, STEP, channels)?;
         let dry_len = (MAX_LOOKAHEAD_MS * sample_rate / 1000.0).ceil() as usize + 2;
-        self.dry = DryLine {
-            lines: vec![vec![0.0; dry_len]; channels],
-            write: 0,
-        };
-        self.limiter_line = DryLine {
-            lines: vec![vec![0.0; dry_len]; channels],
-            write: 0,
-        };
+        self.dry = DelayLines::new(channels, dry_len);
+        self.limiter_line = DelayLines::new(channels, dry_len);
         self.scratch = vec![vec![0.0; STEP]; channels];
         self.bypass_dry = vec![vec![0.0; STEP]; channels];
         self.prepared = true;
@@ -1162,18 +836,7 @@ impl Strip {
         self.hand_back_filters();
         self.snap(settings);
         for core in [&mut self.high_pass.core, &mut self.low_pass.core] {
-            core.order_fade.reset(1.0);
-        }
-        for fade in [
-            &mut self.high_pass.fade,
-            &mut self.low_pass.fade,
-            &mut self.eq.fade,
-            &mut self.comp_fade,
-            &mut self.delay_fade,
-            &mut self.reverb_fade,
-            &mut self.limiter_fade,
-        ] {
-            fade.dormant = fade.mix.target() == 0.0;
+            core.end_order_change();
         }
         if self.prepared {
             self.latency = self.target_latency();
@@ -1183,19 +846,19 @@ impl Strip {
     /// Jumps every parameter to `settings` without ramps (keeps the state).
     fn snap(&mut self, s: &StripSettings) {
         self.target = *s;
-        self.input_gain.s.reset(db_to_gain(s.input_gain_db));
-        self.output_gain.s.reset(db_to_gain(s.output_gain_db));
+        self.input_gain.reset(db_to_gain(s.input_gain_db));
+        self.output_gain.reset(db_to_gain(s.output_gain_db));
         for (f, fs) in [
             (&mut self.high_pass, &s.high_pass),
             (&mut self.low_pass, &s.low_pass),
         ] {
-            f.ln_cutoff.s.reset(fs.cutoff_hz.max(MIN_FREQ_HZ).ln());
+            f.ln_cutoff.reset(fs.cutoff_hz.max(MIN_FREQ_HZ).ln());
             f.order = fs.order;
             f.fade.snap(fs.enabled);
         }
         for (band, values) in self.eq.bands.iter_mut().zip(Eq::band_values(&s.eq)) {
             for (b, v) in band.iter_mut().zip(values) {
-                b.s.reset(v);
+                b.reset(v);
             }
         }
         self.eq.fade.snap(s.eq.enabled);
@@ -1205,7 +868,7 @@ impl Strip {
                 .iter_mut()
                 .zip([c.threshold_db, c.ratio, c.knee_db, c.makeup_db])
         {
-            v.s.reset(t);
+            v.reset(t);
         }
         self.comp_fade.snap(c.enabled);
         for (v, t) in self
@@ -1213,7 +876,7 @@ impl Strip {
             .iter_mut()
             .zip([s.delay.feedback, s.delay.mix])
         {
-            v.s.reset(t);
+            v.reset(t);
         }
         self.delay_ping_pong = s.delay.ping_pong;
         self.delay_fade.snap(s.delay.enabled);
@@ -1223,10 +886,10 @@ impl Strip {
             .iter_mut()
             .zip([r.room_size, r.damping, r.mix])
         {
-            v.s.reset(t);
+            v.reset(t);
         }
         self.reverb_fade.snap(r.enabled);
-        self.limiter_ceiling.s.reset(s.limiter.ceiling_db);
+        self.limiter_ceiling.reset(s.limiter.ceiling_db);
         self.limiter_fade.snap(s.limiter.enabled);
         self.bypass.snap(!s.bypass);
         self.apply_parameters();
@@ -1274,19 +937,21 @@ impl Strip {
         }
         self.target = *s;
         let ramp = self.smooth_ramp;
-        self.input_gain.set(db_to_gain(s.input_gain_db), ramp);
-        self.output_gain.set(db_to_gain(s.output_gain_db), ramp);
+        self.input_gain.retarget(db_to_gain(s.input_gain_db), ramp);
+        self.output_gain
+            .retarget(db_to_gain(s.output_gain_db), ramp);
         for (f, fs) in [
             (&mut self.high_pass, &s.high_pass),
             (&mut self.low_pass, &s.low_pass),
         ] {
-            f.ln_cutoff.set(fs.cutoff_hz.max(MIN_FREQ_HZ).ln(), ramp);
+            f.ln_cutoff
+                .retarget(fs.cutoff_hz.max(MIN_FREQ_HZ).ln(), ramp);
             f.order = fs.order;
             f.fade.set(fs.enabled);
         }
         for (band, values) in self.eq.bands.iter_mut().zip(Eq::band_values(&s.eq)) {
             for (b, v) in band.iter_mut().zip(values) {
-                b.set(v, ramp);
+                b.retarget(v, ramp);
             }
         }
         self.eq.fade.set(s.eq.enabled);
@@ -1296,7 +961,7 @@ impl Strip {
                 .iter_mut()
                 .zip([c.threshold_db, c.ratio, c.knee_db, c.makeup_db])
         {
-            v.set(t, ramp);
+            v.retarget(t, ramp);
         }
         self.comp_fade.set(c.enabled);
         for (v, t) in self
@@ -1304,7 +969,7 @@ impl Strip {
             .iter_mut()
             .zip([s.delay.feedback, s.delay.mix])
         {
-            v.set(t, ramp);
+            v.retarget(t, ramp);
         }
         self.delay_ping_pong = s.delay.ping_pong;
         self.delay_fade.set(s.delay.enabled);
@@ -1314,10 +979,10 @@ impl Strip {
             .iter_mut()
             .zip([r.room_size, r.damping, r.mix])
         {
-            v.set(t, ramp);
+            v.retarget(t, ramp);
         }
         self.reverb_fade.set(r.enabled);
-        self.limiter_ceiling.set(s.limiter.ceiling_db, ramp);
+        self.limiter_ceiling.retarget(s.limiter.ceiling_db, ramp);
         self.limiter_fade.set(s.limiter.enabled);
         self.bypass.set(!s.bypass);
     }
@@ -1326,11 +991,11 @@ impl Strip {
     /// are redesigned only when a value changed). Never allocates.
     fn advance(&mut self, n: usize) {
         for f in [&mut self.high_pass, &mut self.low_pass] {
-            f.ln_cutoff.s.advance(n);
+            f.ln_cutoff.advance(n);
         }
         for band in &mut self.eq.bands {
             for v in band.iter_mut() {
-                v.s.advance(n);
+                v.advance(n);
             }
         }
         for v in self
@@ -1339,9 +1004,9 @@ impl Strip {
             .chain(&mut self.delay_values)
             .chain(&mut self.reverb_values)
         {
-            v.s.advance(n);
+            v.advance(n);
         }
-        self.limiter_ceiling.s.advance(n);
+        self.limiter_ceiling.advance(n);
         self.apply_parameters();
     }
 
@@ -1356,7 +1021,7 @@ impl Strip {
         self.eq.design(fs);
 
         let c = &self.target.compressor;
-        let [thr, ratio, knee, makeup] = self.comp_values.map(|v| v.s.current());
+        let [thr, ratio, knee, makeup] = self.comp_values.map(|v| v.current());
         apply_changed(
             &mut self.compressor,
             &[
@@ -1370,7 +1035,7 @@ impl Strip {
             &mut self.comp_applied,
         );
 
-        let [fb, mix] = self.delay_values.map(|v| v.s.current());
+        let [fb, mix] = self.delay_values.map(|v| v.current());
         apply_changed(
             &mut self.delay,
             &[
@@ -1382,7 +1047,7 @@ impl Strip {
             &mut self.delay_applied,
         );
 
-        let [room, damping, mix] = self.reverb_values.map(|v| v.s.current());
+        let [room, damping, mix] = self.reverb_values.map(|v| v.current());
         apply_changed(
             &mut self.reverb,
             &[
@@ -1397,7 +1062,7 @@ impl Strip {
         apply_changed(
             &mut self.limiter,
             &[
-                (Limiter::THRESHOLD, self.limiter_ceiling.s.current()),
+                (Limiter::THRESHOLD, self.limiter_ceiling.current()),
                 (
                     Limiter::LOOKAHEAD,
                     lookahead_samples(l.lookahead_ms, fs) as f64 / fs,
@@ -1526,9 +1191,9 @@ impl Strip {
             (&mut self.high_pass.core, &mut self.high_pass.fade),
             (&mut self.low_pass.core, &mut self.low_pass.fade),
         ] {
-            run_fx(fade, block, scratch, core);
+            run_faded(fade, block, scratch, core);
         }
-        run_fx(&mut self.eq.fade, block, scratch, &mut self.eq.cascade);
+        run_faded(&mut self.eq.fade, block, scratch, &mut self.eq.cascade);
     }
 
     /// Runs the filters on the engine when one is attached and active and none of them is
@@ -1539,17 +1204,20 @@ impl Strip {
             return false;
         };
         let (hp, lp, eq) = (&mut self.high_pass, &mut self.low_pass, &mut self.eq);
-        let settled =
-            |f: &Fade| f.mix.current() == f.mix.target() && (f.mix.target() == 1.0 || f.dormant);
+        let settled = SectionFade::is_settled;
         let steady = fe.active
             && fe.error.is_none()
             && settled(&hp.fade)
             && settled(&lp.fade)
             && settled(&eq.fade)
-            && hp.core.order_fade.current() >= 1.0
-            && lp.core.order_fade.current() >= 1.0;
-        let on = [&hp.fade, &lp.fade, &eq.fade].map(|f| f.mix.target() == 1.0);
-        let mut cascades = [&mut hp.core.cascade, &mut lp.core.cascade, &mut eq.cascade];
+            && !hp.core.is_fading()
+            && !lp.core.is_fading();
+        let on = [&hp.fade, &lp.fade, &eq.fade].map(SectionFade::is_switched_on);
+        let mut cascades = [
+            hp.core.cascade_mut(),
+            lp.core.cascade_mut(),
+            &mut eq.cascade,
+        ];
         if !steady {
             fe.hand_back(&mut cascades);
             return false;
@@ -1611,14 +1279,18 @@ impl Strip {
     fn hand_back_filters(&mut self) {
         if let Some(fe) = self.filter_engine.as_mut() {
             let (hp, lp, eq) = (&mut self.high_pass, &mut self.low_pass, &mut self.eq);
-            fe.hand_back(&mut [&mut hp.core.cascade, &mut lp.core.cascade, &mut eq.cascade]);
+            fe.hand_back(&mut [
+                hp.core.cascade_mut(),
+                lp.core.cascade_mut(),
+                &mut eq.cascade,
+            ]);
         }
     }
 
     /// One step of at most [`STEP`] frames.
     fn step(&mut self, block: &mut [&mut [f32]]) {
         let n = crate::dsp::frames(block);
-        self.levels.input_peak = self.levels.input_peak.max(peak(block));
+        self.levels.input_peak = self.levels.input_peak.max(block_peak(block));
 
         // The dry path for the bypass: the input delayed by the latency.
         for (ch, dry) in block.iter().zip(self.bypass_dry.iter_mut()) {
@@ -1629,26 +1301,26 @@ impl Strip {
 
         self.sync_filters_before_order_change();
         self.advance(n);
-        let g0 = self.input_gain.s.current();
-        let g1 = self.input_gain.s.advance(n);
-        apply_gain(block, g0, g1);
+        let g0 = self.input_gain.current();
+        let g1 = self.input_gain.advance(n);
+        ramp_gain(block, g0, g1);
 
         self.run_filters(block);
         let scratch = &mut self.scratch;
 
         // Compressor, with its gain reduction measured as output peak over input peak.
-        let before = peak(block);
-        let comp_active = !self.comp_fade.dormant || self.comp_fade.mix.target() > 0.0;
-        run_fx(&mut self.comp_fade, block, scratch, &mut self.compressor);
+        let before = block_peak(block);
+        let comp_active = !self.comp_fade.is_dormant() || self.comp_fade.is_switched_on();
+        run_faded(&mut self.comp_fade, block, scratch, &mut self.compressor);
         if comp_active && before > 1e-6 {
             let makeup = self.comp_applied[5];
-            let after = peak(block);
+            let after = block_peak(block);
             let gr = gain_to_db(f64::from(after.max(1e-12)) / f64::from(before)) - makeup;
             self.levels.gain_reduction_db = self.levels.gain_reduction_db.min(gr.min(0.0) as f32);
         }
 
-        run_fx(&mut self.delay_fade, block, scratch, &mut self.delay);
-        run_fx(&mut self.reverb_fade, block, scratch, &mut self.reverb);
+        run_faded(&mut self.delay_fade, block, scratch, &mut self.delay);
+        run_faded(&mut self.reverb_fade, block, scratch, &mut self.reverb);
 
         // Limiter: its delay stays in the path while it is off (`limiter_line`), so switching
         // it changes neither the latency (the switch is automatable, no host restart) nor
@@ -1656,13 +1328,13 @@ impl Strip {
         // reduction is the reduction a peak limiter needs for this step's input (the output
         // lags by the lookahead).
         let lim_latency = self.limiter.latency_samples();
-        let was_dormant = self.limiter_fade.dormant;
+        let was_dormant = self.limiter_fade.is_dormant();
         let plan = self.limiter_fade.plan(n);
-        let waking = was_dormant && !self.limiter_fade.dormant;
+        let waking = was_dormant && !self.limiter_fade.is_dormant();
         if waking {
             self.prime_limiter(lim_latency);
         }
-        let before = peak(block);
+        let before = block_peak(block);
         let line_out = &mut self.scratch;
         for (ch, d) in block.iter().zip(line_out.iter_mut()) {
             d[..n].copy_from_slice(ch);
@@ -1670,21 +1342,21 @@ impl Strip {
         let limiter_line = &mut self.limiter_line;
         with_planar_mut(line_out, 0..n, |b| limiter_line.delay(b, lim_latency));
         match plan {
-            Plan::Skip | Plan::ResetThenSkip => {
-                if matches!(plan, Plan::ResetThenSkip) {
+            FadePlan::Skip | FadePlan::ResetThenSkip => {
+                if matches!(plan, FadePlan::ResetThenSkip) {
                     self.limiter.reset();
                 }
                 for (ch, d) in block.iter_mut().zip(line_out.iter()) {
                     ch.copy_from_slice(&d[..n]);
                 }
             }
-            Plan::Process => self.limiter.process(block),
-            Plan::Mix(m0, m1) => {
+            FadePlan::Process => self.limiter.process(block),
+            FadePlan::Mix(m0, m1) => {
                 self.limiter.process(block);
                 crossfade(block, line_out, m0, m1);
             }
         }
-        if !self.limiter_fade.dormant && before > 1e-6 {
+        if !self.limiter_fade.is_dormant() && before > 1e-6 {
             let ceiling = self.limiter_applied[0];
             let gr = ceiling - gain_to_db(f64::from(before));
             self.levels.gain_reduction_db = self
@@ -1694,13 +1366,12 @@ impl Strip {
         }
         self.latency = lim_latency;
 
-        let g0 = self.output_gain.s.current();
-        let g1 = self.output_gain.s.advance(n);
-        apply_gain(block, g0, g1);
+        let g0 = self.output_gain.current();
+        let g1 = self.output_gain.advance(n);
+        ramp_gain(block, g0, g1);
 
         // Bypass: cross-fade to the latency-compensated input.
-        let b0 = self.bypass.mix.current();
-        let b1 = self.bypass.mix.advance(n);
+        let (b0, b1) = self.bypass.advance(n);
         if !(b0 == 1.0 && b1 == 1.0) {
             crossfade(block, &self.bypass_dry, b0, b1);
         }
@@ -1713,7 +1384,7 @@ impl Strip {
                 }
             }
         }
-        self.levels.output_peak = self.levels.output_peak.max(peak(block));
+        self.levels.output_peak = self.levels.output_peak.max(block_peak(block));
     }
 
     /// Brings the limiter, idle since it was last switched off, to the state it would have
@@ -1738,10 +1409,10 @@ impl Strip {
     /// Calls `visit` with every number of the strip's internal state (for tests).
     pub fn visit_state(&self, visit: &mut dyn FnMut(f64)) {
         for c in [
-            &self.high_pass.core.cascade,
-            &self.high_pass.core.previous,
-            &self.low_pass.core.cascade,
-            &self.low_pass.core.previous,
+            self.high_pass.core.cascade(),
+            self.high_pass.core.previous(),
+            self.low_pass.core.cascade(),
+            self.low_pass.core.previous(),
             &self.eq.cascade,
         ] {
             c.state_words().for_each(&mut *visit);

@@ -12,7 +12,7 @@
 //! assert!((magnitude_db(&[s], 1000.0, 48000.0) - 6.0).abs() < 1e-9);
 //! ```
 
-use super::design::Section;
+use super::design::{MAX_CUTOFF_RATIO, MIN_CUTOFF_RATIO, Section};
 
 /// The RBJ biquad shapes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,8 +48,8 @@ pub fn clamp_cutoff(cutoff_hz: f64, sample_rate: f64) -> f64 {
     } else {
         48000.0
     };
-    let hi = 0.49 * fs;
-    let lo = 1e-6 * fs;
+    let hi = MAX_CUTOFF_RATIO * fs;
+    let lo = MIN_CUTOFF_RATIO * fs;
     if cutoff_hz.is_nan() {
         1000.0f64.min(0.25 * fs)
     } else {

@@ -35,9 +35,10 @@ pub const MAX_ORDER: usize = 16;
 pub const MAX_SECTIONS: usize = 8;
 
 /// Lowest cutoff, as a fraction of the sample rate.
-const MIN_CUTOFF_RATIO: f64 = 1e-6;
-/// Highest cutoff, as a fraction of the sample rate.
-const MAX_CUTOFF_RATIO: f64 = 0.49;
+pub const MIN_CUTOFF_RATIO: f64 = 1e-6;
+/// Highest cutoff, as a fraction of the sample rate: every designer clamps into
+/// `[MIN_CUTOFF_RATIO, MAX_CUTOFF_RATIO]·fs`, so that any value gives a stable filter.
+pub const MAX_CUTOFF_RATIO: f64 = 0.49;
 /// Clamp range of the Chebyshev I and elliptic passband ripple (dB).
 const RIPPLE_RANGE_DB: (f64, f64) = (0.001, 20.0);
 /// Upper bound of the elliptic passband ripple (dB); the attenuation must exceed it.
