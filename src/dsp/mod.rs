@@ -298,6 +298,30 @@ pub fn with_planar_mut<R>(
     f(&mut views[..n])
 }
 
+/// Runs `f` on frames `range` of every channel of a planar block (up to
+/// [`MAX_PLANAR_VIEWS`] channels), without allocating: a piece of a block.
+///
+/// ```
+/// let (mut l, mut r) = ([1.0f32; 4], [2.0f32; 4]);
+/// let mut block = [&mut l[..], &mut r[..]];
+/// rtfx::dsp::with_frames_mut(&mut block, 1..3, |piece| {
+///     piece.iter_mut().for_each(|ch| ch.fill(0.0))
+/// });
+/// assert_eq!((l, r), ([1.0, 0.0, 0.0, 1.0], [2.0, 0.0, 0.0, 2.0]));
+/// ```
+pub fn with_frames_mut<R>(
+    block: &mut [&mut [f32]],
+    range: std::ops::Range<usize>,
+    f: impl FnOnce(&mut [&mut [f32]]) -> R,
+) -> R {
+    let mut views: [&mut [f32]; MAX_PLANAR_VIEWS] = std::array::from_fn(|_| Default::default());
+    let n = block.len().min(MAX_PLANAR_VIEWS);
+    for (view, channel) in views.iter_mut().zip(block.iter_mut()) {
+        *view = &mut channel[range.clone()];
+    }
+    f(&mut views[..n])
+}
+
 /// [`with_planar_mut`] for reading.
 pub fn with_planar<R>(
     bufs: &[Vec<f32>],

@@ -36,11 +36,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::dsp::filter::engine::{
-    CascadeEngine, EngineFactory, MAX_ENGINE_CHANNELS, check_engine_shape,
-};
+use crate::dsp::filter::engine::{CascadeEngine, EngineFactory, check_engine_shape};
 use crate::dsp::filter::sos::SosCascade;
-use crate::dsp::{Chain, Effect, ParamInfo};
+use crate::dsp::{Chain, Effect, ParamInfo, with_frames_mut};
 use crate::error::{Error, Result};
 
 /// The [`EngineFactory`] of the CUDA graph runner; without the `cuda` feature, a driver or a
@@ -172,21 +170,14 @@ impl Effect for OffloadedFilters {
         let mut pos = 0;
         while pos < n {
             let len = (n - pos).min(frames);
-            let mut piece: [&mut [f32]; MAX_ENGINE_CHANNELS] = Default::default();
-            for (slot, channel) in piece.iter_mut().zip(block.iter_mut()) {
-                *slot = &mut channel[pos..pos + len];
-            }
-            if let Err(e) = engine.run(&mut piece[..channels]) {
+            if let Err(e) = with_frames_mut(block, pos..pos + len, |piece| engine.run(piece)) {
                 // Keep the audio going on the CPU, from a cleared state (the device's is
                 // lost): this piece and everything after it.
                 self.engine_error = Some(e.to_string());
                 self.failed.store(true, Ordering::Relaxed);
                 self.cpu.reset();
-                let mut rest: [&mut [f32]; MAX_ENGINE_CHANNELS] = Default::default();
-                for (slot, channel) in rest.iter_mut().zip(block.iter_mut()) {
-                    *slot = &mut channel[pos..];
-                }
-                self.cpu.process(&mut rest[..channels]);
+                let cpu = &mut self.cpu;
+                with_frames_mut(block, pos..n, |rest| cpu.process(rest));
                 return;
             }
             pos += len;

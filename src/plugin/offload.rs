@@ -34,6 +34,7 @@ use super::Meters;
 use super::params::{ProcessingMode, RtfxParams};
 use super::strip::{PreparedFilterEngine, Strip};
 use crate::dsp::filter::engine::EngineFactory;
+use crate::dsp::with_planar_mut;
 use crate::error::{Error, Result};
 use crate::realtime::config::MAX_STREAM_CHANNELS;
 use crate::realtime::ring::{RingConsumer, RingProducer, ring_buffer};
@@ -468,23 +469,20 @@ impl Worker {
         if gpu {
             self.take_gpu_engine();
         }
-        let mut views: [&mut [f32]; MAX_STREAM_CHANNELS] = Default::default();
-        let channels = self.scratch.len().min(views.len());
-        for (view, buf) in views.iter_mut().zip(self.scratch.iter_mut()) {
-            *view = buf.as_mut_slice();
-        }
-        let block = &mut views[..channels];
-        self.input.read_frames(block, 0, OFFLOAD_CHUNK);
         let settings = self.params.settings(self.meters.tempo());
-        self.strip.set_settings(&settings);
-        self.strip.set_filter_engine_active(gpu);
-        self.strip.process(block);
+        let (input, output, strip) = (&mut self.input, &mut self.output, &mut self.strip);
+        with_planar_mut(&mut self.scratch, 0..OFFLOAD_CHUNK, |block| {
+            input.read_frames(block, 0, OFFLOAD_CHUNK);
+            strip.set_settings(&settings);
+            strip.set_filter_engine_active(gpu);
+            strip.process(block);
+            write_planar(output, block, OFFLOAD_CHUNK);
+        });
         self.meters
             .set_gpu_filters(self.strip.take_engine_steps() > 0);
         self.meters.record_levels(self.strip.levels());
         self.shared
             .tail
             .store(self.strip.tail_samples(), Ordering::Relaxed);
-        write_planar(&mut self.output, block, OFFLOAD_CHUNK);
     }
 }

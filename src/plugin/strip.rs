@@ -36,7 +36,9 @@ use crate::dsp::section::{
     run_faded,
 };
 use crate::dsp::smooth::LinearSmoother;
-use crate::dsp::{Chain, Effect, FLUSH_BELOW_F32, db_to_gain, gain_to_db, with_planar_mut};
+use crate::dsp::{
+    Chain, Effect, FLUSH_BELOW_F32, db_to_gain, gain_to_db, with_frames_mut, with_planar_mut,
+};
 use crate::error::Result;
 
 /// Frames per processing step: parameter ramps advance and coefficients are updated once per
@@ -1087,11 +1089,7 @@ impl Strip {
         let mut start = 0;
         while start < n {
             let end = (start + STEP).min(n);
-            match &mut block[..channels] {
-                [l] => self.step(&mut [&mut l[start..end]]),
-                [l, r] => self.step(&mut [&mut l[start..end], &mut r[start..end]]),
-                _ => {}
-            }
+            with_frames_mut(&mut block[..channels], start..end, |step| self.step(step));
             start = end;
         }
     }
