@@ -239,7 +239,7 @@ fn gpu_mode_falls_back_to_the_cpu_worker_and_says_why() {
     let line = mode_line(ProcessingMode::Gpu, ProcessingMode::Gpu, 0, false, None);
     match gpu_status() {
         Err(reason) => {
-            assert!(!reason.is_empty());
+            assert!(!reason.to_string().is_empty());
             assert!(
                 line.contains(&format!("GPU unavailable: {reason} — CPU worker")),
                 "{line}"

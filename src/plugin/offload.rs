@@ -70,14 +70,14 @@ const FLUSH_RESET: u8 = 2;
 /// With a device, the worker's strip runs its high-pass, low-pass and EQ as one cascade on the
 /// CUDA graph runner (see [`Strip::attach_filter_engine`]) and everything else on the CPU
 /// worker; without one, GPU mode is offload mode.
-pub fn gpu_status() -> &'static std::result::Result<String, String> {
-    static STATUS: OnceLock<std::result::Result<String, String>> = OnceLock::new();
-    STATUS.get_or_init(|| crate::gpu::cuda_available().map_err(|e| e.to_string()))
+pub fn gpu_status() -> &'static Result<String> {
+    static STATUS: OnceLock<Result<String>> = OnceLock::new();
+    STATUS.get_or_init(crate::gpu::cuda_available)
 }
 
 /// The first attempt of this process to build the filters' GPU engine: where it runs, or why
 /// it could not be built (e.g. no NVRTC).
-static GPU_FILTERS: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+static GPU_FILTERS: OnceLock<Result<String>> = OnceLock::new();
 
 /// The line the editor shows for GPU mode; `filters_on_gpu` is whether the filters ran on the
 /// GPU in the worker's last chunk ([`super::Meters::gpu_filters`]).
@@ -119,7 +119,7 @@ struct EngineBuild {
     /// The plugin deactivates: the builder leaves without building.
     stop: AtomicBool,
     /// The builder's result, for the worker to take (it only ever `try_lock`s).
-    result: Mutex<Option<std::result::Result<PreparedFilterEngine, String>>>,
+    result: Mutex<Option<Result<PreparedFilterEngine>>>,
 }
 
 impl EngineBuild {
@@ -132,7 +132,7 @@ impl EngineBuild {
             }
             std::thread::park();
         }
-        let built = Strip::build_filter_engine(channels, factory).map_err(|e| e.to_string());
+        let built = Strip::build_filter_engine(channels, factory);
         let _ = GPU_FILTERS.set(
             built
                 .as_ref()
