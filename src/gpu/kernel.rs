@@ -18,7 +18,7 @@
 //! `--fmad=false`, so NVRTC fuses nothing else. IEEE `f64` FMA rounds once on every device, so
 //! the GPU's output is bit-identical to the CPU's on a CPU with FMA
 //! ([`fused_multiply_add`](crate::dsp::filter::sos::fused_multiply_add); any x86-64 since
-//! 2013), and within a few ulps of it on one without. [`emulate`] runs the same loops on the
+//! 2013), and within a few ulps of it on one without. [`emulate`](crate::dsp::filter::engine::emulate) runs the same loops on the
 //! CPU (with `f64::mul_add`, exact on any CPU) and is tested against `SosCascade`, so the
 //! algorithm is proven before the kernel ever meets a device.
 

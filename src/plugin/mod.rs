@@ -609,9 +609,9 @@ impl ClapPlugin for Rtfx {
     const CLAP_ID: &'static str = "com.rtfx.rtfx";
     const CLAP_DESCRIPTION: Option<&'static str> =
         Some("Channel strip: gain, high/low-pass, 3-band EQ, compressor, delay, reverb, limiter");
-    /// See [`HOMEPAGE_URL`].
+    /// From the build-time variable `RTFX_MANUAL_URL`; none when unset.
     const CLAP_MANUAL_URL: Option<&'static str> = option_env!("RTFX_MANUAL_URL");
-    /// See [`HOMEPAGE_URL`].
+    /// From the build-time variable `RTFX_SUPPORT_URL`; none when unset.
     const CLAP_SUPPORT_URL: Option<&'static str> = option_env!("RTFX_SUPPORT_URL");
     const CLAP_FEATURES: &'static [ClapFeature] = &[
         ClapFeature::AudioEffect,
