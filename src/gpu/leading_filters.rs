@@ -36,7 +36,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::dsp::filter::engine::{CascadeEngine, EngineFactory, check_engine_shape};
+use crate::dsp::filter::engine::{CascadeEngine, EngineCascade, EngineFactory, check_engine_shape};
 use crate::dsp::filter::sos::SosCascade;
 use crate::dsp::{Chain, Effect, ParamInfo, with_frames_mut};
 use crate::error::{Error, Result};
@@ -67,8 +67,8 @@ pub fn cuda_engine(
 /// docs). An [`Effect`] named `gpu_filters`, with no parameters. A copy has no engine (one
 /// owns device memory) and runs the same cascade on the CPU.
 pub struct OffloadedFilters {
-    /// `None` in a copy.
-    engine: Option<Box<dyn CascadeEngine>>,
+    /// The engine, through the one engine adapter; `None` in a copy.
+    engine: Option<EngineCascade>,
     /// The same cascade on the CPU: chunks of another shape, every chunk once the engine has
     /// failed, and every chunk of a copy.
     cpu: SosCascade,
@@ -76,7 +76,6 @@ pub struct OffloadedFilters {
     names: String,
     sample_rate: f64,
     tail: usize,
-    engine_error: Option<String>,
     /// Set when the engine fails (shared with [`Offloaded::engine_failed`]).
     failed: Arc<AtomicBool>,
 }
@@ -84,10 +83,12 @@ pub struct OffloadedFilters {
 impl OffloadedFilters {
     /// Where the filters run, e.g. "hibutterworth, lobutterworth on CUDA graph on …".
     pub fn describe(&self) -> String {
-        match (&self.engine, &self.engine_error) {
-            (_, Some(e)) => format!("{} on the CPU (the engine failed: {e})", self.names),
-            (Some(engine), None) => format!("{} on {}", self.names, engine.describe()),
-            (None, None) => format!("{} on the CPU", self.names),
+        match &self.engine {
+            Some(engine) => match engine.error() {
+                Some(e) => format!("{} on the CPU (the engine failed: {e})", self.names),
+                None => format!("{} on {}", self.names, engine.describe()),
+            },
+            None => format!("{} on the CPU", self.names),
         }
     }
 
@@ -106,7 +107,7 @@ impl OffloadedFilters {
 
     /// The engine's first error, after which the filters run on the CPU.
     pub fn engine_error(&self) -> Option<&str> {
-        self.engine_error.as_deref()
+        self.engine.as_ref().and_then(EngineCascade::error)
     }
 }
 
@@ -145,7 +146,8 @@ impl Effect for OffloadedFilters {
                 )
                 .with_suggestion("offload the chain again for this stream"));
             }
-            engine.reset_state()?;
+            // The CPU cascade starts clean; the engine takes its state at the first chunk.
+            engine.forget_state();
         }
         self.cpu.set_channels(channels);
         Ok(())
@@ -157,26 +159,28 @@ impl Effect for OffloadedFilters {
             return;
         }
         // The engine, unless this is a copy or it has failed; a block of another shape runs
-        // on the CPU.
+        // on the CPU, which takes the state back first.
+        let cpu = &mut self.cpu;
         let engine = match self.engine.as_mut() {
-            Some(engine) if self.engine_error.is_none() => engine,
-            _ => return self.cpu.process(block),
+            Some(engine) if engine.error().is_none() => engine,
+            _ => return cpu.process(block),
         };
         let (channels, frames) = engine.shape();
         if block.len() != channels || block.iter().any(|c| c.len() != n) {
-            return self.cpu.process(block);
+            engine.hand_back(&mut [&mut *cpu]);
+            return cpu.process(block);
         }
         // Chunks of up to the engine's length (the chain's pieces are never longer).
         let mut pos = 0;
         while pos < n {
             let len = (n - pos).min(frames);
-            if let Err(e) = with_frames_mut(block, pos..pos + len, |piece| engine.run(piece)) {
-                // Keep the audio going on the CPU, from a cleared state (the device's is
-                // lost): this piece and everything after it.
-                self.engine_error = Some(e.to_string());
+            let ran = with_frames_mut(block, pos..pos + len, |piece| {
+                engine.run(&mut [&mut *cpu], &[true], piece)
+            });
+            if !ran {
+                // The engine failed and cleared the CPU cascade (the device's state is lost):
+                // the CPU goes on from there, this piece and everything after it.
                 self.failed.store(true, Ordering::Relaxed);
-                self.cpu.reset();
-                let cpu = &mut self.cpu;
                 with_frames_mut(block, pos..n, |rest| cpu.process(rest));
                 return;
             }
@@ -186,12 +190,8 @@ impl Effect for OffloadedFilters {
 
     fn reset(&mut self) {
         self.cpu.reset();
-        if let Some(engine) = self.engine.as_mut()
-            && self.engine_error.is_none()
-            && let Err(e) = engine.reset_state()
-        {
-            self.engine_error = Some(e.to_string());
-            self.failed.store(true, Ordering::Relaxed);
+        if let Some(engine) = self.engine.as_mut() {
+            engine.forget_state();
         }
     }
 
@@ -216,7 +216,6 @@ impl Effect for OffloadedFilters {
             names: self.names.clone(),
             sample_rate: self.sample_rate,
             tail: self.tail,
-            engine_error: None,
             failed: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -267,7 +266,7 @@ pub fn offload_leading_filters(
     let mut fused = SosCascade::with_capacity(sections, channels);
     fused.gather(parts.iter().filter_map(|fx| fx.cascade()));
     fused.reset();
-    let engine = factory(&fused, channels, frames)?;
+    let engine = EngineCascade::new(factory(&fused, channels, frames)?, sections);
     let names: Vec<&str> = parts.iter().map(|fx| fx.name()).collect();
     let failed = Arc::new(AtomicBool::new(false));
     let offloaded = OffloadedFilters {
@@ -276,7 +275,6 @@ pub fn offload_leading_filters(
         names: names.join(", "),
         sample_rate,
         tail: parts.iter().map(|fx| fx.tail_samples()).sum(),
-        engine_error: None,
         failed: failed.clone(),
     };
     let description = offloaded.describe();
@@ -372,6 +370,36 @@ mod tests {
         let want = run(&mut cpu, &input[..], &[256]);
         assert_same(&got, &want, "after reset");
         assert!(!engine_failed.load(Ordering::Relaxed));
+    }
+
+    /// A block the engine was not built for (here one channel of two) runs on the CPU from the
+    /// engine's state, and the engine takes the state back after it: the filters carry on as
+    /// one filter would.
+    #[test]
+    fn a_block_of_another_shape_carries_the_state_over() {
+        let chain =
+            parse_chain(&["hibutterworth:80,order=2", "lobutterworth:8000,order=4"]).unwrap();
+        let mut offloaded = offload_leading_filters(&chain, RATE, 256, 2, emulated_engine)
+            .unwrap()
+            .expect("leading filters")
+            .chain;
+        offloaded.prepare(RATE, 256, 2).unwrap();
+        let mut cpu = chain.clone();
+        cpu.prepare(RATE, 256, 2).unwrap();
+        let input = noise(2, 1024, 5);
+        let (mut got, mut want) = (input.clone(), input.clone());
+        for (start, stereo) in [(0, true), (256, false), (512, true), (768, true)] {
+            for (out, chain) in [(&mut got, &mut offloaded), (&mut want, &mut cpu)] {
+                let (l, r) = out.split_at_mut(1);
+                let (l, r) = (&mut l[0][start..start + 256], &mut r[0][start..start + 256]);
+                if stereo {
+                    chain.process(&mut [l, r]);
+                } else {
+                    chain.process(&mut [l]);
+                }
+            }
+        }
+        assert_same(&got, &want, "mono block between stereo ones");
     }
 
     #[test]

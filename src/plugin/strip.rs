@@ -28,7 +28,7 @@
 use crate::dsp::chain::{DEFAULT_SMOOTHING_MS, SMOOTH_STEP};
 use crate::dsp::filter::biquad::{BiquadKind, design_biquad};
 use crate::dsp::filter::design::{BandType, Family, Section, design_iir};
-use crate::dsp::filter::engine::{CascadeEngine, EngineFactory};
+use crate::dsp::filter::engine::{EngineCascade, EngineFactory};
 use crate::dsp::filter::sos::SosCascade;
 use crate::dsp::fx::{Compressor, Delay, Limiter, Reverb};
 use crate::dsp::section::{
@@ -555,32 +555,16 @@ pub struct StripLevels {
 /// Sections of the fused filter cascade an engine runs: high-pass, low-pass, EQ.
 const ENGINE_SECTIONS: usize = 2 * FILTER_SECTIONS + 3;
 
-/// The identity section's row (`y = x`).
-const IDENTITY_ROW: [f64; 5] = [1.0, 0.0, 0.0, 0.0, 0.0];
-
-/// The strip's high-pass, low-pass and EQ as one fused cascade on a [`CascadeEngine`] (the
-/// CUDA graph runner in GPU mode). The engine runs them in steps where none of the three is
-/// switching on or off or changing order (those cross-fades need two versions of a filter at
-/// once, which the CPU does); a section that is off is an identity section. Coefficient
-/// changes (a moving cutoff) are uploaded as they happen. The filter state moves to the engine
-/// when it takes over and back to the CPU cascades when it hands over, so switching between
-/// the two never clicks.
+/// The strip's high-pass, low-pass and EQ as one fused cascade on a [`CascadeEngine`](crate::dsp::filter::engine::CascadeEngine) (the
+/// CUDA graph runner in GPU mode), through the one engine adapter, [`EngineCascade`]. The
+/// engine runs them in steps where none of the three is switching on or off or changing order
+/// (those cross-fades need two versions of a filter at once, which the CPU does); a section
+/// that is off is an identity section; the state moves between the CPU cascades and the engine
+/// as it takes over and hands back.
 struct FilterEngine {
-    engine: Box<dyn CascadeEngine>,
+    cascade: EngineCascade,
     /// Whether the engine should be used (GPU mode is selected).
     active: bool,
-    rows: [[f64; 5]; ENGINE_SECTIONS],
-    uploaded: [[f64; 5]; ENGINE_SECTIONS],
-    /// The fused state in the kernel's layout, for the moves.
-    state: Vec<f64>,
-    /// The engine's state is the live one (the CPU cascades' is stale).
-    holds_state: bool,
-    /// Which of high-pass, low-pass and EQ the engine runs (the others are identity sections).
-    engine_on: [bool; 3],
-    /// Steps the engine ran since [`Strip::take_engine_steps`].
-    steps: u64,
-    /// The engine's first error; the filters stay on the CPU after it.
-    error: Option<String>,
 }
 
 /// A filter engine built for a strip of some channel count, not yet installed
@@ -592,39 +576,9 @@ pub struct PreparedFilterEngine {
 }
 
 impl PreparedFilterEngine {
-    /// Where the engine runs (its [`CascadeEngine::describe`]).
+    /// Where the engine runs (its [`CascadeEngine::describe`](crate::dsp::filter::engine::CascadeEngine::describe)).
     pub fn description(&self) -> &str {
         &self.description
-    }
-}
-
-/// Where high-pass, low-pass and EQ sit in the fused cascade, and their section counts.
-const OFFSETS: [usize; 3] = [0, FILTER_SECTIONS, 2 * FILTER_SECTIONS];
-const LENGTHS: [usize; 3] = [FILTER_SECTIONS, FILTER_SECTIONS, 3];
-
-impl FilterEngine {
-    /// When the engine holds the live filter state, moves it back into the CPU cascades of
-    /// the sections it ran (high-pass, low-pass, EQ); on an engine error those restart from
-    /// silence and the engine is not used again.
-    fn hand_back(&mut self, cascades: &mut [&mut SosCascade; 3]) {
-        if !self.holds_state {
-            return;
-        }
-        self.holds_state = false;
-        match self.engine.store_state(&mut self.state) {
-            Ok(()) => {
-                for ((cascade, ran), offset) in cascades.iter_mut().zip(self.engine_on).zip(OFFSETS)
-                {
-                    if ran {
-                        cascade.import_state(&self.state, ENGINE_SECTIONS, offset);
-                    }
-                }
-            }
-            Err(e) => {
-                self.error = Some(e.to_string());
-                cascades.iter_mut().for_each(|c| c.reset());
-            }
-        }
     }
 }
 
@@ -826,7 +780,7 @@ impl Strip {
         self.dry.clear();
         if let Some(fe) = self.filter_engine.as_mut() {
             // The CPU cascades are the live (cleared) state again.
-            fe.holds_state = false;
+            fe.cascade.forget_state();
         }
     }
 
@@ -1124,15 +1078,8 @@ impl Strip {
             channels,
             description,
             engine: FilterEngine {
-                engine,
+                cascade: EngineCascade::new(engine, ENGINE_SECTIONS),
                 active: false,
-                rows: [IDENTITY_ROW; ENGINE_SECTIONS],
-                uploaded: [IDENTITY_ROW; ENGINE_SECTIONS],
-                state: vec![0.0; ENGINE_SECTIONS * 2 * channels],
-                holds_state: false,
-                engine_on: [false; 3],
-                steps: 0,
-                error: None,
             },
         })
     }
@@ -1167,14 +1114,14 @@ impl Strip {
     pub fn take_engine_steps(&mut self) -> u64 {
         self.filter_engine
             .as_mut()
-            .map_or(0, |fe| std::mem::take(&mut fe.steps))
+            .map_or(0, |fe| fe.cascade.take_steps())
     }
 
     /// The engine's first error; the filters have run on the CPU since.
     pub fn filter_engine_error(&self) -> Option<&str> {
         self.filter_engine
             .as_ref()
-            .and_then(|fe| fe.error.as_deref())
+            .and_then(|fe| fe.cascade.error())
     }
 
     /// High-pass, low-pass and EQ for one step: on the engine when it may take them, else on
@@ -1204,61 +1151,23 @@ impl Strip {
         let (hp, lp, eq) = (&mut self.high_pass, &mut self.low_pass, &mut self.eq);
         let settled = SectionFade::is_settled;
         let steady = fe.active
-            && fe.error.is_none()
+            && fe.cascade.error().is_none()
             && settled(&hp.fade)
             && settled(&lp.fade)
             && settled(&eq.fade)
             && !hp.core.is_fading()
             && !lp.core.is_fading();
         let on = [&hp.fade, &lp.fade, &eq.fade].map(SectionFade::is_switched_on);
-        let mut cascades = [
+        let mut parts = [
             hp.core.cascade_mut(),
             lp.core.cascade_mut(),
             &mut eq.cascade,
         ];
         if !steady {
-            fe.hand_back(&mut cascades);
+            fe.cascade.hand_back(&mut parts);
             return false;
         }
-        for i in 0..3 {
-            let rows = &mut fe.rows[OFFSETS[i]..OFFSETS[i] + LENGTHS[i]];
-            if on[i] {
-                cascades[i].write_coefficient_rows(rows);
-            } else {
-                rows.fill(IDENTITY_ROW);
-            }
-        }
-        let mut run = || -> Result<()> {
-            if fe.rows != fe.uploaded {
-                fe.engine.set_coefficients(&fe.rows)?;
-                fe.uploaded = fe.rows;
-            }
-            if !fe.holds_state {
-                fe.state.fill(0.0);
-                for ((cascade, on), offset) in cascades.iter().zip(on).zip(OFFSETS) {
-                    if on {
-                        cascade.export_state(&mut fe.state, ENGINE_SECTIONS, offset);
-                    }
-                }
-                fe.engine.load_state(&fe.state)?;
-                fe.holds_state = true;
-                fe.engine_on = on;
-            }
-            fe.engine.run(block)
-        };
-        match run() {
-            Ok(()) => {
-                fe.steps += 1;
-                true
-            }
-            Err(e) => {
-                // The device's state is lost: the CPU goes on from silence.
-                fe.error = Some(e.to_string());
-                fe.holds_state = false;
-                cascades.iter_mut().for_each(|c| c.reset());
-                false
-            }
-        }
+        fe.cascade.run(&mut parts, &on, block)
     }
 
     /// Before this step's parameters are applied: if a filter's order is about to change,
@@ -1277,7 +1186,7 @@ impl Strip {
     fn hand_back_filters(&mut self) {
         if let Some(fe) = self.filter_engine.as_mut() {
             let (hp, lp, eq) = (&mut self.high_pass, &mut self.low_pass, &mut self.eq);
-            fe.hand_back(&mut [
+            fe.cascade.hand_back(&mut [
                 hp.core.cascade_mut(),
                 lp.core.cascade_mut(),
                 &mut eq.cascade,

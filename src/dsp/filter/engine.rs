@@ -244,6 +244,184 @@ pub fn emulate(
     }
 }
 
+/// Most cascades an [`EngineCascade`] runs end to end.
+pub const MAX_ENGINE_PARTS: usize = 8;
+
+/// The identity section's row (`y = x`).
+const IDENTITY_ROW: [f64; 5] = [1.0, 0.0, 0.0, 0.0, 0.0];
+
+/// The one adapter between CPU filter cascades and a [`CascadeEngine`]: runs one or more SOS
+/// cascades (the *parts*, laid end to end: their sections together are the engine's) on the
+/// engine, a part that is off as identity sections. Coefficient changes are uploaded as they
+/// happen; the filter state moves to the engine when it takes over and back into the parts
+/// when it hands over ([`Self::hand_back`]), so switching between the two never clicks; when
+/// the engine fails, the parts restart from silence and the engine is not used again. The
+/// chain's offloaded filters and the plugin's GPU mode both run on it. Never allocates after
+/// construction.
+pub struct EngineCascade {
+    engine: Box<dyn CascadeEngine>,
+    rows: Vec<[f64; 5]>,
+    uploaded: Vec<[f64; 5]>,
+    /// The fused state in the kernel's layout, for the moves.
+    state: Vec<f64>,
+    /// The engine's state is the live one (the parts' is stale).
+    holds_state: bool,
+    /// Which parts the engine runs with their state (the others are identity sections).
+    ran: [bool; MAX_ENGINE_PARTS],
+    /// Steps the engine ran since [`Self::take_steps`].
+    steps: u64,
+    /// The engine's first error.
+    error: Option<String>,
+}
+
+impl EngineCascade {
+    /// An adapter for `engine`, built for `sections` sections in all.
+    pub fn new(engine: Box<dyn CascadeEngine>, sections: usize) -> Self {
+        let (channels, _) = engine.shape();
+        Self {
+            engine,
+            rows: vec![IDENTITY_ROW; sections],
+            // Not a row: the first run uploads the parts' coefficients.
+            uploaded: vec![[f64::NAN; 5]; sections],
+            state: vec![0.0; sections * 2 * channels],
+            holds_state: false,
+            ran: [false; MAX_ENGINE_PARTS],
+            steps: 0,
+            error: None,
+        }
+    }
+
+    /// `(channels, frames)` of the engine's chunks.
+    pub fn shape(&self) -> (usize, usize) {
+        self.engine.shape()
+    }
+
+    /// Where the engine runs (its [`CascadeEngine::describe`]).
+    pub fn describe(&self) -> String {
+        self.engine.describe()
+    }
+
+    /// The engine's first error: it has not been used since.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Steps the engine ran since the last call.
+    pub fn take_steps(&mut self) -> u64 {
+        std::mem::take(&mut self.steps)
+    }
+
+    /// The parts' state is the live one again (they were reset, say): the next run takes it
+    /// over from them.
+    pub fn forget_state(&mut self) {
+        self.holds_state = false;
+    }
+
+    /// Runs `block` (the engine's channels, up to its frames) through `parts` on the engine,
+    /// `on[i]` false running part `i` as identity sections; the first run after the parts
+    /// held the state moves it over. False, with the parts reset (the device's state is
+    /// lost) and the engine retired, when the engine fails or the parts do not fit it: the
+    /// caller then runs them on the CPU. Never allocates.
+    pub fn run(
+        &mut self,
+        parts: &mut [&mut SosCascade],
+        on: &[bool],
+        block: &mut [&mut [f32]],
+    ) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total != self.rows.len() || parts.len() > MAX_ENGINE_PARTS {
+            self.error = Some(format!(
+                "{} cascades of {total} sections do not fit an engine of {} sections",
+                parts.len(),
+                self.rows.len()
+            ));
+            parts.iter_mut().for_each(|p| p.reset());
+            return false;
+        }
+        let mut offset = 0;
+        for (i, part) in parts.iter().enumerate() {
+            let rows = &mut self.rows[offset..offset + part.len()];
+            if on.get(i).copied().unwrap_or(true) {
+                part.write_coefficient_rows(rows);
+            } else {
+                rows.fill(IDENTITY_ROW);
+            }
+            offset += part.len();
+        }
+        let ran = self.run_engine(parts, on, block);
+        match ran {
+            Ok(()) => {
+                self.steps += 1;
+                true
+            }
+            Err(e) => {
+                // The device's state is lost: the CPU goes on from silence.
+                self.error = Some(e.to_string());
+                self.holds_state = false;
+                parts.iter_mut().for_each(|p| p.reset());
+                false
+            }
+        }
+    }
+
+    fn run_engine(
+        &mut self,
+        parts: &[&mut SosCascade],
+        on: &[bool],
+        block: &mut [&mut [f32]],
+    ) -> Result<()> {
+        if self.rows != self.uploaded {
+            self.engine.set_coefficients(&self.rows)?;
+            self.uploaded.copy_from_slice(&self.rows);
+        }
+        if !self.holds_state {
+            self.state.fill(0.0);
+            let total = self.rows.len();
+            let mut offset = 0;
+            for (i, part) in parts.iter().enumerate() {
+                let part_on = on.get(i).copied().unwrap_or(true);
+                if part_on {
+                    part.export_state(&mut self.state, total, offset);
+                }
+                self.ran[i] = part_on;
+                offset += part.len();
+            }
+            self.engine.load_state(&self.state)?;
+            self.holds_state = true;
+        }
+        self.engine.run(block)
+    }
+
+    /// When the engine holds the live state, moves it back into the parts it ran (the same
+    /// parts as in [`Self::run`]); on an engine error those restart from silence and the
+    /// engine is not used again.
+    pub fn hand_back(&mut self, parts: &mut [&mut SosCascade]) {
+        if !self.holds_state {
+            return;
+        }
+        self.holds_state = false;
+        match self.engine.store_state(&mut self.state) {
+            Ok(()) => {
+                let total = self.rows.len();
+                let mut offset = 0;
+                for (part, &ran) in parts.iter_mut().zip(&self.ran) {
+                    if ran {
+                        part.import_state(&self.state, total, offset);
+                    }
+                    offset += part.len();
+                }
+            }
+            Err(e) => {
+                self.error = Some(e.to_string());
+                parts.iter_mut().for_each(|p| p.reset());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
