@@ -74,6 +74,40 @@ fn every_section_processes_without_allocating() {
     }
 }
 
+/// The editor's analyser taps stay allocation-free while the editor takes what they hand over
+/// (between blocks, as the GUI thread would), and hand over every frame of input and output.
+#[test]
+fn the_analyser_taps_run_without_allocating() {
+    let mut plugin = Rtfx::default();
+    set_text(&plugin, "eq_on", "On");
+    let mut host = Host::new(48_000.0, Some(120.0));
+    assert!(activate(&mut plugin, &mut host, 48_000.0, 4096, 2));
+    let mut handed_over = [0usize; 2];
+    let mut processed = 0;
+    for block in [1usize, 64, 511, 4096] {
+        for round in 0..20 {
+            let mut chans: Vec<Vec<f32>> = (0..2)
+                .map(|c| noise(block, (round * 2 + c) as u64, 0.5))
+                .collect();
+            process_checked(&mut plugin, &mut host, &mut chans, block);
+            processed += block;
+            plugin.meters().with_analyser(|feed| {
+                for (count, ring) in handed_over
+                    .iter_mut()
+                    .zip([&mut feed.input, &mut feed.output])
+                {
+                    let waiting = ring.slots();
+                    *count += waiting;
+                    if let Ok(chunk) = ring.read_chunk(waiting) {
+                        chunk.commit_all();
+                    }
+                }
+            });
+        }
+    }
+    assert_eq!(handed_over, [processed; 2]);
+}
+
 #[test]
 fn parameter_changes_while_processing_do_not_allocate() {
     let mut plugin = Rtfx::default();

@@ -14,133 +14,16 @@
 
 mod x11_common;
 
-use std::ffi::CString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clack_extensions::gui::{
-    GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window,
-};
+use clack_extensions::gui::GuiSize;
 use clack_host::prelude::*;
+use x11_common::clap_gui::{GuiHost, instance, open, open_scaled, plugin_path, pump};
 use x11_common::{
     assert_everything_reachable, assert_everything_visible, assert_fills_window, headless_display,
     layout_report_file, reopen_pause, wait_for_layout, wait_until_drawn,
 };
-
-struct GuiHost;
-
-struct Shared {
-    callback: AtomicBool,
-}
-
-impl SharedHandler<'_> for Shared {
-    fn request_restart(&self) {}
-    fn request_process(&self) {}
-    fn request_callback(&self) {
-        self.callback.store(true, Ordering::SeqCst);
-    }
-}
-
-impl HostGuiImpl for Shared {
-    fn resize_hints_changed(&self) {}
-    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
-        Ok(())
-    }
-    fn request_show(&self) -> Result<(), HostError> {
-        Ok(())
-    }
-    fn request_hide(&self) -> Result<(), HostError> {
-        Ok(())
-    }
-    fn closed(&self, _was_destroyed: bool) {}
-}
-
-impl HostHandlers for GuiHost {
-    type Shared<'a> = Shared;
-    type MainThread<'a> = ();
-    type AudioProcessor<'a> = ();
-
-    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostGui>();
-    }
-}
-
-fn plugin_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("RTFX_CLAP") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().expect("deps directory").join("librtfx.so")
-}
-
-fn instance(entry: &PluginEntry) -> PluginInstance<GuiHost> {
-    let host = HostInfo::new("rtfx-gui-test", "rtfx", "https://example.invalid", "0.1").unwrap();
-    let id = CString::new("com.rtfx.rtfx").unwrap();
-    PluginInstance::<GuiHost>::new(
-        |_| Shared {
-            callback: AtomicBool::new(false),
-        },
-        |_| (),
-        entry,
-        &id,
-        &host,
-    )
-    .expect("instance")
-}
-
-const CONFIG: GuiConfiguration<'static> = GuiConfiguration {
-    api_type: GuiApiType::X11,
-    is_floating: false,
-};
-
-fn open(inst: &mut PluginInstance<GuiHost>, root: u64) -> PluginGui {
-    open_scaled(inst, root, None)
-}
-
-/// Opens the editor as a host does: create, then (on a HiDPI screen) `set_scale` before asking
-/// for the size, then parent and show.
-fn open_scaled(inst: &mut PluginInstance<GuiHost>, root: u64, scale: Option<f64>) -> PluginGui {
-    let gui: PluginGui = inst
-        .plugin_shared_handle()
-        .get_extension()
-        .expect("gui extension");
-    let handle = inst.plugin_handle();
-    assert!(gui.is_api_supported(&handle, CONFIG));
-    // Xvfb on a busy machine has refused a new X connection now and then (XOpenDisplay fails,
-    // the editor reports it and stays closed, the host goes on): retry like a user would.
-    let mut attempts = 0;
-    while let Err(e) = gui.create(&handle, CONFIG) {
-        attempts += 1;
-        assert!(attempts < 3, "the editor did not open in 3 attempts: {e:?}");
-        eprintln!("the editor did not open ({e:?}); trying again");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    if let Some(scale) = scale {
-        assert!(gui.set_scale(&handle, scale).is_ok(), "set_scale {scale}");
-    }
-    let size = gui.get_size(&handle).expect("size");
-    assert!(size.width >= 400 && size.height >= 300, "{size:?}");
-    unsafe { gui.set_parent(&handle, Window::from_x11_handle(root as _)) }.expect("set parent");
-    gui.show(&handle).expect("show");
-    gui
-}
-
-/// Runs the host's main-thread callbacks for `time` (the editor asks for them to handle its
-/// window events).
-fn pump(instances: &mut [&mut PluginInstance<GuiHost>], time: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < time {
-        for inst in instances.iter_mut() {
-            let requested =
-                inst.access_shared_handler(|s| s.callback.swap(false, Ordering::SeqCst));
-            if requested {
-                inst.call_on_main_thread_callback();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// Waits until the editor's window (`size` pixels) is drawn, saves it as `shot` in the test
 /// temp folder, and checks that the frame fills the window and that the layout report, once it

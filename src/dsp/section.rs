@@ -219,6 +219,29 @@ pub fn block_peak(block: &[&mut [f32]]) -> f32 {
     )
 }
 
+/// Mean of `x²` over every channel and frame of a planar block (non-finite samples count as 0;
+/// 0 for an empty block): the block's power, for RMS meters.
+///
+/// ```
+/// let (mut l, mut r) = ([1.0f32, -1.0], [0.0f32, 0.0]);
+/// assert_eq!(rtfx::dsp::section::block_mean_square(&[&mut l, &mut r]), 0.5);
+/// ```
+pub fn block_mean_square(block: &[&mut [f32]]) -> f32 {
+    let (sum, count) = block.iter().fold((0.0f64, 0usize), |(sum, count), c| {
+        let s: f64 = c
+            .iter()
+            .filter(|x| x.is_finite())
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum();
+        (sum + s, count + c.len())
+    });
+    if count == 0 {
+        0.0
+    } else {
+        (sum / count as f64) as f32
+    }
+}
+
 /// One delay line per channel, for delays up to `capacity − 1` samples, that also remembers
 /// what went in: a dry path kept in time with a latent wet one.
 #[derive(Debug, Clone, Default)]

@@ -34,8 +34,9 @@ use nice_plug_egui::{
     RepaintNotifier, create_egui_editor,
 };
 
+use super::Meters;
+use super::display::{COMPRESSOR_COLOUR, LIMITER_COLOUR, SoundDisplay};
 use super::params::{DelaySync, ProcessingMode, RtfxParams};
-use super::{Meters, strip::StripLevels};
 
 /// Smallest editor size, in logical pixels.
 const MIN_SIZE: (f32, f32) = (640.0, 400.0);
@@ -43,6 +44,12 @@ const MIN_SIZE: (f32, f32) = (640.0, 400.0);
 const SLIDER_WIDTH: f32 = 110.0;
 /// The window's background (egui's dark panel colour).
 const BACKGROUND: egui::Color32 = egui::Color32::from_gray(27);
+/// Width of the level meters' bars, in logical pixels.
+const METER_WIDTH: f32 = 150.0;
+/// What the response plot shows and how its handles work.
+const PLOT_LEGEND: &str = "Filters and EQ (yellow) over the output spectrum (blue) and the \
+    input's (grey). Drag a handle: frequency and gain; scroll or Shift+drag: Q (order for HP \
+    and LP); double click: 0 dB.";
 /// Width of the EQ's sliders (three bands of three side by side), in logical pixels.
 const EQ_SLIDER_WIDTH: f32 = 80.0;
 
@@ -93,7 +100,7 @@ fn build_editor(
         params: params.clone(),
         meters: meters.clone(),
         gui: None,
-        shown: StripLevels::default(),
+        display: SoundDisplay::default(),
         export_path: default_export_path(),
         export_status: String::new(),
         window_thread,
@@ -420,8 +427,8 @@ pub struct StripApp {
     params: Arc<RtfxParams>,
     meters: Arc<Meters>,
     gui: Option<GuiContext>,
-    /// Meter values on screen (peaks fall back slowly).
-    shown: StripLevels,
+    /// The response plot, the analyser and the meters.
+    display: SoundDisplay,
     export_path: String,
     export_status: String,
     /// Armed in [`NiceEguiApp::build`], on the window's thread.
@@ -466,7 +473,7 @@ impl NiceEguiApp for StripApp {
             return;
         };
         let setter = gui.param_setter();
-        self.update_meters();
+        self.display.update(&self.meters);
         self.placed.clear();
         // Paint the whole window (egui leaves what no widget covers at the clear colour, black),
         // so that the GUI tests can see that the editor fills its window.
@@ -483,6 +490,13 @@ impl NiceEguiApp for StripApp {
                 let header = ui.scope(|ui| self.header(ui, &setter)).response.rect;
                 self.placed.push(("header", header));
                 ui.separator();
+                let rate = self.meters.sample_rate();
+                let width = ui.available_width();
+                let plot = self
+                    .display
+                    .response_plot(ui, &self.params, &setter, rate, width);
+                self.placed.push(("Response", plot));
+                ui.label(PLOT_LEGEND);
                 self.sections(ui, &setter);
                 ui.separator();
                 let footer = ui.scope(|ui| self.footer(ui)).response.rect;
@@ -540,48 +554,7 @@ fn controls(ui: &mut egui::Ui, id: &str, add: impl FnOnce(&mut egui::Ui)) {
         .show(ui, add);
 }
 
-/// A horizontal level meter from -60 to 0 dB, with `text` (the level by default) after it.
-fn meter(ui: &mut egui::Ui, label: &str, db: f32, color: egui::Color32, text: Option<String>) {
-    ui.horizontal(|ui| {
-        ui.add_sized([28.0, 14.0], egui::Label::new(label));
-        let (rect, _) = ui.allocate_exact_size(egui::vec2(160.0, 12.0), egui::Sense::hover());
-        let painter = ui.painter();
-        painter.rect_filled(rect, 2.0, egui::Color32::from_gray(40));
-        let fill = ((db + 60.0) / 60.0).clamp(0.0, 1.0);
-        let mut bar = rect;
-        bar.set_width(rect.width() * fill);
-        painter.rect_filled(bar, 2.0, color);
-        ui.label(text.unwrap_or_else(|| {
-            if db <= -60.0 {
-                "-inf dB".to_string()
-            } else {
-                format!("{db:.1} dB")
-            }
-        }));
-    });
-}
-
-/// A meter level in dB, −120 for silence.
-fn to_db(x: f32) -> f32 {
-    if x > 1e-6 {
-        crate::dsp::gain_to_db(f64::from(x)) as f32
-    } else {
-        -120.0
-    }
-}
-
 impl StripApp {
-    /// Takes the audio thread's peaks; displayed peaks fall at about 20 dB/s (at 30 frames/s).
-    fn update_meters(&mut self) {
-        let new = self.meters.take_levels();
-        let fall = |shown: f32, new: f32| new.max(shown * 0.9);
-        self.shown.input_peak = fall(self.shown.input_peak, new.input_peak);
-        self.shown.output_peak = fall(self.shown.output_peak, new.output_peak);
-        self.shown.gain_reduction_db = new
-            .gain_reduction_db
-            .min(self.shown.gain_reduction_db * 0.9);
-    }
-
     /// Writes the layout to [`LAYOUT_REPORT_VAR`]'s file when it changed (tests only).
     fn report_layout<R>(
         &mut self,
@@ -622,7 +595,7 @@ impl StripApp {
         }
     }
 
-    /// The top bar: bypass, processing mode, the input and output gains and the meters.
+    /// The top bar: bypass, processing mode, the input and output gains.
     fn header(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let p = self.params.clone();
         // Wraps in narrow windows (the scroll area scrolls only vertically).
@@ -643,21 +616,6 @@ impl StripApp {
                     slider(ui, setter, &p.input_gain, "Input");
                     slider(ui, setter, &p.output_gain, "Output");
                 });
-            });
-            ui.separator();
-            wrapping_item(ui, "meters", |ui| {
-                let green = egui::Color32::from_rgb(80, 170, 90);
-                meter(ui, "In", to_db(self.shown.input_peak), green, None);
-                meter(ui, "Out", to_db(self.shown.output_peak), green, None);
-                // Gain reduction grows from the left like the level meters (0 dB = none).
-                let gr = self.shown.gain_reduction_db;
-                meter(
-                    ui,
-                    "GR",
-                    -60.0 - gr.max(-60.0),
-                    egui::Color32::from_rgb(210, 150, 60),
-                    Some(format!("{gr:.1} dB")),
-                );
             });
         });
     }
@@ -745,6 +703,24 @@ impl StripApp {
                     slider(ui, setter, &p.limiter_release, "Release");
                     switch_row(ui, setter, &p.limiter_true_peak, "True peak");
                 });
+            });
+            let display = &self.display;
+            section(ui, placed, "Meters", |ui| {
+                let reduction = display.reduction();
+                ui.horizontal(|ui| {
+                    ui.label("Gain reduction:");
+                    ui.colored_label(
+                        COMPRESSOR_COLOUR,
+                        format!("comp {:.1} dB", reduction.compressor_db),
+                    );
+                    ui.colored_label(
+                        LIMITER_COLOUR,
+                        format!("limiter {:.1} dB", reduction.limiter_db),
+                    );
+                });
+                display.reduction_history(ui, egui::vec2(METER_WIDTH + 110.0, 96.0));
+                display.level_meter(ui, 0, "In", METER_WIDTH);
+                display.level_meter(ui, 1, "Out", METER_WIDTH);
             });
         });
     }

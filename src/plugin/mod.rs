@@ -27,6 +27,8 @@
 //! 1 kHz to 768 kHz (everything is rebuilt in `activate`); output free of NaN, infinity and
 //! subnormal numbers.
 
+pub mod analyser;
+pub mod display;
 pub mod editor;
 pub mod offload;
 pub mod params;
@@ -38,10 +40,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::dsp::section::block_mean_square as mean_square;
 use crate::realtime::metrics::percentile_index;
 use atomic_float::{AtomicF32, AtomicF64};
 use nice_plug::prelude::*;
 
+use self::analyser::{AnalyserFeed, AnalyserTap};
 use self::offload::Offload;
 use self::params::{ProcessingMode, RtfxParams};
 use self::strip::{Strip, StripLevels, StripSettings};
@@ -55,14 +59,21 @@ pub const LOAD_BINS: usize = 400;
 /// Width of one load-histogram bin, in percent of the block's duration.
 pub const LOAD_BIN_PERCENT: f32 = 0.25;
 
-/// Values the audio thread shares with the editor, through atomics only.
+/// Values the audio thread shares with the editor, through atomics only (and the analyser's
+/// rings, [`Meters::with_analyser`], which only the editor locks).
 ///
-/// Peaks are maxima since the editor last took them ([`Meters::take_levels`]); the load
+/// Peaks are maxima since the editor last took them ([`Meters::take_levels`]); the signal
+/// energies are running sums the editor reads differences of ([`Meters::energy`]); the load
 /// histogram counts blocks by DSP time as a share of the block's real-time duration.
 pub struct Meters {
     input_peak: AtomicF32,
     output_peak: AtomicF32,
-    gain_reduction_db: AtomicF32,
+    compressor_gr_db: AtomicF32,
+    limiter_gr_db: AtomicF32,
+    /// Running sums of the input's and output's mean square per frame, and of the frames.
+    input_energy: AtomicF64,
+    output_energy: AtomicF64,
+    energy_frames: AtomicU64,
     latency_samples: AtomicU32,
     sample_rate: AtomicF32,
     tempo: AtomicF64,
@@ -76,6 +87,8 @@ pub struct Meters {
     /// Why the offload worker could not start at the last activation (for the editor). Written
     /// in `activate` and read by the editor; the audio thread never touches it.
     offload_error: std::sync::Mutex<Option<String>>,
+    /// The analyser's rings (the plugin's audio side holds the other ends).
+    analyser: std::sync::Mutex<Option<AnalyserFeed>>,
 }
 
 impl Default for Meters {
@@ -83,7 +96,11 @@ impl Default for Meters {
         Self {
             input_peak: AtomicF32::new(0.0),
             output_peak: AtomicF32::new(0.0),
-            gain_reduction_db: AtomicF32::new(0.0),
+            compressor_gr_db: AtomicF32::new(0.0),
+            limiter_gr_db: AtomicF32::new(0.0),
+            input_energy: AtomicF64::new(0.0),
+            output_energy: AtomicF64::new(0.0),
+            energy_frames: AtomicU64::new(0),
             latency_samples: AtomicU32::new(0),
             sample_rate: AtomicF32::new(0.0),
             tempo: AtomicF64::new(DEFAULT_TEMPO),
@@ -95,6 +112,7 @@ impl Default for Meters {
             worker_realtime: AtomicBool::new(false),
             gpu_filters: AtomicBool::new(false),
             offload_error: std::sync::Mutex::new(None),
+            analyser: std::sync::Mutex::new(None),
         }
     }
 }
@@ -115,12 +133,7 @@ pub struct LoadStats {
 impl Meters {
     /// Records one processed block (audio thread; atomics only).
     pub fn record(&self, levels: StripLevels, load_percent: f32) {
-        self.input_peak
-            .fetch_max(levels.input_peak, Ordering::Relaxed);
-        self.output_peak
-            .fetch_max(levels.output_peak, Ordering::Relaxed);
-        self.gain_reduction_db
-            .fetch_min(levels.gain_reduction_db, Ordering::Relaxed);
+        self.record_levels(levels);
         if load_percent.is_finite() {
             let bin = ((load_percent / LOAD_BIN_PERCENT) as usize).min(LOAD_BINS - 1);
             self.load[bin].fetch_add(1, Ordering::Relaxed);
@@ -137,8 +150,47 @@ impl Meters {
             .fetch_max(levels.input_peak, Ordering::Relaxed);
         self.output_peak
             .fetch_max(levels.output_peak, Ordering::Relaxed);
-        self.gain_reduction_db
-            .fetch_min(levels.gain_reduction_db, Ordering::Relaxed);
+        self.compressor_gr_db
+            .fetch_min(levels.compressor_gr_db, Ordering::Relaxed);
+        self.limiter_gr_db
+            .fetch_min(levels.limiter_gr_db, Ordering::Relaxed);
+    }
+
+    /// Adds a block's input and output energy (mean square over channels and frames) for the
+    /// RMS meters (audio thread; atomics only, one writer).
+    pub fn record_energy(&self, input_mean_square: f32, output_mean_square: f32, frames: usize) {
+        let n = frames as f64;
+        let add = |sum: &AtomicF64, ms: f32| {
+            if ms.is_finite() {
+                sum.store(
+                    sum.load(Ordering::Relaxed) + f64::from(ms) * n,
+                    Ordering::Relaxed,
+                );
+            }
+        };
+        add(&self.input_energy, input_mean_square);
+        add(&self.output_energy, output_mean_square);
+        self.energy_frames.store(
+            self.energy_frames.load(Ordering::Relaxed) + frames as u64,
+            Ordering::Release,
+        );
+    }
+
+    /// The running sums `(input energy, output energy, frames)`: the RMS over an interval is
+    /// `sqrt(Δenergy / Δframes)` between two reads.
+    pub fn energy(&self) -> (f64, f64, u64) {
+        let frames = self.energy_frames.load(Ordering::Acquire);
+        (
+            self.input_energy.load(Ordering::Relaxed),
+            self.output_energy.load(Ordering::Relaxed),
+            frames,
+        )
+    }
+
+    /// Runs `f` on the analyser's rings (GUI threads only; `None` outside the plugin).
+    pub fn with_analyser<R>(&self, f: impl FnOnce(&mut AnalyserFeed) -> R) -> Option<R> {
+        let mut feed = self.analyser.lock().ok()?;
+        feed.as_mut().map(f)
     }
 
     /// The processing mode that is running: Inline until the first activation, and Inline
@@ -197,13 +249,14 @@ impl Meters {
         self.gpu_filters.store(on_gpu, Ordering::Relaxed);
     }
 
-    /// Takes the input peak, output peak and gain reduction (dB) accumulated since the last
-    /// call, and resets them.
+    /// Takes the input peak, output peak and the compressor's and limiter's gain reductions
+    /// (dB) accumulated since the last call, and resets them.
     pub fn take_levels(&self) -> StripLevels {
         StripLevels {
             input_peak: self.input_peak.swap(0.0, Ordering::Relaxed),
             output_peak: self.output_peak.swap(0.0, Ordering::Relaxed),
-            gain_reduction_db: self.gain_reduction_db.swap(0.0, Ordering::Relaxed),
+            compressor_gr_db: self.compressor_gr_db.swap(0.0, Ordering::Relaxed),
+            limiter_gr_db: self.limiter_gr_db.swap(0.0, Ordering::Relaxed),
         }
     }
 
@@ -267,6 +320,8 @@ pub struct Rtfx {
     params: Arc<RtfxParams>,
     meters: Arc<Meters>,
     strip: Strip,
+    /// Hands the input and output to the editor's analyser.
+    analyser: AnalyserTap,
     /// The offload worker (from `activate` to `deactivate`).
     offload: Option<Offload>,
     /// The processing mode running now.
@@ -281,10 +336,16 @@ pub struct Rtfx {
 
 impl Default for Rtfx {
     fn default() -> Self {
+        let (analyser, feed) = analyser::analyser_channel();
+        let meters = Meters {
+            analyser: std::sync::Mutex::new(Some(feed)),
+            ..Meters::default()
+        };
         Self {
             params: Arc::new(RtfxParams::default()),
-            meters: Arc::new(Meters::default()),
+            meters: Arc::new(meters),
             strip: Strip::default(),
+            analyser,
             offload: None,
             mode: ProcessingMode::Inline,
             sample_rate: 0.0,
@@ -537,6 +598,8 @@ impl Plugin for Rtfx {
         }
 
         let frames = buffer.samples();
+        let input_mean_square = mean_square(buffer.as_slice_immutable());
+        self.analyser.push_input(buffer.as_slice_immutable());
         let (levels, tail) = match (mode, self.offload.as_mut()) {
             (ProcessingMode::Offload | ProcessingMode::Gpu, Some(o)) => {
                 if o.process(buffer.as_slice()) {
@@ -551,6 +614,10 @@ impl Plugin for Rtfx {
             }
         };
 
+        self.analyser.push_output(buffer.as_slice_immutable());
+        let output_mean_square = mean_square(buffer.as_slice_immutable());
+        self.meters
+            .record_energy(input_mean_square, output_mean_square, frames);
         if frames > 0 && self.sample_rate > 0.0 {
             let duration = frames as f32 / self.sample_rate;
             let load = started.elapsed().as_secs_f32() / duration * 100.0;

@@ -307,6 +307,40 @@ impl Default for StripSettings {
 }
 
 impl StripSettings {
+    /// The second-order sections the strip's high-pass, low-pass and EQ run at `sample_rate`
+    /// once their parameters have settled at these values: the enabled sections' coefficients
+    /// from the same designs the audio path uses (clamps included), in processing order. The
+    /// editor draws its frequency response from them
+    /// ([`crate::dsp::filter::design::magnitude_db`]).
+    ///
+    /// ```
+    /// use rtfx::dsp::filter::design::magnitude_db;
+    /// use rtfx::plugin::strip::StripSettings;
+    ///
+    /// let mut s = StripSettings::default();
+    /// s.eq.enabled = true;
+    /// s.eq.peak.gain_db = 12.0;
+    /// let sections = s.filter_sections(48_000.0);
+    /// assert!((magnitude_db(&sections, 1000.0, 48_000.0) - 12.0).abs() < 1e-9);
+    /// ```
+    pub fn filter_sections(&self, sample_rate: f64) -> Vec<Section> {
+        let mut sections = Vec::with_capacity(2 * FILTER_SECTIONS + 3);
+        for (f, band) in [
+            (&self.high_pass, BandType::Highpass),
+            (&self.low_pass, BandType::Lowpass),
+        ] {
+            if f.enabled {
+                let cutoff = f.cutoff_hz.max(MIN_FREQ_HZ);
+                let order = f.order.clamp(1, MAX_FILTER_ORDER);
+                sections.extend(pass_sections(band, cutoff, order, sample_rate));
+            }
+        }
+        if self.eq.enabled {
+            sections.extend(eq_sections(Eq::band_values(&self.eq), sample_rate));
+        }
+        sections
+    }
+
     /// The strip as a chain in rtfx's grammar (one spec per effect), for `rtfx render -e` or
     /// [`crate::dsp::spec::parse_chain`]: the input and output gains always, the other sections
     /// when enabled. Delay note values become `bpm` + `delay_time` (`delay_ms` at a tempo outside
@@ -479,13 +513,31 @@ impl PassFilter {
             self.core.begin_order_change();
         }
         self.designed = (cutoff, order);
-        let design = design_iir(Family::Butterworth, self.band, order, cutoff, fs);
-        let mut sections = [Section::IDENTITY; FILTER_SECTIONS];
-        for (slot, s) in sections.iter_mut().zip(design.as_slice()) {
-            *slot = *s;
-        }
+        let sections = pass_sections(self.band, cutoff, order, fs);
         self.core.cascade_mut().set_sections(&sections);
     }
+}
+
+/// The high- or low-pass's sections for `cutoff` (Hz) and `order`: the Butterworth design
+/// padded with pass-through sections to [`FILTER_SECTIONS`]. (The one design the strip runs and
+/// the editor draws, see [`StripSettings::filter_sections`].)
+fn pass_sections(band: BandType, cutoff: f64, order: usize, fs: f64) -> [Section; FILTER_SECTIONS] {
+    let design = design_iir(Family::Butterworth, band, order, cutoff, fs);
+    let mut sections = [Section::IDENTITY; FILTER_SECTIONS];
+    for (slot, s) in sections.iter_mut().zip(design.as_slice()) {
+        *slot = *s;
+    }
+    sections
+}
+
+/// The EQ's three sections for per-band `[ln(frequency), gain dB, Q]` (see
+/// [`Eq::band_values`]).
+fn eq_sections(bands: [[f64; 3]; 3], fs: f64) -> [Section; 3] {
+    let mut sections = [Section::IDENTITY; 3];
+    for ((slot, kind), [ln_f, gain, q]) in sections.iter_mut().zip(EQ_KINDS).zip(bands) {
+        *slot = design_biquad(kind, ln_f.exp(), q, gain, fs);
+    }
+    sections
 }
 
 /// The three EQ bands in one three-section cascade.
@@ -529,12 +581,7 @@ impl Eq {
             return;
         }
         self.designed = now;
-        let mut sections = [Section::IDENTITY; 3];
-        for ((slot, kind), [ln_f, gain, q]) in sections.iter_mut().zip(EQ_KINDS).zip(now) {
-            let f = ln_f.exp();
-            *slot = design_biquad(kind, f, q, gain, fs);
-        }
-        self.cascade.set_sections(&sections);
+        self.cascade.set_sections(&eq_sections(now, fs));
     }
 }
 
@@ -545,8 +592,17 @@ pub struct StripLevels {
     pub input_peak: f32,
     /// Peak |y| of the output.
     pub output_peak: f32,
+    /// Gain reduction of the compressor, in dB (≤ 0).
+    pub compressor_gr_db: f32,
+    /// Gain reduction of the limiter, in dB (≤ 0).
+    pub limiter_gr_db: f32,
+}
+
+impl StripLevels {
     /// Gain reduction of the compressor and limiter together, in dB (≤ 0).
-    pub gain_reduction_db: f32,
+    pub fn gain_reduction_db(&self) -> f32 {
+        self.compressor_gr_db + self.limiter_gr_db
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1223,7 +1279,7 @@ impl Strip {
             let makeup = self.comp_applied[5];
             let after = block_peak(block);
             let gr = gain_to_db(f64::from(after.max(1e-12)) / f64::from(before)) - makeup;
-            self.levels.gain_reduction_db = self.levels.gain_reduction_db.min(gr.min(0.0) as f32);
+            self.levels.compressor_gr_db = self.levels.compressor_gr_db.min(gr.min(0.0) as f32);
         }
 
         run_faded(&mut self.delay_fade, block, scratch, &mut self.delay);
@@ -1266,10 +1322,7 @@ impl Strip {
         if !self.limiter_fade.is_dormant() && before > 1e-6 {
             let ceiling = self.limiter_applied[0];
             let gr = ceiling - gain_to_db(f64::from(before));
-            self.levels.gain_reduction_db = self
-                .levels
-                .gain_reduction_db
-                .min(gr.clamp(-60.0, 0.0) as f32);
+            self.levels.limiter_gr_db = self.levels.limiter_gr_db.min(gr.clamp(-60.0, 0.0) as f32);
         }
         self.latency = lim_latency;
 

@@ -3,6 +3,8 @@
 //! Needs `Xvfb`, `xwd` (x11-apps) and `xwininfo` (x11-utils); `tools/setup.sh` installs them.
 #![allow(dead_code)]
 
+pub mod clap_gui;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -114,9 +116,20 @@ pub struct Screenshot {
     pub lit: f64,
     /// Width and height of the box from the top-left corner that holds every lit pixel.
     pub lit_size: (usize, usize),
+    /// The pixels, row by row, as RGB.
+    pub pixels: Vec<[u8; 3]>,
 }
 
 impl Screenshot {
+    /// The pixel at `(x, y)` as RGB (black outside the image).
+    pub fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        if x < self.size.0 && y < self.size.1 {
+            self.pixels[y * self.size.0 + x]
+        } else {
+            [0; 3]
+        }
+    }
+
     /// Whether something was drawn: many colours, and more than 1 % of the image lit.
     pub fn drawn(&self) -> bool {
         self.colours >= 100 && self.lit > 0.01
@@ -172,6 +185,7 @@ pub fn screenshot(display: &str, window: Option<u64>, path: &Path) -> Screenshot
     let mut lit = 0usize;
     let mut lit_size = (0, 0);
     let mut ppm = format!("P6\n{width} {height}\n255\n").into_bytes();
+    let mut rgb = Vec::with_capacity(width * height);
     for (y, row) in pixels.chunks(bytes_per_line).take(height).enumerate() {
         for (x, px) in row.chunks_exact(stride).take(width).enumerate() {
             let mut b = [0u8; 4];
@@ -181,9 +195,10 @@ pub fn screenshot(display: &str, window: Option<u64>, path: &Path) -> Screenshot
             } else {
                 u32::from_be_bytes(b) >> (8 * (4 - stride))
             } & (masks[0] | masks[1] | masks[2]);
-            for mask in masks {
-                ppm.push(((v & mask) >> mask.trailing_zeros()) as u8);
-            }
+            let channel = |mask: u32| ((v & mask) >> mask.trailing_zeros()) as u8;
+            let px = [channel(masks[0]), channel(masks[1]), channel(masks[2])];
+            ppm.extend_from_slice(&px);
+            rgb.push(px);
             colours.insert(v);
             if v != 0 {
                 lit += 1;
@@ -197,6 +212,7 @@ pub fn screenshot(display: &str, window: Option<u64>, path: &Path) -> Screenshot
         colours: colours.len(),
         lit: lit as f64 / (width * height).max(1) as f64,
         lit_size,
+        pixels: rgb,
     }
 }
 
@@ -266,15 +282,17 @@ pub struct Layout {
 }
 
 /// Everything the editor shows, as its layout report names it.
-/// (The input and output gains are in the header.)
-pub const EDITOR_ITEMS: [&str; 8] = [
+/// (The input and output gains are in the header; "Response" is the response plot.)
+pub const EDITOR_ITEMS: [&str; 10] = [
     "header",
+    "Response",
     "Filters",
     "EQ",
     "Compressor",
     "Delay",
     "Reverb",
     "Limiter",
+    "Meters",
     "footer",
 ];
 
