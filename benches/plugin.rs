@@ -58,7 +58,29 @@ fn params() -> RtfxParams {
     params
 }
 
-/// `Rtfx::process` on the host thread in `mode`, paced at real time.
+/// The editor's side of the analyser while it is open: a thread that takes what the audio
+/// thread handed over and analyses it 30 times a second, as the editor does, until `stop`.
+fn open_editor_analyser(
+    meters: std::sync::Arc<rtfx::plugin::Meters>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    use rtfx::plugin::analyser::Spectrum;
+    std::thread::spawn(move || {
+        let (mut input, mut output) = (Spectrum::new(), Spectrum::new());
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            meters.with_analyser(|feed| {
+                input.take(&mut feed.input);
+                output.take(&mut feed.output);
+            });
+            input.analyse(0.033);
+            output.analyse(0.033);
+            std::thread::sleep(std::time::Duration::from_millis(33));
+        }
+    })
+}
+
+/// `Rtfx::process` on the host thread in `mode`, paced at real time, with the editor's
+/// analyser open.
 fn plugin_row(mode: &str, block: usize, seconds: f64) {
     let plugin_ids: Vec<String> = {
         let p = Rtfx::default();
@@ -83,6 +105,8 @@ fn plugin_row(mode: &str, block: usize, seconds: f64) {
         block as u32,
         2
     ));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let editor = open_editor_analyser(plugin.meters().clone(), stop.clone());
     let frames = (seconds * RATE) as usize;
     let mut chans = vec![noise(frames, 1, 0.5), noise(frames, 2, 0.5)];
     let mut times = Vec::with_capacity(frames / block + 1);
@@ -108,6 +132,8 @@ fn plugin_row(mode: &str, block: usize, seconds: f64) {
         i += 1;
     }
     black_box(&chans);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    editor.join().expect("the editor's analyser thread");
     times.sort_by(f64::total_cmp);
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     let p99 = times[((times.len() as f64 * 0.99) as usize).max(1) - 1];
@@ -172,7 +198,45 @@ fn main() {
         );
     }
     println!();
-    println!("Rtfx::process on the host thread, paced at real time, {seconds} s per case");
+    println!("the editor's taps alone (analyser rings and RMS sums, input and output)");
+    println!("| block | mean per block | mean % of deadline |");
+    println!("|---|---|---|");
+    for block in [64usize, 256] {
+        let (mut tap, mut feed) = rtfx::plugin::analyser::analyser_channel();
+        let frames = (seconds * RATE) as usize;
+        let (mut l, mut r) = (noise(frames, 1, 0.5), noise(frames, 2, 0.5));
+        let mut total = std::time::Duration::ZERO;
+        let mut blocks = 0u32;
+        let mut start = 0;
+        while start + block <= frames {
+            let mut b = [&mut l[start..start + block], &mut r[start..start + block]];
+            let t = Instant::now();
+            black_box(rtfx::dsp::section::block_mean_square(&b));
+            tap.push_input(&b);
+            tap.push_output(&b);
+            black_box(rtfx::dsp::section::block_mean_square(&b));
+            total += t.elapsed();
+            black_box(&mut b);
+            for ring in [&mut feed.input, &mut feed.output] {
+                if let Ok(chunk) = ring.read_chunk(ring.slots()) {
+                    chunk.commit_all();
+                }
+            }
+            start += block;
+            blocks += 1;
+        }
+        let mean = total.as_nanos() as f64 / f64::from(blocks.max(1));
+        println!(
+            "| {block} | {:.2} µs | {:.3} % |",
+            mean / 1000.0,
+            mean / (block as f64 / RATE * 1e9) * 100.0
+        );
+    }
+    println!();
+    println!(
+        "Rtfx::process on the host thread, paced at real time, with the editor's analyser open, \
+         {seconds} s per case"
+    );
     println!(
         "| mode | block | mean per block | p99 per block | mean % of deadline | p99 % of deadline | offload underflows |"
     );

@@ -227,19 +227,33 @@ pub fn block_peak(block: &[&mut [f32]]) -> f32 {
 /// assert_eq!(rtfx::dsp::section::block_mean_square(&[&mut l, &mut r]), 0.5);
 /// ```
 pub fn block_mean_square(block: &[&mut [f32]]) -> f32 {
-    let (sum, count) = block.iter().fold((0.0f64, 0usize), |(sum, count), c| {
-        let s: f64 = c
+    let count: usize = block.iter().map(|c| c.len()).sum();
+    if count == 0 {
+        return 0.0;
+    }
+    // Eight lanes of f32 partial sums (they vectorise; a block's power needs no more), and a
+    // careful second pass only when a non-finite sample spoilt them.
+    let lanes = |c: &[f32]| {
+        let mut acc = [0.0f32; 8];
+        let chunks = c.chunks_exact(8);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for (a, &x) in acc.iter_mut().zip(chunk) {
+                *a += x * x;
+            }
+        }
+        acc.iter().sum::<f32>() + rest.iter().map(|&x| x * x).sum::<f32>()
+    };
+    let mut sum: f32 = block.iter().map(|c| lanes(c)).sum();
+    if !sum.is_finite() {
+        sum = block
             .iter()
+            .flat_map(|c| c.iter())
             .filter(|x| x.is_finite())
             .map(|&x| f64::from(x) * f64::from(x))
-            .sum();
-        (sum + s, count + c.len())
-    });
-    if count == 0 {
-        0.0
-    } else {
-        (sum / count as f64) as f32
+            .sum::<f64>() as f32;
     }
+    sum / count as f32
 }
 
 /// One delay line per channel, for delays up to `capacity − 1` samples, that also remembers

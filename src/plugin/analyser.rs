@@ -70,13 +70,22 @@ fn push_mid(ring: &mut Producer<f32>, block: &[&mut [f32]]) {
     if frames == 0 || block.is_empty() {
         return;
     }
-    let scale = 1.0 / block.len() as f32;
-    if let Ok(chunk) = ring.write_chunk_uninit(frames) {
-        chunk.fill_from_iter((0..frames).map(|i| {
-            let mid = block.iter().map(|c| c[i]).sum::<f32>() * scale;
-            if mid.is_finite() { mid } else { 0.0 }
-        }));
-    }
+    let Ok(chunk) = ring.write_chunk_uninit(frames) else {
+        return;
+    };
+    let finite = |x: f32| if x.is_finite() { x } else { 0.0 };
+    match block {
+        [mono] => chunk.fill_from_iter(mono.iter().map(|&x| finite(x))),
+        [l, r] => {
+            chunk.fill_from_iter(l.iter().zip(r.iter()).map(|(&l, &r)| finite(0.5 * (l + r))))
+        }
+        _ => {
+            let scale = 1.0 / block.len() as f32;
+            chunk.fill_from_iter(
+                (0..frames).map(|i| finite(block.iter().map(|c| c[i]).sum::<f32>() * scale)),
+            )
+        }
+    };
 }
 
 /// A spectrum of the latest [`FFT_SIZE`] samples of one signal (GUI thread): Hann-windowed,

@@ -32,7 +32,7 @@ pub const RESPONSE_DB_RANGE: (f32, f32) = (-24.0, 24.0);
 /// The spectrum axis, in dBFS (bottom and top edges).
 pub const SPECTRUM_DB_RANGE: (f32, f32) = (-96.0, 0.0);
 /// Height of the response plot, in logical pixels.
-pub const PLOT_HEIGHT: f32 = 230.0;
+pub const PLOT_HEIGHT: f32 = 190.0;
 /// The response curve's colour.
 pub const CURVE_COLOUR: Color32 = Color32::from_rgb(255, 196, 40);
 /// The output spectrum's fill colour.
@@ -53,6 +53,10 @@ pub const GR_RANGE_DB: f32 = -24.0;
 pub const PEAK_HOLD_S: f32 = 2.0;
 /// The RMS meters' averaging time constant, in seconds.
 pub const RMS_TIME_S: f32 = 0.3;
+/// What the plot shows and how its handles work (its tooltip).
+pub const PLOT_HELP: &str = "Filters and EQ (yellow) over the output spectrum (blue) and the \
+    input's (grey).\nDrag a handle: frequency and gain. Scroll or Shift+drag: Q (the order for \
+    HP and LP). Double click: 0 dB.";
 /// The sample rate the response is drawn at before the plugin is activated.
 const IDLE_SAMPLE_RATE: f64 = 48_000.0;
 
@@ -249,7 +253,8 @@ impl SoundDisplay {
         sample_rate: f32,
         width: f32,
     ) -> Rect {
-        let (rect, _) = ui.allocate_exact_size(vec2(width, PLOT_HEIGHT), Sense::hover());
+        let (rect, plot) = ui.allocate_exact_size(vec2(width, PLOT_HEIGHT), Sense::hover());
+        plot.on_hover_text(PLOT_HELP);
         let axes = PlotAxes { rect };
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, PLOT_BACKGROUND);

@@ -46,10 +46,6 @@ const SLIDER_WIDTH: f32 = 110.0;
 const BACKGROUND: egui::Color32 = egui::Color32::from_gray(27);
 /// Width of the level meters' bars, in logical pixels.
 const METER_WIDTH: f32 = 150.0;
-/// What the response plot shows and how its handles work.
-const PLOT_LEGEND: &str = "Filters and EQ (yellow) over the output spectrum (blue) and the \
-    input's (grey). Drag a handle: frequency and gain; scroll or Shift+drag: Q (order for HP \
-    and LP); double click: 0 dB.";
 /// Width of the EQ's sliders (three bands of three side by side), in logical pixels.
 const EQ_SLIDER_WIDTH: f32 = 80.0;
 
@@ -496,7 +492,6 @@ impl NiceEguiApp for StripApp {
                     .display
                     .response_plot(ui, &self.params, &setter, rate, width);
                 self.placed.push(("Response", plot));
-                ui.label(PLOT_LEGEND);
                 self.sections(ui, &setter);
                 ui.separator();
                 let footer = ui.scope(|ui| self.footer(ui)).response.rect;

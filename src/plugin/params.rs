@@ -22,7 +22,7 @@ use super::strip::{
 /// (two rows of sections), and the window fits a 1366×768 screen. Projects keep the size they
 /// saved (the `editor-size` persisted field); older projects saved 980×560, where the editor
 /// scrolls.
-pub const DEFAULT_EDITOR_SIZE: (u32, u32) = (1160, 800);
+pub const DEFAULT_EDITOR_SIZE: (u32, u32) = (1160, 740);
 
 /// Where the strip runs (see [`super::offload`]).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
