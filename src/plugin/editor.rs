@@ -851,15 +851,5 @@ fn wrapping_item(ui: &mut egui::Ui, key: &str, add: impl FnOnce(&mut egui::Ui)) 
 /// temporary file in the same directory and a rename (an existing file is replaced whole or
 /// not at all).
 pub fn export_chain(params: &RtfxParams, tempo: f64, path: &Path) -> crate::Result<()> {
-    let toml = params.settings(tempo).to_toml()?;
-    let tmp = path.with_extension("toml.tmp");
-    let shown = path.display().to_string();
-    let io = |e: std::io::Error| {
-        crate::Error::io(format!("cannot write the chain file: {e}"), shown.clone())
-    };
-    std::fs::write(&tmp, toml).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    super::presets::write_atomically(path, &params.settings(tempo).to_toml()?)
 }

@@ -32,6 +32,7 @@ pub mod display;
 pub mod editor;
 pub mod offload;
 pub mod params;
+pub mod presets;
 pub mod standalone;
 pub mod strip;
 

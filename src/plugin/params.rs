@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use nice_plug::params::internals::ParamPtr;
 use nice_plug::prelude::*;
 
 use super::strip::{
@@ -19,8 +20,8 @@ use super::strip::{
 };
 
 /// Default editor size in logical pixels (width, height): everything shows without scrolling
-/// (two rows of sections), and the window fits a 1366×768 screen. Projects keep the size they
-/// saved (the `editor-size` persisted field); older projects saved 980×560, where the editor
+/// (the response plot and two rows of sections). Projects keep the size they saved (the
+/// `editor-size` persisted field); older projects saved 1160×580 or 980×560, where the editor
 /// scrolls.
 pub const DEFAULT_EDITOR_SIZE: (u32, u32) = (1160, 740);
 
@@ -520,6 +521,120 @@ impl RtfxParams {
             },
             output_gain_db: v(&self.output_gain),
             bypass: self.bypass.value(),
+        }
+    }
+
+    /// The normalized value, with its parameter, that each sound parameter needs to hold for
+    /// the strip to run `s` (every parameter but the processing mode, the bypass and the editor
+    /// size). Values outside a parameter's range come out clamped to it; a tempo-synced delay
+    /// whose note value the `Delay Note` parameter lacks becomes a delay time (at its tempo).
+    /// Setting them all applies a preset ([`Self::apply_values`] for a host-less copy, the
+    /// editor with gestures).
+    pub fn values_for(&self, s: &StripSettings) -> Vec<(ParamPtr, f32)> {
+        fn float(p: &FloatParam, v: f64) -> (ParamPtr, f32) {
+            (p.as_ptr(), p.preview_normalized(v as f32))
+        }
+        fn int(p: &IntParam, v: usize) -> (ParamPtr, f32) {
+            (
+                p.as_ptr(),
+                p.preview_normalized(v.min(i32::MAX as usize) as i32),
+            )
+        }
+        fn switch(p: &BoolParam, on: bool) -> (ParamPtr, f32) {
+            (p.as_ptr(), p.preview_normalized(on))
+        }
+        fn choice<T: Enum + PartialEq>(p: &EnumParam<T>, v: T) -> (ParamPtr, f32) {
+            (p.as_ptr(), p.preview_normalized(v))
+        }
+        let note = match s.delay.time {
+            DelayTime::Note { fraction, .. } => (0..NoteValue::variants().len())
+                .map(NoteValue::from_index)
+                .find(|n| (n.fraction() - fraction).abs() < 1e-12),
+            DelayTime::Ms(_) => None,
+        };
+        let mut values = vec![
+            float(&self.input_gain, s.input_gain_db),
+            switch(&self.hp_on, s.high_pass.enabled),
+            float(&self.hp_freq, s.high_pass.cutoff_hz),
+            int(&self.hp_order, s.high_pass.order),
+            switch(&self.lp_on, s.low_pass.enabled),
+            float(&self.lp_freq, s.low_pass.cutoff_hz),
+            int(&self.lp_order, s.low_pass.order),
+            switch(&self.eq_on, s.eq.enabled),
+        ];
+        for (band, (freq, gain, q)) in [s.eq.low_shelf, s.eq.peak, s.eq.high_shelf].iter().zip([
+            (&self.ls_freq, &self.ls_gain, &self.ls_q),
+            (&self.pk_freq, &self.pk_gain, &self.pk_q),
+            (&self.hs_freq, &self.hs_gain, &self.hs_q),
+        ]) {
+            values.push(float(freq, band.freq_hz));
+            values.push(float(gain, band.gain_db));
+            values.push(float(q, band.q));
+        }
+        let c = &s.compressor;
+        let d = &s.delay;
+        let r = &s.reverb;
+        let l = &s.limiter;
+        values.extend([
+            switch(&self.comp_on, c.enabled),
+            float(&self.comp_threshold, c.threshold_db),
+            float(&self.comp_ratio, c.ratio),
+            float(&self.comp_attack, c.attack_ms),
+            float(&self.comp_release, c.release_ms),
+            float(&self.comp_knee, c.knee_db),
+            float(&self.comp_makeup, c.makeup_db),
+            switch(&self.delay_on, d.enabled),
+            float(&self.delay_feedback, d.feedback),
+            float(&self.delay_mix, d.mix),
+            switch(&self.delay_ping_pong, d.ping_pong),
+            switch(&self.reverb_on, r.enabled),
+            float(&self.reverb_size, r.room_size),
+            float(&self.reverb_damping, r.damping),
+            float(&self.reverb_mix, r.mix),
+            switch(&self.limiter_on, l.enabled),
+            float(&self.limiter_ceiling, l.ceiling_db),
+            float(&self.limiter_lookahead, l.lookahead_ms),
+            float(&self.limiter_release, l.release_ms),
+            switch(&self.limiter_true_peak, l.true_peak),
+            float(&self.output_gain, s.output_gain_db),
+        ]);
+        match note {
+            Some(note) => values.extend([
+                choice(&self.delay_sync, DelaySync::Tempo),
+                choice(&self.delay_note, note),
+            ]),
+            None => values.extend([
+                choice(&self.delay_sync, DelaySync::Time),
+                float(&self.delay_time, d.time.ms()),
+            ]),
+        }
+        values
+    }
+
+    /// Sets these parameters to `values` (from [`Self::values_for`]) directly, with no host to
+    /// tell: for a copy of the parameters that no plugin uses.
+    pub fn apply_values(&self, values: &[(ParamPtr, f32)]) {
+        for &(param, normalized) in values {
+            // SAFETY: the pointers come from `values_for` on parameters that outlive this call.
+            unsafe {
+                param._internal_set_normalized_value(normalized);
+            }
+        }
+    }
+
+    /// `s` as the parameters hold it: each value clamped to its parameter's range and rounded
+    /// to its step and to `f32`. Loading a preset gives the strip exactly these settings, and
+    /// exporting them writes exactly this chain.
+    pub fn quantize(s: &StripSettings) -> StripSettings {
+        let params = RtfxParams::default();
+        params.apply_values(&params.values_for(s));
+        let bpm = match s.delay.time {
+            DelayTime::Note { bpm, .. } => bpm,
+            DelayTime::Ms(_) => super::DEFAULT_TEMPO,
+        };
+        StripSettings {
+            bypass: s.bypass,
+            ..params.settings(bpm)
         }
     }
 
