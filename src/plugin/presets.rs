@@ -282,7 +282,7 @@ pub fn list_presets(dir: Option<&Path>) -> Vec<Preset> {
             Some(Preset::User(name, path))
         })
         .collect();
-    user.sort_by(|a, b| a.name().to_lowercase().cmp(&b.name().to_lowercase()));
+    user.sort_by_key(|p| p.name().to_lowercase());
     presets.extend(user);
     presets
 }
