@@ -823,3 +823,45 @@ fn drawn_response_is_what_the_strip_does() {
         );
     }
 }
+
+/// Changing from one factory preset to the next while a tone plays is click-free: the change
+/// goes through the strip's ramps and cross-fades, so the largest sample-to-sample step around
+/// the change is at most 2.5 times what the presets give on their own. Jumping to the
+/// new preset without them (`jump_to`) is what clicks.
+#[test]
+fn preset_changes_are_click_free() {
+    use rtfx::plugin::presets::{factory_preset, factory_presets};
+    let names: Vec<&str> = factory_presets().iter().map(|(n, _)| *n).collect();
+    let half = 4800;
+    // At 112.5 Hz the change (after 0.1 s) meets the tone at its peak, where a jump in gain
+    // shows most.
+    let tone = sine(2 * half, 112.5, 0.3);
+    // The largest step of the last `half` samples with `settings` throughout (settled).
+    let settled_step = |settings: &StripSettings| {
+        let (mut l, mut r) = (tone.clone(), tone.clone());
+        let mut strip = prepared(settings);
+        run(&mut strip, &mut l, &mut r, 480);
+        max_step(&l[half..])
+    };
+    for pair in names.windows(2) {
+        let (a, b) = (
+            factory_preset(pair[0]).expect("preset"),
+            factory_preset(pair[1]).expect("preset"),
+        );
+        let (mut l, mut r) = (tone.clone(), tone.clone());
+        let mut strip = prepared(&a);
+        run(&mut strip, &mut l[..half], &mut r[..half], 480);
+        strip.set_settings(&b);
+        run(&mut strip, &mut l[half..], &mut r[half..], 480);
+        let around = max_step(&l[half - 480..half + 2400]);
+        // Ramps can overshoot the level a little (the compressor's detector lags its new
+        // settings); a jump is 25 times the settled step here.
+        let bound = 2.5 * settled_step(&a).max(settled_step(&b));
+        assert!(
+            around <= bound,
+            "{} → {}: a step of {around} at the change (the presets alone: {bound})",
+            pair[0],
+            pair[1]
+        );
+    }
+}

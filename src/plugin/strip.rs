@@ -942,13 +942,17 @@ impl Strip {
         self.levels
     }
 
-    /// Sets new targets: continuous parameters start ramping, switches start fading.
+    /// Sets new targets: continuous parameters start ramping, switches start fading. The
+    /// parameters of a section that is off and silent (dormant) jump instead: nothing of it is
+    /// heard, and a filter that wakes up still sweeping from its old cutoff clicks (a preset
+    /// that switches a 6 kHz low-pass on used to sweep it down from 18 kHz while fading in).
     pub fn set_settings(&mut self, s: &StripSettings) {
         if *s == self.target {
             return;
         }
         self.target = *s;
         let ramp = self.smooth_ramp;
+        let ramp_for = |fade: &SectionFade| if fade.is_dormant() { 0 } else { ramp };
         self.input_gain.retarget(db_to_gain(s.input_gain_db), ramp);
         self.output_gain
             .retarget(db_to_gain(s.output_gain_db), ramp);
@@ -957,23 +961,25 @@ impl Strip {
             (&mut self.low_pass, &s.low_pass),
         ] {
             f.ln_cutoff
-                .retarget(fs.cutoff_hz.max(MIN_FREQ_HZ).ln(), ramp);
+                .retarget(fs.cutoff_hz.max(MIN_FREQ_HZ).ln(), ramp_for(&f.fade));
             f.order = fs.order;
             f.fade.set(fs.enabled);
         }
+        let eq_ramp = ramp_for(&self.eq.fade);
         for (band, values) in self.eq.bands.iter_mut().zip(Eq::band_values(&s.eq)) {
             for (b, v) in band.iter_mut().zip(values) {
-                b.retarget(v, ramp);
+                b.retarget(v, eq_ramp);
             }
         }
         self.eq.fade.set(s.eq.enabled);
         let c = &s.compressor;
+        let comp_ramp = ramp_for(&self.comp_fade);
         for (v, t) in
             self.comp_values
                 .iter_mut()
                 .zip([c.threshold_db, c.ratio, c.knee_db, c.makeup_db])
         {
-            v.retarget(t, ramp);
+            v.retarget(t, comp_ramp);
         }
         self.comp_fade.set(c.enabled);
         for (v, t) in self
@@ -981,7 +987,7 @@ impl Strip {
             .iter_mut()
             .zip([s.delay.feedback, s.delay.mix])
         {
-            v.retarget(t, ramp);
+            v.retarget(t, ramp_for(&self.delay_fade));
         }
         self.delay_ping_pong = s.delay.ping_pong;
         self.delay_fade.set(s.delay.enabled);
@@ -991,10 +997,11 @@ impl Strip {
             .iter_mut()
             .zip([r.room_size, r.damping, r.mix])
         {
-            v.retarget(t, ramp);
+            v.retarget(t, ramp_for(&self.reverb_fade));
         }
         self.reverb_fade.set(r.enabled);
-        self.limiter_ceiling.retarget(s.limiter.ceiling_db, ramp);
+        self.limiter_ceiling
+            .retarget(s.limiter.ceiling_db, ramp_for(&self.limiter_fade));
         self.limiter_fade.set(s.limiter.enabled);
         self.bypass.set(!s.bypass);
     }
