@@ -2,6 +2,7 @@
 //! and importing a chain file into the strip, naming what does not fit. A preset's chain file
 //! renders (through the renderer's chain) what the strip plays with the preset loaded.
 
+use nice_plug::prelude::Params;
 use rtfx::dsp::noise::noise;
 use rtfx::dsp::spec::{chain_from_toml, parse_chain};
 use rtfx::plugin::params::RtfxParams;
@@ -217,4 +218,101 @@ fn importing_a_chain_names_what_does_not_fit() {
         );
     }
     assert_eq!(imported.not_fitting.len(), 8, "{notes}");
+}
+
+/// What the editor tells the host, in order.
+#[derive(Default)]
+struct Recorder {
+    calls: std::sync::Mutex<Vec<(char, usize, f32)>>,
+}
+
+impl nice_plug::context::gui::GuiContextInner for Recorder {
+    fn plugin_api(&self) -> nice_plug::context::PluginApi {
+        nice_plug::context::PluginApi::Clap
+    }
+    unsafe fn raw_begin_set_parameter(&self, param: nice_plug::params::internals::ParamPtr) {
+        self.calls.lock().unwrap().push(('b', address(param), 0.0));
+    }
+    unsafe fn raw_set_parameter_normalized(
+        &self,
+        param: nice_plug::params::internals::ParamPtr,
+        normalized: f32,
+    ) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(('s', address(param), normalized));
+    }
+    unsafe fn raw_end_set_parameter(&self, param: nice_plug::params::internals::ParamPtr) {
+        self.calls.lock().unwrap().push(('e', address(param), 0.0));
+    }
+    fn get_state(&self) -> nice_plug::prelude::PluginState {
+        unreachable!("presets never read the state")
+    }
+    fn set_state(&self, _state: nice_plug::prelude::PluginState) {
+        unreachable!("presets never set the state")
+    }
+    fn request_restart(&self) {}
+}
+
+fn address(param: nice_plug::params::internals::ParamPtr) -> usize {
+    use nice_plug::params::internals::ParamPtr;
+    match param {
+        ParamPtr::FloatParam(p) => p as usize,
+        ParamPtr::IntParam(p) => p as usize,
+        ParamPtr::BoolParam(p) => p as usize,
+        ParamPtr::EnumParam(p) => p as usize,
+    }
+}
+
+/// Loading a preset from the editor is one undo step: a gesture begins on every sound
+/// parameter before any value changes, and every gesture ends after the last change; each
+/// parameter is set once, and the values make the parameters hold the preset.
+#[test]
+fn a_preset_change_is_one_gesture_group() {
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let gui = nice_plug::context::gui::GuiContext::new(recorder.clone());
+    let params = RtfxParams::default();
+    let vocal = factory_preset("Vocal").expect("Vocal");
+    params.apply_with_gestures(&gui, &vocal);
+    let calls = recorder.calls.lock().unwrap().clone();
+    let count = |kind: char| calls.iter().filter(|c| c.0 == kind).count();
+    let n = count('b');
+    assert!(n >= 40, "{n} parameters");
+    assert_eq!((count('s'), count('e')), (n, n));
+    let kinds: String = calls.iter().map(|c| c.0).collect();
+    assert_eq!(
+        kinds,
+        format!("{}{}{}", "b".repeat(n), "s".repeat(n), "e".repeat(n))
+    );
+    let mut touched: Vec<usize> = calls[..n].iter().map(|c| c.1).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    assert_eq!(touched.len(), n, "a parameter was set twice");
+    // The values set, applied to a copy, give the preset.
+    let copy = RtfxParams::default();
+    copy.apply_values(&copy.values_for(&vocal));
+    let by_address: std::collections::HashMap<usize, f32> =
+        calls[n..2 * n].iter().map(|c| (c.1, c.2)).collect();
+    for (id, ptr, _) in params.param_map() {
+        if let Some(v) = by_address.get(&address(ptr)) {
+            let expected = copy
+                .param_map()
+                .into_iter()
+                .find(|(i, _, _)| *i == id)
+                .map(|(_, p, _)| unsafe { p.modulated_normalized_value() })
+                .expect("same parameters");
+            assert_eq!(*v, expected, "{id}");
+        }
+    }
+    // Mode and bypass are not part of a preset.
+    for id in ["mode", "bypass"] {
+        let ptr = params
+            .param_map()
+            .into_iter()
+            .find(|(i, _, _)| i == id)
+            .expect(id)
+            .1;
+        assert!(!by_address.contains_key(&address(ptr)), "{id} was set");
+    }
 }

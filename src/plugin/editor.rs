@@ -37,6 +37,10 @@ use nice_plug_egui::{
 use super::Meters;
 use super::display::{COMPRESSOR_COLOUR, LIMITER_COLOUR, SoundDisplay};
 use super::params::{DelaySync, ProcessingMode, RtfxParams};
+use super::presets::{
+    Preset, delete_preset, import_chain_file, list_presets, load_preset, preset_dir, rename_preset,
+    save_preset,
+};
 
 /// Smallest editor size, in logical pixels.
 const MIN_SIZE: (f32, f32) = (640.0, 400.0);
@@ -99,6 +103,7 @@ fn build_editor(
         display: SoundDisplay::default(),
         export_path: default_export_path(),
         export_status: String::new(),
+        presets: PresetBar::new(),
         window_thread,
         layout_report: std::env::var_os(LAYOUT_REPORT_VAR).map(Into::into),
         last_layout: String::new(),
@@ -427,6 +432,8 @@ pub struct StripApp {
     display: SoundDisplay,
     export_path: String,
     export_status: String,
+    /// The preset menu and the user preset folder.
+    presets: PresetBar,
     /// Armed in [`NiceEguiApp::build`], on the window's thread.
     window_thread: Option<(Arc<WindowThreadEnd>, ThreadId)>,
     /// Where to write what was laid out ([`LAYOUT_REPORT_VAR`]); `None` normally.
@@ -600,6 +607,13 @@ impl StripApp {
                 ui.label("channel strip");
             });
             ui.separator();
+            let gui = self.gui.clone();
+            wrapping_item(ui, "presets", |ui| {
+                if let Some(gui) = &gui {
+                    self.presets.ui(ui, gui, &p);
+                }
+            });
+            ui.separator();
             wrapping_item(ui, "bypass", |ui| {
                 switch(ui, setter, &p.bypass, "Bypass");
                 ui.add(ParamSlider::for_param(&p.mode, setter).with_width(SLIDER_WIDTH))
@@ -771,8 +785,200 @@ impl StripApp {
                         Err(e) => format!("export failed: {e}"),
                     };
             }
+            if ui
+                .button("Import chain…")
+                .on_hover_text(
+                    "load the chain file named here into the strip; effects and settings the \
+                     strip has no place for are listed, not dropped silently",
+                )
+                .clicked()
+            {
+                self.export_status = match import_chain_file(Path::new(&self.export_path)) {
+                    Ok(imported) => {
+                        if let Some(gui) = &self.gui {
+                            self.params.apply_with_gestures(gui, &imported.settings);
+                        }
+                        self.presets.current = None;
+                        imported_text(&self.export_path, &imported.not_fitting)
+                    }
+                    Err(e) => format!("import failed: {e}"),
+                };
+            }
             ui.label(&self.export_status);
         });
+    }
+}
+
+/// The editor's preset menu: factory presets and the user's preset folder
+/// ([`super::presets`]), previous/next, save, rename and delete.
+struct PresetBar {
+    dir: Option<std::path::PathBuf>,
+    list: Vec<Preset>,
+    /// The preset loaded last (an index into `list`), until the user loads something else.
+    current: Option<usize>,
+    /// The name field (for saving and renaming).
+    name: String,
+    status: String,
+}
+
+impl PresetBar {
+    fn new() -> Self {
+        let dir = preset_dir();
+        let list = list_presets(dir.as_deref());
+        Self {
+            dir,
+            list,
+            current: None,
+            name: String::new(),
+            status: String::new(),
+        }
+    }
+
+    /// Reads the folder again, keeping the current preset selected by name.
+    fn refresh(&mut self, select: Option<&str>) {
+        self.list = list_presets(self.dir.as_deref());
+        self.current = select.and_then(|name| {
+            self.list
+                .iter()
+                .position(|p| matches!(p, Preset::User(n, _) if n == name))
+        });
+    }
+
+    /// Loads preset `index` into the parameters (one undo step).
+    fn load(&mut self, index: usize, gui: &GuiContext, params: &RtfxParams) {
+        let Some(preset) = self.list.get(index) else {
+            return;
+        };
+        match load_preset(preset) {
+            Ok(imported) => {
+                params.apply_with_gestures(gui, &imported.settings);
+                self.current = Some(index);
+                self.name = preset.name().to_string();
+                self.status = if imported.not_fitting.is_empty() {
+                    String::new()
+                } else {
+                    imported_text(preset.name(), &imported.not_fitting)
+                };
+            }
+            Err(e) => self.status = format!("cannot load {}: {e}", preset.name()),
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, gui: &GuiContext, params: &RtfxParams) {
+        ui.horizontal(|ui| {
+            let count = self.list.len();
+            if ui.button("<").on_hover_text("previous preset").clicked() && count > 0 {
+                let i = self.current.map_or(count - 1, |i| (i + count - 1) % count);
+                self.load(i, gui, params);
+            }
+            let shown = self
+                .current
+                .and_then(|i| self.list.get(i))
+                .map_or("(no preset)", |p| p.name())
+                .to_string();
+            let mut chosen = None;
+            egui::ComboBox::from_id_salt("rtfx-presets")
+                .selected_text(shown)
+                .width(150.0)
+                .show_ui(ui, |ui| {
+                    let mut user_started = false;
+                    for (i, preset) in self.list.iter().enumerate() {
+                        if matches!(preset, Preset::User(..)) && !user_started {
+                            user_started = true;
+                            ui.separator();
+                        }
+                        if ui
+                            .selectable_label(self.current == Some(i), preset.name())
+                            .clicked()
+                        {
+                            chosen = Some(i);
+                        }
+                    }
+                });
+            if let Some(i) = chosen {
+                self.load(i, gui, params);
+            }
+            if ui.button(">").on_hover_text("next preset").clicked() && count > 0 {
+                let i = self.current.map_or(0, |i| (i + 1) % count);
+                self.load(i, gui, params);
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.name)
+                    .hint_text("preset name")
+                    .desired_width(120.0),
+            );
+            let Some(dir) = self.dir.clone() else {
+                ui.label("(no preset folder: set RTFX_PRESET_DIR)");
+                return;
+            };
+            let folder = dir.display().to_string();
+            if ui
+                .button("Save")
+                .on_hover_text(format!("save the strip as a user preset in {folder}"))
+                .clicked()
+            {
+                let settings = params.settings(super::DEFAULT_TEMPO);
+                self.status = match save_preset(&dir, &self.name, &settings) {
+                    Ok(path) => {
+                        let name = self.name.trim().to_string();
+                        self.refresh(Some(&name));
+                        format!("saved {}", path.display())
+                    }
+                    Err(e) => format!("not saved: {e}"),
+                };
+            }
+            let user = match self.current.and_then(|i| self.list.get(i)) {
+                Some(Preset::User(name, _)) => Some(name.clone()),
+                _ => None,
+            };
+            ui.add_enabled_ui(user.is_some(), |ui| {
+                let old = user.clone().unwrap_or_default();
+                if ui
+                    .button("Rename")
+                    .on_hover_text("rename the current user preset to the name given")
+                    .clicked()
+                {
+                    self.status = match rename_preset(&dir, &old, &self.name) {
+                        Ok(_) => {
+                            let name = self.name.trim().to_string();
+                            self.refresh(Some(&name));
+                            format!("renamed {old} to {name}")
+                        }
+                        Err(e) => format!("not renamed: {e}"),
+                    };
+                }
+                if ui
+                    .button("Delete")
+                    .on_hover_text("delete the current user preset's file")
+                    .clicked()
+                {
+                    self.status = match delete_preset(&dir, &old) {
+                        Ok(()) => {
+                            self.refresh(None);
+                            format!("deleted {old}")
+                        }
+                        Err(e) => format!("not deleted: {e}"),
+                    };
+                }
+            });
+        });
+        if !self.status.is_empty() {
+            ui.label(egui::RichText::new(&self.status).small());
+        }
+    }
+}
+
+/// What loading a chain brought, naming what did not fit.
+fn imported_text(what: &str, not_fitting: &[String]) -> String {
+    if not_fitting.is_empty() {
+        format!("loaded {what}")
+    } else {
+        format!(
+            "loaded {what}; not in the strip: {}",
+            not_fitting.join("; ")
+        )
     }
 }
 

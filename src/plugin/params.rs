@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use nice_plug::context::gui::GuiContext;
 use nice_plug::params::internals::ParamPtr;
 use nice_plug::prelude::*;
 
@@ -618,6 +619,27 @@ impl RtfxParams {
             // SAFETY: the pointers come from `values_for` on parameters that outlive this call.
             unsafe {
                 param._internal_set_normalized_value(normalized);
+            }
+        }
+    }
+
+    /// Applies `s` from the editor as one step of the host's undo: a gesture begins on every
+    /// sound parameter, then every value changes, then every gesture ends (hosts that record
+    /// gestures group what changes inside them). The strip takes the new values through its
+    /// ramps and cross-fades, so the change is click-free.
+    pub fn apply_with_gestures(&self, gui: &GuiContext, s: &StripSettings) {
+        let values = self.values_for(s);
+        // SAFETY: every pointer is one of these parameters, which the plugin owns for as long
+        // as its editor exists.
+        unsafe {
+            for &(param, _) in &values {
+                gui.raw_begin_set_parameter(param);
+            }
+            for &(param, normalized) in &values {
+                gui.raw_set_parameter_normalized(param, normalized);
+            }
+            for &(param, _) in &values {
+                gui.raw_end_set_parameter(param);
             }
         }
     }
