@@ -5,7 +5,8 @@ set -euo pipefail
 
 # System libraries for nice-plug's standalone (ALSA, JACK) and editor (X11/XCB/GL), plus the
 # reference tools the tests and benchmarks compare against. xvfb, x11-apps (xwd) and x11-utils
-# (xwininfo) let tests/plugin_gui.rs open the plugin editor headless; qtractor provides
+# (xwininfo) let tests/plugin_gui.rs open the plugin editor headless, xdotool clicks in it
+# (tests/plugin_preset_menu.rs); qtractor provides
 # qtractor_plugin_scan, a second CLAP host for tests/plugin_qtractor.rs; python3-venv lets
 # tools/test.sh install pedalboard, the VST3 host of tests/plugin_vst3.rs; jackd2 runs a dummy
 # JACK server for tests/plugin_standalone.rs.
@@ -14,7 +15,7 @@ DEB_PACKAGES=(
   libxcb-dri2-0-dev libxcb-icccm4-dev libxcursor-dev libxkbcommon-dev libxcb-shape0-dev
   libxcb-xfixes0-dev
   # jackd2: JACK dummy servers for the standalone and real-time device tests.
-  xvfb x11-apps x11-utils qtractor python3-venv jackd2
+  xvfb x11-apps x11-utils xdotool qtractor python3-venv jackd2
 )
 
 missing=()

@@ -608,9 +608,10 @@ impl StripApp {
             });
             ui.separator();
             let gui = self.gui.clone();
+            let (presets, placed) = (&mut self.presets, &mut self.placed);
             wrapping_item(ui, "presets", |ui| {
                 if let Some(gui) = &gui {
-                    self.presets.ui(ui, gui, &p);
+                    placed.extend(presets.ui(ui, gui, &p));
                 }
             });
             ui.separator();
@@ -804,7 +805,7 @@ impl StripApp {
                     Err(e) => format!("import failed: {e}"),
                 };
             }
-            ui.label(&self.export_status);
+            status_label(ui, &self.export_status);
         });
     }
 }
@@ -864,10 +865,20 @@ impl PresetBar {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, gui: &GuiContext, params: &RtfxParams) {
+    /// The bar; returns where its previous and next buttons are (for the layout report).
+    fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        gui: &GuiContext,
+        params: &RtfxParams,
+    ) -> [(&'static str, egui::Rect); 2] {
+        let mut buttons = [("preset_previous", egui::Rect::NOTHING); 2];
+        buttons[1].0 = "preset_next";
         ui.horizontal(|ui| {
             let count = self.list.len();
-            if ui.button("<").on_hover_text("previous preset").clicked() && count > 0 {
+            let previous = ui.button("<").on_hover_text("previous preset");
+            buttons[0].1 = previous.rect;
+            if previous.clicked() && count > 0 {
                 let i = self.current.map_or(count - 1, |i| (i + count - 1) % count);
                 self.load(i, gui, params);
             }
@@ -898,7 +909,9 @@ impl PresetBar {
             if let Some(i) = chosen {
                 self.load(i, gui, params);
             }
-            if ui.button(">").on_hover_text("next preset").clicked() && count > 0 {
+            let next = ui.button(">").on_hover_text("next preset");
+            buttons[1].1 = next.rect;
+            if next.clicked() && count > 0 {
                 let i = self.current.map_or(0, |i| (i + 1) % count);
                 self.load(i, gui, params);
             }
@@ -964,9 +977,24 @@ impl PresetBar {
                 }
             });
         });
-        if !self.status.is_empty() {
-            ui.label(egui::RichText::new(&self.status).small());
-        }
+        status_label(ui, &self.status);
+        buttons
+    }
+}
+
+/// A status message on one short line (the whole of it on hover): messages that list what a
+/// chain could not bring can be long, and the bars they sit in do not wrap.
+fn status_label(ui: &mut egui::Ui, status: &str) {
+    const SHOWN: usize = 70;
+    if status.is_empty() {
+        return;
+    }
+    if status.chars().count() <= SHOWN {
+        ui.label(egui::RichText::new(status).small());
+    } else {
+        let short: String = status.chars().take(SHOWN - 1).collect();
+        ui.label(egui::RichText::new(format!("{short}…")).small())
+            .on_hover_text(status);
     }
 }
 

@@ -1,5 +1,6 @@
-//! A CLAP host with the GUI extension (clack-host) for the editor tests: load the plugin, make
-//! an instance, open its editor embedded in a window, run its main-thread callbacks.
+//! A CLAP host with the GUI and params extensions (clack-host) for the editor tests: load the
+//! plugin, make an instance, open its editor embedded in a window, run its main-thread
+//! callbacks, and flush the parameter changes the editor sends (recording them).
 
 use std::ffi::CString;
 use std::path::PathBuf;
@@ -9,12 +10,42 @@ use std::time::{Duration, Instant};
 use clack_extensions::gui::{
     GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window,
 };
+use clack_extensions::params::{
+    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamRescanFlags,
+    PluginParams,
+};
 use clack_host::prelude::*;
 
 pub struct GuiHost;
 
 pub struct Shared {
     callback: AtomicBool,
+    flush: AtomicBool,
+    /// Parameter events the plugin sent while inactive, in order.
+    events: std::sync::Mutex<Vec<ParamEvent>>,
+}
+
+/// A parameter event from the plugin: a gesture's begin or end, or a new value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamEvent {
+    Begin(u32),
+    Value(u32, f64),
+    End(u32),
+}
+
+impl HostParamsImplShared for Shared {
+    fn request_flush(&self) {
+        self.flush.store(true, Ordering::SeqCst);
+    }
+}
+
+pub struct GuiMain;
+
+impl MainThreadHandler<'_> for GuiMain {}
+
+impl HostParamsImplMainThread for GuiMain {
+    fn rescan(&self, _flags: ParamRescanFlags) {}
+    fn clear(&self, _param_id: ClapId, _flags: ParamClearFlags) {}
 }
 
 impl SharedHandler<'_> for Shared {
@@ -41,11 +72,11 @@ impl HostGuiImpl for Shared {
 
 impl HostHandlers for GuiHost {
     type Shared<'a> = Shared;
-    type MainThread<'a> = ();
+    type MainThread<'a> = GuiMain;
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostGui>();
+        builder.register::<HostGui>().register::<HostParams>();
     }
 }
 
@@ -63,8 +94,10 @@ pub fn instance(entry: &PluginEntry) -> PluginInstance<GuiHost> {
     PluginInstance::<GuiHost>::new(
         |_| Shared {
             callback: AtomicBool::new(false),
+            flush: AtomicBool::new(false),
+            events: std::sync::Mutex::new(Vec::new()),
         },
-        |_| (),
+        |_| GuiMain,
         entry,
         &id,
         &host,
@@ -120,9 +153,60 @@ pub fn pump(instances: &mut [&mut PluginInstance<GuiHost>], time: Duration) {
             if requested {
                 inst.call_on_main_thread_callback();
             }
+            let flush = inst.access_shared_handler(|s| s.flush.swap(false, Ordering::SeqCst));
+            if flush {
+                flush_output(inst);
+            }
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Takes the parameter changes the plugin queued (while inactive: on the main thread) into
+/// the instance's event record.
+fn flush_output(inst: &mut PluginInstance<GuiHost>) {
+    use clack_host::events::spaces::CoreEventSpace;
+    let Some(params) = inst.plugin_shared_handle().get_extension::<PluginParams>() else {
+        return;
+    };
+    let Some(mut handle) = inst.inactive_plugin_handle() else {
+        // Active: the changes come out of `process`.
+        return;
+    };
+    let mut out = EventBuffer::new();
+    params.flush(
+        &mut handle,
+        &EventBuffer::new().as_input(),
+        &mut out.as_output(),
+    );
+    let recorded: Vec<ParamEvent> = out
+        .iter()
+        .filter_map(|e| match e.as_core_event()? {
+            CoreEventSpace::ParamGestureBegin(g) => Some(ParamEvent::Begin(g.param_id()?.get())),
+            CoreEventSpace::ParamGestureEnd(g) => Some(ParamEvent::End(g.param_id()?.get())),
+            CoreEventSpace::ParamValue(v) => {
+                Some(ParamEvent::Value(v.param_id()?.get(), v.value()))
+            }
+            _ => None,
+        })
+        .collect();
+    inst.access_shared_handler(|s| s.events.lock().unwrap().extend(recorded));
+}
+
+/// The parameter events recorded so far (see [`pump`]), taken.
+pub fn take_param_events(inst: &mut PluginInstance<GuiHost>) -> Vec<ParamEvent> {
+    inst.access_shared_handler(|s| std::mem::take(&mut *s.events.lock().unwrap()))
+}
+
+/// A parameter's value as the plugin reports it to the host.
+pub fn param_value(inst: &mut PluginInstance<GuiHost>, id: &str) -> f64 {
+    let params: PluginParams = inst
+        .plugin_shared_handle()
+        .get_extension()
+        .expect("params extension");
+    params
+        .get_value(&inst.plugin_handle(), param_id(id))
+        .expect("the parameter has a value")
 }
 
 /// nice-plug's CLAP parameter id for a string id (a Rabin fingerprint, top bit cleared).
@@ -136,7 +220,6 @@ pub fn param_id(id: &str) -> ClapId {
 
 /// Sets parameters (normalized values) while the plugin is inactive.
 pub fn flush(inst: &mut PluginInstance<GuiHost>, values: &[(&str, f64)]) {
-    use clack_extensions::params::PluginParams;
     use clack_host::events::event_types::ParamValueEvent;
     let params: PluginParams = inst
         .plugin_shared_handle()
