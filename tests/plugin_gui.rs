@@ -3,7 +3,8 @@
 //! window), shows everything without scrolling at its default size and at the host's scales 1.5
 //! and 2 (the latter on a reopened editor)
 //! (its layout report, see `LAYOUT_REPORT_VAR` in src/plugin/editor.rs), keeps everything
-//! reachable when resized smaller (sections wrap, a scroll bar appears), and survives being
+//! reachable when resized smaller (sections wrap, a scroll bar appears, the statistics stay
+//! pinned to the bottom), and survives being
 //! closed and reopened many times with two instances, both closed together every fourth round,
 //! and the plugin unloaded right after the last close.
 //!
@@ -85,6 +86,17 @@ fn editor_draws_and_survives_reopening() {
     });
     assert!(laid_out.content.1 > 450.0, "{laid_out:?}");
     assert_everything_reachable(&laid_out);
+    // The statistics stay in view at the bottom while the rest scrolls.
+    let footer = laid_out
+        .items
+        .iter()
+        .find(|(name, _)| name == "footer")
+        .expect("footer")
+        .1;
+    assert!(
+        footer[1] >= 0.0 && footer[3] <= 450.5 && footer[3] >= 449.5,
+        "the statistics are not pinned to the bottom of the 700x450 window: {laid_out:?}"
+    );
     let small = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtfx-editor-700x450.xwd");
     let drawn = wait_until_drawn(&xvfb.display, (700, 450), &small, || {
         pump(&mut [&mut a], Duration::from_millis(100))

@@ -486,6 +486,18 @@ impl NiceEguiApp for StripApp {
         // shown whenever the window is too small for everything.
         ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
         // Full width (no shrinking to the content), so that sections wrap at the window's edge.
+        // The statistics stay in view at the bottom whatever the window's size; the rest
+        // scrolls above them.
+        let footer = egui::Panel::bottom("rtfx-footer")
+            .resizable(false)
+            .frame(
+                egui::Frame::new()
+                    .fill(BACKGROUND)
+                    .inner_margin(egui::Margin::symmetric(0, 4)),
+            )
+            .show(ui, |ui| self.footer(ui))
+            .response
+            .rect;
         let scroll = egui::ScrollArea::vertical()
             .auto_shrink([false, false])
             .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::VisibleWhenNeeded)
@@ -500,10 +512,8 @@ impl NiceEguiApp for StripApp {
                     .response_plot(ui, &self.params, &setter, rate, width);
                 self.placed.push(("Response", plot));
                 self.sections(ui, &setter);
-                ui.separator();
-                let footer = ui.scope(|ui| self.footer(ui)).response.rect;
-                self.placed.push(("footer", footer));
             });
+        self.placed.push(("footer", footer));
         self.report_layout(ui.ctx(), &scroll);
         ui.ctx().request_repaint_after(Duration::from_millis(33));
     }
