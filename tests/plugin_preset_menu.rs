@@ -11,7 +11,6 @@
 
 mod x11_common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clack_host::prelude::*;
@@ -20,24 +19,7 @@ use x11_common::clap_gui::{
     GuiHost, ParamEvent, instance, open, param_id, param_value, plugin_path, pump,
     take_param_events,
 };
-use x11_common::{headless_display, layout_report_file, wait_for_layout, wait_until_drawn};
-
-/// Clicks the middle of the layout report's `item` with the mouse.
-fn click(display: &str, layout: &x11_common::Layout, item: &str) {
-    let [x0, y0, x1, y1] = layout
-        .items
-        .iter()
-        .find(|(name, _)| name == item)
-        .unwrap_or_else(|| panic!("the layout report has no {item}: {layout:?}"))
-        .1;
-    let (x, y) = (((x0 + x1) / 2.0) as i32, ((y0 + y1) / 2.0) as i32);
-    let status = Command::new("xdotool")
-        .env("DISPLAY", display)
-        .args(["mousemove", &x.to_string(), &y.to_string(), "click", "1"])
-        .status()
-        .expect("xdotool runs (tools/setup.sh installs it)");
-    assert!(status.success(), "xdotool failed");
-}
+use x11_common::{click, headless_display, layout_report_file, wait_for_layout, wait_until_drawn};
 
 /// Waits (pumping the host) until the plugin has sent parameter events and they have stopped
 /// coming, and returns them.

@@ -10,8 +10,9 @@
 //!
 //! Checks: the first open fills its window and shows every section without scrolling (as in
 //! tests/plugin_gui.rs), every open draws something (a screenshot is not blank after the
-//! first), every block's output is finite, the automated value arrives, and nothing crashes,
-//! including the library being unloaded right after the last close.
+//! first), every block's output is finite, the automated value arrives, a preset chosen in the
+//! editor reaches the host as one gesture group, and nothing crashes, including the library
+//! being unloaded right after the last close.
 //!
 //! Needs Xvfb, xwd and xwininfo like tests/plugin_gui.rs; `RTFX_SKIP_GUI_TESTS=1` skips it.
 
@@ -40,10 +41,11 @@ use vst3::Steinberg::{
 };
 use vst3::{Class, ComPtr, ComRef, ComWrapper, Interface};
 use vst3_common::{
-    Changes, ComponentHandler, Module, library_path, param_id, process_stereo, start_processing,
+    Changes, ComponentHandler, Edit, Module, library_path, param_id, process_stereo,
+    start_processing,
 };
 use x11_common::{
-    assert_everything_visible, assert_fills_window, headless_display, layout_report_file,
+    assert_everything_visible, assert_fills_window, click, headless_display, layout_report_file,
     reopen_pause, wait_for_layout, wait_until_drawn,
 };
 
@@ -352,6 +354,10 @@ fn editor_opens_and_closes_while_the_host_automates() {
     };
 
     let layout = layout_report_file("vst3-editor");
+    // The preset menu lists the factory presets only (no user folder of this machine's).
+    let presets = tempfile::tempdir().expect("temp dir");
+    // SAFETY: this binary has this one test, so no other thread reads the environment.
+    unsafe { std::env::set_var(rtfx::plugin::presets::PRESET_DIR_VAR, presets.path()) };
     let module = Module::load(&library_path());
     let cid = module.effect_class();
     let frame = ComWrapper::new(Frame::default());
@@ -389,7 +395,6 @@ fn editor_opens_and_closes_while_the_host_automates() {
     }
     close(view_a);
     close(view_b.expect("b's editor is open"));
-    let _ = std::fs::remove_file(&layout);
 
     // The host still hears of latency changes: the limiter's lookahead, moved from 5 to 20 ms
     // by a parameter change in `process`, reaches it as a restart (the wrapper's background
@@ -430,6 +435,60 @@ fn editor_opens_and_closes_while_the_host_automates() {
             report.last_value
         );
     }
+
+    // Presets in a VST3 host: "<" in the editor (clicked with xdotool) loads the last factory
+    // preset, and the host is told as one gesture group: every beginEdit, then every
+    // performEdit, then every endEdit.
+    a.handler.edits.lock().expect("edits").clear();
+    let (view, size) = open(&a.controller, &frame, root);
+    wait_until_drawn(&xvfb.display, size, &shot, || {
+        frame.pump(Duration::from_millis(300))
+    });
+    let laid_out = wait_for_layout(&layout, &["pixels_per_point 1", &window_line], || {
+        frame.pump(Duration::from_millis(100))
+    });
+    click(&xvfb.display, &laid_out, "preset_previous");
+    let start = Instant::now();
+    let mut edits = Vec::new();
+    loop {
+        frame.pump(Duration::from_millis(200));
+        let new: Vec<Edit> = std::mem::take(&mut *a.handler.edits.lock().expect("edits"));
+        if new.is_empty() && !edits.is_empty() {
+            break;
+        }
+        edits.extend(new);
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no edits from the click"
+        );
+    }
+    let n = edits.iter().filter(|e| matches!(e, Edit::Begin(_))).count();
+    assert!(n >= 40 && edits.len() == 3 * n, "{edits:?}");
+    assert!(
+        edits[..n].iter().all(|e| matches!(e, Edit::Begin(_))),
+        "{edits:?}"
+    );
+    assert!(
+        edits[n..2 * n]
+            .iter()
+            .all(|e| matches!(e, Edit::Perform(..))),
+        "{edits:?}"
+    );
+    assert!(
+        edits[2 * n..].iter().all(|e| matches!(e, Edit::End(_))),
+        "{edits:?}"
+    );
+    // The value the host is told (while processing is on, the host hands it back to the
+    // plugin in its next `process` call, as DAWs do).
+    let reverb_on = param_id(&a.controller, "Reverb");
+    let sent = edits.iter().find_map(|e| match e {
+        Edit::Perform(id, v) if *id == reverb_on => Some(*v),
+        _ => None,
+    });
+    assert_eq!(sent, Some(1.0), "Ambience switches the reverb on");
+    close(view);
+    let _ = std::fs::remove_file(&layout);
+
     a.shut_down();
     b.shut_down();
     drop(frame);

@@ -22,14 +22,31 @@ use vst3::Steinberg::{
 };
 use vst3::{Class, ComPtr, ComWrapper};
 
-/// The host's side of parameter edits and restarts: records the restart flags asked for and
-/// counts the requests; while `hold` is set, a request waits (it blocks the plugin's thread
-/// that makes it, as a busy host's main thread would).
+/// The host's side of parameter edits and restarts: records the edits (in order) and the
+/// restart flags asked for, and counts the requests; while `hold` is set, a request waits (it
+/// blocks the plugin's thread that makes it, as a busy host's main thread would).
 #[derive(Default)]
 pub struct ComponentHandler {
     pub restart_flags: AtomicI32,
     pub restarts: AtomicI32,
     pub hold: AtomicBool,
+    pub edits: std::sync::Mutex<Vec<Edit>>,
+}
+
+/// An edit the plugin's editor told the host of.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Edit {
+    Begin(ParamID),
+    Perform(ParamID, ParamValue),
+    End(ParamID),
+}
+
+impl ComponentHandler {
+    fn record(&self, edit: Edit) {
+        if let Ok(mut edits) = self.edits.lock() {
+            edits.push(edit);
+        }
+    }
 }
 
 impl Class for ComponentHandler {
@@ -37,13 +54,16 @@ impl Class for ComponentHandler {
 }
 
 impl IComponentHandlerTrait for ComponentHandler {
-    unsafe fn beginEdit(&self, _id: ParamID) -> tresult {
+    unsafe fn beginEdit(&self, id: ParamID) -> tresult {
+        self.record(Edit::Begin(id));
         kResultOk
     }
-    unsafe fn performEdit(&self, _id: ParamID, _value: ParamValue) -> tresult {
+    unsafe fn performEdit(&self, id: ParamID, value: ParamValue) -> tresult {
+        self.record(Edit::Perform(id, value));
         kResultOk
     }
-    unsafe fn endEdit(&self, _id: ParamID) -> tresult {
+    unsafe fn endEdit(&self, id: ParamID) -> tresult {
+        self.record(Edit::End(id));
         kResultOk
     }
     unsafe fn restartComponent(&self, flags: int32) -> tresult {

@@ -447,3 +447,21 @@ pub fn reopen_pause() -> Duration {
         .unwrap_or(20);
     Duration::from_millis(ms)
 }
+
+/// Clicks the middle of the layout report's `item` with the mouse (xdotool, which
+/// `tools/setup.sh` installs).
+pub fn click(display: &str, layout: &Layout, item: &str) {
+    let [x0, y0, x1, y1] = layout
+        .items
+        .iter()
+        .find(|(name, _)| name == item)
+        .unwrap_or_else(|| panic!("the layout report has no {item}: {layout:?}"))
+        .1;
+    let (x, y) = (((x0 + x1) / 2.0) as i32, ((y0 + y1) / 2.0) as i32);
+    let status = Command::new("xdotool")
+        .env("DISPLAY", display)
+        .args(["mousemove", &x.to_string(), &y.to_string(), "click", "1"])
+        .status()
+        .expect("xdotool runs (tools/setup.sh installs it)");
+    assert!(status.success(), "xdotool failed");
+}
