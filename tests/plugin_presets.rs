@@ -76,6 +76,10 @@ fn factory_presets_render_as_their_chain_files() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), presets.len(), "duplicate preset names");
+    // A loaded preset's name is in the editor's name field: saving under it must work.
+    for name in &names {
+        rtfx::plugin::presets::check_preset_name(name).expect("a valid user preset name");
+    }
     for (name, _) in &presets {
         let settings = factory_preset(name).expect("the preset exists");
         let toml = factory_preset_toml(name).expect("exists").expect("exports");

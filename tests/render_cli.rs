@@ -458,19 +458,25 @@ fn a_batch_keeps_going_reports_and_exits_3_when_some_files_fail() {
     assert!(r.stderr.contains("✗ src/b.wav"), "{}", r.stderr);
     assert_eq!(listing(&d.join("out")), vec!["a.wav", "c.wav"]);
 
+    // A missing --output-dir is created, with its parents.
     let r = rtfx(
         d,
-        &[
-            "render",
-            "src/b.wav",
-            "src/a.wav",
-            "-O",
-            "out2",
-            "-e",
-            "gain:1",
-        ],
+        &["render", "src/a.wav", "-O", "out2/deep", "-e", "gain:1"],
     );
-    assert_eq!(r.code, 2, "missing --output-dir directory: {}", r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(listing(&d.join("out2/deep")), vec!["a.wav"]);
+    // One that cannot be created (under a file) is named, and nothing is rendered.
+    let r = rtfx(
+        d,
+        &["render", "src/a.wav", "-O", "src/a.wav/sub", "-e", "gain:1"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot create the output directory 'src/a.wav/sub'"),
+        "{}",
+        r.stderr
+    );
 
     std::fs::create_dir(d.join("other")).unwrap();
     write_wav(&d.join("other/a.wav"), 44_100, &[noise(441, 5, 0.3)]);

@@ -43,6 +43,14 @@ pub struct LiveArgs {
     /// A TOML chain file with [[effects]] tables.
     #[arg(long)]
     pub chain: Option<PathBuf>,
+    /// A preset (factory or user; `rtfx preset list`) instead of a chain file.
+    #[arg(
+        short = 'p',
+        long = "preset",
+        value_name = "NAME",
+        conflicts_with = "chain"
+    )]
+    pub preset: Option<String>,
     /// Sample rate in Hz (default: the output device's rate, e.g. the JACK server's, or 48000).
     #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(i64::from(MIN_SAMPLE_RATE)..=i64::from(MAX_SAMPLE_RATE)))]
     pub rate: Option<u32>,
@@ -202,7 +210,8 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
     options
         .validate()
         .map_err(|e| Usage(anyhow::anyhow!(e).context("invalid --ring-blocks/--prime-blocks")))?;
-    let (chain, _) = chain_from_args(args.chain.as_deref(), &args.effects).map_err(Usage)?;
+    let (chain, _) = chain_from_args(args.chain.as_deref(), args.preset.as_deref(), &args.effects)
+        .map_err(Usage)?;
     let specs = chain_to_specs(&chain);
     let backend = if args.host.eq_ignore_ascii_case("auto") {
         auto_backend()

@@ -23,6 +23,7 @@ mod devices;
 mod effects;
 mod info;
 mod live;
+mod preset;
 mod render;
 
 use std::path::Path;
@@ -101,6 +102,9 @@ enum Command {
         #[arg(long, value_name = "FILE.wav")]
         write_input: Option<std::path::PathBuf>,
     },
+    /// List, show, save or delete presets: the plugin's factory presets and the user's preset
+    /// folder, as TOML chain files (render one with `rtfx render -p NAME`).
+    Preset(preset::PresetArgs),
     /// List the audio hosts and devices (index, channels, default rate).
     Devices {
         /// Only this cpal host (alsa, jack, …).
@@ -135,6 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             write_input,
         } => demo::run(&effects, seconds, block, write_input.as_deref()).map(|()| Outcome::Success),
         Command::Devices { host } => devices::run(host.as_deref()).map(|()| Outcome::Success),
+        Command::Preset(args) => preset::run(&args).map(|()| Outcome::Success),
         Command::Live(args) => live::run(&args).map(|()| Outcome::Success),
         // main() hands `rtfx standalone …` to the app before parsing; this arm is the same
         // path for completeness.
@@ -148,15 +153,28 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// The chain a command runs: the chain file's effects (`--chain`), then the `-e` effects,
-/// numbered by their place in the whole chain; and the file's top-level settings. The one
-/// builder of `rtfx render` and `rtfx live`.
+/// The chain a command runs: the chain file's effects (`--chain`) or the preset's
+/// (`--preset`), then the `-e` effects, numbered by their place in the whole chain; and the
+/// file's top-level settings. The one builder of `rtfx render`, `rtfx live` and
+/// `rtfx preset save`.
 fn chain_from_args(
     chain_file: Option<&Path>,
+    preset: Option<&str>,
     effects: &[String],
 ) -> anyhow::Result<(Chain, Option<ChainFile>)> {
     let mut chain = Chain::new(Vec::new());
     let mut file = None;
+    if let Some(name) = preset {
+        use rtfx::plugin::presets::{find_preset, preset_dir, preset_text};
+        let preset = find_preset(preset_dir().as_deref(), name)?;
+        let text = preset_text(&preset)?;
+        let parsed =
+            chain_from_toml(&text).with_context(|| format!("in preset '{}'", preset.name()))?;
+        for fx in parsed.chain.effects() {
+            chain.push(fx.clone_box());
+        }
+        file = Some(parsed);
+    }
     if let Some(path) = chain_file {
         let text = std::fs::read(path)
             .with_context(|| format!("cannot read chain file '{}'", path.display()))?;

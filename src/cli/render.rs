@@ -76,6 +76,14 @@ pub struct RenderArgs {
     /// TOML chain file with [[effects]] tables (torchfx format).
     #[arg(short = 'c', long = "chain", alias = "config", value_name = "FILE")]
     chain: Option<PathBuf>,
+    /// A preset (factory or user; `rtfx preset list`) instead of a chain file.
+    #[arg(
+        short = 'p',
+        long = "preset",
+        value_name = "NAME",
+        conflicts_with = "chain"
+    )]
+    preset: Option<String>,
     /// Write every input into this directory under its own name (batch mode).
     #[arg(short = 'O', long = "output-dir", value_name = "DIR")]
     output_dir: Option<PathBuf>,
@@ -154,7 +162,9 @@ struct Job {
 
 /// Runs `rtfx render`.
 pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
-    let (chain, file) = chain_from_args(args.chain.as_deref(), &args.effects).map_err(Usage)?;
+    let (chain, file) =
+        chain_from_args(args.chain.as_deref(), args.preset.as_deref(), &args.effects)
+            .map_err(Usage)?;
     let options = render_options(&args).map_err(Usage)?;
     let chunk_size = args
         .chunk_size
@@ -357,11 +367,6 @@ fn plan_jobs(args: &RenderArgs) -> anyhow::Result<Vec<Job>> {
         "--output-dir '{}' is a file, not a directory; give a directory",
         dir.display()
     );
-    anyhow::ensure!(
-        dir.is_dir(),
-        "output directory '{}' does not exist; create it first (mkdir -p)",
-        dir.display()
-    );
     if let Some(ext) = &args.format {
         OutputFormat::from_path(Path::new(&format!("x.{ext}")))?;
     }
@@ -404,6 +409,9 @@ fn plan_jobs(args: &RenderArgs) -> anyhow::Result<Vec<Job>> {
             );
         }
     }
+    // Created (with its parents) once the batch is known to be valid.
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the output directory '{}'", dir.display()))?;
     Ok(jobs)
 }
 

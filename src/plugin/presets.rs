@@ -176,7 +176,7 @@ pub fn factory_presets() -> Vec<(&'static str, StripSettings)> {
     s.eq.peak.gain_db = 6.0;
     s.eq.peak.q = 1.5;
     compress(&mut s, -30.0, 8.0, 1.0, 50.0, 6.0);
-    presets.push(("Telephone / lo-fi", s));
+    presets.push(("Telephone (lo-fi)", s));
 
     let mut s = init();
     s.high_pass = on_filter(60.0, 6);
@@ -554,6 +554,50 @@ fn slot_name(slot: Slot) -> &'static str {
     }
 }
 
+/// A preset by name, case-insensitive: the user's preset in `dir` first (a user preset may
+/// shadow a factory one), then a factory preset. The error names the nearest preset.
+pub fn find_preset(dir: Option<&Path>, name: &str) -> Result<Preset> {
+    let presets = list_presets(dir);
+    let user_first = presets
+        .iter()
+        .rev()
+        .find(|p| p.name().eq_ignore_ascii_case(name.trim()));
+    if let Some(found) = user_first {
+        return Ok(found.clone());
+    }
+    let near = crate::dsp::nearest(name, presets.iter().map(Preset::name))
+        .map(|n| format!("did you mean '{n}'? "))
+        .unwrap_or_default();
+    Err(Error::invalid_parameter("no such preset", "preset", name)
+        .with_suggestion(format!("{near}`rtfx preset list` lists the presets")))
+}
+
+/// A preset's chain file: a factory preset as the plugin exports it, a user preset's file.
+pub fn preset_text(preset: &Preset) -> Result<String> {
+    match preset {
+        Preset::Factory(name) => factory_preset_toml(name).unwrap_or_else(|| {
+            Err(Error::invalid_parameter(
+                "no such factory preset",
+                "preset",
+                name,
+            ))
+        }),
+        Preset::User(_, path) => std::fs::read_to_string(path).map_err(|e| {
+            Error::io(
+                format!("cannot read the preset: {e}"),
+                path.display().to_string(),
+            )
+        }),
+    }
+}
+
+/// Saves any chain as the user preset `name` in `dir` (created when missing): every set
+/// parameter of every effect, positional or not, as [`crate::dsp::spec::chain_to_toml`]
+/// writes it. Replaces a preset of that name whole or not at all.
+pub fn save_chain_preset(dir: &Path, name: &str, chain: &Chain) -> Result<PathBuf> {
+    save_preset_text(dir, name, &crate::dsp::spec::chain_to_toml(chain))
+}
+
 /// Checks a preset name: not empty, at most 64 characters, and no path separators or
 /// characters file systems refuse.
 pub fn check_preset_name(name: &str) -> Result<&str> {
@@ -585,6 +629,11 @@ pub fn preset_path(dir: &Path, name: &str) -> Result<PathBuf> {
 /// Saves `settings` as the user preset `name` in `dir` (created when missing), replacing a
 /// preset of that name whole or not at all. Returns the file.
 pub fn save_preset(dir: &Path, name: &str, settings: &StripSettings) -> Result<PathBuf> {
+    save_preset_text(dir, name, &settings.to_toml()?)
+}
+
+/// Writes a chain file as the user preset `name` in `dir` (created when missing).
+fn save_preset_text(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
     let path = preset_path(dir, name)?;
     let shown = dir.display().to_string();
     std::fs::create_dir_all(dir).map_err(|e| {
@@ -593,7 +642,7 @@ pub fn save_preset(dir: &Path, name: &str, settings: &StripSettings) -> Result<P
             shown.clone(),
         )
     })?;
-    write_atomically(&path, &settings.to_toml()?)?;
+    write_atomically(&path, text)?;
     Ok(path)
 }
 
