@@ -16,6 +16,8 @@ DEB_PACKAGES=(
   libxcb-xfixes0-dev
   # jackd2: JACK dummy servers for the standalone and real-time device tests.
   xvfb x11-apps x11-utils xdotool qtractor python3-venv jackd2
+  # sox: the reference for tests/stats_cli.rs (sox stats).
+  sox
 )
 
 missing=()

@@ -25,6 +25,7 @@ mod info;
 mod live;
 mod preset;
 mod render;
+mod stats;
 
 use std::path::Path;
 
@@ -82,6 +83,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure files: per channel and overall the sample and true peak, RMS, crest factor, DC
+    /// offset and clipped samples; integrated loudness, loudness range, short-term maximum.
+    Stats {
+        /// The audio files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Print one JSON object per file instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List every effect with its parameters, ranges, units and defaults.
     Effects {
         /// Only this effect.
@@ -131,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::run(*args),
         Command::Info { file, json } => info::run(&file, json).map(|()| Outcome::Success),
+        Command::Stats { files, json } => stats::run(&files, json).map(|()| Outcome::Success),
         Command::Effects { name } => effects::run(name.as_deref()).map(|()| Outcome::Success),
         Command::Demo {
             effects,

@@ -7,7 +7,9 @@
 //!   processor with state carried across chunks.
 //! - [`render`]: one file end to end with tails, latency compensation, normalisation and the
 //!   no-data-loss rules.
+//! - [`stats`]: a file's levels and loudness in one streaming pass (`rtfx stats`).
 
 pub mod audio_io;
 pub mod render;
+pub mod stats;
 pub mod stream;
