@@ -2,23 +2,14 @@
 
 use std::path::Path;
 
-use anyhow::anyhow;
 use rtfx::offline::audio_io::{AudioReader, ReadOptions};
 
-use super::Usage;
+use super::check_input_file;
 
 /// Prints format, rate, channels, duration, frames, subtype and size of `path`.
 pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
+    check_input_file(path)?;
     let shown = path.display();
-    if !path.exists() {
-        return Err(Usage(anyhow!("input '{shown}' does not exist; check the path")).into());
-    }
-    if path.is_dir() {
-        return Err(Usage(anyhow!(
-            "input '{shown}' is a directory; give an audio file"
-        ))
-        .into());
-    }
     let reader = AudioReader::open(
         path,
         ReadOptions {

@@ -212,6 +212,22 @@ fn chain_from_args(
     Ok((chain, file))
 }
 
+/// Refuses an input path that does not exist or is a directory (a usage error naming it).
+/// The one check of `rtfx info` and `rtfx stats`.
+fn check_input_file(path: &Path) -> anyhow::Result<()> {
+    let shown = path.display();
+    if !path.exists() {
+        return Err(Usage(anyhow!("input '{shown}' does not exist; check the path")).into());
+    }
+    if path.is_dir() {
+        return Err(Usage(anyhow!(
+            "input '{shown}' is a directory; give an audio file"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Where `--device cuda` put a chain, from [`leading_filters_on_gpu`].
 enum OnGpu {
     /// Its leading filters run on a CUDA graph.

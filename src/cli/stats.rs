@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use rtfx::dsp::gain_to_db;
 use rtfx::offline::stats::{FileStats, Levels, file_stats};
 
-use super::Usage;
+use super::check_input_file;
 
 /// A level in dB with `decimals`, "-inf" for silence.
 fn db(x: f64, decimals: usize) -> String {
@@ -104,16 +104,7 @@ fn print_table(file: &str, s: &FileStats) {
 /// Measures every file and prints its figures (a table each, or a JSON line each).
 pub fn run(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
     for path in files {
-        let shown = path.display().to_string();
-        if !path.exists() {
-            return Err(Usage(anyhow!("input '{shown}' does not exist; check the path")).into());
-        }
-        if path.is_dir() {
-            return Err(Usage(anyhow!(
-                "input '{shown}' is a directory; give an audio file"
-            ))
-            .into());
-        }
+        check_input_file(path)?;
     }
     for (i, path) in files.iter().enumerate() {
         let shown = path.display().to_string();
