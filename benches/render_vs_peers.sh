@@ -7,6 +7,8 @@
 # Prints the median wall time, x real time, peak RSS and the peer/rtfx ratios for
 #   1. high-pass 80 Hz order 2, low-pass 8 kHz order 4, gain 1.5
 #   2. the same plus reverb (sox's `reverb 50`; ffmpeg has no comparable reverb)
+#   3. sample-rate conversion alone, 44.1 -> 48 kHz and 48 -> 16 kHz, against sox's `rate -v`
+#      and `rate -h` (then benches/resample_quality.py measures the three's quality)
 # Every tool writes 32-bit float WAV. By default rtfx fsyncs its output before renaming it
 # into place (sox and ffmpeg do not), so that row includes getting the file onto the disk;
 # the "rtfx-ns" row (--no-sync) is the like-for-like comparison.
@@ -40,10 +42,17 @@ if [ ! -f "$IN" ]; then
     sox -n -r 48000 -c 2 -e floating-point -b 32 "$IN" synth "$((MINUTES * 60))" pinknoise gain -6
 fi
 
-python3 - "$RTFX" "$IN" "$WORK" "$RUNS" "$MINUTES" <<'PY'
+IN44="$WORK/in-${MINUTES}min-44k.wav"
+if [ ! -f "$IN44" ]; then
+    echo "generating $IN44 (the same at 44.1 kHz)" >&2
+    sox -n -r 44100 -c 2 -e floating-point -b 32 "$IN44" synth "$((MINUTES * 60))" pinknoise gain -6
+fi
+
+python3 - "$RTFX" "$IN" "$WORK" "$RUNS" "$MINUTES" "$IN44" <<'PY'
 import os, statistics, subprocess, sys, time
 
 rtfx, src, work, runs, minutes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+src44 = sys.argv[6]
 audio_s = minutes * 60.0
 out = os.path.join(work, "out.wav")
 
@@ -62,6 +71,16 @@ cases = {
         "rtfx": [rtfx, "render", src, out, "--force", "-q", "--no-sync"] + filters_rtfx + ["-e", "reverb:room_size=0.5"],
         "rtfx-fs": [rtfx, "render", src, out, "--force", "-q"] + filters_rtfx + ["-e", "reverb:room_size=0.5"],
         "sox": ["sox", "-V1", src, out] + filters_sox + ["reverb", "50"],
+    },
+    "44.1k->48k": {
+        "rtfx": [rtfx, "render", src44, out, "--force", "-q", "--no-sync", "--rate", "48000"],
+        "sox -v": ["sox", "-V1", src44, out, "rate", "-v", "48000"],
+        "sox -h": ["sox", "-V1", src44, out, "rate", "-h", "48000"],
+    },
+    "48k->16k": {
+        "rtfx": [rtfx, "render", src, out, "--force", "-q", "--no-sync", "--rate", "16000"],
+        "sox -v": ["sox", "-V1", src, out, "rate", "-v", "16000"],
+        "sox -h": ["sox", "-V1", src, out, "rate", "-h", "16000"],
     },
     "copy (cp)": {"cp": ["cp", src, out]},
 }
@@ -100,3 +119,6 @@ for case, tools in cases.items():
 if os.path.exists(out):
     os.remove(out)
 PY
+
+python3 -c "import numpy, scipy" 2>/dev/null || python3 -m pip install -q numpy scipy
+python3 benches/resample_quality.py "$RTFX"

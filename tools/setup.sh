@@ -16,8 +16,10 @@ DEB_PACKAGES=(
   libxcb-xfixes0-dev
   # jackd2: JACK dummy servers for the standalone and real-time device tests.
   xvfb x11-apps x11-utils xdotool qtractor python3-venv jackd2
-  # sox: the reference for tests/stats_cli.rs (sox stats).
+  # sox: the reference for tests/stats_cli.rs (sox stats) and tests/convert_cli.rs (rate -v).
   sox
+  # libsoxr0: `rtfx render --rate` loads it at run time (sample-rate conversion).
+  libsoxr0
 )
 
 missing=()

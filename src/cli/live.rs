@@ -210,8 +210,13 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<()> {
     options
         .validate()
         .map_err(|e| Usage(anyhow::anyhow!(e).context("invalid --ring-blocks/--prime-blocks")))?;
-    let (chain, _) = chain_from_args(args.chain.as_deref(), args.preset.as_deref(), &args.effects)
-        .map_err(Usage)?;
+    let (chain, _) = chain_from_args(
+        args.chain.as_deref(),
+        args.preset.as_deref(),
+        &args.effects,
+        false,
+    )
+    .map_err(Usage)?;
     let specs = chain_to_specs(&chain);
     let backend = if args.host.eq_ignore_ascii_case("auto") {
         auto_backend()

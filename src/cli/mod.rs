@@ -168,11 +168,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
 /// The chain a command runs: the chain file's effects (`--chain`) or the preset's
 /// (`--preset`), then the `-e` effects, numbered by their place in the whole chain; and the
 /// file's top-level settings. The one builder of `rtfx render`, `rtfx live` and
-/// `rtfx preset save`.
+/// `rtfx preset save`. An empty chain is refused unless `allow_empty` (a render that only
+/// converts).
 fn chain_from_args(
     chain_file: Option<&Path>,
     preset: Option<&str>,
     effects: &[String],
+    allow_empty: bool,
 ) -> anyhow::Result<(Chain, Option<ChainFile>)> {
     let mut chain = Chain::new(Vec::new());
     let mut file = None;
@@ -204,13 +206,13 @@ fn chain_from_args(
         file = Some(parsed);
     }
     append_specs(&mut chain, effects).context("in -e/--effect")?;
-    anyhow::ensure!(
-        !chain.is_empty(),
-        "no effects specified: add -e SPEC (e.g. -e highpass:80,q=0.707 -e gain:0.5) or --chain \
-         FILE.toml; `rtfx effects` lists them"
-    );
+    anyhow::ensure!(allow_empty || !chain.is_empty(), "{NO_EFFECTS}");
     Ok((chain, file))
 }
+
+/// The error for a command with no effects.
+const NO_EFFECTS: &str = "no effects specified: add -e SPEC (e.g. -e highpass:80,q=0.707 -e \
+                          gain:0.5) or --chain FILE.toml; `rtfx effects` lists them";
 
 /// Refuses an input path that does not exist or is a directory (a usage error naming it).
 /// The one check of `rtfx info` and `rtfx stats`.

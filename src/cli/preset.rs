@@ -128,8 +128,8 @@ pub fn run(args: &PresetArgs) -> anyhow::Result<()> {
                 ))
                 .into());
             }
-            let (chain, _) =
-                chain_from_args(chain.as_deref(), preset.as_deref(), effects).map_err(Usage)?;
+            let (chain, _) = chain_from_args(chain.as_deref(), preset.as_deref(), effects, false)
+                .map_err(Usage)?;
             let saved = save_chain_preset(&dir, name, &chain)
                 .with_context(|| format!("cannot save the preset '{}'", name.trim()))?;
             errln!("saved {}", saved.display());

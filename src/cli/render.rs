@@ -12,12 +12,13 @@ use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rtfx::dsp::chain::Chain;
 use rtfx::offline::audio_io::{OutputFormat, ReadOptions, Subtype};
+use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
 use rtfx::offline::render::{
     NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths, render_file,
 };
 use rtfx::offline::stream::StreamProcessor;
 
-use super::{OnGpu, Outcome, Usage, chain_from_args, leading_filters_on_gpu};
+use super::{NO_EFFECTS, OnGpu, Outcome, Usage, chain_from_args, leading_filters_on_gpu};
 
 /// Where the `render` options are documented for `--help`.
 pub const EXIT_CODES: &str = "Exit codes: 0 every file rendered; 1 processing error (bad or \
@@ -35,6 +36,15 @@ pub enum ProgressMode {
     Json,
     /// No progress output.
     None,
+}
+
+/// Which side of the rate and channel conversion the chain runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChainRate {
+    /// At the input's rate and channels; the conversion follows the chain.
+    In,
+    /// At the output's rate and channels; the conversion comes first.
+    Out,
 }
 
 /// Compute device.
@@ -93,6 +103,21 @@ pub struct RenderArgs {
     /// Output encoding: pcm16, pcm24, pcm32 or float (default: float for WAV, pcm24 for FLAC).
     #[arg(long)]
     subtype: Option<String>,
+    /// Output sample rate in Hz (libsoxr, sox's `rate -v` quality; default: the input's).
+    #[arg(long, value_name = "HZ")]
+    rate: Option<u32>,
+    /// Output channels: 1 is the mean of the input's channels, more copy a mono input; other
+    /// conversions need --remix (default: the input's count).
+    #[arg(long, value_name = "N")]
+    channels: Option<usize>,
+    /// Channel matrix: one row per output channel (rows ';'), one gain per input channel
+    /// (gains ','), e.g. '0.5,0.5' (stereo to mono) or '0,1;1,0' (swap).
+    #[arg(long, value_name = "MATRIX")]
+    remix: Option<String>,
+    /// Where the chain runs: at the input's rate and channels, before --rate/--channels/--remix
+    /// convert them (in, the default), or after (out).
+    #[arg(long, value_enum, default_value_t = ChainRate::In, value_name = "in|out")]
+    chain_rate: ChainRate,
     /// Render this much after the input ends: auto (reverb/delay decay) or seconds.
     #[arg(long, default_value = "0", value_name = "auto|SECONDS")]
     tail: String,
@@ -162,9 +187,13 @@ struct Job {
 
 /// Runs `rtfx render`.
 pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
-    let (chain, file) =
-        chain_from_args(args.chain.as_deref(), args.preset.as_deref(), &args.effects)
-            .map_err(Usage)?;
+    let (chain, file) = chain_from_args(
+        args.chain.as_deref(),
+        args.preset.as_deref(),
+        &args.effects,
+        true,
+    )
+    .map_err(Usage)?;
     let options = render_options(&args).map_err(Usage)?;
     let chunk_size = args
         .chunk_size
@@ -206,6 +235,13 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     for job in &jobs {
         let format =
             check_paths(&job.input, &job.output, options.force).map_err(|e| Usage(anyhow!(e)))?;
+        if chain.is_empty() && !converts(&options, job) {
+            return Err(Usage(anyhow!(
+                "{NO_EFFECTS}; to convert without effects, give --rate, --channels, --remix, \
+                 --subtype, --normalize or another output format"
+            ))
+            .into());
+        }
         if let Some(subtype) = options.subtype {
             format.check_subtype(subtype).map_err(|e| {
                 Usage(anyhow!(e).context(format!("output '{}'", job.output.display())))
@@ -312,6 +348,19 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Whether rendering `job` with no effects would still change something: the rate, channels,
+/// encoding, level or container.
+fn converts(options: &RenderOptions, job: &Job) -> bool {
+    let extension = |p: &Path| {
+        p.extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+    };
+    options.convert.is_set()
+        || options.subtype.is_some()
+        || options.normalize.is_some()
+        || extension(&job.input) != extension(&job.output)
+}
+
 fn render_options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {
     Ok(RenderOptions {
         subtype: args.subtype.as_deref().map(Subtype::parse).transpose()?,
@@ -334,6 +383,24 @@ fn render_options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {
         force: args.force,
         compensate_latency: !args.keep_latency,
         sync: !args.no_sync,
+        convert: ConvertOptions {
+            rate: args.rate.map(check_rate).transpose()?,
+            channels: args.channels.map(check_channels).transpose()?,
+            remix: match args.remix.as_deref().map(Remix::parse).transpose()? {
+                Some(remix) => {
+                    if let Some(n) = args.channels.filter(|&n| n != remix.outputs()) {
+                        anyhow::bail!(
+                            "--channels {n} disagrees with --remix, which has {} rows (one per \
+                             output channel); drop --channels or give {n} rows",
+                            remix.outputs()
+                        );
+                    }
+                    Some(remix)
+                }
+                None => None,
+            },
+            chain_after: args.chain_rate == ChainRate::Out,
+        },
     })
 }
 
@@ -583,7 +650,7 @@ impl Reporter {
                     self.line(&format!("warning: {}: {w}", job.input.display()));
                 }
                 if !self.quiet {
-                    let audio = r.frames as f64 / f64::from(r.input.sample_rate);
+                    let audio = r.frames as f64 / f64::from(r.sample_rate);
                     let speed = if secs > 0.0 { audio / secs } else { 0.0 };
                     let mut line = format!(
                         "✓ {} → {} ({} {}, {:.2} s of audio in {:.2} s, {:.0}x real time",

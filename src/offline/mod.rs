@@ -3,6 +3,7 @@
 //!
 //! - [`audio_io`]: decoding (lean WAV reader, symphonia for the rest) and encoding (WAV, FLAC),
 //!   dither and clip counting.
+//! - [`convert`]: sample-rate (libsoxr) and channel conversion.
 //! - [`stream`]: [`StreamProcessor`](stream::StreamProcessor), torchfx's chunked file
 //!   processor with state carried across chunks.
 //! - [`render`]: one file end to end with tails, latency compensation, normalisation and the
@@ -10,6 +11,7 @@
 //! - [`stats`]: a file's levels and loudness in one streaming pass (`rtfx stats`).
 
 pub mod audio_io;
+pub mod convert;
 pub mod render;
 pub mod stats;
 pub mod stream;

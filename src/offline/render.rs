@@ -13,6 +13,7 @@ use crate::offline::audio_io::{
     AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, OutputFormat, ReadOptions, Subtype,
     WriteOptions, check_regular_file,
 };
+use crate::offline::convert::{Conversion, ConvertOptions};
 use crate::offline::stream::StreamProcessor;
 
 /// How much to render after the input ends.
@@ -99,7 +100,7 @@ pub struct RenderOptions {
     pub dither: bool,
     /// Seed of the dither noise.
     pub dither_seed: u64,
-    /// Frames rendered after the input ends.
+    /// Frames rendered after the input ends (at the rate the chain runs at).
     pub tail: Tail,
     /// Whole-file normalisation (two passes).
     pub normalize: Option<NormalizeTarget>,
@@ -117,6 +118,9 @@ pub struct RenderOptions {
     /// half-written file under the output's name. Costs the time to get the file onto the
     /// disk; sox and ffmpeg do not do it.
     pub sync: bool,
+    /// Output sample rate and channels (`--rate`, `--channels`, `--remix`), and whether the
+    /// chain runs before the conversion (the default) or after it.
+    pub convert: ConvertOptions,
 }
 
 impl Default for RenderOptions {
@@ -133,6 +137,7 @@ impl Default for RenderOptions {
             force: false,
             compensate_latency: true,
             sync: true,
+            convert: ConvertOptions::default(),
         }
     }
 }
@@ -146,7 +151,11 @@ pub struct RenderReport {
     pub format: OutputFormat,
     /// Output encoding.
     pub subtype: Subtype,
-    /// Frames written (input frames plus tail).
+    /// Output sample rate.
+    pub sample_rate: u32,
+    /// Output channels.
+    pub channels: usize,
+    /// Frames written (input frames plus tail, at the output's rate).
     pub frames: u64,
     /// Tail frames appended.
     pub tail_frames: u64,
@@ -357,8 +366,29 @@ pub fn render_file(
                 .with_suggestion("drop --no-empty to write an empty output"),
         );
     }
-    processor.configure(info.sample_rate, info.channels)?;
-    let rate = f64::from(info.sample_rate);
+    // The conversion (rate, channels) runs after the chain unless asked to run first; the
+    // chain runs at the rate and channel count of the side it is on.
+    let conversion = || -> Result<Option<Conversion>> {
+        if !options.convert.is_set() {
+            return Ok(None);
+        }
+        Conversion::new(&options.convert, info.sample_rate, info.channels, &shown).map(Some)
+    };
+    let probe = conversion()?;
+    let (out_rate, out_channels) = probe
+        .as_ref()
+        .map_or((info.sample_rate, info.channels), |c| {
+            (c.out_rate(), c.out_channels())
+        });
+    let chain_after = options.convert.chain_after && probe.is_some();
+    let (chain_rate, chain_channels) = if chain_after {
+        (out_rate, out_channels)
+    } else {
+        (info.sample_rate, info.channels)
+    };
+    drop(probe);
+    processor.configure(chain_rate, chain_channels)?;
+    let rate = f64::from(chain_rate);
     let mut warnings = Vec::new();
     let tail_frames = match options.tail {
         Tail::Auto => {
@@ -380,11 +410,20 @@ pub fn render_file(
     } else {
         0
     };
-    let out_frames = info.frames.map(|f| f + tail_frames);
+    let out_frames = info.frames.map(|f| {
+        let converted =
+            |frames| crate::offline::convert::output_frames(frames, info.sample_rate, out_rate);
+        if chain_after {
+            converted(f) + tail_frames
+        } else {
+            converted(f + tail_frames)
+        }
+    });
 
     let pass = Pass {
         tail_frames,
         latency,
+        total: out_frames,
         strict: options.strict,
         cancel,
     };
@@ -393,11 +432,12 @@ pub fn render_file(
     let mut gain = 1.0f32;
     if let Some(target) = options.normalize {
         let measured = {
-            let mut meter = Meter::new(target, info.channels, info.sample_rate)?;
+            let mut meter = Meter::new(target, out_channels, out_rate)?;
             run_pass(
                 processor,
                 &mut reader,
                 &pass,
+                stage(conversion()?, chain_after),
                 &mut |p| {
                     progress(Progress {
                         pass: 1,
@@ -416,7 +456,7 @@ pub fn render_file(
         gain_db = Some(crate::dsp::gain_to_db(g));
         gain = g as f32;
         reader = AudioReader::open(input, options.read)?;
-        processor.configure(info.sample_rate, info.channels)?;
+        processor.configure(chain_rate, chain_channels)?;
     }
 
     // Through a symbolic link: the temporary file goes beside the link's target, and the
@@ -452,18 +492,14 @@ pub fn render_file(
     };
     let stats = {
         let mut file = EarlyWriteback::new(temp.as_file_mut(), options.sync);
-        let mut writer = AudioWriter::new(
-            &mut file,
-            write_options,
-            info.sample_rate,
-            info.channels,
-            out_frames,
-        )?;
+        let mut writer =
+            AudioWriter::new(&mut file, write_options, out_rate, out_channels, out_frames)?;
         let mut scaled: Vec<Vec<f32>> = Vec::new();
         run_pass(
             processor,
             &mut reader,
             &pass,
+            stage(conversion()?, chain_after),
             &mut |p| {
                 progress(Progress {
                     pass: passes,
@@ -539,6 +575,8 @@ pub fn render_file(
         input: info,
         format,
         subtype,
+        sample_rate: out_rate,
+        channels: out_channels,
         frames: stats.frames,
         tail_frames,
         clipped: stats.clipped,
@@ -631,36 +669,110 @@ struct Pass<'a> {
     tail_frames: u64,
     /// Frames dropped at the start and flushed at the end (the chain's latency).
     latency: u64,
+    /// Output frames of the pass, when known (for progress).
+    total: Option<u64>,
     /// NaN or infinity in the input is an error (else it is replaced with 0).
     strict: bool,
     /// Set to stop: the pass ends with an "interrupted" error.
     cancel: &'a AtomicBool,
 }
 
+/// Where a pass converts rate and channels, if at all.
+enum Stage {
+    /// No conversion.
+    None,
+    /// Before the chain, on the decoding thread.
+    Before(Box<Conversion>),
+    /// After the chain (and its latency compensation), before the sink.
+    After(Box<Conversion>),
+}
+
+fn stage(conversion: Option<Conversion>, chain_after: bool) -> Stage {
+    match conversion {
+        None => Stage::None,
+        Some(c) if chain_after => Stage::Before(Box::new(c)),
+        Some(c) => Stage::After(Box::new(c)),
+    }
+}
+
 /// A block decoded by the reading thread: planar buffers and their valid frame count.
 type ReadBlock = Result<(Vec<Vec<f32>>, usize)>;
 
+/// Reads the next block into `buf` (`want` frames at most), through `before` when the
+/// conversion runs first; Ok(0) at the end.
+fn read_block(
+    reader: &mut AudioReader,
+    before: Option<&mut Conversion>,
+    raw: &mut Vec<Vec<f32>>,
+    finished: &mut bool,
+    buf: &mut Vec<Vec<f32>>,
+    want: usize,
+    strict: bool,
+) -> Result<usize> {
+    let mut read = |into: &mut Vec<Vec<f32>>| -> Result<usize> {
+        for b in into.iter_mut() {
+            b.resize(want, 0.0);
+        }
+        let before = reader.nonfinite_replaced();
+        let n = reader.read(into)?;
+        if strict && reader.nonfinite_replaced() > before {
+            return Err(Error::format(format!(
+                "Input '{}' contains NaN or Inf samples",
+                reader.name()
+            ))
+            .with_suggestion("drop --strict to replace them with 0"));
+        }
+        Ok(n)
+    };
+    let Some(conversion) = before else {
+        return read(buf);
+    };
+    // A converter holds back its first frames: read until some come out, or the input ends.
+    while !*finished {
+        let n = read(raw)?;
+        if n == 0 {
+            *finished = true;
+            conversion.finish(buf)?;
+        } else {
+            crate::dsp::with_planar(raw, 0..n, |view| conversion.process(view, buf))?;
+        }
+        let made = buf.first().map_or(0, Vec::len);
+        if made > 0 {
+            return Ok(made);
+        }
+    }
+    Ok(0)
+}
+
 /// One pass over the file plus tail: read, process, drop the first `pass.latency` frames,
-/// flush that many frames of zeros at the end, and hand each block to `sink`.
+/// flush that many frames of zeros at the end, convert where `stage` says, and hand each block
+/// to `sink`.
 ///
 /// Decoding runs on its own thread, READ_AHEAD blocks ahead of processing and writing, so
 /// the two halves of a render overlap on two cores. The buffers circulate between the
-/// threads: nothing is allocated per block.
+/// threads: nothing is allocated per block once their sizes have settled.
 fn run_pass(
     processor: &mut StreamProcessor,
     reader: &mut AudioReader,
     pass: &Pass,
+    stage: Stage,
     progress: &mut dyn FnMut(Progress),
     sink: &mut dyn FnMut(&[&[f32]]) -> Result<()>,
 ) -> Result<u64> {
     let &Pass {
         tail_frames,
         latency,
+        total,
         strict,
         cancel,
     } = pass;
-    let channels = reader.info().channels;
-    let total = reader.info().frames.map(|f| f + tail_frames);
+    let in_channels = reader.info().channels;
+    let (mut before, mut after) = match stage {
+        Stage::None => (None, None),
+        Stage::Before(c) => (Some(c), None),
+        Stage::After(c) => (None, Some(c)),
+    };
+    let channels = before.as_ref().map_or(in_channels, |c| c.out_channels());
     let (chunk, hop) = (processor.chunk_size(), processor.hop());
     let mut read_sizes = processor.read_sizes();
     std::thread::scope(|scope| {
@@ -670,23 +782,20 @@ fn run_pass(
             let _ = empty_tx.send(vec![vec![0.0f32; chunk]; channels]);
         }
         scope.spawn(move || {
+            let mut raw = vec![Vec::new(); in_channels];
+            let mut finished = false;
             // Ends when the file ends, on an error, or when the processing side hangs up.
             while let Ok(mut buf) = empty_rx.recv() {
                 let want = read_sizes.next().unwrap_or(hop);
-                for b in &mut buf {
-                    b.resize(want, 0.0);
-                }
-                let before = reader.nonfinite_replaced();
-                let block = reader.read(&mut buf).and_then(|n| {
-                    if strict && reader.nonfinite_replaced() > before {
-                        return Err(Error::format(format!(
-                            "Input '{}' contains NaN or Inf samples",
-                            reader.name()
-                        ))
-                        .with_suggestion("drop --strict to replace them with 0"));
-                    }
-                    Ok(n)
-                });
+                let block = read_block(
+                    reader,
+                    before.as_deref_mut(),
+                    &mut raw,
+                    &mut finished,
+                    &mut buf,
+                    want,
+                    strict,
+                );
                 let stop = !matches!(block, Ok(n) if n > 0);
                 if full_tx.send(block.map(|n| (buf, n))).is_err() || stop {
                     break;
@@ -695,10 +804,24 @@ fn run_pass(
         });
 
         let mut tail_buf = vec![vec![0.0f32; hop]; channels];
+        let mut converted: Vec<Vec<f32>> = Vec::new();
         let mut input_done = false;
         let mut extra = tail_frames + latency;
         let mut skip = latency;
         let mut written = 0u64;
+        let mut emit = |block: &[&[f32]], written: &mut u64| -> Result<()> {
+            let Some(conversion) = after.as_deref_mut() else {
+                *written += block.first().map_or(0, |b| b.len()) as u64;
+                return sink(block);
+            };
+            conversion.process(block, &mut converted)?;
+            let n = converted.first().map_or(0, Vec::len);
+            *written += n as u64;
+            if n > 0 {
+                crate::dsp::with_planar(&converted, 0..n, &mut *sink)?;
+            }
+            Ok(())
+        };
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::stream("Rendering interrupted")
@@ -723,7 +846,8 @@ fn run_pass(
                     let n = extra.min(hop as u64) as usize;
                     extra -= n as u64;
                     for b in &mut tail_buf {
-                        b[..n].fill(0.0);
+                        b.clear();
+                        b.resize(n, 0.0);
                     }
                     (std::mem::take(&mut tail_buf), n)
                 }
@@ -732,8 +856,7 @@ fn run_pass(
             let drop = skip.min(n as u64) as usize;
             skip -= drop as u64;
             if drop < n {
-                crate::dsp::with_planar(&buf, drop..n, &mut *sink)?;
-                written += (n - drop) as u64;
+                crate::dsp::with_planar(&buf, drop..n, |block| emit(block, &mut written))?;
             }
             if input_done {
                 tail_buf = buf;
@@ -746,6 +869,14 @@ fn run_pass(
                 frames_done: written,
                 frames_total: total,
             });
+        }
+        if let Some(conversion) = after.as_deref_mut() {
+            conversion.finish(&mut converted)?;
+            let n = converted.first().map_or(0, Vec::len);
+            written += n as u64;
+            if n > 0 {
+                crate::dsp::with_planar(&converted, 0..n, &mut *sink)?;
+            }
         }
         Ok(written)
     })
