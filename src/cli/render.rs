@@ -11,10 +11,11 @@ use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rtfx::dsp::chain::Chain;
-use rtfx::offline::audio_io::{OutputFormat, ReadOptions, Subtype};
+use rtfx::offline::audio_io::{OutputFormat, RawInput, ReadOptions, Subtype};
 use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
 use rtfx::offline::render::{
-    NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths, render_file,
+    NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths, check_pipe_options,
+    is_pipe, render_file,
 };
 use rtfx::offline::stream::StreamProcessor;
 
@@ -97,9 +98,20 @@ pub struct RenderArgs {
     /// Write every input into this directory under its own name (batch mode).
     #[arg(short = 'O', long = "output-dir", value_name = "DIR")]
     output_dir: Option<PathBuf>,
-    /// Output extension in batch mode (default: the input's when writable, else wav).
-    #[arg(long = "format", value_name = "wav|flac")]
+    /// Output extension in batch mode (default: the input's when writable, else wav); with
+    /// `-` as the output, what goes to stdout: wav (default) or raw (samples of --subtype).
+    #[arg(long = "format", value_name = "wav|flac|raw")]
     format: Option<String>,
+    /// Raw samples on stdin (input `-`): f32le, s16le, s24le or s32le, little-endian and
+    /// interleaved; needs --input-rate and --input-channels.
+    #[arg(long, value_name = "f32le|s16le|s24le|s32le")]
+    input_format: Option<String>,
+    /// Sample rate of raw input, in Hz.
+    #[arg(long, value_name = "HZ")]
+    input_rate: Option<u32>,
+    /// Channels of raw input.
+    #[arg(long, value_name = "N")]
+    input_channels: Option<usize>,
     /// Output encoding: pcm16, pcm24, pcm32 or float (default: float for WAV, pcm24 for FLAC).
     #[arg(long)]
     subtype: Option<String>,
@@ -232,9 +244,11 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
         Usage(anyhow!("--jobs must be at least 1, got {}", args.jobs))
     );
     let jobs = plan_jobs(&args).map_err(Usage)?;
+    check_terminals(&jobs).map_err(Usage)?;
     for job in &jobs {
         let format =
             check_paths(&job.input, &job.output, options.force).map_err(|e| Usage(anyhow!(e)))?;
+        check_pipe_options(&job.input, &options).map_err(|e| Usage(anyhow!(e)))?;
         if chain.is_empty() && !converts(&options, job) {
             return Err(Usage(anyhow!(
                 "{NO_EFFECTS}; to convert without effects, give --rate, --channels, --remix, \
@@ -348,6 +362,54 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// The layout of raw samples on stdin, from `--input-format/--input-rate/--input-channels`.
+fn raw_input(args: &RenderArgs) -> anyhow::Result<Option<RawInput>> {
+    let Some(format) = args.input_format.as_deref() else {
+        anyhow::ensure!(
+            args.input_rate.is_none() && args.input_channels.is_none(),
+            "--input-rate and --input-channels describe raw samples: give --input-format too \
+             (f32le, s16le, s24le or s32le); a WAV stream on stdin describes itself"
+        );
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        args.paths.first().map(String::as_str) == Some("-"),
+        "--input-format describes raw samples on stdin: give '-' as the input (e.g. `... | rtfx \
+         render - out.wav --input-format s16le --input-rate 16000 --input-channels 1`)"
+    );
+    let subtype = Subtype::parse_raw(format)?;
+    let (Some(sample_rate), Some(channels)) = (args.input_rate, args.input_channels) else {
+        anyhow::bail!(
+            "raw input has no header: give its rate and channels with --input-rate HZ and \
+             --input-channels N (e.g. --input-rate 48000 --input-channels 2)"
+        );
+    };
+    let sample_rate = check_rate(sample_rate).context("--input-rate")?;
+    let channels = check_channels(channels).context("--input-channels")?;
+    Ok(Some(RawInput {
+        subtype,
+        sample_rate,
+        channels,
+    }))
+}
+
+/// Refuses stdin or stdout at a terminal: audio typed in or printed out is never meant.
+fn check_terminals(jobs: &[Job]) -> anyhow::Result<()> {
+    for job in jobs {
+        anyhow::ensure!(
+            !(is_pipe(&job.input) && std::io::stdin().is_terminal()),
+            "input '-' reads audio from stdin, which is a terminal here; pipe or redirect audio \
+             in (`rtfx render - out.wav ... < in.wav`)"
+        );
+        anyhow::ensure!(
+            !(is_pipe(&job.output) && std::io::stdout().is_terminal()),
+            "output '-' writes audio to stdout, which is a terminal here; redirect it to a file \
+             or pipe it on (`rtfx render in.wav - ... | sox -t wav - out.wav`)"
+        );
+    }
+    Ok(())
+}
+
 /// Whether rendering `job` with no effects would still change something: the rate, channels,
 /// encoding, level or container.
 fn converts(options: &RenderOptions, job: &Job) -> bool {
@@ -358,6 +420,8 @@ fn converts(options: &RenderOptions, job: &Job) -> bool {
     options.convert.is_set()
         || options.subtype.is_some()
         || options.normalize.is_some()
+        || options.raw_input.is_some()
+        || options.pipe_format.is_some()
         || extension(&job.input) != extension(&job.output)
 }
 
@@ -383,6 +447,22 @@ fn render_options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {
         force: args.force,
         compensate_latency: !args.keep_latency,
         sync: !args.no_sync,
+        raw_input: raw_input(args)?,
+        pipe_format: match (
+            args.paths.get(1).map(String::as_str),
+            args.format.as_deref(),
+        ) {
+            (Some("-"), Some(name)) if args.output_dir.is_none() => {
+                match OutputFormat::from_path(Path::new(&format!("stdout.{name}")))? {
+                    OutputFormat::Flac => anyhow::bail!(
+                        "FLAC cannot be written to a pipe (its header is completed at the end); \
+                         use --format wav or --format raw for stdout, or write a .flac file"
+                    ),
+                    format => Some(format),
+                }
+            }
+            _ => None,
+        },
         convert: ConvertOptions {
             rate: args.rate.map(check_rate).transpose()?,
             channels: args.channels.map(check_channels).transpose()?,
@@ -414,9 +494,16 @@ fn plan_jobs(args: &RenderArgs) -> anyhow::Result<Vec<Job>> {
             args.paths.len()
         );
         anyhow::ensure!(
-            args.format.is_none(),
-            "--format applies to batch mode (--output-dir) only; the output name's extension sets the format"
+            args.format.is_none() || args.paths[1] == "-",
+            "--format applies to batch mode (--output-dir) and to stdout ('-') only; the output \
+             name's extension sets the format"
         );
+        if args.paths[0] == "-" {
+            return Ok(vec![Job {
+                input: PathBuf::from("-"),
+                output: PathBuf::from(&args.paths[1]),
+            }]);
+        }
         let inputs = expand(&args.paths[0])?;
         anyhow::ensure!(
             inputs.len() == 1,
@@ -437,6 +524,10 @@ fn plan_jobs(args: &RenderArgs) -> anyhow::Result<Vec<Job>> {
     if let Some(ext) = &args.format {
         OutputFormat::from_path(Path::new(&format!("x.{ext}")))?;
     }
+    anyhow::ensure!(
+        !args.paths.iter().any(|p| p == "-"),
+        "'-' (stdin) is one stream, not a batch: render it alone (`rtfx render - OUT ...`)"
+    );
     let mut jobs = Vec::new();
     for pattern in &args.paths {
         for input in expand(pattern)? {

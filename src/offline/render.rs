@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::dsp::fx::normalize::Levels;
 use crate::error::{Error, Result};
 use crate::offline::audio_io::{
-    AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, OutputFormat, ReadOptions, Subtype,
-    WriteOptions, check_regular_file,
+    AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, OutputFormat, RawInput, ReadOptions,
+    Subtype, WriteOptions, check_regular_file,
 };
 use crate::offline::convert::{Conversion, ConvertOptions};
 use crate::offline::stream::StreamProcessor;
@@ -121,6 +121,10 @@ pub struct RenderOptions {
     /// Output sample rate and channels (`--rate`, `--channels`, `--remix`), and whether the
     /// chain runs before the conversion (the default) or after it.
     pub convert: ConvertOptions,
+    /// The layout of raw samples read from stdin (input `-`); `None` reads a WAV stream.
+    pub raw_input: Option<RawInput>,
+    /// What is written to stdout (output `-`): WAV (the default) or raw samples.
+    pub pipe_format: Option<OutputFormat>,
 }
 
 impl Default for RenderOptions {
@@ -138,6 +142,8 @@ impl Default for RenderOptions {
             compensate_latency: true,
             sync: true,
             convert: ConvertOptions::default(),
+            raw_input: None,
+            pipe_format: None,
         }
     }
 }
@@ -191,29 +197,15 @@ pub const MAX_AUTO_TAIL_SECONDS: f64 = 60.0;
 /// extension, is not the input (also through symlinks or hard links), and does not exist
 /// unless `force`. Errors here are usage errors (exit code 2 in the CLI).
 pub fn check_paths(input: &Path, output: &Path, force: bool) -> Result<OutputFormat> {
-    let shown = input.display().to_string();
-    fs::metadata(input).map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::NotFound {
-            "does not exist".to_string()
-        } else {
-            e.to_string()
-        };
-        Error::io(format!("Input '{shown}' {why}"), shown.clone()).with_suggestion(
-            "check the path (globs need quotes only when the shell must not expand them)",
-        )
-    })?;
-    // Directories, FIFOs and devices: refused before opening (a FIFO would block).
-    check_regular_file(input)?;
-    fs::File::open(input).map_err(|e| {
-        Error::io(
-            format!("Input '{shown}' cannot be read: {e}"),
-            shown.clone(),
-        )
-        .with_suggestion("check the file's permissions")
-    })?;
+    if !is_pipe(input) {
+        check_input(input)?;
+    }
+    if is_pipe(output) {
+        return Ok(OutputFormat::Wav);
+    }
     let format = OutputFormat::from_path(output)?;
     let out_shown = output.display().to_string();
-    if same_file(input, output) {
+    if !is_pipe(input) && same_file(input, output) {
         return Err(Error::invalid_parameter(
             format!("Output '{out_shown}' is the input file"),
             "output",
@@ -261,6 +253,72 @@ pub fn check_paths(input: &Path, output: &Path, force: bool) -> Result<OutputFor
         }
     }
     Ok(format)
+}
+
+/// Whether a path is `-`: stdin as an input, stdout as an output.
+pub fn is_pipe(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// The output format: from the extension, or for stdout (`-`) `pipe_format` (WAV by default).
+pub fn output_format(output: &Path, pipe_format: Option<OutputFormat>) -> Result<OutputFormat> {
+    if is_pipe(output) {
+        Ok(pipe_format.unwrap_or(OutputFormat::Wav))
+    } else {
+        OutputFormat::from_path(output)
+    }
+}
+
+/// Refuses options a pipe cannot serve: `--normalize` reads its input twice.
+pub fn check_pipe_options(input: &Path, options: &RenderOptions) -> Result<()> {
+    if is_pipe(input) && options.normalize.is_some() {
+        return Err(Error::invalid_parameter(
+            "--normalize reads the input twice (measure, then render), which stdin cannot be",
+            "normalize",
+            "stdin",
+        )
+        .with_suggestion("save the input to a file and render that, or drop --normalize"));
+    }
+    Ok(())
+}
+
+/// Opens `input`, or stdin for `-` (a WAV stream, or raw samples as `raw` says).
+fn open_input(input: &Path, options: &RenderOptions) -> Result<AudioReader> {
+    if is_pipe(input) {
+        AudioReader::from_stream(
+            Box::new(std::io::stdin()),
+            "stdin",
+            options.raw_input,
+            options.read,
+        )
+    } else {
+        AudioReader::open(input, options.read)
+    }
+}
+
+/// The input checks of [`check_paths`].
+fn check_input(input: &Path) -> Result<()> {
+    let shown = input.display().to_string();
+    fs::metadata(input).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound {
+            "does not exist".to_string()
+        } else {
+            e.to_string()
+        };
+        Error::io(format!("Input '{shown}' {why}"), shown.clone()).with_suggestion(
+            "check the path (globs need quotes only when the shell must not expand them)",
+        )
+    })?;
+    // Directories, FIFOs and devices: refused before opening (a FIFO would block).
+    check_regular_file(input)?;
+    fs::File::open(input).map_err(|e| {
+        Error::io(
+            format!("Input '{shown}' cannot be read: {e}"),
+            shown.clone(),
+        )
+        .with_suggestion("check the file's permissions")
+    })?;
+    Ok(())
 }
 
 /// The file a write to `output` lands on: `output` itself, or, when it is a symbolic link, the
@@ -354,9 +412,10 @@ pub fn render_file(
     progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<RenderReport> {
-    let format = OutputFormat::from_path(output)?;
+    let format = output_format(output, options.pipe_format)?;
     let subtype = options.subtype.unwrap_or(format.default_subtype());
-    let mut reader = AudioReader::open(input, options.read)?;
+    check_pipe_options(input, options)?;
+    let mut reader = open_input(input, options)?;
     let info = reader.info().clone();
     let shown = input.display().to_string();
     if info.frames == Some(0) && options.no_empty {
@@ -455,45 +514,23 @@ pub fn render_file(
         }
         gain_db = Some(crate::dsp::gain_to_db(g));
         gain = g as f32;
-        reader = AudioReader::open(input, options.read)?;
+        reader = open_input(input, options)?;
         processor.configure(chain_rate, chain_channels)?;
     }
 
-    // Through a symbolic link: the temporary file goes beside the link's target, and the
-    // rename replaces the target, not the link.
-    let target = write_target(output);
-    let dir = output_dir(&target);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let out_shown = output.display().to_string();
-    let prefix = format!(".{name}.tmp-");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix);
-    // Like any new file: 0666 less the umask (tempfile's default is 0600).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(fs::Permissions::from_mode(0o666));
-    }
-    let mut temp = builder.tempfile_in(&dir).map_err(|e| {
-        Error::io(
-            format!("Cannot create a temporary file in '{}': {e}", dir.display()),
-            dir.display().to_string(),
-        )
-        .with_suggestion("check that the output directory exists and is writable")
-    })?;
     let write_options = WriteOptions {
         format,
         subtype,
         dither: options.dither,
         dither_seed: options.dither_seed,
     };
-    let stats = {
-        let mut file = EarlyWriteback::new(temp.as_file_mut(), options.sync);
-        let mut writer =
-            AudioWriter::new(&mut file, write_options, out_rate, out_channels, out_frames)?;
+    // Writes the final pass into `out` (a file's temporary, or stdout as a stream).
+    let mut final_pass = |out: &mut Box<dyn WriteSeek + '_>, streaming: bool| {
+        let mut writer = if streaming {
+            AudioWriter::new_stream(out, write_options, out_rate, out_channels)?
+        } else {
+            AudioWriter::new(out, write_options, out_rate, out_channels, out_frames)?
+        };
         let mut scaled: Vec<Vec<f32>> = Vec::new();
         run_pass(
             processor,
@@ -521,35 +558,21 @@ pub fn render_file(
                 }
             },
         )?;
-        writer.finish()?
+        writer.finish()
     };
-    let synced = if options.sync {
-        temp.as_file().sync_all()
+    let stats = if is_pipe(output) {
+        // stdout: written as it is rendered; a failure ends the stream early (and the exit
+        // status says so), as with any program writing to a pipe.
+        let mut out: Box<dyn WriteSeek + '_> = Box::new(Unseekable(
+            std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock()),
+        ));
+        final_pass(&mut out, true)?
     } else {
-        Ok(())
+        write_file(output, options, |file| {
+            let mut out: Box<dyn WriteSeek + '_> = Box::new(file);
+            final_pass(&mut out, false)
+        })?
     };
-    synced.map_err(|e| {
-        Error::io(
-            format!("Cannot write output '{out_shown}': {e}"),
-            out_shown.clone(),
-        )
-        .with_suggestion("check free disk space")
-    })?;
-    let persisted = if options.force {
-        temp.persist(&target).map(|_| ())
-    } else {
-        temp.persist_noclobber(&target).map(|_| ())
-    };
-    persisted.map_err(|e| {
-        Error::io(
-            format!(
-                "Cannot move the finished output to '{out_shown}': {}",
-                e.error
-            ),
-            out_shown.clone(),
-        )
-        .with_suggestion("pass --force if another program created the file meanwhile")
-    })?;
 
     warnings.extend(reader.damage().iter().cloned());
     if info.format == "MP3" && !info.frames_exact {
@@ -584,6 +607,97 @@ pub fn render_file(
         gain_db,
         warnings,
     })
+}
+
+/// Where the final pass writes: a file (through [`EarlyWriteback`]) or stdout.
+trait WriteSeek: std::io::Write + std::io::Seek {}
+
+impl<T: std::io::Write + std::io::Seek> WriteSeek for T {}
+
+/// A writer that cannot seek (stdout), for [`AudioWriter::new_stream`], which never asks.
+struct Unseekable<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Unseekable<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W> std::io::Seek for Unseekable<W> {
+    fn seek(&mut self, _: std::io::SeekFrom) -> std::io::Result<u64> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "a pipe cannot seek",
+        ))
+    }
+}
+
+/// Writes `output` safely: `write` fills a temporary file in the output's directory (beside
+/// a symbolic link's target, so that the rename replaces the target, not the link), which is
+/// then `fsync`ed (unless `options.sync` is off) and renamed into place, refusing to replace
+/// a file that appeared meanwhile unless `options.force`. On any error the temporary file
+/// disappears.
+fn write_file<T>(
+    output: &Path,
+    options: &RenderOptions,
+    write: impl FnOnce(EarlyWriteback<'_>) -> Result<T>,
+) -> Result<T> {
+    let target = write_target(output);
+    let dir = output_dir(&target);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let out_shown = output.display().to_string();
+    let prefix = format!(".{name}.tmp-");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    // Like any new file: 0666 less the umask (tempfile's default is 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut temp = builder.tempfile_in(&dir).map_err(|e| {
+        Error::io(
+            format!("Cannot create a temporary file in '{}': {e}", dir.display()),
+            dir.display().to_string(),
+        )
+        .with_suggestion("check that the output directory exists and is writable")
+    })?;
+    let result = write(EarlyWriteback::new(temp.as_file_mut(), options.sync))?;
+    let synced = if options.sync {
+        temp.as_file().sync_all()
+    } else {
+        Ok(())
+    };
+    synced.map_err(|e| {
+        Error::io(
+            format!("Cannot write output '{out_shown}': {e}"),
+            out_shown.clone(),
+        )
+        .with_suggestion("check free disk space")
+    })?;
+    let persisted = if options.force {
+        temp.persist(&target).map(|_| ())
+    } else {
+        temp.persist_noclobber(&target).map(|_| ())
+    };
+    persisted.map_err(|e| {
+        Error::io(
+            format!(
+                "Cannot move the finished output to '{out_shown}': {}",
+                e.error
+            ),
+            out_shown.clone(),
+        )
+        .with_suggestion("pass --force if another program created the file meanwhile")
+    })?;
+    Ok(result)
 }
 
 /// A file that asks the kernel to start writing each finished stretch to disk while the

@@ -12,6 +12,8 @@ pub enum OutputFormat {
     Wav,
     /// FLAC (16 or 24 bit).
     Flac,
+    /// Raw interleaved little-endian samples, no header (`.raw`, or `--format raw` on stdout).
+    Raw,
 }
 
 impl OutputFormat {
@@ -32,6 +34,7 @@ impl OutputFormat {
         match ext.as_str() {
             "wav" | "wave" => Ok(OutputFormat::Wav),
             "flac" => Ok(OutputFormat::Flac),
+            "raw" => Ok(OutputFormat::Raw),
             _ => Err(Error::invalid_parameter(
                 format!(
                     "Cannot write output '{}': unsupported extension '.{ext}'",
@@ -40,7 +43,7 @@ impl OutputFormat {
                 "output",
                 path.display(),
             )
-            .with_expected(".wav or .flac")
+            .with_expected(".wav, .flac or .raw")
             .with_suggestion("name the output .wav or .flac (rtfx never writes WAV data under another extension)")),
         }
     }
@@ -67,7 +70,7 @@ impl OutputFormat {
     /// FLAC (FLAC holds integers only).
     pub fn default_subtype(self) -> Subtype {
         match self {
-            OutputFormat::Wav => Subtype::Float,
+            OutputFormat::Wav | OutputFormat::Raw => Subtype::Float,
             OutputFormat::Flac => Subtype::Pcm24,
         }
     }
@@ -78,6 +81,7 @@ impl fmt::Display for OutputFormat {
         f.write_str(match self {
             OutputFormat::Wav => "WAV",
             OutputFormat::Flac => "FLAC",
+            OutputFormat::Raw => "RAW",
         })
     }
 }
@@ -116,6 +120,48 @@ impl Subtype {
             Subtype::Pcm16 => 16,
             Subtype::Pcm24 => 24,
             Subtype::Pcm32 | Subtype::Float => 32,
+        }
+    }
+
+    /// Parses a raw sample layout: "f32le", "s16le", "s24le" or "s32le" (ffmpeg's names).
+    ///
+    /// ```
+    /// use rtfx::offline::audio_io::Subtype;
+    /// assert_eq!(Subtype::parse_raw("s16le").unwrap(), Subtype::Pcm16);
+    /// assert!(Subtype::parse_raw("u8").is_err());
+    /// ```
+    pub fn parse_raw(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "f32le" => Ok(Subtype::Float),
+            "s16le" => Ok(Subtype::Pcm16),
+            "s24le" => Ok(Subtype::Pcm24),
+            "s32le" => Ok(Subtype::Pcm32),
+            _ => Err(
+                Error::invalid_parameter("Unknown raw sample format", "input-format", text)
+                    .with_expected("f32le, s16le, s24le or s32le (little-endian, interleaved)")
+                    .with_suggestion("e.g. --input-format s16le"),
+            ),
+        }
+    }
+
+    /// The raw layout's name ("f32le", "s16le"…).
+    pub fn raw_name(self) -> &'static str {
+        match self {
+            Subtype::Pcm16 => "s16le",
+            Subtype::Pcm24 => "s24le",
+            Subtype::Pcm32 => "s32le",
+            Subtype::Float => "f32le",
+        }
+    }
+
+    /// The WAV reader's encoding of these samples.
+    pub(super) fn raw_encoding(self) -> super::wav_reader::WavEncoding {
+        use super::wav_reader::WavEncoding;
+        match self {
+            Subtype::Pcm16 => WavEncoding::I16,
+            Subtype::Pcm24 => WavEncoding::I24,
+            Subtype::Pcm32 => WavEncoding::I32,
+            Subtype::Float => WavEncoding::F32,
         }
     }
 

@@ -33,7 +33,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -157,17 +157,18 @@ impl AudioReader {
                 .with_parameter_name(shown)
                 .with_suggestion("the file holds no audio; check that it was written completely"));
         }
-        let mut head = [0u8; 12];
-        let got = read_up_to(&mut file, &mut head)
+        let mut riff = [0u8; 12];
+        let got = read_up_to(&mut file, &mut riff)
             .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?;
-        let head = &head[..got];
-        let is_riff = head.len() == 12
-            && matches!(&head[0..4], b"RIFF" | b"RF64" | b"BW64")
-            && &head[8..12] == b"WAVE";
-        let source = if is_riff {
-            match WavSource::open(file, file_size, &shown, options.allow_truncated)? {
+        let head = &riff[..got];
+        let source = if is_riff(head) {
+            match WavSource::open(
+                Box::new(file),
+                riff,
+                Some(file_size),
+                &shown,
+                options.allow_truncated,
+            )? {
                 Some(wav) => Source::Wav(wav),
                 // A WAV codec we do not decode ourselves (ADPCM, mu-law…): symphonia.
                 None => Source::Symphonia(Box::new(SymphoniaSource::open(
@@ -179,14 +180,72 @@ impl AudioReader {
                 path, &shown, head, options,
             )?))
         };
+        Self::with_source(shown, source, file_size)
+    }
+
+    /// Reads a stream that cannot seek (stdin): a WAV stream, or raw interleaved samples
+    /// when `raw` describes them. `name` is how messages call it (e.g. "stdin"). A WAV
+    /// header's length is checked as the data arrives; the open lengths that writers leave in
+    /// a pipe's header (`u32::MAX`, sox's `0x7FFFF000`, 0) and raw samples end where the
+    /// stream does, with an unknown frame count.
+    ///
+    /// # Errors
+    /// A stream that is neither WAV nor `raw`, a WAV codec only read from files, a bad header
+    /// or layout.
+    pub fn from_stream(
+        mut stream: Box<dyn Read + Send>,
+        name: &str,
+        raw: Option<RawInput>,
+        options: ReadOptions,
+    ) -> Result<Self> {
+        let shown = name.to_string();
+        if let Some(raw) = raw {
+            let source = WavSource::raw(
+                stream,
+                raw.subtype.raw_encoding(),
+                raw.sample_rate,
+                raw.channels,
+                &shown,
+            )?;
+            return Self::with_source(shown, Source::Wav(source), 0);
+        }
+        let mut riff = [0u8; 12];
+        let got = read_up_to(&mut stream, &mut riff)
+            .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?;
+        let head = &riff[..got];
+        let not_wav = |what: &str| {
+            Error::format(format!(
+                "'{shown}' holds {what}: rtfx reads WAV or raw samples from a pipe"
+            ))
+            .with_parameter_name(&shown)
+            .with_suggestion(
+                "save it to a file and render that, or describe raw samples with \
+                     --input-format f32le|s16le|s24le|s32le --input-rate HZ --input-channels N",
+            )
+        };
+        if got == 0 {
+            return Err(not_wav("nothing (the stream was empty)"));
+        }
+        if !is_riff(head) {
+            return Err(not_wav(sniff_format(head)));
+        }
+        match WavSource::open(stream, riff, None, &shown, options.allow_truncated)? {
+            Some(wav) => Self::with_source(shown, Source::Wav(wav), 0),
+            None => Err(not_wav(
+                "a WAV codec rtfx decodes only from files (ADPCM, µ-law…)",
+            )),
+        }
+    }
+
+    fn with_source(shown: String, source: Source, file_size: u64) -> Result<Self> {
         let (format, subtype, sample_rate, channels, frames, frames_exact) = match &source {
             Source::Wav(w) => (
                 "WAV".to_string(),
                 w.encoding.subtype().to_string(),
                 w.sample_rate,
                 w.channels,
-                Some(w.frames),
-                true,
+                w.frames,
+                w.frames.is_some(),
             ),
             Source::Symphonia(s) => (
                 s.format.clone(),
@@ -276,6 +335,24 @@ impl AudioReader {
         self.position += n as u64;
         Ok(n)
     }
+}
+
+/// Whether a stream starts with a RIFF/RF64/BW64 WAVE header.
+fn is_riff(head: &[u8]) -> bool {
+    head.len() == 12
+        && matches!(&head[0..4], b"RIFF" | b"RF64" | b"BW64")
+        && &head[8..12] == b"WAVE"
+}
+
+/// How raw samples from a pipe are laid out (`--input-format/--input-rate/--input-channels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawInput {
+    /// Sample encoding, little-endian interleaved: f32le, s16le, s24le or s32le.
+    pub subtype: Subtype,
+    /// Frames per second.
+    pub sample_rate: u32,
+    /// Channels.
+    pub channels: usize,
 }
 
 /// Refuses what is not a regular file before opening it: opening a FIFO with no writer

@@ -1,8 +1,7 @@
 //! The lean WAV reader: RIFF/RF64, PCM 8/16/24/32, float 32/64, `WAVE_FORMAT_EXTENSIBLE`,
 //! converting large raw blocks straight into planar `f32` (the renderer's hot path).
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 
 use super::{at_frame, check_layout, read_up_to};
 use crate::error::{Error, Result};
@@ -40,13 +39,19 @@ impl WavEncoding {
     }
 }
 
+/// A byte stream the WAV reader reads: a file, or a pipe (stdin).
+pub(super) type ByteStream = Box<dyn Read + Send>;
+
 pub(super) struct WavSource {
-    pub(super) file: File,
+    pub(super) input: ByteStream,
     pub(super) encoding: WavEncoding,
     pub(super) channels: usize,
     pub(super) sample_rate: u32,
     pub(super) block_align: usize,
-    pub(super) frames: u64,
+    /// Frames in the stream; `None` when a pipe's header (or raw samples) leave it open: the
+    /// stream then ends where its bytes do.
+    pub(super) frames: Option<u64>,
+    /// Frames still expected (`u64::MAX` when the length is open).
     pub(super) remaining: u64,
     pub(super) raw: Vec<u8>,
     pub(super) shown: String,
@@ -54,6 +59,8 @@ pub(super) struct WavSource {
     pub(super) lost: u64,
     /// What was let pass, for warnings.
     pub(super) damage: Vec<String>,
+    /// A stream that ends before its header's length is damage rather than an error.
+    pub(super) allow_truncated: bool,
 }
 
 pub(super) const WAVE_FORMAT_PCM: u16 = 1;
@@ -74,12 +81,25 @@ pub(super) fn le_u64(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// Data sizes a WAV writer leaves in a header it cannot go back to (writing to a pipe): ffmpeg
+/// writes `u32::MAX`, sox `0x7FFF_F000`, others 0. In a pipe they mean "until the stream ends".
+fn is_open_length(size: u32) -> bool {
+    size == 0 || size >= 0x7FFF_F000
+}
+
+/// Reads and drops `n` bytes (a chunk a pipe cannot seek past); false if the stream ends first.
+fn skip(input: &mut ByteStream, n: u64) -> std::io::Result<bool> {
+    Ok(std::io::copy(&mut input.by_ref().take(n), &mut std::io::sink())? == n)
+}
+
 impl WavSource {
-    /// Parses the chunks up to `data`. `Ok(None)` means a valid WAV whose codec we leave to
-    /// symphonia.
+    /// Parses the chunks after the 12-byte RIFF header `riff` (already read from `input`) up
+    /// to `data`. `file_size` is `None` for a pipe. `Ok(None)` means a valid WAV whose codec
+    /// we leave to symphonia.
     pub(super) fn open(
-        mut file: File,
-        file_size: u64,
+        mut input: ByteStream,
+        riff: [u8; 12],
+        file_size: Option<u64>,
         shown: &str,
         allow_truncated: bool,
     ) -> Result<Option<Self>> {
@@ -90,8 +110,6 @@ impl WavSource {
                 .with_parameter_name(shown)
                 .with_suggestion("the file is truncated or corrupt; re-export it")
         };
-        let mut riff = [0u8; 12];
-        file.read_exact(&mut riff).map_err(io)?;
         // RF64 and BW64 (EBU Tech 3285/ITU-R BS.2088) keep 64-bit sizes in a 'ds64' chunk.
         let wide = matches!(&riff[0..4], b"RF64" | b"BW64");
         let container = String::from_utf8_lossy(&riff[0..4]).into_owned();
@@ -100,7 +118,7 @@ impl WavSource {
         let mut ds64_data: Option<u64> = None;
         loop {
             let mut header = [0u8; 8];
-            let got = read_up_to(&mut file, &mut header).map_err(io)?;
+            let got = read_up_to(&mut input, &mut header).map_err(io)?;
             if got < 8 {
                 return Err(corrupt("no 'data' chunk"));
             }
@@ -117,8 +135,9 @@ impl WavSource {
                     if !(16..=1024).contains(&size32) {
                         return Err(corrupt("malformed 'fmt ' chunk"));
                     }
-                    let mut body = vec![0u8; size32 as usize];
-                    file.read_exact(&mut body)
+                    let mut body = vec![0u8; size32 as usize + (size32 & 1) as usize];
+                    input
+                        .read_exact(&mut body)
                         .map_err(|_| corrupt("'fmt ' chunk cut short"))?;
                     let mut tag = le_u16(&body[0..2]);
                     let channels = usize::from(le_u16(&body[2..4]));
@@ -139,18 +158,17 @@ impl WavSource {
                     }
                     fmt = Some((tag, channels, rate, block_align, bits));
                     pos += u64::from(size32) + u64::from(size32 & 1);
-                    file.seek(SeekFrom::Start(pos)).map_err(io)?;
                 }
                 b"ds64" if wide => {
                     if !(16..=1 << 20).contains(&size32) {
                         return Err(corrupt("malformed 'ds64' chunk"));
                     }
-                    let mut body = vec![0u8; size32 as usize];
-                    file.read_exact(&mut body)
+                    let mut body = vec![0u8; size32 as usize + (size32 & 1) as usize];
+                    input
+                        .read_exact(&mut body)
                         .map_err(|_| corrupt("'ds64' chunk cut short"))?;
                     ds64_data = Some(le_u64(&body[8..16]));
                     pos += u64::from(size32) + u64::from(size32 & 1);
-                    file.seek(SeekFrom::Start(pos)).map_err(io)?;
                 }
                 b"data" => {
                     let Some((tag, channels, rate, block_align, bits)) = fmt else {
@@ -182,67 +200,103 @@ impl WavSource {
                     };
                     // A plain RIFF writer that streamed to a pipe leaves u32::MAX: its length
                     // was unknown, so the file's end is the data's end. In RF64/BW64 the ds64
-                    // size is the real claim.
-                    let length_unknown = !wide && size32 == u32::MAX;
+                    // size is the real claim. Read from a pipe, any of the sizes such writers
+                    // leave means the same.
+                    let length_unknown = !wide
+                        && (size32 == u32::MAX || (file_size.is_none() && is_open_length(size32)));
                     let align = block_align as u64;
-                    let present = file_size.saturating_sub(pos);
                     let mut lost = 0;
                     let mut damage = Vec::new();
-                    let bytes = if declared > present {
-                        if !length_unknown {
-                            let problem = format!(
-                                "its header declares {} frames but the file holds only {}",
-                                declared / align,
-                                present / align
-                            );
-                            if !allow_truncated {
-                                return Err(Error::format(format!(
-                                    "Input '{shown}' is truncated: {problem} (it ends at {})",
-                                    at_frame(present / align, rate)
-                                ))
-                                .with_parameter_name(shown)
-                                .with_suggestion(
-                                    "re-export the file, or pass --allow-truncated to render \
-                                     the frames that are present",
-                                ));
-                            }
-                            lost = declared / align - present / align;
-                            damage.push(format!(
-                                "Input '{shown}' is truncated: {problem}; {lost} frames are \
-                                 missing after {}",
-                                at_frame(present / align, rate)
-                            ));
+                    let frames = match file_size {
+                        // A pipe: the header's length is checked as the data arrives.
+                        None => (!length_unknown).then_some(declared / align),
+                        Some(file_size) => {
+                            let present = file_size.saturating_sub(pos);
+                            let bytes = if declared > present {
+                                if !length_unknown {
+                                    let problem = format!(
+                                        "its header declares {} frames but the file holds only {}",
+                                        declared / align,
+                                        present / align
+                                    );
+                                    if !allow_truncated {
+                                        return Err(Error::format(format!(
+                                            "Input '{shown}' is truncated: {problem} (it ends at {})",
+                                            at_frame(present / align, rate)
+                                        ))
+                                        .with_parameter_name(shown)
+                                        .with_suggestion(
+                                            "re-export the file, or pass --allow-truncated to \
+                                             render the frames that are present",
+                                        ));
+                                    }
+                                    lost = declared / align - present / align;
+                                    damage.push(format!(
+                                        "Input '{shown}' is truncated: {problem}; {lost} frames \
+                                         are missing after {}",
+                                        at_frame(present / align, rate)
+                                    ));
+                                }
+                                present
+                            } else {
+                                declared
+                            };
+                            Some(bytes / align)
                         }
-                        present
-                    } else {
-                        declared
                     };
-                    let frames = bytes / align;
                     return Ok(Some(WavSource {
-                        file,
+                        input,
                         encoding,
                         channels,
                         sample_rate: rate,
                         block_align,
                         frames,
-                        remaining: frames,
+                        remaining: frames.unwrap_or(u64::MAX),
                         raw: Vec::new(),
                         shown: shown.to_string(),
                         lost,
                         damage,
+                        allow_truncated,
                     }));
                 }
                 _ => {
                     // Skip unknown chunks (LIST, fact, JUNK, bext…), padded to even sizes.
-                    let skip = u64::from(size32) + u64::from(size32 & 1);
-                    pos += skip;
-                    if pos > file_size {
+                    let length = u64::from(size32) + u64::from(size32 & 1);
+                    pos += length;
+                    if file_size.is_some_and(|size| pos > size)
+                        || !skip(&mut input, length).map_err(io)?
+                    {
                         return Err(corrupt("a chunk runs past the end of the file"));
                     }
-                    file.seek(SeekFrom::Start(pos)).map_err(io)?;
                 }
             }
         }
+    }
+
+    /// Raw interleaved little-endian samples from `input` (no header): the stream ends where
+    /// its bytes do.
+    pub(super) fn raw(
+        input: ByteStream,
+        encoding: WavEncoding,
+        sample_rate: u32,
+        channels: usize,
+        shown: &str,
+    ) -> Result<Self> {
+        check_layout(shown, sample_rate, channels)?;
+        Ok(WavSource {
+            input,
+            encoding,
+            channels,
+            sample_rate,
+            block_align: channels * encoding.bytes(),
+            frames: None,
+            remaining: u64::MAX,
+            raw: Vec::new(),
+            shown: shown.to_string(),
+            lost: 0,
+            damage: Vec::new(),
+            allow_truncated: false,
+        })
     }
 
     pub(super) fn read(&mut self, planar: &mut [Vec<f32>], max: usize) -> Result<(usize, u64)> {
@@ -254,23 +308,52 @@ impl WavSource {
         if self.raw.len() < bytes {
             self.raw.resize(bytes, 0);
         }
-        let got = read_up_to(&mut self.file, &mut self.raw[..bytes])
+        let got = read_up_to(&mut self.input, &mut self.raw[..bytes])
             .map_err(|e| Error::io(format!("Cannot read '{}': {e}", self.shown), &self.shown))?;
         let n = got / self.block_align;
-        if n == 0 {
-            // The file shrank while we read it.
-            self.remaining = 0;
-            return Err(
-                Error::format(format!("Input '{}' ended early while reading", self.shown))
-                    .with_parameter_name(&self.shown)
-                    .with_suggestion(
-                        "another program may be writing the file; try again when it is done",
-                    ),
-            );
+        if got < bytes {
+            self.end_early(got % self.block_align, n as u64)?;
         }
-        self.remaining -= n as u64;
+        if n == 0 {
+            return Ok((0, 0));
+        }
+        self.remaining = self.remaining.saturating_sub(n as u64);
         let nonfinite = deinterleave(self.encoding, &self.raw[..n * self.block_align], planar);
         Ok((n, nonfinite))
+    }
+
+    /// The stream ended before `remaining` frames: fine for an open length (but for a partial
+    /// last frame, which is dropped with a warning), an error or damage otherwise.
+    fn end_early(&mut self, partial: usize, read_now: u64) -> Result<()> {
+        let Some(frames) = self.frames else {
+            self.remaining = 0;
+            if partial > 0 {
+                self.damage.push(format!(
+                    "'{}' ended inside a frame: its last {partial} bytes were dropped",
+                    self.shown
+                ));
+            }
+            return Ok(());
+        };
+        let missing = self.remaining - read_now;
+        let at = frames - missing;
+        self.remaining = read_now;
+        let problem = format!(
+            "'{}' ended early: {missing} of its {frames} frames are missing after {}",
+            self.shown,
+            at_frame(at, self.sample_rate)
+        );
+        if self.allow_truncated {
+            self.lost += missing;
+            self.damage.push(problem);
+            return Ok(());
+        }
+        Err(Error::format(format!("Input {problem}"))
+            .with_parameter_name(&self.shown)
+            .with_suggestion(
+                "the file was cut short or another program is still writing it; re-export it, \
+                 or pass --allow-truncated to render the frames that are present",
+            ))
     }
 }
 

@@ -56,6 +56,8 @@ pub struct AudioWriter<'a, W: Write + Seek> {
     ints: Vec<i32>,
     quantizer: Quantizer,
     flac: Option<FlacState>,
+    /// Writing to a pipe: the header (WAV) says the length is open, and nothing seeks.
+    streaming: bool,
 }
 
 /// Largest WAV data chunk.
@@ -70,6 +72,37 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         sample_rate: u32,
         channels: usize,
         expected_frames: Option<u64>,
+    ) -> Result<Self> {
+        Self::start(out, options, sample_rate, channels, expected_frames, false)
+    }
+
+    /// Starts a stream that is never sought (a pipe; `out`'s `Seek` is not called): WAV gets a
+    /// header whose sizes say "until the stream ends" (`u32::MAX`, as ffmpeg writes), raw gets
+    /// none. FLAC needs to go back to its header and is refused.
+    pub fn new_stream(
+        out: &'a mut W,
+        options: WriteOptions,
+        sample_rate: u32,
+        channels: usize,
+    ) -> Result<Self> {
+        if options.format == OutputFormat::Flac {
+            return Err(Error::invalid_parameter(
+                "FLAC cannot be written to a pipe (its header is completed at the end)",
+                "format",
+                "flac",
+            )
+            .with_suggestion("write WAV or raw to the pipe, or a .flac file"));
+        }
+        Self::start(out, options, sample_rate, channels, None, true)
+    }
+
+    fn start(
+        out: &'a mut W,
+        options: WriteOptions,
+        sample_rate: u32,
+        channels: usize,
+        expected_frames: Option<u64>,
+        streaming: bool,
     ) -> Result<Self> {
         let bits = options.subtype.bits();
         let mut flac = None;
@@ -94,6 +127,7 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                 }
                 flac = Some(FlacState::new(sample_rate, channels, usize::from(bits))?);
             }
+            OutputFormat::Raw => {}
         }
         let mut writer = AudioWriter {
             out,
@@ -105,6 +139,7 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
             ints: Vec::new(),
             quantizer: Quantizer::new(bits.min(32), options.dither, options.dither_seed),
             flac,
+            streaming,
         };
         writer.write_header()?;
         Ok(writer)
@@ -116,16 +151,19 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
     }
 
     fn write_header(&mut self) -> Result<()> {
-        let header = match &self.flac {
-            Some(f) => f.header_bytes()?,
-            None => wav_header(
+        let header = match (&self.flac, self.options.format) {
+            (Some(f), _) => f.header_bytes()?,
+            (None, OutputFormat::Raw) => return Ok(()),
+            (None, _) => wav_header(
                 self.options.subtype,
                 self.channels,
                 self.sample_rate,
-                self.frames,
+                (!self.streaming).then_some(self.frames),
             ),
         };
-        self.out.seek(SeekFrom::Start(0)).map_err(Self::io)?;
+        if !self.streaming {
+            self.out.seek(SeekFrom::Start(0)).map_err(Self::io)?;
+        }
         self.out.write_all(&header).map_err(Self::io)
     }
 
@@ -155,7 +193,9 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
     fn write_wav(&mut self, planar: &[&[f32]], n: usize) -> Result<()> {
         let width = usize::from(self.options.subtype.bits() / 8);
         let total = (self.frames + n as u64) * (self.channels * width) as u64;
-        if total > WAV_MAX_DATA {
+        // A stream's header says "open length" already; raw has no header to overflow.
+        let bounded = self.options.format == OutputFormat::Wav && !self.streaming;
+        if bounded && total > WAV_MAX_DATA {
             return Err(wav_too_big(total));
         }
         self.bytes.clear();
@@ -225,15 +265,18 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                 flac.encode_block(self.out)?;
             }
             flac.finalize();
-        } else if self.frames * (self.channels as u64) * u64::from(self.options.subtype.bits() / 8)
-            % 2
-            == 1
+        } else if self.options.format == OutputFormat::Wav
+            && !self.streaming
+            && self.frames * (self.channels as u64) * u64::from(self.options.subtype.bits() / 8) % 2
+                == 1
         {
             // RIFF chunks are padded to an even size.
             self.out.write_all(&[0]).map_err(Self::io)?;
         }
-        self.write_header()?;
-        self.out.seek(SeekFrom::End(0)).map_err(Self::io)?;
+        if !self.streaming && self.options.format != OutputFormat::Raw {
+            self.write_header()?;
+            self.out.seek(SeekFrom::End(0)).map_err(Self::io)?;
+        }
         self.out.flush().map_err(Self::io)?;
         Ok(WriteStats {
             frames: self.frames,
@@ -251,18 +294,21 @@ pub(super) fn wav_too_big(bytes: u64) -> Error {
     .with_suggestion("write FLAC (.flac), use a smaller subtype such as pcm16, or split the input")
 }
 
-/// The WAV header for `frames` frames: a 16-byte `fmt ` for PCM, 18 bytes plus a `fact`
-/// chunk for float, `WAVE_FORMAT_EXTENSIBLE` beyond two channels.
+/// The WAV header for `frames` frames (`None`: a stream of open length, every size
+/// `u32::MAX`): a 16-byte `fmt ` for PCM, 18 bytes plus a `fact` chunk for float,
+/// `WAVE_FORMAT_EXTENSIBLE` beyond two channels.
 pub(super) fn wav_header(
     subtype: Subtype,
     channels: usize,
     sample_rate: u32,
-    frames: u64,
+    frames: Option<u64>,
 ) -> Vec<u8> {
     let bits = subtype.bits();
     let width = u32::from(bits / 8);
     let block_align = channels as u32 * width;
-    let data = (frames * u64::from(block_align)).min(u64::from(u32::MAX)) as u32;
+    let data = frames.map_or(u32::MAX, |frames| {
+        (frames * u64::from(block_align)).min(u64::from(u32::MAX)) as u32
+    });
     let float = subtype == Subtype::Float;
     let tag = if float {
         WAVE_FORMAT_IEEE_FLOAT
@@ -278,7 +324,11 @@ pub(super) fn wav_header(
     let fact_size: u32 = if float { 12 } else { 0 };
     let mut h = Vec::with_capacity(96);
     h.extend_from_slice(b"RIFF");
-    let riff = 4 + (8 + fmt_size) + fact_size + 8 + data + (data & 1);
+    let riff = if frames.is_some() {
+        4 + (8 + fmt_size) + fact_size + 8 + data + (data & 1)
+    } else {
+        u32::MAX
+    };
     h.extend_from_slice(&riff.to_le_bytes());
     h.extend_from_slice(b"WAVE");
     h.extend_from_slice(b"fmt ");
@@ -316,7 +366,8 @@ pub(super) fn wav_header(
     if float {
         h.extend_from_slice(b"fact");
         h.extend_from_slice(&4u32.to_le_bytes());
-        h.extend_from_slice(&(frames.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+        let fact = frames.map_or(u32::MAX, |f| f.min(u64::from(u32::MAX)) as u32);
+        h.extend_from_slice(&fact.to_le_bytes());
     }
     h.extend_from_slice(b"data");
     h.extend_from_slice(&data.to_le_bytes());
