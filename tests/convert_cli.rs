@@ -342,3 +342,44 @@ fn bad_conversion_values_are_usage_errors_that_name_the_fix() {
     }
     assert_eq!(std::fs::read(d.join("in.wav")).unwrap(), before);
 }
+
+#[test]
+fn without_libsoxr_a_conversion_names_the_package_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_float_wav(&d.join("in.wav"), 48_000, &[sine(440.0, 48_000, 4800, 0.5)]);
+    let out = assert_cmd::Command::new(common::rtfx_bin())
+        .current_dir(d)
+        .env("RTFX_SOXR_LIBRARY", "libsoxr-that-is-not-installed.so.0")
+        .args(["render", "in.wav", "out.wav", "--rate", "16000"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("needs libsoxr") && stderr.contains("apt-get install libsoxr0"),
+        "{stderr}"
+    );
+    assert!(!d.join("out.wav").exists());
+    assert_no_temp_files(d);
+    // Renders that convert nothing do not need it.
+    let out = assert_cmd::Command::new(common::rtfx_bin())
+        .current_dir(d)
+        .env("RTFX_SOXR_LIBRARY", "libsoxr-that-is-not-installed.so.0")
+        .args([
+            "render",
+            "in.wav",
+            "mono.wav",
+            "--channels",
+            "1",
+            "-e",
+            "gain:0.5",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

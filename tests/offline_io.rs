@@ -453,11 +453,20 @@ fn output_format_comes_from_the_extension() {
         OutputFormat::from_path(Path::new("x.FLAC")).unwrap(),
         OutputFormat::Flac
     );
-    for bad in ["x.mp3", "x.ogg", "x", "x.wav.tmp"] {
+    for (name, format) in [
+        ("x.aif", OutputFormat::Aiff),
+        ("x.AIFF", OutputFormat::Aiff),
+        ("x.mp3", OutputFormat::Mp3),
+        ("x.opus", OutputFormat::Opus),
+        ("x.raw", OutputFormat::Raw),
+    ] {
+        assert_eq!(OutputFormat::from_path(Path::new(name)).unwrap(), format);
+    }
+    for bad in ["x.m4a", "x.wma", "x", "x.wav.tmp"] {
         let err = OutputFormat::from_path(Path::new(bad))
             .unwrap_err()
             .to_string();
-        assert!(err.contains(".wav or .flac"), "{bad}: {err}");
+        assert!(err.contains(".wav, .flac, .aiff, .mp3"), "{bad}: {err}");
     }
 }
 

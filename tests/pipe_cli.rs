@@ -159,6 +159,14 @@ fn raw_samples_in_and_out() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let want: Vec<f32> = mono.iter().map(|x| 0.25 * x).collect();
     assert_eq!(r.stdout, f32le(&want));
+    // A .raw file holds the same bytes.
+    let r = rtfx_piped(
+        d,
+        &["render", "mono.wav", "out.raw", "-e", "gain:0.25"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(d.join("out.raw")).unwrap(), f32le(&want));
 
     // A WAV stream out: a header that says "until the stream ends" and nothing to patch.
     let r = rtfx_piped(d, &["render", "mono.wav", "-", "-e", "gain:0.25"], &[]);

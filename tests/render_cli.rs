@@ -417,15 +417,15 @@ fn an_unknown_output_extension_is_refused() {
     let (dir, _) = setup();
     let r = rtfx(
         dir.path(),
-        &["render", "in.wav", "song.mp3", "-e", "gain:1"],
+        &["render", "in.wav", "song.m4a", "-e", "gain:1"],
     );
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr.contains("unsupported extension '.mp3'"),
+        r.stderr.contains("unsupported extension '.m4a'"),
         "{}",
         r.stderr
     );
-    assert!(!dir.path().join("song.mp3").exists());
+    assert!(!dir.path().join("song.m4a").exists());
 }
 
 // 14. Batch with failures and collisions.

@@ -18,8 +18,11 @@ DEB_PACKAGES=(
   xvfb x11-apps x11-utils xdotool qtractor python3-venv jackd2
   # sox: the reference for tests/stats_cli.rs (sox stats) and tests/convert_cli.rs (rate -v).
   sox
-  # libsoxr0: `rtfx render --rate` loads it at run time (sample-rate conversion).
-  libsoxr0
+  # Loaded at run time by `rtfx render`: libsoxr0 for --rate, libmp3lame0 (LAME) for .mp3,
+  # libopusenc0 for .opus.
+  libsoxr0 libmp3lame0 libopusenc0
+  # ffmpeg: the independent decoder of tests/formats_cli.rs (MP3, Opus, AIFF outputs).
+  ffmpeg
 )
 
 missing=()

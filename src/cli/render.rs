@@ -11,7 +11,7 @@ use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rtfx::dsp::chain::Chain;
-use rtfx::offline::audio_io::{OutputFormat, RawInput, ReadOptions, Subtype};
+use rtfx::offline::audio_io::{LossyQuality, OutputFormat, RawInput, ReadOptions, Subtype};
 use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
 use rtfx::offline::render::{
     NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths, check_pipe_options,
@@ -100,8 +100,18 @@ pub struct RenderArgs {
     output_dir: Option<PathBuf>,
     /// Output extension in batch mode (default: the input's when writable, else wav); with
     /// `-` as the output, what goes to stdout: wav (default) or raw (samples of --subtype).
-    #[arg(long = "format", value_name = "wav|flac|raw")]
+    #[arg(long = "format", value_name = "wav|flac|aiff|mp3|opus|raw")]
     format: Option<String>,
+    /// Lossy quality: MP3's VBR scale, 0 (best) to 9 (smallest); default 2.
+    #[arg(long, value_name = "Q", conflicts_with = "bitrate")]
+    quality: Option<f32>,
+    /// Lossy bitrate in kbit/s: MP3 constant bitrate (8 to 320), Opus target (6 to 510;
+    /// default 64 per channel).
+    #[arg(long, value_name = "KBPS")]
+    bitrate: Option<u32>,
+    /// Do not copy title, artist, album and comment from the input.
+    #[arg(long)]
+    no_tags: bool,
     /// Raw samples on stdin (input `-`): f32le, s16le, s24le or s32le, little-endian and
     /// interleaved; needs --input-rate and --input-channels.
     #[arg(long, value_name = "f32le|s16le|s24le|s32le")]
@@ -256,11 +266,19 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             ))
             .into());
         }
+        let format = if is_pipe(&job.output) {
+            options.pipe_format.unwrap_or(format)
+        } else {
+            format
+        };
         if let Some(subtype) = options.subtype {
             format.check_subtype(subtype).map_err(|e| {
                 Usage(anyhow!(e).context(format!("output '{}'", job.output.display())))
             })?;
         }
+        format
+            .check_quality(options.quality)
+            .map_err(|e| Usage(anyhow!(e).context(format!("output '{}'", job.output.display()))))?;
     }
     install_ctrlc();
 
@@ -448,6 +466,12 @@ fn render_options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {
         compensate_latency: !args.keep_latency,
         sync: !args.no_sync,
         raw_input: raw_input(args)?,
+        quality: match (args.quality, args.bitrate) {
+            (Some(q), _) => LossyQuality::Quality(q),
+            (None, Some(b)) => LossyQuality::Bitrate(b),
+            (None, None) => LossyQuality::Default,
+        },
+        copy_tags: !args.no_tags,
         pipe_format: match (
             args.paths.get(1).map(String::as_str),
             args.format.as_deref(),
@@ -743,12 +767,18 @@ impl Reporter {
                 if !self.quiet {
                     let audio = r.frames as f64 / f64::from(r.sample_rate);
                     let speed = if secs > 0.0 { audio / secs } else { 0.0 };
+                    // A lossy format's samples are the encoder's business: no subtype.
+                    let subtype = if r.format.is_lossy() {
+                        String::new()
+                    } else {
+                        format!(" {}", r.subtype.name())
+                    };
                     let mut line = format!(
-                        "✓ {} → {} ({} {}, {:.2} s of audio in {:.2} s, {:.0}x real time",
+                        "✓ {} → {} ({}{}, {:.2} s of audio in {:.2} s, {:.0}x real time",
                         job.input.display(),
                         job.output.display(),
                         r.format,
-                        r.subtype.name(),
+                        subtype,
                         audio,
                         secs,
                         speed

@@ -24,6 +24,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
+use crate::offline::system_library::{Loaded, SystemLibrary, load_once, symbol};
 
 /// Output rates `--rate` accepts, in Hz: the rates rtfx reads.
 pub const RATE_RANGE: std::ops::RangeInclusive<u32> =
@@ -321,48 +322,34 @@ struct Soxr {
     _library: libloading::Library,
 }
 
-/// The library's file name on this platform.
-const SOXR_LIBRARY: &str = if cfg!(target_os = "macos") {
-    "libsoxr.0.dylib"
-} else if cfg!(windows) {
-    "soxr.dll"
-} else {
-    "libsoxr.so.0"
+/// libsoxr as rtfx finds it (`RTFX_SOXR_LIBRARY` names another build).
+const SOXR_LIBRARY: SystemLibrary = SystemLibrary {
+    purpose: "Sample-rate conversion",
+    name: "libsoxr",
+    files: ["libsoxr.so.0", "libsoxr.0.dylib", "soxr.dll"],
+    override_var: "RTFX_SOXR_LIBRARY",
+    install: "Debian/Ubuntu: apt-get install libsoxr0; Fedora: dnf install soxr; macOS: brew \
+              install libsoxr; or render without --rate",
 };
 
-/// Loads libsoxr once per process; the error names the package to install.
+/// Loads libsoxr once per process.
 fn soxr() -> Result<Arc<Soxr>> {
-    static LOADED: OnceLock<std::result::Result<Arc<Soxr>, String>> = OnceLock::new();
-    LOADED
-        .get_or_init(|| load_soxr().map(Arc::new).map_err(|e| e.to_string()))
-        .clone()
-        .map_err(|why| {
-            Error::backend_not_available("libsoxr")
-                .with_message(format!(
-                    "Sample-rate conversion needs libsoxr, which could not be loaded ({why})"
-                ))
-                .with_suggestion(
-                    "install it (Debian/Ubuntu: apt-get install libsoxr0; Fedora: dnf install \
-                     soxr; macOS: brew install libsoxr), or render without --rate",
-                )
-        })
-}
-
-fn load_soxr() -> std::result::Result<Soxr, libloading::Error> {
-    // SAFETY: loading a system library runs its initialisers; libsoxr's are plain C with no
-    // side effects beyond its own state. Each symbol is read with the signature soxr.h gives.
-    unsafe {
-        let library = libloading::Library::new(SOXR_LIBRARY)?;
-        Ok(Soxr {
-            create: *library.get(b"soxr_create\0")?,
-            process: *library.get(b"soxr_process\0")?,
-            delete: *library.get(b"soxr_delete\0")?,
-            io_spec: *library.get(b"soxr_io_spec\0")?,
-            quality_spec: *library.get(b"soxr_quality_spec\0")?,
-            runtime_spec: *library.get(b"soxr_runtime_spec\0")?,
-            _library: library,
-        })
-    }
+    static LOADED: OnceLock<Loaded<Soxr>> = OnceLock::new();
+    load_once(&LOADED, &SOXR_LIBRARY, |library| {
+        // SAFETY: each symbol is read with the signature soxr.h gives; the library is kept
+        // in the struct, so the pointers stay valid.
+        unsafe {
+            Ok(Soxr {
+                create: symbol(&library, b"soxr_create\0")?,
+                process: symbol(&library, b"soxr_process\0")?,
+                delete: symbol(&library, b"soxr_delete\0")?,
+                io_spec: symbol(&library, b"soxr_io_spec\0")?,
+                quality_spec: symbol(&library, b"soxr_quality_spec\0")?,
+                runtime_spec: symbol(&library, b"soxr_runtime_spec\0")?,
+                _library: library,
+            })
+        }
+    })
 }
 
 /// A streaming sample-rate converter over planar `f32` (see the module docs).

@@ -4,6 +4,7 @@
 //! - [`audio_io`]: decoding (lean WAV reader, symphonia for the rest) and encoding (WAV, FLAC),
 //!   dither and clip counting.
 //! - [`convert`]: sample-rate (libsoxr) and channel conversion.
+//! - [`system_library`]: libraries loaded at run time (libsoxr, LAME, libopusenc).
 //! - [`stream`]: [`StreamProcessor`](stream::StreamProcessor), torchfx's chunked file
 //!   processor with state carried across chunks.
 //! - [`render`]: one file end to end with tails, latency compensation, normalisation and the
@@ -15,3 +16,4 @@ pub mod convert;
 pub mod render;
 pub mod stats;
 pub mod stream;
+pub mod system_library;

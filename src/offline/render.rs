@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::dsp::fx::normalize::Levels;
 use crate::error::{Error, Result};
 use crate::offline::audio_io::{
-    AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, OutputFormat, RawInput, ReadOptions,
-    Subtype, WriteOptions, check_regular_file,
+    AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, LossyQuality, OutputFormat, RawInput,
+    ReadOptions, Subtype, Tags, WriteOptions, check_regular_file,
 };
 use crate::offline::convert::{Conversion, ConvertOptions};
 use crate::offline::stream::StreamProcessor;
@@ -125,6 +125,11 @@ pub struct RenderOptions {
     pub raw_input: Option<RawInput>,
     /// What is written to stdout (output `-`): WAV (the default) or raw samples.
     pub pipe_format: Option<OutputFormat>,
+    /// A lossy encoder's quality or bitrate (`--quality`, `--bitrate`).
+    pub quality: LossyQuality,
+    /// Copy title, artist, album and comment from the input into outputs that hold them
+    /// (`--no-tags` turns it off).
+    pub copy_tags: bool,
 }
 
 impl Default for RenderOptions {
@@ -144,6 +149,8 @@ impl Default for RenderOptions {
             convert: ConvertOptions::default(),
             raw_input: None,
             pipe_format: None,
+            quality: LossyQuality::Default,
+            copy_tags: true,
         }
     }
 }
@@ -523,13 +530,26 @@ pub fn render_file(
         subtype,
         dither: options.dither,
         dither_seed: options.dither_seed,
+        quality: options.quality,
+    };
+    let tags = if options.copy_tags {
+        info.tags.clone()
+    } else {
+        Tags::default()
     };
     // Writes the final pass into `out` (a file's temporary, or stdout as a stream).
     let mut final_pass = |out: &mut Box<dyn WriteSeek + '_>, streaming: bool| {
         let mut writer = if streaming {
             AudioWriter::new_stream(out, write_options, out_rate, out_channels)?
         } else {
-            AudioWriter::new(out, write_options, out_rate, out_channels, out_frames)?
+            AudioWriter::new_tagged(
+                out,
+                write_options,
+                out_rate,
+                out_channels,
+                out_frames,
+                &tags,
+            )?
         };
         let mut scaled: Vec<Vec<f32>> = Vec::new();
         run_pass(

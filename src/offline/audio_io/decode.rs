@@ -38,6 +38,8 @@ pub(super) struct SymphoniaSource {
     pub(super) held: Option<symphonia::core::packet::Packet>,
     /// What was let pass, for warnings.
     pub(super) damage: Vec<String>,
+    /// Title, artist, album and comment, where the file carries them.
+    pub(super) tags: super::Tags,
 }
 
 /// Whether an Ogg file's last page carries the end-of-stream flag, as every complete Ogg
@@ -136,7 +138,7 @@ impl SymphoniaSource {
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let format_reader = symphonia::default::get_probe()
+        let mut format_reader = symphonia::default::get_probe()
             .probe(
                 &hint,
                 mss,
@@ -193,6 +195,7 @@ impl SymphoniaSource {
             _ => codec_name,
         };
         let frames_exact = frames.is_some() && (format != "MP3" || mp3_length_is_stated(path));
+        let tags = read_tags(format_reader.as_mut());
         let ended_properly = format != "OGG" || ogg_has_end_page(path);
         // FLAC frame headers number their samples; other formats' timestamps carry encoder
         // delay and trimming, so only FLAC's are trusted to reveal skipped data.
@@ -219,6 +222,7 @@ impl SymphoniaSource {
             ended_properly,
             held: None,
             damage: Vec::new(),
+            tags,
         })
     }
 
@@ -418,4 +422,35 @@ impl SymphoniaSource {
         }
         Ok((n, nonfinite))
     }
+}
+
+/// The title, artist, album and comment of the newest metadata a format reader has (media
+/// level, else the first track's).
+fn read_tags(reader: &mut dyn symphonia::core::formats::FormatReader) -> super::Tags {
+    use symphonia::core::meta::StandardTag;
+    let mut tags = super::Tags::default();
+    let mut metadata = reader.metadata();
+    let Some(revision) = metadata.skip_to_latest() else {
+        return tags;
+    };
+    let all = revision.media.tags.iter().chain(
+        revision
+            .per_track
+            .iter()
+            .flat_map(|t| t.metadata.tags.iter()),
+    );
+    for tag in all {
+        let (slot, value) = match &tag.std {
+            Some(StandardTag::TrackTitle(v)) => (&mut tags.title, v),
+            Some(StandardTag::Artist(v)) => (&mut tags.artist, v),
+            Some(StandardTag::Album(v)) => (&mut tags.album, v),
+            // Vorbis comments often carry the comment as DESCRIPTION (ffmpeg writes it so).
+            Some(StandardTag::Comment(v) | StandardTag::Description(v)) => (&mut tags.comment, v),
+            _ => continue,
+        };
+        if slot.is_none() && !value.trim().is_empty() {
+            *slot = Some(value.to_string());
+        }
+    }
+    tags
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
+use super::lossy::LossyQuality;
 use crate::error::{Error, Result};
 
 /// Output container, chosen from the output file's extension.
@@ -14,6 +15,12 @@ pub enum OutputFormat {
     Flac,
     /// Raw interleaved little-endian samples, no header (`.raw`, or `--format raw` on stdout).
     Raw,
+    /// AIFF (16, 24 or 32-bit big-endian integers).
+    Aiff,
+    /// MP3 through LAME (lossy).
+    Mp3,
+    /// Ogg Opus through libopusenc (lossy; 48 kHz inside, the input's rate in the header).
+    Opus,
 }
 
 impl OutputFormat {
@@ -35,6 +42,9 @@ impl OutputFormat {
             "wav" | "wave" => Ok(OutputFormat::Wav),
             "flac" => Ok(OutputFormat::Flac),
             "raw" => Ok(OutputFormat::Raw),
+            "aif" | "aiff" => Ok(OutputFormat::Aiff),
+            "mp3" => Ok(OutputFormat::Mp3),
+            "opus" => Ok(OutputFormat::Opus),
             _ => Err(Error::invalid_parameter(
                 format!(
                     "Cannot write output '{}': unsupported extension '.{ext}'",
@@ -43,8 +53,8 @@ impl OutputFormat {
                 "output",
                 path.display(),
             )
-            .with_expected(".wav, .flac or .raw")
-            .with_suggestion("name the output .wav or .flac (rtfx never writes WAV data under another extension)")),
+            .with_expected(".wav, .flac, .aiff, .mp3, .opus or .raw")
+            .with_suggestion("name the output with one of these extensions (rtfx never writes data under another format's name)")),
         }
     }
 
@@ -54,6 +64,23 @@ impl OutputFormat {
     /// # Errors
     /// The subtype, what the format holds, and the fix.
     pub fn check_subtype(self, subtype: Subtype) -> Result<()> {
+        if self.is_lossy() {
+            return Err(Error::invalid_parameter(
+                format!("{self} is lossy: it has no sample subtype"),
+                "subtype",
+                subtype.name().to_ascii_lowercase(),
+            )
+            .with_suggestion("drop --subtype; --quality or --bitrate set a lossy encoder's size"));
+        }
+        if self == OutputFormat::Aiff && subtype == Subtype::Float {
+            return Err(Error::invalid_parameter(
+                "AIFF holds 16-, 24- or 32-bit integer samples only",
+                "subtype",
+                "float",
+            )
+            .with_expected("pcm16, pcm24 or pcm32")
+            .with_suggestion("use --subtype pcm24, or write a .wav for float output"));
+        }
         if self == OutputFormat::Flac && !matches!(subtype, Subtype::Pcm16 | Subtype::Pcm24) {
             return Err(Error::invalid_parameter(
                 "FLAC holds 16- or 24-bit integer samples only",
@@ -70,9 +97,74 @@ impl OutputFormat {
     /// FLAC (FLAC holds integers only).
     pub fn default_subtype(self) -> Subtype {
         match self {
-            OutputFormat::Wav | OutputFormat::Raw => Subtype::Float,
-            OutputFormat::Flac => Subtype::Pcm24,
+            // Lossy encoders take the float signal itself: never dithered to integers first.
+            OutputFormat::Wav | OutputFormat::Raw | OutputFormat::Mp3 | OutputFormat::Opus => {
+                Subtype::Float
+            }
+            OutputFormat::Flac | OutputFormat::Aiff => Subtype::Pcm24,
         }
+    }
+
+    /// Checks `--quality`/`--bitrate` against this format: MP3 takes a VBR quality 0 (best)
+    /// to 9 or a constant bitrate LAME offers; Opus a bitrate of 6 to 510 kbit/s; lossless
+    /// formats neither.
+    ///
+    /// ```
+    /// use rtfx::offline::audio_io::{LossyQuality, OutputFormat};
+    /// assert!(OutputFormat::Mp3.check_quality(LossyQuality::Bitrate(192)).is_ok());
+    /// assert!(OutputFormat::Mp3.check_quality(LossyQuality::Bitrate(100)).is_err());
+    /// assert!(OutputFormat::Flac.check_quality(LossyQuality::Quality(2.0)).is_err());
+    /// ```
+    pub fn check_quality(self, quality: LossyQuality) -> Result<()> {
+        use super::lossy::MP3_BITRATES;
+        let bad = |message: String, value: String, fix: &str| {
+            Err(Error::invalid_parameter(message, "quality", value)
+                .with_suggestion(fix.to_string()))
+        };
+        match (self, quality) {
+            (_, LossyQuality::Default) => Ok(()),
+            (OutputFormat::Mp3, LossyQuality::Quality(q)) if (0.0..=9.0).contains(&q) => Ok(()),
+            (OutputFormat::Mp3, LossyQuality::Quality(q)) => bad(
+                "MP3 quality is LAME's VBR scale, 0 (best) to 9 (smallest)".into(),
+                q.to_string(),
+                "e.g. --quality 2 (about 190 kbit/s in stereo)",
+            ),
+            (OutputFormat::Mp3, LossyQuality::Bitrate(b)) if MP3_BITRATES.contains(&b) => Ok(()),
+            (OutputFormat::Mp3, LossyQuality::Bitrate(b)) => bad(
+                format!("MP3 has no {b} kbit/s bitrate"),
+                b.to_string(),
+                "use one of 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256, 320",
+            ),
+            (OutputFormat::Opus, LossyQuality::Bitrate(b)) if (6..=510).contains(&b) => Ok(()),
+            (OutputFormat::Opus, LossyQuality::Bitrate(b)) => bad(
+                "Opus bitrates run from 6 to 510 kbit/s".into(),
+                b.to_string(),
+                "e.g. --bitrate 96 (speech 32-64, music 96-160)",
+            ),
+            (OutputFormat::Opus, LossyQuality::Quality(q)) => bad(
+                "Opus takes a bitrate, not a quality".into(),
+                q.to_string(),
+                "use --bitrate KBPS, e.g. --bitrate 128",
+            ),
+            (lossless, _) => bad(
+                format!("{lossless} is not lossy: --quality and --bitrate do not apply"),
+                format!("{quality:?}"),
+                "drop them, or write .mp3 or .opus",
+            ),
+        }
+    }
+
+    /// Whether the format is a lossy codec (MP3, Opus).
+    pub fn is_lossy(self) -> bool {
+        matches!(self, OutputFormat::Mp3 | OutputFormat::Opus)
+    }
+
+    /// Whether the format carries title/artist/album/comment tags rtfx writes.
+    pub fn holds_tags(self) -> bool {
+        matches!(
+            self,
+            OutputFormat::Mp3 | OutputFormat::Opus | OutputFormat::Aiff
+        )
     }
 }
 
@@ -82,6 +174,9 @@ impl fmt::Display for OutputFormat {
             OutputFormat::Wav => "WAV",
             OutputFormat::Flac => "FLAC",
             OutputFormat::Raw => "RAW",
+            OutputFormat::Aiff => "AIFF",
+            OutputFormat::Mp3 => "MP3",
+            OutputFormat::Opus => "OPUS",
         })
     }
 }

@@ -42,11 +42,13 @@ mod decode;
 mod dither;
 mod flac;
 mod format;
+mod lossy;
 mod wav_reader;
 mod writer;
 
 use decode::SymphoniaSource;
 pub use format::{OutputFormat, Subtype};
+pub use lossy::{LossyQuality, MP3_BITRATES, MP3_RATES};
 use wav_reader::WavSource;
 
 pub use writer::{AudioWriter, DEFAULT_DITHER_SEED, WriteOptions, WriteStats};
@@ -76,6 +78,32 @@ pub struct AudioInfo {
     pub frames_exact: bool,
     /// File size in bytes.
     pub file_size: u64,
+    /// Title, artist, album and comment, where the file carries them (FLAC, Ogg, MP3's ID3,
+    /// AIFF; not read from WAV).
+    pub tags: Tags,
+}
+
+/// The tags rtfx carries from an input to an output that holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags {
+    /// Title.
+    pub title: Option<String>,
+    /// Artist.
+    pub artist: Option<String>,
+    /// Album.
+    pub album: Option<String>,
+    /// Comment.
+    pub comment: Option<String>,
+}
+
+impl Tags {
+    /// Whether there is no tag at all.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.artist.is_none()
+            && self.album.is_none()
+            && self.comment.is_none()
+    }
 }
 
 impl AudioInfo {
@@ -238,7 +266,7 @@ impl AudioReader {
     }
 
     fn with_source(shown: String, source: Source, file_size: u64) -> Result<Self> {
-        let (format, subtype, sample_rate, channels, frames, frames_exact) = match &source {
+        let (format, subtype, sample_rate, channels, frames, frames_exact, tags) = match &source {
             Source::Wav(w) => (
                 "WAV".to_string(),
                 w.encoding.subtype().to_string(),
@@ -246,6 +274,7 @@ impl AudioReader {
                 w.channels,
                 w.frames,
                 w.frames.is_some(),
+                Tags::default(),
             ),
             Source::Symphonia(s) => (
                 s.format.clone(),
@@ -254,6 +283,7 @@ impl AudioReader {
                 s.channels,
                 s.frames,
                 s.frames_exact,
+                s.tags.clone(),
             ),
         };
         check_layout(&shown, sample_rate, channels)?;
@@ -267,6 +297,7 @@ impl AudioReader {
                 frames,
                 frames_exact,
                 file_size,
+                tags,
             },
             source,
             nonfinite: 0,

@@ -2,9 +2,11 @@
 
 use std::io::{Seek, SeekFrom, Write};
 
+use super::Tags;
 use super::dither::Quantizer;
 use super::flac::FlacState;
 use super::format::{OutputFormat, Subtype};
+use super::lossy::{LossyQuality, Mp3Encoder, OpusEncoder};
 use super::wav_reader::{WAVE_FORMAT_EXTENSIBLE, WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM};
 use crate::error::{Error, Result};
 
@@ -19,6 +21,8 @@ pub struct WriteOptions {
     pub dither: bool,
     /// Seed of the dither noise: the same seed gives the same bytes.
     pub dither_seed: u64,
+    /// A lossy encoder's quality or bitrate (ignored by the lossless formats).
+    pub quality: LossyQuality,
 }
 
 impl WriteOptions {
@@ -29,6 +33,7 @@ impl WriteOptions {
             subtype,
             dither: true,
             dither_seed: DEFAULT_DITHER_SEED,
+            quality: LossyQuality::Default,
         }
     }
 }
@@ -56,8 +61,17 @@ pub struct AudioWriter<'a, W: Write + Seek> {
     ints: Vec<i32>,
     quantizer: Quantizer,
     flac: Option<FlacState>,
+    lossy: Option<Lossy>,
+    /// AIFF's NAME/AUTH/ANNO chunks (empty for other formats).
+    aiff_tags: Vec<u8>,
     /// Writing to a pipe: the header (WAV) says the length is open, and nothing seeks.
     streaming: bool,
+}
+
+/// A lossy encoder behind the writer.
+enum Lossy {
+    Mp3(Mp3Encoder),
+    Opus(OpusEncoder),
 }
 
 /// Largest WAV data chunk.
@@ -73,7 +87,36 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         channels: usize,
         expected_frames: Option<u64>,
     ) -> Result<Self> {
-        Self::start(out, options, sample_rate, channels, expected_frames, false)
+        Self::start(
+            out,
+            options,
+            sample_rate,
+            channels,
+            expected_frames,
+            false,
+            &Tags::default(),
+        )
+    }
+
+    /// Like [`Self::new`], writing `tags` into formats that hold them (MP3's ID3v2, Opus
+    /// comments, AIFF's NAME/AUTH/ANNO chunks).
+    pub fn new_tagged(
+        out: &'a mut W,
+        options: WriteOptions,
+        sample_rate: u32,
+        channels: usize,
+        expected_frames: Option<u64>,
+        tags: &Tags,
+    ) -> Result<Self> {
+        Self::start(
+            out,
+            options,
+            sample_rate,
+            channels,
+            expected_frames,
+            false,
+            tags,
+        )
     }
 
     /// Starts a stream that is never sought (a pipe; `out`'s `Seek` is not called): WAV gets a
@@ -85,15 +128,26 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         sample_rate: u32,
         channels: usize,
     ) -> Result<Self> {
-        if options.format == OutputFormat::Flac {
+        if !matches!(options.format, OutputFormat::Wav | OutputFormat::Raw) {
             return Err(Error::invalid_parameter(
-                "FLAC cannot be written to a pipe (its header is completed at the end)",
+                format!(
+                    "{} cannot be written to a pipe (its header is completed at the end)",
+                    options.format
+                ),
                 "format",
-                "flac",
+                options.format,
             )
-            .with_suggestion("write WAV or raw to the pipe, or a .flac file"));
+            .with_suggestion("write WAV or raw to the pipe, or a file of this format"));
         }
-        Self::start(out, options, sample_rate, channels, None, true)
+        Self::start(
+            out,
+            options,
+            sample_rate,
+            channels,
+            None,
+            true,
+            &Tags::default(),
+        )
     }
 
     fn start(
@@ -103,9 +157,13 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         channels: usize,
         expected_frames: Option<u64>,
         streaming: bool,
+        tags: &Tags,
     ) -> Result<Self> {
         let bits = options.subtype.bits();
         let mut flac = None;
+        let mut lossy = None;
+        let mut aiff_tags = Vec::new();
+        options.format.check_quality(options.quality)?;
         match options.format {
             OutputFormat::Wav => {
                 if let Some(frames) = expected_frames {
@@ -128,6 +186,27 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                 flac = Some(FlacState::new(sample_rate, channels, usize::from(bits))?);
             }
             OutputFormat::Raw => {}
+            OutputFormat::Aiff => {
+                options.format.check_subtype(options.subtype)?;
+                aiff_tags = aiff_tag_chunks(tags);
+            }
+            OutputFormat::Mp3 => {
+                lossy = Some(Lossy::Mp3(Mp3Encoder::new(
+                    sample_rate,
+                    channels,
+                    options.quality,
+                    tags,
+                    &mut *out,
+                )?));
+            }
+            OutputFormat::Opus => {
+                lossy = Some(Lossy::Opus(OpusEncoder::new(
+                    sample_rate,
+                    channels,
+                    options.quality,
+                    tags,
+                )?));
+            }
         }
         let mut writer = AudioWriter {
             out,
@@ -139,6 +218,8 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
             ints: Vec::new(),
             quantizer: Quantizer::new(bits.min(32), options.dither, options.dither_seed),
             flac,
+            lossy,
+            aiff_tags,
             streaming,
         };
         writer.write_header()?;
@@ -153,7 +234,14 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
     fn write_header(&mut self) -> Result<()> {
         let header = match (&self.flac, self.options.format) {
             (Some(f), _) => f.header_bytes()?,
-            (None, OutputFormat::Raw) => return Ok(()),
+            (None, OutputFormat::Raw | OutputFormat::Mp3 | OutputFormat::Opus) => return Ok(()),
+            (None, OutputFormat::Aiff) => aiff_header(
+                self.options.subtype,
+                self.channels,
+                self.sample_rate,
+                self.frames,
+                &self.aiff_tags,
+            ),
             (None, _) => wav_header(
                 self.options.subtype,
                 self.channels,
@@ -181,10 +269,11 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         if n == 0 {
             return Ok(());
         }
-        if self.flac.is_some() {
-            self.write_flac(planar, n)?;
-        } else {
-            self.write_wav(planar, n)?;
+        match &mut self.lossy {
+            Some(Lossy::Mp3(e)) => e.write(planar, &mut *self.out)?,
+            Some(Lossy::Opus(e)) => e.write(planar, &mut *self.out)?,
+            None if self.flac.is_some() => self.write_flac(planar, n)?,
+            None => self.write_wav(planar, n)?,
         }
         self.frames += n as u64;
         Ok(())
@@ -233,6 +322,12 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                 }
             }
         }
+        if self.options.format == OutputFormat::Aiff {
+            // AIFF is big-endian.
+            for sample in self.bytes.chunks_exact_mut(width) {
+                sample.reverse();
+            }
+        }
         self.out.write_all(&self.bytes).map_err(Self::io)
     }
 
@@ -260,12 +355,17 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
 
     /// Flushes everything, writes the final header and returns what was written.
     pub fn finish(mut self) -> Result<WriteStats> {
+        match &mut self.lossy {
+            Some(Lossy::Mp3(e)) => e.finish(&mut *self.out)?,
+            Some(Lossy::Opus(e)) => e.finish(&mut *self.out)?,
+            None => {}
+        }
         if let Some(flac) = self.flac.as_mut() {
             if flac.filled() > 0 {
                 flac.encode_block(self.out)?;
             }
             flac.finalize();
-        } else if self.options.format == OutputFormat::Wav
+        } else if matches!(self.options.format, OutputFormat::Wav | OutputFormat::Aiff)
             && !self.streaming
             && self.frames * (self.channels as u64) * u64::from(self.options.subtype.bits() / 8) % 2
                 == 1
@@ -273,7 +373,10 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
             // RIFF chunks are padded to an even size.
             self.out.write_all(&[0]).map_err(Self::io)?;
         }
-        if !self.streaming && self.options.format != OutputFormat::Raw {
+        if !self.streaming
+            && !matches!(self.options.format, OutputFormat::Raw)
+            && self.lossy.is_none()
+        {
             self.write_header()?;
             self.out.seek(SeekFrom::End(0)).map_err(Self::io)?;
         }
@@ -372,4 +475,72 @@ pub(super) fn wav_header(
     h.extend_from_slice(b"data");
     h.extend_from_slice(&data.to_le_bytes());
     h
+}
+
+/// AIFF's text chunks for `tags`: NAME (title), AUTH (artist), ANNO (album and comment, one
+/// chunk each, "Album: …" and the comment as it is).
+fn aiff_tag_chunks(tags: &Tags) -> Vec<u8> {
+    let mut chunks = Vec::new();
+    let album = tags.album.as_ref().map(|a| format!("Album: {a}"));
+    for (id, text) in [
+        (b"NAME", tags.title.as_ref()),
+        (b"AUTH", tags.artist.as_ref()),
+        (b"ANNO", album.as_ref()),
+        (b"ANNO", tags.comment.as_ref()),
+    ] {
+        if let Some(text) = text {
+            let bytes = text.as_bytes();
+            chunks.extend_from_slice(id);
+            chunks.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            chunks.extend_from_slice(bytes);
+            if bytes.len() % 2 == 1 {
+                chunks.push(0);
+            }
+        }
+    }
+    chunks
+}
+
+/// An AIFF header for `frames` frames of big-endian integers: FORM, COMM, the text chunks,
+/// and the SSND chunk's header (offset and block size 0).
+fn aiff_header(
+    subtype: Subtype,
+    channels: usize,
+    sample_rate: u32,
+    frames: u64,
+    text_chunks: &[u8],
+) -> Vec<u8> {
+    let width = u64::from(subtype.bits() / 8);
+    let data = (frames * channels as u64 * width).min(u64::from(u32::MAX) - 64) as u32;
+    let ssnd = 8 + data;
+    let form = 4 + (8 + 18) + text_chunks.len() as u32 + 8 + ssnd + (ssnd & 1);
+    let mut h = Vec::with_capacity(64 + text_chunks.len());
+    h.extend_from_slice(b"FORM");
+    h.extend_from_slice(&form.to_be_bytes());
+    h.extend_from_slice(b"AIFF");
+    h.extend_from_slice(b"COMM");
+    h.extend_from_slice(&18u32.to_be_bytes());
+    h.extend_from_slice(&(channels as u16).to_be_bytes());
+    h.extend_from_slice(&(frames.min(u64::from(u32::MAX)) as u32).to_be_bytes());
+    h.extend_from_slice(&subtype.bits().to_be_bytes());
+    h.extend_from_slice(&extended_80(f64::from(sample_rate)));
+    h.extend_from_slice(text_chunks);
+    h.extend_from_slice(b"SSND");
+    h.extend_from_slice(&ssnd.to_be_bytes());
+    h.extend_from_slice(&0u32.to_be_bytes());
+    h.extend_from_slice(&0u32.to_be_bytes());
+    h
+}
+
+/// A positive number as an 80-bit IEEE 754 extended float, big-endian (AIFF's sample rate).
+fn extended_80(value: f64) -> [u8; 10] {
+    let mut out = [0u8; 10];
+    if value <= 0.0 {
+        return out;
+    }
+    let exponent = value.log2().floor() as i32;
+    let mantissa = (value / 2f64.powi(exponent) * 2f64.powi(63)) as u64;
+    out[..2].copy_from_slice(&((exponent + 16_383) as u16).to_be_bytes());
+    out[2..].copy_from_slice(&mantissa.to_be_bytes());
+    out
 }
