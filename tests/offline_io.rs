@@ -458,6 +458,7 @@ fn output_format_comes_from_the_extension() {
         ("x.AIFF", OutputFormat::Aiff),
         ("x.mp3", OutputFormat::Mp3),
         ("x.opus", OutputFormat::Opus),
+        ("x.ogg", OutputFormat::Vorbis),
         ("x.raw", OutputFormat::Raw),
     ] {
         assert_eq!(OutputFormat::from_path(Path::new(name)).unwrap(), format);

@@ -21,6 +21,8 @@ pub enum OutputFormat {
     Mp3,
     /// Ogg Opus through libopusenc (lossy; 48 kHz inside, the input's rate in the header).
     Opus,
+    /// Ogg Vorbis (lossy).
+    Vorbis,
 }
 
 impl OutputFormat {
@@ -45,6 +47,7 @@ impl OutputFormat {
             "aif" | "aiff" => Ok(OutputFormat::Aiff),
             "mp3" => Ok(OutputFormat::Mp3),
             "opus" => Ok(OutputFormat::Opus),
+            "ogg" | "oga" => Ok(OutputFormat::Vorbis),
             _ => Err(Error::invalid_parameter(
                 format!(
                     "Cannot write output '{}': unsupported extension '.{ext}'",
@@ -53,7 +56,7 @@ impl OutputFormat {
                 "output",
                 path.display(),
             )
-            .with_expected(".wav, .flac, .aiff, .mp3, .opus or .raw")
+            .with_expected(".wav, .flac, .aiff, .mp3, .ogg, .opus or .raw")
             .with_suggestion("name the output with one of these extensions (rtfx never writes data under another format's name)")),
         }
     }
@@ -98,9 +101,11 @@ impl OutputFormat {
     pub fn default_subtype(self) -> Subtype {
         match self {
             // Lossy encoders take the float signal itself: never dithered to integers first.
-            OutputFormat::Wav | OutputFormat::Raw | OutputFormat::Mp3 | OutputFormat::Opus => {
-                Subtype::Float
-            }
+            OutputFormat::Wav
+            | OutputFormat::Raw
+            | OutputFormat::Mp3
+            | OutputFormat::Opus
+            | OutputFormat::Vorbis => Subtype::Float,
             OutputFormat::Flac | OutputFormat::Aiff => Subtype::Pcm24,
         }
     }
@@ -141,6 +146,20 @@ impl OutputFormat {
                 b.to_string(),
                 "e.g. --bitrate 96 (speech 32-64, music 96-160)",
             ),
+            (OutputFormat::Vorbis, LossyQuality::Quality(q)) if (-1.0..=10.0).contains(&q) => {
+                Ok(())
+            }
+            (OutputFormat::Vorbis, LossyQuality::Quality(q)) => bad(
+                "Vorbis quality runs from -1 (smallest) to 10 (best), as oggenc's".into(),
+                q.to_string(),
+                "e.g. --quality 5 (about 160 kbit/s in stereo)",
+            ),
+            (OutputFormat::Vorbis, LossyQuality::Bitrate(b)) if (32..=500).contains(&b) => Ok(()),
+            (OutputFormat::Vorbis, LossyQuality::Bitrate(b)) => bad(
+                "Vorbis average bitrates run from 32 to 500 kbit/s".into(),
+                b.to_string(),
+                "e.g. --bitrate 160, or --quality 5",
+            ),
             (OutputFormat::Opus, LossyQuality::Quality(q)) => bad(
                 "Opus takes a bitrate, not a quality".into(),
                 q.to_string(),
@@ -154,9 +173,12 @@ impl OutputFormat {
         }
     }
 
-    /// Whether the format is a lossy codec (MP3, Opus).
+    /// Whether the format is a lossy codec (MP3, Opus, Vorbis).
     pub fn is_lossy(self) -> bool {
-        matches!(self, OutputFormat::Mp3 | OutputFormat::Opus)
+        matches!(
+            self,
+            OutputFormat::Mp3 | OutputFormat::Opus | OutputFormat::Vorbis
+        )
     }
 
     /// Whether the format carries title/artist/album/comment tags rtfx writes.
@@ -177,6 +199,7 @@ impl fmt::Display for OutputFormat {
             OutputFormat::Aiff => "AIFF",
             OutputFormat::Mp3 => "MP3",
             OutputFormat::Opus => "OPUS",
+            OutputFormat::Vorbis => "OGG",
         })
     }
 }

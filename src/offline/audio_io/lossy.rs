@@ -1,6 +1,7 @@
 //! Lossy encoders, fed `f32` directly (never dithered to an integer depth first): MP3 through
 //! LAME and Opus through libopusenc, both loaded at run time (see
-//! [`crate::offline::system_library`]).
+//! [`crate::offline::system_library`]), and Ogg Vorbis through `vorbis_rs` (libvorbis built
+//! from source into rtfx, BSD-licensed).
 
 use std::ffi::{CString, c_char, c_float, c_int, c_uchar, c_void};
 use std::io::{Seek, SeekFrom, Write};
@@ -568,5 +569,127 @@ impl Drop for OpusEncoder {
         // SAFETY: the handle came from ope_encoder_create_callbacks and is destroyed once,
         // before the page buffer it writes to.
         unsafe { (self.lib.api.destroy)(self.handle) }
+    }
+}
+
+// --- Ogg Vorbis: vorbis_rs ------------------------------------------------------------------
+
+/// Where the Vorbis encoder's pages land until the writer passes them on.
+#[derive(Clone, Default)]
+struct SharedPages(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for SharedPages {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("page buffer poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Ogg stream serial: fixed, so that the same render gives the same bytes.
+const VORBIS_STREAM_SERIAL: i32 = 0x7274_6678; // "rtfx"
+
+/// An Ogg Vorbis encoder (quality `--quality -1..10` on oggenc's scale, default 5, about 160
+/// kbit/s in stereo; or `--bitrate` as an average).
+pub(super) struct VorbisEncoder {
+    encoder: Option<vorbis_rs::VorbisEncoder<SharedPages>>,
+    pages: SharedPages,
+}
+
+fn vorbis_error(e: vorbis_rs::VorbisError) -> Error {
+    Error::stream(format!("The Vorbis encoder failed: {e}"))
+}
+
+impl VorbisEncoder {
+    pub(super) fn new(
+        sample_rate: u32,
+        channels: usize,
+        quality: LossyQuality,
+        tags: &Tags,
+    ) -> Result<Self> {
+        use std::num::{NonZeroU8, NonZeroU32};
+        use vorbis_rs::VorbisBitrateManagementStrategy as Strategy;
+        let rate = NonZeroU32::new(sample_rate)
+            .ok_or_else(|| Error::invalid_sample_rate(sample_rate, "a positive rate"))?;
+        let count = u8::try_from(channels)
+            .ok()
+            .and_then(NonZeroU8::new)
+            .ok_or_else(|| {
+                Error::invalid_range("Vorbis holds 1 to 255 channels", "channels", channels)
+            })?;
+        let strategy = match quality {
+            LossyQuality::Quality(q) => Strategy::QualityVbr {
+                target_quality: q / 10.0,
+            },
+            LossyQuality::Bitrate(kbps) => Strategy::Abr {
+                average_bitrate: NonZeroU32::new(kbps * 1000).unwrap_or(NonZeroU32::MIN),
+            },
+            LossyQuality::Default => Strategy::QualityVbr {
+                target_quality: 0.5,
+            },
+        };
+        let pages = SharedPages::default();
+        let mut builder = vorbis_rs::VorbisEncoderBuilder::new_with_serial(
+            rate,
+            count,
+            pages.clone(),
+            VORBIS_STREAM_SERIAL,
+        );
+        builder.bitrate_management_strategy(strategy);
+        for (key, value) in [
+            ("TITLE", &tags.title),
+            ("ARTIST", &tags.artist),
+            ("ALBUM", &tags.album),
+            ("COMMENT", &tags.comment),
+        ] {
+            if let Some(value) = value {
+                builder
+                    .comment_tag(key, value.replace('\0', ""))
+                    .map_err(vorbis_error)?;
+            }
+        }
+        let encoder = builder.build().map_err(|e| {
+            Error::invalid_parameter(
+                format!("The Vorbis encoder refused {sample_rate} Hz, {channels} channels, {quality:?}: {e}"),
+                "quality",
+                format!("{quality:?}"),
+            )
+            .with_suggestion("use --quality -1..10 or --bitrate 45..500 at a common rate (e.g. --rate 44100)")
+        })?;
+        Ok(VorbisEncoder {
+            encoder: Some(encoder),
+            pages,
+        })
+    }
+
+    fn pass_pages(&mut self, out: &mut dyn Write) -> Result<()> {
+        let mut pages = self
+            .pages
+            .0
+            .lock()
+            .map_err(|_| Error::stream("The Vorbis page buffer was poisoned"))?;
+        out.write_all(&pages).map_err(io_error)?;
+        pages.clear();
+        Ok(())
+    }
+
+    pub(super) fn write(&mut self, planar: &[&[f32]], out: &mut dyn Write) -> Result<()> {
+        if let Some(encoder) = self.encoder.as_mut() {
+            encoder.encode_audio_block(planar).map_err(vorbis_error)?;
+        }
+        self.pass_pages(out)
+    }
+
+    pub(super) fn finish(&mut self, out: &mut dyn Write) -> Result<()> {
+        if let Some(encoder) = self.encoder.take() {
+            encoder.finish().map_err(vorbis_error)?;
+        }
+        self.pass_pages(out)
     }
 }

@@ -6,7 +6,7 @@ use super::Tags;
 use super::dither::Quantizer;
 use super::flac::FlacState;
 use super::format::{OutputFormat, Subtype};
-use super::lossy::{LossyQuality, Mp3Encoder, OpusEncoder};
+use super::lossy::{LossyQuality, Mp3Encoder, OpusEncoder, VorbisEncoder};
 use super::wav_reader::{WAVE_FORMAT_EXTENSIBLE, WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM};
 use crate::error::{Error, Result};
 
@@ -72,6 +72,7 @@ pub struct AudioWriter<'a, W: Write + Seek> {
 enum Lossy {
     Mp3(Mp3Encoder),
     Opus(OpusEncoder),
+    Vorbis(VorbisEncoder),
 }
 
 /// Largest WAV data chunk.
@@ -199,6 +200,14 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                     &mut *out,
                 )?));
             }
+            OutputFormat::Vorbis => {
+                lossy = Some(Lossy::Vorbis(VorbisEncoder::new(
+                    sample_rate,
+                    channels,
+                    options.quality,
+                    tags,
+                )?));
+            }
             OutputFormat::Opus => {
                 lossy = Some(Lossy::Opus(OpusEncoder::new(
                     sample_rate,
@@ -234,7 +243,10 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
     fn write_header(&mut self) -> Result<()> {
         let header = match (&self.flac, self.options.format) {
             (Some(f), _) => f.header_bytes()?,
-            (None, OutputFormat::Raw | OutputFormat::Mp3 | OutputFormat::Opus) => return Ok(()),
+            (
+                None,
+                OutputFormat::Raw | OutputFormat::Mp3 | OutputFormat::Opus | OutputFormat::Vorbis,
+            ) => return Ok(()),
             (None, OutputFormat::Aiff) => aiff_header(
                 self.options.subtype,
                 self.channels,
@@ -272,6 +284,7 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         match &mut self.lossy {
             Some(Lossy::Mp3(e)) => e.write(planar, &mut *self.out)?,
             Some(Lossy::Opus(e)) => e.write(planar, &mut *self.out)?,
+            Some(Lossy::Vorbis(e)) => e.write(planar, &mut *self.out)?,
             None if self.flac.is_some() => self.write_flac(planar, n)?,
             None => self.write_wav(planar, n)?,
         }
@@ -358,6 +371,7 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         match &mut self.lossy {
             Some(Lossy::Mp3(e)) => e.finish(&mut *self.out)?,
             Some(Lossy::Opus(e)) => e.finish(&mut *self.out)?,
+            Some(Lossy::Vorbis(e)) => e.finish(&mut *self.out)?,
             None => {}
         }
         if let Some(flac) = self.flac.as_mut() {
