@@ -72,7 +72,7 @@ pub struct AudioWriter<'a, W: Write + Seek> {
 enum Lossy {
     Mp3(Mp3Encoder),
     Opus(OpusEncoder),
-    Vorbis(VorbisEncoder),
+    Vorbis(Box<VorbisEncoder>),
 }
 
 /// Largest WAV data chunk.
@@ -201,12 +201,12 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                 )?));
             }
             OutputFormat::Vorbis => {
-                lossy = Some(Lossy::Vorbis(VorbisEncoder::new(
+                lossy = Some(Lossy::Vorbis(Box::new(VorbisEncoder::new(
                     sample_rate,
                     channels,
                     options.quality,
                     tags,
-                )?));
+                )?)));
             }
             OutputFormat::Opus => {
                 lossy = Some(Lossy::Opus(OpusEncoder::new(
