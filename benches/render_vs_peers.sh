@@ -7,7 +7,8 @@
 # Prints the median wall time, x real time, peak RSS and the peer/rtfx ratios for
 #   1. high-pass 80 Hz order 2, low-pass 8 kHz order 4, gain 1.5
 #   2. the same plus reverb (sox's `reverb 50`; ffmpeg has no comparable reverb)
-#   3. sample-rate conversion alone, 44.1 -> 48 kHz and 48 -> 16 kHz, against sox's `rate -v`
+#   3. the filters into 24-bit FLAC (rtfx, sox; sizes printed after the table)
+#   4. sample-rate conversion alone, 44.1 -> 48 kHz and 48 -> 16 kHz, against sox's `rate -v`
 #      and `rate -h` (then benches/resample_quality.py measures the three's quality)
 # Every tool writes 32-bit float WAV. By default rtfx fsyncs its output before renaming it
 # into place (sox and ffmpeg do not), so that row includes getting the file onto the disk;
@@ -55,6 +56,8 @@ rtfx, src, work, runs, minutes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.
 src44 = sys.argv[6]
 audio_s = minutes * 60.0
 out = os.path.join(work, "out.wav")
+flac_out = os.path.join(work, "out.flac")
+flac_sizes = {}
 
 filters_rtfx = ["-e", "hibutterworth:80,order=2", "-e", "lobutterworth:8000,order=4", "-e", "gain:1.5"]
 filters_sox = ["highpass", "80", "0.7071q", "lowpass", "8000", "0.5412q", "lowpass", "8000", "1.3066q", "vol", "1.5"]
@@ -72,6 +75,10 @@ cases = {
         "rtfx-fs": [rtfx, "render", src, out, "--force", "-q"] + filters_rtfx + ["-e", "reverb:room_size=0.5"],
         "sox": ["sox", "-V1", src, out] + filters_sox + ["reverb", "50"],
     },
+    "filters -> FLAC 24": {
+        "rtfx": [rtfx, "render", src, flac_out, "--force", "-q", "--no-sync", "--subtype", "pcm24"] + filters_rtfx,
+        "sox": ["sox", "-V1", src, "-b", "24", flac_out] + filters_sox,
+    },
     "44.1k->48k": {
         "rtfx": [rtfx, "render", src44, out, "--force", "-q", "--no-sync", "--rate", "48000"],
         "sox -v": ["sox", "-V1", src44, out, "rate", "-v", "48000"],
@@ -88,8 +95,9 @@ cases = {
 def run(cmd):
     """Wall seconds and peak RSS (MiB) of one run (RSS from GNU time: a fork of this Python
     process would report Python's own size)."""
-    if os.path.exists(out):
-        os.remove(out)
+    for stale in (out, flac_out):
+        if os.path.exists(stale):
+            os.remove(stale)
     t0 = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-f", "RSS_KB %M"] + cmd, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
@@ -113,11 +121,17 @@ for case, tools in cases.items():
             walls.append(w)
             rss.append(r)
         medians[tool] = statistics.median(walls)
+        if os.path.exists(flac_out):
+            flac_sizes[tool] = os.path.getsize(flac_out)
         ratio = medians[tool] / medians["rtfx"] if "rtfx" in medians else float("nan")
         ratio_s = f"{ratio:.2f}x" if "rtfx" in medians else "-"
         print(f"{case:<22}{tool:<8}{medians[tool]:>10.3f}{audio_s / medians[tool]:>13.0f}{max(rss):>14.1f}{ratio_s:>13}")
-if os.path.exists(out):
-    os.remove(out)
+if flac_sizes:
+    print("FLAC sizes: " + ", ".join(f"{t} {b / 1e6:.2f} MB" for t, b in flac_sizes.items())
+          + (f" (rtfx / sox = {flac_sizes['rtfx'] / flac_sizes['sox']:.4f})" if {"rtfx", "sox"} <= flac_sizes.keys() else ""))
+for stale in (out, flac_out):
+    if os.path.exists(stale):
+        os.remove(stale)
 PY
 
 python3 -c "import numpy, scipy" 2>/dev/null || python3 -m pip install -q numpy scipy

@@ -405,3 +405,91 @@ fn lossy_options_and_layouts_a_format_cannot_take_are_refused_with_the_fix() {
     assert!(!d.join("x.mp3").exists());
     assert_no_temp_files(d);
 }
+
+#[test]
+fn flac_is_as_small_as_sox_makes_it_and_decodes_to_the_same_samples_without_libflac() {
+    if Command::new("sox").arg("--version").output().is_err() {
+        eprintln!("skipped: sox is not installed (tools/setup.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 10 s of stereo pink noise, 24-bit, through the guitar chain's filters.
+    let status = Command::new("sox")
+        .current_dir(d)
+        .args([
+            "-n",
+            "-r",
+            "48000",
+            "-c",
+            "2",
+            "-b",
+            "24",
+            "in.wav",
+            "synth",
+            "10",
+            "pinknoise",
+            "gain",
+            "-6",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let chain = [
+        "-e",
+        "hibutterworth:80,order=2",
+        "-e",
+        "lobutterworth:8000,order=4",
+        "-e",
+        "gain:1.5",
+    ];
+    let r = rtfx(
+        d,
+        &[&["render", "in.wav", "ours.flac"][..], &chain].concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("built-in encoder"), "{}", r.stderr);
+    let status = Command::new("sox")
+        .current_dir(d)
+        .args([
+            "in.wav", "sox.flac", "highpass", "80", "0.7071q", "lowpass", "8000", "0.5412q",
+            "lowpass", "8000", "1.3066q", "vol", "1.5",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let size = |name: &str| std::fs::metadata(d.join(name)).unwrap().len() as f64;
+    let ratio = size("ours.flac") / size("sox.flac");
+    assert!(
+        ratio < 1.01,
+        "rtfx's FLAC is {:.2} % larger than sox's",
+        (ratio - 1.0) * 100.0
+    );
+
+    // Without libFLAC: the built-in encoder, a warning that says so, and the same samples.
+    let out = assert_cmd::Command::new(common::rtfx_bin())
+        .current_dir(d)
+        .env("RTFX_FLAC_LIBRARY", "libFLAC-missing.so")
+        .args([&["render", "in.wav", "builtin.flac"][..], &chain].concat())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("built-in encoder") && stderr.contains("libflac12"),
+        "{stderr}"
+    );
+    // Each decodes (rtfx checks the MD5 in STREAMINFO) to the same samples.
+    for name in ["ours.flac", "builtin.flac"] {
+        let r = rtfx(
+            d,
+            &["render", name, &format!("{name}.wav"), "--subtype", "pcm24"],
+        );
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+    }
+    assert_eq!(
+        std::fs::read(d.join("ours.flac.wav")).unwrap(),
+        std::fs::read(d.join("builtin.flac.wav")).unwrap()
+    );
+    assert!(size("builtin.flac") > size("ours.flac"));
+}

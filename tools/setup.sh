@@ -18,9 +18,9 @@ DEB_PACKAGES=(
   xvfb x11-apps x11-utils xdotool qtractor python3-venv jackd2
   # sox: the reference for tests/stats_cli.rs (sox stats) and tests/convert_cli.rs (rate -v).
   sox
-  # Loaded at run time by `rtfx render`: libsoxr0 for --rate, libmp3lame0 (LAME) for .mp3,
-  # libopusenc0 for .opus.
-  libsoxr0 libmp3lame0 libopusenc0
+  # Loaded at run time by `rtfx render`: libsoxr0 for --rate, libflac12 (libFLAC) for .flac,
+  # libmp3lame0 (LAME) for .mp3, libopusenc0 for .opus.
+  libsoxr0 libflac12 libmp3lame0 libopusenc0
   # ffmpeg: the independent decoder of tests/formats_cli.rs (MP3, Opus, AIFF outputs).
   ffmpeg
 )

@@ -326,7 +326,7 @@ struct Soxr {
 const SOXR_LIBRARY: SystemLibrary = SystemLibrary {
     purpose: "Sample-rate conversion",
     name: "libsoxr",
-    files: ["libsoxr.so.0", "libsoxr.0.dylib", "soxr.dll"],
+    files: [&["libsoxr.so.0"], &["libsoxr.0.dylib"], &["soxr.dll"]],
     override_var: "RTFX_SOXR_LIBRARY",
     install: "Debian/Ubuntu: apt-get install libsoxr0; Fedora: dnf install soxr; macOS: brew \
               install libsoxr; or render without --rate",

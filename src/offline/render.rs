@@ -578,9 +578,10 @@ pub fn render_file(
                 }
             },
         )?;
-        writer.finish()
+        let note = writer.note().map(String::from);
+        writer.finish().map(|stats| (stats, note))
     };
-    let stats = if is_pipe(output) {
+    let (stats, note) = if is_pipe(output) {
         // stdout: written as it is rendered; a failure ends the stream early (and the exit
         // status says so), as with any program writing to a pipe.
         let mut out: Box<dyn WriteSeek + '_> = Box::new(Unseekable(
@@ -594,6 +595,7 @@ pub fn render_file(
         })?
     };
 
+    warnings.extend(note);
     warnings.extend(reader.damage().iter().cloned());
     if info.format == "MP3" && !info.frames_exact {
         warnings.push(format!(

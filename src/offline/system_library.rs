@@ -12,8 +12,8 @@ pub struct SystemLibrary {
     pub purpose: &'static str,
     /// Short name ("libsoxr").
     pub name: &'static str,
-    /// File names on Linux, macOS and Windows.
-    pub files: [&'static str; 3],
+    /// File names to try on Linux, macOS and Windows, in order (newer sonames first).
+    pub files: [&'static [&'static str]; 3],
     /// Environment variable that names another build (a path or a file name).
     pub override_var: &'static str,
     /// How to install it ("Debian/Ubuntu: apt-get install libsoxr0; macOS: brew install
@@ -35,11 +35,20 @@ impl SystemLibrary {
         } else {
             self.files[0]
         };
-        let file = std::env::var_os(self.override_var).unwrap_or_else(|| default.into());
-        // SAFETY: loading a system library runs its initialisers, which for these libraries
-        // set up their own state only.
-        let library = unsafe { libloading::Library::new(file) }.map_err(|e| e.to_string())?;
-        bind(library).map_err(|e| e.to_string())
+        let names: Vec<std::ffi::OsString> = match std::env::var_os(self.override_var) {
+            Some(file) => vec![file],
+            None => default.iter().map(Into::into).collect(),
+        };
+        let mut why = String::from("no file name to try");
+        for name in names {
+            // SAFETY: loading a system library runs its initialisers, which for these
+            // libraries set up their own state only.
+            match unsafe { libloading::Library::new(&name) } {
+                Ok(library) => return bind(library).map_err(|e| e.to_string()),
+                Err(e) => why = e.to_string(),
+            }
+        }
+        Err(why)
     }
 
     /// The error for a library that did not load (`why`, from [`Self::load`]).

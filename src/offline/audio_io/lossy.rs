@@ -85,7 +85,11 @@ struct LameLibrary {
 const LAME_LIBRARY: SystemLibrary = SystemLibrary {
     purpose: "MP3 output",
     name: "LAME (libmp3lame)",
-    files: ["libmp3lame.so.0", "libmp3lame.0.dylib", "libmp3lame.dll"],
+    files: [
+        &["libmp3lame.so.0"],
+        &["libmp3lame.0.dylib"],
+        &["libmp3lame.dll"],
+    ],
     override_var: "RTFX_LAME_LIBRARY",
     install: "Debian/Ubuntu: apt-get install libmp3lame0; Fedora: dnf install lame-libs; macOS: \
               brew install lame",
@@ -388,7 +392,11 @@ struct OpusLibrary {
 const OPUS_LIBRARY: SystemLibrary = SystemLibrary {
     purpose: "Opus output",
     name: "libopusenc",
-    files: ["libopusenc.so.0", "libopusenc.0.dylib", "opusenc.dll"],
+    files: [
+        &["libopusenc.so.0"],
+        &["libopusenc.0.dylib"],
+        &["opusenc.dll"],
+    ],
     override_var: "RTFX_OPUSENC_LIBRARY",
     install: "Debian/Ubuntu: apt-get install libopusenc0; Fedora: dnf install libopusenc; macOS: \
               brew install libopusenc",

@@ -42,6 +42,7 @@ mod decode;
 mod dither;
 mod flac;
 mod format;
+mod libflac;
 mod lossy;
 mod wav_reader;
 mod writer;
