@@ -10,6 +10,9 @@
 #   3. the filters into 24-bit FLAC (rtfx, sox; sizes printed after the table)
 #   4. sample-rate conversion alone, 44.1 -> 48 kHz and 48 -> 16 kHz, against sox's `rate -v`
 #      and `rate -h` (then benches/resample_quality.py measures the three's quality)
+#   5. Spotify's pedalboard (PyPI) as a peer: the filter chain through a streamed AudioFile
+#      loop, and a dataset batch of 500 clips (4 s mono 16 kHz PCM16, filters + reverb:
+#      `rtfx render --jobs 2` against one Python process looping over pedalboard)
 # Every tool writes 32-bit float WAV. By default rtfx fsyncs its output before renaming it
 # into place (sox and ffmpeg do not), so that row includes getting the file onto the disk;
 # the "rtfx-ns" row (--no-sync) is the like-for-like comparison.
@@ -136,3 +139,77 @@ PY
 
 python3 -c "import numpy, scipy" 2>/dev/null || python3 -m pip install -q numpy scipy
 python3 benches/resample_quality.py "$RTFX"
+
+# pedalboard in a venv (the one tools/test.sh makes, else one of our own).
+VENV="${CARGO_TARGET_DIR:-target}/host-venv"
+if ! "$VENV/bin/python" -c "import pedalboard, numpy" >/dev/null 2>&1; then
+    VENV="$WORK/venv"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check pedalboard numpy
+fi
+"$VENV/bin/python" - "$RTFX" "$IN" "$WORK" "$RUNS" "$MINUTES" <<'PY'
+import os, shutil, statistics, subprocess, sys, time
+import numpy as np
+import pedalboard
+from pedalboard import Gain, HighpassFilter, LowpassFilter, Pedalboard, PeakFilter, Reverb
+from pedalboard.io import AudioFile
+
+rtfx, src, work, runs, minutes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+out = os.path.join(work, "pb-out.wav")
+
+def timed(fn):
+    fn()  # warm-up
+    walls = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - t0)
+    return statistics.median(walls)
+
+def run(cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+# 1. The filter chain at three biquad sections each. pedalboard has no second-order high- or
+# low-pass (its HighpassFilter and LowpassFilter are first order), so three of its biquad
+# filters (PeakFilter) stand in for the same work.
+board = Pedalboard([PeakFilter(80, 3, 0.7071), PeakFilter(8000, -3, 0.5412),
+                    PeakFilter(8000, -3, 1.3066), Gain(3.52)])
+def pedalboard_stream():
+    with AudioFile(src) as f, AudioFile(out, "w", f.samplerate, f.num_channels, bit_depth=32) as o:
+        while f.tell() < f.frames:
+            o.write(board(f.read(65536), f.samplerate, reset=False))
+def rtfx_filters():
+    run([rtfx, "render", src, out, "--force", "-q", "--no-sync",
+         "-e", "hibutterworth:80,order=2", "-e", "lobutterworth:8000,order=4", "-e", "gain:1.5"])
+t_rtfx, t_pb = timed(rtfx_filters), timed(pedalboard_stream)
+print(f"\npedalboard {pedalboard.__version__}, {minutes}-minute stereo 48 kHz float WAV, median of {runs}")
+print(f"filters (3 biquads)    rtfx {t_rtfx:.3f} s   pedalboard {t_pb:.3f} s   pedalboard / rtfx {t_pb / t_rtfx:.2f}x")
+
+# 2. The dataset batch: 500 clips of 4 s mono 16 kHz PCM16, filters + reverb.
+clips = os.path.join(work, "clips")
+if not os.path.isdir(clips):
+    os.makedirs(clips)
+    rng = np.random.default_rng(7)
+    for i in range(500):
+        x = (rng.standard_normal((1, 64000)) * 0.1).astype(np.float32)
+        with AudioFile(os.path.join(clips, f"clip{i:03}.wav"), "w", 16000, 1, bit_depth=16) as o:
+            o.write(x)
+rendered = os.path.join(work, "clips-out")
+names = sorted(os.listdir(clips))
+batch_board = Pedalboard([HighpassFilter(80), LowpassFilter(6000), Reverb(room_size=0.5)])
+def pedalboard_batch():
+    shutil.rmtree(rendered, ignore_errors=True)
+    os.makedirs(rendered)
+    for name in names:
+        with AudioFile(os.path.join(clips, name)) as f:
+            x, rate = f.read(f.frames), f.samplerate
+        with AudioFile(os.path.join(rendered, name), "w", rate, 1, bit_depth=16) as o:
+            o.write(batch_board(x, rate))
+def rtfx_batch():
+    shutil.rmtree(rendered, ignore_errors=True)
+    run([rtfx, "render", os.path.join(clips, "*.wav"), "-O", rendered, "--jobs", "2", "-q",
+         "--no-sync", "--subtype", "pcm16", "-e", "hibutterworth:80", "-e", "lobutterworth:6000",
+         "-e", "reverb:room_size=0.5"])
+t_rtfx, t_pb = timed(rtfx_batch), timed(pedalboard_batch)
+print(f"500 clips, --jobs 2    rtfx {t_rtfx:.3f} s   pedalboard {t_pb:.3f} s   pedalboard / rtfx {t_pb / t_rtfx:.2f}x")
+PY

@@ -191,6 +191,7 @@ fn opus_keeps_the_signal_and_the_tags_and_says_48_khz() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("Opus runs at 48 kHz"), "{}", r.stderr);
     let probe = ffprobe(&d.join("out.opus"));
     assert!(
         probe.contains("codec_name=opus") && probe.contains("sample_rate=48000"),
@@ -215,6 +216,21 @@ fn opus_keeps_the_signal_and_the_tags_and_says_48_khz() {
             "channel {c}: {snr:.1} dB against the rendered signal"
         );
     }
+    // Another rate: said once, and the stream still decodes at 48 kHz to the same duration.
+    write_float_wav(
+        &d.join("at44.wav"),
+        44_100,
+        &[tone(44_100, 440.0, 44_100.0, 0.5)],
+    );
+    let r = rtfx(d, &["render", "at44.wav", "at44.opus", "-e", "gain:1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Opus runs at 48 kHz: libopusenc resampled the 44100 Hz"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ffmpeg_decode(&d.join("at44.opus"), 1)[0].len(), 48_000);
 }
 
 #[test]

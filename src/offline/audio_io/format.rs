@@ -32,7 +32,7 @@ impl OutputFormat {
     /// ```
     /// use rtfx::offline::audio_io::OutputFormat;
     /// assert_eq!(OutputFormat::from_path("a/b.WAV".as_ref()).unwrap(), OutputFormat::Wav);
-    /// assert!(OutputFormat::from_path("song.mp3".as_ref()).is_err());
+    /// assert!(OutputFormat::from_path("song.m4a".as_ref()).is_err());
     /// ```
     pub fn from_path(path: &Path) -> Result<Self> {
         let ext = path

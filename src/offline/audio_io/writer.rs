@@ -238,6 +238,12 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                 )?)));
             }
             OutputFormat::Opus => {
+                if sample_rate != 48_000 {
+                    note = Some(format!(
+                        "Opus runs at 48 kHz: libopusenc resampled the {sample_rate} Hz signal \
+                         (the header keeps {sample_rate} Hz for decoders that convert back)"
+                    ));
+                }
                 lossy = Some(Lossy::Opus(OpusEncoder::new(
                     sample_rate,
                     channels,
