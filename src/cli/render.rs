@@ -13,9 +13,10 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rtfx::dsp::chain::Chain;
 use rtfx::offline::audio_io::{LossyQuality, OutputFormat, RawInput, ReadOptions, Subtype};
 use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
+use rtfx::offline::manifest::{Manifest, ManifestItem, Shard};
 use rtfx::offline::render::{
-    NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths, check_pipe_options,
-    is_pipe, render_file,
+    NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths,
+    check_paths_new_dirs, check_pipe_options, is_pipe, render_file,
 };
 use rtfx::offline::stream::StreamProcessor;
 
@@ -79,8 +80,22 @@ fn filters_on_gpu(
 #[derive(Args, Debug)]
 pub struct RenderArgs {
     /// Input file and output file (`IN OUT`), or inputs/globs with --output-dir.
-    #[arg(required = true, value_name = "PATHS")]
+    #[arg(required_unless_present = "manifest", value_name = "PATHS")]
     paths: Vec<String>,
+    /// A manifest of items to render: JSON Lines (.jsonl) or CSV with a header row (.csv);
+    /// fields input, output (or --output-dir), key, seed, chain, preset, effects.
+    #[arg(long, value_name = "FILE", conflicts_with = "paths")]
+    manifest: Option<PathBuf>,
+    /// Check the manifest (syntax, inputs, outputs, chains) and render nothing.
+    #[arg(long, requires = "manifest")]
+    check: bool,
+    /// Render only a part of the manifest: I/N (0-based: 0/4 to 3/4), slurm (the job array's
+    /// task) or k8s (an Indexed Job's index, with --shard-count). Item n goes to shard n mod N.
+    #[arg(long, value_name = "I/N|slurm|k8s", requires = "manifest")]
+    shard: Option<String>,
+    /// Shards in all, for --shard k8s.
+    #[arg(long, value_name = "N", requires = "shard")]
+    shard_count: Option<u64>,
     /// Effect spec `name[:value,key=value,...]`, repeatable, applied after --chain's effects.
     #[arg(short = 'e', long = "effect", value_name = "SPEC")]
     effects: Vec<String>,
@@ -205,6 +220,155 @@ static CANCEL: AtomicBool = AtomicBool::new(false);
 struct Job {
     input: PathBuf,
     output: PathBuf,
+    /// A manifest item's own chain (its chain file or preset, and its effects).
+    chain: Option<Chain>,
+    /// A manifest item's seed (the dither noise's).
+    seed: Option<u64>,
+}
+
+impl Job {
+    fn new(input: PathBuf, output: PathBuf) -> Self {
+        Job {
+            input,
+            output,
+            chain: None,
+            seed: None,
+        }
+    }
+}
+
+/// Where the workers take their files from.
+enum Source {
+    /// A planned list (paths and globs), taken in order.
+    List(Mutex<std::vec::IntoIter<Job>>),
+    /// A manifest, read as the render goes: this shard's items only.
+    Manifest(Box<Mutex<ManifestJobs>>),
+}
+
+impl Source {
+    /// The next file to render, if any.
+    fn next(&self) -> Option<anyhow::Result<Job>> {
+        match self {
+            Source::List(jobs) => jobs.lock().ok()?.next().map(Ok),
+            Source::Manifest(items) => {
+                let mut items = items.lock().ok()?;
+                items.next_job()
+            }
+        }
+    }
+}
+
+/// A manifest's items for this shard, as jobs.
+struct ManifestJobs {
+    items: Manifest<std::io::BufReader<std::fs::File>>,
+    shard: Option<Shard>,
+    /// Where items without an output go, named after their input.
+    output_dir: Option<PathBuf>,
+    /// The output extension for those (`--format`).
+    format: Option<String>,
+    /// The command's chain parts, which an item's own chain fields replace or extend.
+    base: ChainArgs,
+}
+
+/// The command's chain as given: a chain file or preset, then `-e` effects.
+#[derive(Clone)]
+struct ChainArgs {
+    chain: Option<PathBuf>,
+    preset: Option<String>,
+    effects: Vec<String>,
+}
+
+impl ManifestJobs {
+    fn open(args: &RenderArgs, path: &Path) -> anyhow::Result<Self> {
+        let shard = args
+            .shard
+            .as_deref()
+            .map(|s| Shard::parse(s, args.shard_count))
+            .transpose()?;
+        Ok(ManifestJobs {
+            items: Manifest::open(path)?,
+            shard,
+            output_dir: args.output_dir.clone(),
+            format: args.format.clone(),
+            base: ChainArgs {
+                chain: args.chain.clone(),
+                preset: args.preset.clone(),
+                effects: args.effects.clone(),
+            },
+        })
+    }
+
+    /// The next item of this shard as a job, or the first malformed line's error.
+    fn next_job(&mut self) -> Option<anyhow::Result<Job>> {
+        loop {
+            let item = match self.items.next()? {
+                Ok(item) => item,
+                Err(e) => return Some(Err(e.into())),
+            };
+            if self.shard.is_some_and(|s| !s.selects(item.index)) {
+                continue;
+            }
+            return Some(self.job(item));
+        }
+    }
+
+    fn job(&self, item: ManifestItem) -> anyhow::Result<Job> {
+        let line = item.line;
+        let context = || format!("manifest line {line}");
+        let output = match (&item.output, &self.output_dir) {
+            (Some(output), _) => output.clone(),
+            (None, Some(dir)) => dir.join(output_name(&item.input, self.format.as_deref())),
+            (None, None) => anyhow::bail!(
+                "manifest line {line}: the item has no output; give it one, or name a folder \
+                 with --output-dir"
+            ),
+        };
+        let chain = if item.chain.is_some() || item.preset.is_some() || !item.effects.is_empty() {
+            let (chain_file, preset) = if item.chain.is_some() || item.preset.is_some() {
+                (item.chain.clone(), item.preset.clone())
+            } else {
+                (self.base.chain.clone(), self.base.preset.clone())
+            };
+            let mut effects = self.base.effects.clone();
+            effects.extend(item.effects.iter().cloned());
+            let (chain, _) =
+                chain_from_args(chain_file.as_deref(), preset.as_deref(), &effects, true)
+                    .with_context(context)?;
+            Some(chain)
+        } else {
+            None
+        };
+        Ok(Job {
+            input: item.input,
+            output,
+            chain,
+            seed: item.seed,
+        })
+    }
+}
+
+/// The output name of `input` in a folder: its stem, with `format` as the extension (or its
+/// own when rtfx writes it, else wav).
+fn output_name(input: &Path, format: Option<&str>) -> String {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = match format {
+        Some(e) => e.to_string(),
+        None => {
+            let own = input
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if OutputFormat::from_path(input).is_ok() {
+                own
+            } else {
+                "wav".into()
+            }
+        }
+    };
+    format!("{stem}.{ext}")
 }
 
 /// Runs `rtfx render`.
@@ -253,116 +417,127 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
         args.jobs >= 1,
         Usage(anyhow!("--jobs must be at least 1, got {}", args.jobs))
     );
-    let jobs = plan_jobs(&args).map_err(Usage)?;
-    check_terminals(&jobs).map_err(Usage)?;
-    for job in &jobs {
-        let format =
-            check_paths(&job.input, &job.output, options.force).map_err(|e| Usage(anyhow!(e)))?;
-        check_pipe_options(&job.input, &options).map_err(|e| Usage(anyhow!(e)))?;
-        if chain.is_empty() && !converts(&options, job) {
-            return Err(Usage(anyhow!(
-                "{NO_EFFECTS}; to convert without effects, give --rate, --channels, --remix, \
-                 --subtype, --normalize or another output format"
-            ))
-            .into());
+    let (source, total) = match &args.manifest {
+        Some(path) => {
+            let (items, selected) = check_manifest(&args, path, &options, chain.is_empty())?;
+            if args.check {
+                let shard = match args.shard {
+                    Some(_) => format!(", {selected} in this shard"),
+                    None => String::new(),
+                };
+                errln!(
+                    "manifest '{}': {items} items{shard}, all valid (inputs readable, outputs \
+                     free, chains built); nothing rendered (--check)",
+                    path.display()
+                );
+                return Ok(Outcome::Success);
+            }
+            let jobs = ManifestJobs::open(&args, path).map_err(Usage)?;
+            (
+                Source::Manifest(Box::new(Mutex::new(jobs))),
+                selected as usize,
+            )
         }
-        let format = if is_pipe(&job.output) {
-            options.pipe_format.unwrap_or(format)
-        } else {
-            format
-        };
-        if let Some(subtype) = options.subtype {
-            format.check_subtype(subtype).map_err(|e| {
-                Usage(anyhow!(e).context(format!("output '{}'", job.output.display())))
-            })?;
+        None => {
+            let jobs = plan_jobs(&args).map_err(Usage)?;
+            check_terminals(&jobs).map_err(Usage)?;
+            for job in &jobs {
+                check_job(job, &options, chain.is_empty(), false)?;
+            }
+            let total = jobs.len();
+            (Source::List(Mutex::new(jobs.into_iter())), total)
         }
-        format
-            .check_quality(options.quality)
-            .map_err(|e| Usage(anyhow!(e).context(format!("output '{}'", job.output.display()))))?;
-    }
+    };
     install_ctrlc();
 
-    let batch = args.output_dir.is_some();
-    let reporter = Reporter::new(args.progress, args.quiet, batch, jobs.len());
-    let next = AtomicUsize::new(0);
+    let batch = args.output_dir.is_some() || args.manifest.is_some();
+    let reporter = Reporter::new(args.progress, args.quiet, batch, total);
+    let done = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<anyhow::Result<RenderReport>>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
-    let workers = args.jobs.min(jobs.len()).max(1);
+    let single_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let workers = args.jobs.min(total).max(1);
     let started = Instant::now();
+    let new_processor = |chain: &Chain| -> rtfx::Result<StreamProcessor> {
+        let processor = StreamProcessor::new(chain.clone(), chunk_size, overlap)?;
+        Ok(if on_gpu {
+            processor.with_adapter(Box::new(filters_on_gpu))
+        } else {
+            processor
+        })
+    };
     // Each worker owns its chain: files in parallel share nothing.
     let processors = (0..workers)
-        .map(|_| {
-            let processor = StreamProcessor::new(chain.clone(), chunk_size, overlap)?;
-            Ok(if on_gpu {
-                processor.with_adapter(Box::new(filters_on_gpu))
-            } else {
-                processor
-            })
-        })
+        .map(|_| new_processor(&chain))
         .collect::<rtfx::Result<Vec<_>>>()?;
     let fail_fast = args.fail_fast;
+    let manifest = args.manifest.is_some();
     std::thread::scope(|scope| {
-        let (next, failed, stop, results, jobs, reporter, options) =
-            (&next, &failed, &stop, &results, &jobs, &reporter, &options);
+        let (source, done, failed, stop, single_error, reporter, options, new_processor) = (
+            &source,
+            &done,
+            &failed,
+            &stop,
+            &single_error,
+            &reporter,
+            &options,
+            &new_processor,
+        );
         for mut processor in processors {
             scope.spawn(move || {
                 loop {
                     if stop.load(Ordering::Relaxed) || CANCEL.load(Ordering::Relaxed) {
                         break;
                     }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let bar = reporter.start(&job.input);
-                    let t0 = Instant::now();
-                    let result = render_file(
-                        &mut processor,
-                        &job.input,
-                        &job.output,
-                        options,
-                        &mut |p| reporter.update(&bar, &job.input, p),
-                        &CANCEL,
-                    )
-                    .with_context(|| format!("rendering '{}'", job.input.display()));
-                    reporter.finish(&bar, job, &result, t0.elapsed());
-                    if result.is_err() {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        if fail_fast {
-                            stop.store(true, Ordering::Relaxed);
+                    let Some(job) = source.next() else { break };
+                    let result = job.and_then(|job| {
+                        render_job(
+                            &job,
+                            &mut processor,
+                            new_processor,
+                            options,
+                            manifest,
+                            reporter,
+                        )
+                    });
+                    match result {
+                        Ok(()) => {
+                            done.fetch_add(1, Ordering::Relaxed);
                         }
-                    }
-                    if let Ok(mut r) = results.lock() {
-                        r[i] = Some(result);
+                        Err(e) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            if fail_fast {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                            if let Ok(mut first) = single_error.lock() {
+                                first.get_or_insert(e);
+                            }
+                        }
                     }
                 }
             });
         }
     });
     let failed = failed.load(Ordering::Relaxed);
-    let results = results.into_inner().unwrap_or_default();
+    let done = done.load(Ordering::Relaxed);
     if CANCEL.load(Ordering::Relaxed) {
         // Said for a single file as for a batch: the partial outputs are gone.
         reporter.line(&format!(
-            "Rendering interrupted: {} of {} files rendered; partial outputs were removed",
-            results.iter().filter(|r| matches!(r, Some(Ok(_)))).count(),
-            jobs.len()
+            "Rendering interrupted: {done} of {total} files rendered; partial outputs were removed"
         ));
         return Ok(Outcome::Interrupted);
     }
     if !batch {
         // A single file: its error is the command's error.
-        return match results.into_iter().next().flatten() {
-            Some(Err(e)) => Err(e),
-            _ => Ok(Outcome::Success),
+        return match single_error.into_inner().ok().flatten() {
+            Some(e) => Err(e),
+            None => Ok(Outcome::Success),
         };
     }
-    let done = results.iter().filter(|r| matches!(r, Some(Ok(_)))).count();
-    let skipped = jobs.len() - done - failed;
+    let skipped = total - done - failed;
     if !args.quiet || failed > 0 {
         let mut line = format!(
-            "{done} of {} files rendered in {:.2} s",
-            jobs.len(),
+            "{done} of {total} files rendered in {:.2} s",
             started.elapsed().as_secs_f64()
         );
         if failed > 0 {
@@ -378,6 +553,150 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// Renders one job with the worker's processor, or a processor of the job's own chain; a
+/// manifest's output folders are made as needed.
+fn render_job(
+    job: &Job,
+    processor: &mut StreamProcessor,
+    new_processor: &dyn Fn(&Chain) -> rtfx::Result<StreamProcessor>,
+    options: &RenderOptions,
+    manifest: bool,
+    reporter: &Reporter,
+) -> anyhow::Result<()> {
+    let mut own;
+    let processor = match &job.chain {
+        Some(chain) => {
+            own = new_processor(chain)?;
+            &mut own
+        }
+        None => processor,
+    };
+    let seeded;
+    let options = match job.seed {
+        Some(seed) => {
+            seeded = RenderOptions {
+                dither_seed: seed,
+                ..options.clone()
+            };
+            &seeded
+        }
+        None => options,
+    };
+    if let Some(dir) = job
+        .output
+        .parent()
+        .filter(|d| manifest && !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the output folder '{}'", dir.display()))?;
+    }
+    let bar = reporter.start(&job.input);
+    let t0 = Instant::now();
+    let result = render_file(
+        processor,
+        &job.input,
+        &job.output,
+        options,
+        &mut |p| reporter.update(&bar, &job.input, p),
+        &CANCEL,
+    )
+    .with_context(|| format!("rendering '{}'", job.input.display()));
+    reporter.finish(&bar, job, &result, t0.elapsed());
+    result.map(|_| ())
+}
+
+/// The checks every job passes before anything renders (usage errors): paths, pipes, that
+/// something is asked for, the subtype and quality against the format. `new_dirs`: the
+/// output's folder may not exist yet (a manifest's are made when rendering).
+fn check_job(
+    job: &Job,
+    options: &RenderOptions,
+    command_chain_empty: bool,
+    new_dirs: bool,
+) -> anyhow::Result<()> {
+    let usage = |e: rtfx::Error| Usage(anyhow!(e));
+    let format = if new_dirs {
+        check_paths_new_dirs(&job.input, &job.output, options.force)
+    } else {
+        check_paths(&job.input, &job.output, options.force)
+    }
+    .map_err(usage)?;
+    check_pipe_options(&job.input, options).map_err(usage)?;
+    let empty = job
+        .chain
+        .as_ref()
+        .map_or(command_chain_empty, Chain::is_empty);
+    if empty && !converts(options, job) {
+        return Err(Usage(anyhow!(
+            "{NO_EFFECTS}; to convert without effects, give --rate, --channels, --remix, \
+             --subtype, --normalize or another output format"
+        ))
+        .into());
+    }
+    let format = if is_pipe(&job.output) {
+        options.pipe_format.unwrap_or(format)
+    } else {
+        format
+    };
+    let in_output =
+        |e: rtfx::Error| Usage(anyhow!(e).context(format!("output '{}'", job.output.display())));
+    if let Some(subtype) = options.subtype {
+        format.check_subtype(subtype).map_err(in_output)?;
+    }
+    format.check_quality(options.quality).map_err(in_output)?;
+    Ok(())
+}
+
+/// Reads the whole manifest once before anything renders: every line must parse, and this
+/// shard's items must pass [`check_job`] with distinct outputs. Returns the item count and
+/// this shard's. Memory: 16 bytes per item of the shard (a hash of its output and its line).
+fn check_manifest(
+    args: &RenderArgs,
+    path: &Path,
+    options: &RenderOptions,
+    command_chain_empty: bool,
+) -> anyhow::Result<(u64, u64)> {
+    let mut jobs = ManifestJobs::open(args, path).map_err(Usage)?;
+    let mut outputs: HashMap<u64, u64> = HashMap::new();
+    let (mut items, mut selected) = (0u64, 0u64);
+    while let Some(item) = jobs.items.next() {
+        let item = item.map_err(|e| Usage(anyhow!(e)))?;
+        items += 1;
+        if jobs.shard.is_some_and(|s| !s.selects(item.index)) {
+            continue;
+        }
+        selected += 1;
+        let line = item.line;
+        let in_line = |e: anyhow::Error| Usage(e.context(format!("manifest line {line}")));
+        let job = jobs.job(item).map_err(Usage)?;
+        anyhow::ensure!(
+            !is_pipe(&job.input) && !is_pipe(&job.output),
+            Usage(anyhow!(
+                "manifest line {line}: '-' (a pipe) cannot be a manifest item"
+            ))
+        );
+        check_job(&job, options, command_chain_empty, true).map_err(in_line)?;
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            job.output.hash(&mut h);
+            h.finish()
+        };
+        if let Some(first) = outputs.insert(key, line) {
+            return Err(Usage(anyhow!(
+                "manifest lines {first} and {line} both write '{}'; give each item its own output",
+                job.output.display()
+            ))
+            .into());
+        }
+    }
+    anyhow::ensure!(
+        items > 0,
+        Usage(anyhow!("manifest '{}' holds no items", path.display()))
+    );
+    Ok((items, selected))
 }
 
 /// The layout of raw samples on stdin, from `--input-format/--input-rate/--input-channels`.
@@ -523,10 +842,10 @@ fn plan_jobs(args: &RenderArgs) -> anyhow::Result<Vec<Job>> {
              name's extension sets the format"
         );
         if args.paths[0] == "-" {
-            return Ok(vec![Job {
-                input: PathBuf::from("-"),
-                output: PathBuf::from(&args.paths[1]),
-            }]);
+            return Ok(vec![Job::new(
+                PathBuf::from("-"),
+                PathBuf::from(&args.paths[1]),
+            )]);
         }
         let inputs = expand(&args.paths[0])?;
         anyhow::ensure!(
@@ -535,10 +854,10 @@ fn plan_jobs(args: &RenderArgs) -> anyhow::Result<Vec<Job>> {
             args.paths[0],
             inputs.len()
         );
-        return Ok(vec![Job {
-            input: inputs[0].clone(),
-            output: PathBuf::from(&args.paths[1]),
-        }]);
+        return Ok(vec![Job::new(
+            inputs[0].clone(),
+            PathBuf::from(&args.paths[1]),
+        )]);
     };
     anyhow::ensure!(
         !dir.exists() || dir.is_dir(),
@@ -555,28 +874,8 @@ fn plan_jobs(args: &RenderArgs) -> anyhow::Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for pattern in &args.paths {
         for input in expand(pattern)? {
-            let stem = input
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let ext = match &args.format {
-                Some(e) => e.clone(),
-                None => {
-                    let own = input
-                        .extension()
-                        .map(|e| e.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    if OutputFormat::from_path(&input).is_ok() {
-                        own
-                    } else {
-                        "wav".into()
-                    }
-                }
-            };
-            jobs.push(Job {
-                output: dir.join(format!("{stem}.{ext}")),
-                input,
-            });
+            let output = dir.join(output_name(&input, args.format.as_deref()));
+            jobs.push(Job::new(input, output));
         }
     }
     let mut seen: HashMap<PathBuf, &Path> = HashMap::new();

@@ -5,6 +5,7 @@
 //!   dither and clip counting.
 //! - [`convert`]: sample-rate (libsoxr) and channel conversion.
 //! - [`system_library`]: libraries loaded at run time (libsoxr, LAME, libopusenc).
+//! - [`manifest`]: render manifests (JSON Lines, CSV) and shards.
 //! - [`stream`]: [`StreamProcessor`](stream::StreamProcessor), torchfx's chunked file
 //!   processor with state carried across chunks.
 //! - [`render`]: one file end to end with tails, latency compensation, normalisation and the
@@ -13,6 +14,7 @@
 
 pub mod audio_io;
 pub mod convert;
+pub mod manifest;
 pub mod render;
 pub mod stats;
 pub mod stream;

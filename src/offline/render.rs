@@ -204,6 +204,21 @@ pub const MAX_AUTO_TAIL_SECONDS: f64 = 60.0;
 /// extension, is not the input (also through symlinks or hard links), and does not exist
 /// unless `force`. Errors here are usage errors (exit code 2 in the CLI).
 pub fn check_paths(input: &Path, output: &Path, force: bool) -> Result<OutputFormat> {
+    check_output_paths(input, output, force, false)
+}
+
+/// [`check_paths`] for an output whose folder is made before rendering (manifest items): the
+/// folder need not exist yet.
+pub fn check_paths_new_dirs(input: &Path, output: &Path, force: bool) -> Result<OutputFormat> {
+    check_output_paths(input, output, force, true)
+}
+
+fn check_output_paths(
+    input: &Path,
+    output: &Path,
+    force: bool,
+    new_dirs: bool,
+) -> Result<OutputFormat> {
     if !is_pipe(input) {
         check_input(input)?;
     }
@@ -251,6 +266,7 @@ pub fn check_paths(input: &Path, output: &Path, force: bool) -> Result<OutputFor
     let dir = output_dir(&target);
     match fs::metadata(&dir) {
         Ok(m) if m.is_dir() => {}
+        Err(_) if new_dirs => {}
         _ => {
             return Err(Error::io(
                 format!("Output directory '{}' does not exist", dir.display()),

@@ -1,0 +1,328 @@
+//! `rtfx render --manifest`: JSON Lines and CSV manifests give the same bytes as rendering each
+//! item by hand; a malformed line or a bad item stops everything before anything renders,
+//! named by its line; `--check` renders nothing; shards (`I/N`, `slurm`, `k8s`) split the
+//! manifest into disjoint parts whose union is the whole.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_no_temp_files, rtfx, write_float_wav};
+
+fn tone(frames: usize, freq: f32, rate: f32) -> Vec<f32> {
+    (0..frames)
+        .map(|n| 0.3 * (std::f32::consts::TAU * freq * n as f32 / rate).sin())
+        .collect()
+}
+
+/// Seven short mono clips in `dir/in`.
+fn clips(dir: &Path) -> Vec<String> {
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    (0..7)
+        .map(|i| {
+            let name = format!("in/clip{i}.wav");
+            write_float_wav(
+                &dir.join(&name),
+                16_000,
+                &[tone(1600 + 17 * i, 200.0 + 50.0 * i as f32, 16_000.0)],
+            );
+            name
+        })
+        .collect()
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn rtfx_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> common::Run {
+    let out = assert_cmd::Command::new(common::rtfx_bin())
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn jsonl_and_csv_manifests_render_what_each_item_renders_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    // The manifest sits in a folder of its own: its relative paths resolve against it.
+    std::fs::create_dir_all(d.join("m")).unwrap();
+    let jsonl = format!(
+        "{{\"input\": \"../{}\", \"output\": \"out-j/a/one.wav\"}}\n\
+         \n\
+         {{\"input\": \"../{}\", \"output\": \"out-j/b/two.wav\", \"seed\": 42, \"effects\": [\"gain:0.5\"]}}\n\
+         {{\"input\": \"../{}\", \"output\": \"out-j/three.flac\", \"preset\": \"Telephone (lo-fi)\"}}\n",
+        names[0], names[1], names[2]
+    );
+    std::fs::write(d.join("m/items.jsonl"), jsonl).unwrap();
+    let csv = format!(
+        "input,output,seed,effects,preset\n\
+         ../{},out-c/a/one.wav,,,\n\
+         # a comment line\n\
+         ../{},out-c/b/two.wav,42,gain:0.5,\n\
+         ../{},out-c/three.flac,,,Telephone (lo-fi)\n",
+        names[0], names[1], names[2]
+    );
+    std::fs::write(d.join("m/items.csv"), csv).unwrap();
+    let base = ["-e", "hibutterworth:100,order=2", "--subtype", "pcm16"];
+    for manifest in ["m/items.jsonl", "m/items.csv"] {
+        let r = rtfx(
+            d,
+            &[&["render", "--manifest", manifest][..], &base].concat(),
+        );
+        assert_eq!(r.code, 0, "{manifest}: {}", r.stderr);
+        assert!(r.stderr.contains("3 of 3 files rendered"), "{}", r.stderr);
+    }
+    // By hand: the command's chain plus the item's effects; the item's seed seeds the dither;
+    // an item's preset replaces the command's chain file (its -e effects still follow).
+    let by_hand: [(&str, &[&str]); 3] = [
+        (
+            "one.wav",
+            &["-e", "hibutterworth:100,order=2", "--subtype", "pcm16"],
+        ),
+        (
+            "two.wav",
+            &[
+                "-e",
+                "hibutterworth:100,order=2",
+                "-e",
+                "gain:0.5",
+                "--subtype",
+                "pcm16",
+                "--seed",
+                "42",
+            ],
+        ),
+        (
+            "three.flac",
+            &[
+                "-p",
+                "Telephone (lo-fi)",
+                "-e",
+                "hibutterworth:100,order=2",
+                "--subtype",
+                "pcm16",
+            ],
+        ),
+    ];
+    for ((name, args), input) in by_hand.iter().zip(&names) {
+        let r = rtfx(d, &[&["render", input.as_str(), name][..], args].concat());
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+    }
+    for (name, sub) in [("one.wav", "a/"), ("two.wav", "b/"), ("three.flac", "")] {
+        let want = read(&d.join(name));
+        assert_eq!(
+            read(&d.join(format!("m/out-j/{sub}{name}"))),
+            want,
+            "{name} (jsonl)"
+        );
+        assert_eq!(
+            read(&d.join(format!("m/out-c/{sub}{name}"))),
+            want,
+            "{name} (csv)"
+        );
+    }
+    // The seed matters: without it the dither, and so the bytes, differ.
+    assert_ne!(read(&d.join("two.wav")), {
+        let r = rtfx(
+            d,
+            &[
+                "render",
+                &names[1],
+                "unseeded.wav",
+                "-e",
+                "hibutterworth:100,order=2",
+                "-e",
+                "gain:0.5",
+                "--subtype",
+                "pcm16",
+            ],
+        );
+        assert_eq!(r.code, 0);
+        read(&d.join("unseeded.wav"))
+    });
+    assert_no_temp_files(&d.join("m/out-j"));
+}
+
+#[test]
+fn a_bad_line_stops_everything_before_anything_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    let good = |i: usize| {
+        format!(
+            "{{\"input\": \"{}\", \"output\": \"out/{i}.wav\"}}\n",
+            names[i]
+        )
+    };
+    for (third_line, says) in [
+        ("{\"input\": \"in/clip2.wav\", \"output\": \"out/2.wav\",}\n".to_string(), "line 3: is not valid JSON"),
+        ("{\"input\": \"in/nope.wav\", \"output\": \"out/2.wav\"}\n".to_string(), "manifest line 3"),
+        ("{\"input\": \"in/clip2.wav\", \"output\": \"out/2.mp4\"}\n".to_string(), "unsupported extension '.mp4'"),
+        ("{\"input\": \"in/clip2.wav\", \"output\": \"out/0.wav\"}\n".to_string(), "manifest lines 1 and 3 both write"),
+        ("{\"input\": \"in/clip2.wav\", \"output\": \"out/2.wav\", \"effects\": [\"lowpas:100\"]}\n".to_string(), "lowpass"),
+        ("{\"input\": \"in/clip2.wav\"}\n".to_string(), "has no output"),
+    ] {
+        let text = format!("{}{}{third_line}{}", good(0), good(1), good(3));
+        std::fs::write(d.join("m.jsonl"), text).unwrap();
+        let r = rtfx(d, &["render", "--manifest", "m.jsonl", "-e", "gain:0.5"]);
+        assert_eq!(r.code, 2, "{third_line}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{third_line}: {}", r.stderr);
+        assert!(!d.join("out").exists(), "{third_line}: something was rendered");
+    }
+    // --check renders nothing and says what it found.
+    let text = format!("{}{}{}", good(0), good(1), good(3));
+    std::fs::write(d.join("m.jsonl"), text).unwrap();
+    let r = rtfx(
+        d,
+        &[
+            "render",
+            "--manifest",
+            "m.jsonl",
+            "-e",
+            "gain:0.5",
+            "--check",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("3 items") && r.stderr.contains("nothing rendered"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.join("out").exists());
+    // Outputs without a name go to --output-dir under the input's name.
+    std::fs::write(
+        d.join("n.jsonl"),
+        format!("{{\"input\": \"{}\"}}\n", names[4]),
+    )
+    .unwrap();
+    let r = rtfx(
+        d,
+        &[
+            "render",
+            "--manifest",
+            "n.jsonl",
+            "-O",
+            "named",
+            "-e",
+            "gain:0.5",
+            "--format",
+            "flac",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(d.join("named/clip4.flac").is_file());
+}
+
+#[test]
+fn shards_split_the_manifest_into_disjoint_parts_whose_union_is_the_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    let text: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{{\"input\": \"{n}\", \"output\": \"OUT/{i}.wav\"}}\n"))
+        .collect();
+    for (tag, env, shard) in [
+        ("all", vec![], vec![]),
+        ("s0", vec![], vec!["--shard", "0/3"]),
+        ("s1", vec![], vec!["--shard", "1/3"]),
+        ("s2", vec![], vec!["--shard", "2/3"]),
+        (
+            "slurm1",
+            vec![
+                ("SLURM_ARRAY_TASK_ID", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "3"),
+            ],
+            vec!["--shard", "slurm"],
+        ),
+        (
+            "k8s2",
+            vec![("JOB_COMPLETION_INDEX", "2")],
+            vec!["--shard", "k8s", "--shard-count", "3"],
+        ),
+    ] {
+        std::fs::write(d.join(format!("{tag}.jsonl")), text.replace("OUT", tag)).unwrap();
+        let manifest = format!("{tag}.jsonl");
+        let r = rtfx_env(
+            d,
+            &env,
+            &[
+                &["render", "--manifest", manifest.as_str(), "-e", "gain:0.5"][..],
+                &shard,
+            ]
+            .concat(),
+        );
+        assert_eq!(r.code, 0, "{tag}: {}", r.stderr);
+    }
+    let listing = |tag: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(d.join(tag))
+            .map(|r| {
+                r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    // Item n goes to shard n mod 3.
+    assert_eq!(listing("s0"), ["0.wav", "3.wav", "6.wav"]);
+    assert_eq!(listing("s1"), ["1.wav", "4.wav"]);
+    assert_eq!(listing("s2"), ["2.wav", "5.wav"]);
+    assert_eq!(listing("slurm1"), listing("s1"));
+    assert_eq!(listing("k8s2"), listing("s2"));
+    for i in 0..7 {
+        let name = format!("{i}.wav");
+        let shard = format!("s{}", i % 3);
+        assert_eq!(
+            read(&d.join(&shard).join(&name)),
+            read(&d.join("all").join(&name)),
+            "{name}"
+        );
+    }
+    // A shard that cannot be: named, with the fix.
+    let r = rtfx(
+        d,
+        &[
+            "render",
+            "--manifest",
+            "all.jsonl",
+            "-e",
+            "gain:0.5",
+            "--shard",
+            "3/3",
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("numbered 0 to N-1"), "{}", r.stderr);
+    let r = rtfx_env(
+        d,
+        &[],
+        &[
+            "render",
+            "--manifest",
+            "all.jsonl",
+            "-e",
+            "gain:0.5",
+            "--shard",
+            "slurm",
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("SLURM_ARRAY_TASK_ID is not set"),
+        "{}",
+        r.stderr
+    );
+}
