@@ -14,6 +14,9 @@ use rtfx::dsp::chain::Chain;
 use rtfx::offline::audio_io::{LossyQuality, OutputFormat, RawInput, ReadOptions, Subtype};
 use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
 use rtfx::offline::manifest::{Manifest, ManifestItem, Shard};
+use rtfx::offline::provenance::{
+    LogWriter, Record, is_done, load_records, log_path, remove_stale_temporaries, sha256_file,
+};
 use rtfx::offline::render::{
     NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths,
     check_paths_new_dirs, check_pipe_options, is_pipe, render_file,
@@ -96,6 +99,13 @@ pub struct RenderArgs {
     /// Shards in all, for --shard k8s.
     #[arg(long, value_name = "N", requires = "shard")]
     shard_count: Option<u64>,
+    /// Write a provenance record (JSON line) per rendered file into DIR, one file per shard.
+    #[arg(long, value_name = "DIR")]
+    log: Option<PathBuf>,
+    /// Skip items whose output matches a record in --log (same chain, seed and SHA-256);
+    /// render the rest again, replacing what is there.
+    #[arg(long, requires = "log")]
+    resume: bool,
     /// Effect spec `name[:value,key=value,...]`, repeatable, applied after --chain's effects.
     #[arg(short = 'e', long = "effect", value_name = "SPEC")]
     effects: Vec<String>,
@@ -218,6 +228,8 @@ static CANCEL: AtomicBool = AtomicBool::new(false);
 
 /// One file to render.
 struct Job {
+    /// Its identity in provenance records (a manifest's key, else the input path).
+    key: String,
     input: PathBuf,
     output: PathBuf,
     /// A manifest item's own chain (its chain file or preset, and its effects).
@@ -229,6 +241,7 @@ struct Job {
 impl Job {
     fn new(input: PathBuf, output: PathBuf) -> Self {
         Job {
+            key: input.display().to_string(),
             input,
             output,
             chain: None,
@@ -339,6 +352,7 @@ impl ManifestJobs {
             None
         };
         Ok(Job {
+            key: item.key,
             input: item.input,
             output,
             chain,
@@ -448,11 +462,44 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             (Source::List(Mutex::new(jobs.into_iter())), total)
         }
     };
+    let provenance = match &args.log {
+        Some(dir) => {
+            let shard = args
+                .shard
+                .as_deref()
+                .map(|s| Shard::parse(s, args.shard_count))
+                .transpose()
+                .map_err(|e| Usage(anyhow!(e)))?
+                .map(|s| (s.index, s.count));
+            let log = LogWriter::open(&log_path(dir, shard)).map_err(|e| Usage(anyhow!(e)))?;
+            let records = if args.resume {
+                let (records, cut) = load_records(dir)?;
+                if cut > 0 {
+                    errln!(
+                        "note: {cut} log lines in '{}' were cut short (a killed run); their \
+                         items render again",
+                        dir.display()
+                    );
+                }
+                records
+            } else {
+                HashMap::new()
+            };
+            Some(Provenance {
+                log,
+                records,
+                resume: args.resume,
+                base_specs: rtfx::dsp::spec::chain_to_specs(&chain),
+            })
+        }
+        None => None,
+    };
     install_ctrlc();
 
     let batch = args.output_dir.is_some() || args.manifest.is_some();
     let reporter = Reporter::new(args.progress, args.quiet, batch, total);
     let done = AtomicUsize::new(0);
+    let already = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let single_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
@@ -473,16 +520,17 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     let fail_fast = args.fail_fast;
     let manifest = args.manifest.is_some();
     std::thread::scope(|scope| {
-        let (source, done, failed, stop, single_error, reporter, options, new_processor) = (
+        let (source, done, already, failed, stop, single_error, reporter, options) = (
             &source,
             &done,
+            &already,
             &failed,
             &stop,
             &single_error,
             &reporter,
             &options,
-            &new_processor,
         );
+        let (new_processor, provenance) = (&new_processor, provenance.as_ref());
         for mut processor in processors {
             scope.spawn(move || {
                 loop {
@@ -498,11 +546,15 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
                             options,
                             manifest,
                             reporter,
+                            provenance,
                         )
                     });
                     match result {
-                        Ok(()) => {
+                        Ok(Done::Rendered) => {
                             done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(Done::AlreadyDone) => {
+                            already.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
@@ -520,6 +572,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     });
     let failed = failed.load(Ordering::Relaxed);
     let done = done.load(Ordering::Relaxed);
+    let already = already.load(Ordering::Relaxed);
     if CANCEL.load(Ordering::Relaxed) {
         // Said for a single file as for a batch: the partial outputs are gone.
         reporter.line(&format!(
@@ -534,12 +587,15 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             None => Ok(Outcome::Success),
         };
     }
-    let skipped = total - done - failed;
+    let skipped = total - done - failed - already;
     if !args.quiet || failed > 0 {
         let mut line = format!(
             "{done} of {total} files rendered in {:.2} s",
             started.elapsed().as_secs_f64()
         );
+        if already > 0 {
+            line.push_str(&format!(", {already} already done (--resume)"));
+        }
         if failed > 0 {
             line.push_str(&format!(", {failed} failed"));
         }
@@ -555,6 +611,23 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Provenance records (`--log`) and resuming from them (`--resume`).
+struct Provenance {
+    log: LogWriter,
+    /// Records found in the log folder, by output (with `--resume`).
+    records: HashMap<PathBuf, Record>,
+    resume: bool,
+    /// The command's chain as specs (items with their own chain give theirs).
+    base_specs: Vec<String>,
+}
+
+/// What became of a job.
+enum Done {
+    Rendered,
+    /// Its output already matched its record (`--resume`).
+    AlreadyDone,
+}
+
 /// Renders one job with the worker's processor, or a processor of the job's own chain; a
 /// manifest's output folders are made as needed.
 fn render_job(
@@ -564,7 +637,28 @@ fn render_job(
     options: &RenderOptions,
     manifest: bool,
     reporter: &Reporter,
-) -> anyhow::Result<()> {
+    provenance: Option<&Provenance>,
+) -> anyhow::Result<Done> {
+    let seed = job.seed.unwrap_or(options.dither_seed);
+    let specs = |base: &[String]| {
+        job.chain
+            .as_ref()
+            .map_or_else(|| base.to_vec(), rtfx::dsp::spec::chain_to_specs)
+    };
+    let mut replace = false;
+    if let Some(p) = provenance.filter(|p| p.resume) {
+        if is_done(
+            p.records.get(&job.output),
+            &job.output,
+            &specs(&p.base_specs),
+            seed,
+        ) {
+            return Ok(Done::AlreadyDone);
+        }
+        // A killed run's temporary files, and whatever is under the output's name now, go.
+        remove_stale_temporaries(&job.output);
+        replace = true;
+    }
     let mut own;
     let processor = match &job.chain {
         Some(chain) => {
@@ -573,16 +667,16 @@ fn render_job(
         }
         None => processor,
     };
-    let seeded;
-    let options = match job.seed {
-        Some(seed) => {
-            seeded = RenderOptions {
-                dither_seed: seed,
-                ..options.clone()
-            };
-            &seeded
-        }
-        None => options,
+    let adjusted;
+    let options = if job.seed.is_some() || replace {
+        adjusted = RenderOptions {
+            dither_seed: seed,
+            force: options.force || replace,
+            ..options.clone()
+        };
+        &adjusted
+    } else {
+        options
     };
     if let Some(dir) = job
         .output
@@ -604,7 +698,26 @@ fn render_job(
     )
     .with_context(|| format!("rendering '{}'", job.input.display()));
     reporter.finish(&bar, job, &result, t0.elapsed());
-    result.map(|_| ())
+    let report = result?;
+    if let Some(p) = provenance {
+        let record = Record {
+            key: job.key.clone(),
+            input: job.input.clone(),
+            output: job.output.clone(),
+            chain: specs(&p.base_specs),
+            seed,
+            input_frames: report.input.frames,
+            input_rate: report.input.sample_rate,
+            output_frames: report.frames,
+            output_rate: report.sample_rate,
+            output_channels: report.channels,
+            sha256: sha256_file(&job.output)?,
+            rtfx: env!("CARGO_PKG_VERSION").to_string(),
+            wall_seconds: t0.elapsed().as_secs_f64(),
+        };
+        p.log.append(&record)?;
+    }
+    Ok(Done::Rendered)
 }
 
 /// The checks every job passes before anything renders (usage errors): paths, pipes, that
@@ -677,7 +790,18 @@ fn check_manifest(
                 "manifest line {line}: '-' (a pipe) cannot be a manifest item"
             ))
         );
-        check_job(&job, options, command_chain_empty, true).map_err(in_line)?;
+        // Resuming, an existing output is either done (skipped) or rendered again.
+        let resume_options;
+        let check_options = if args.resume {
+            resume_options = RenderOptions {
+                force: true,
+                ..options.clone()
+            };
+            &resume_options
+        } else {
+            options
+        };
+        check_job(&job, check_options, command_chain_empty, true).map_err(in_line)?;
         let key = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();

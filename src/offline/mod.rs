@@ -6,6 +6,7 @@
 //! - [`convert`]: sample-rate (libsoxr) and channel conversion.
 //! - [`system_library`]: libraries loaded at run time (libsoxr, LAME, libopusenc).
 //! - [`manifest`]: render manifests (JSON Lines, CSV) and shards.
+//! - [`provenance`]: per-item records of what was rendered, and resuming from them.
 //! - [`stream`]: [`StreamProcessor`](stream::StreamProcessor), torchfx's chunked file
 //!   processor with state carried across chunks.
 //! - [`render`]: one file end to end with tails, latency compensation, normalisation and the
@@ -15,6 +16,7 @@
 pub mod audio_io;
 pub mod convert;
 pub mod manifest;
+pub mod provenance;
 pub mod render;
 pub mod stats;
 pub mod stream;
