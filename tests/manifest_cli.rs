@@ -555,3 +555,111 @@ fn a_killed_run_resumes_to_exactly_the_clean_outputs_and_a_second_run_renders_no
         r.stderr
     );
 }
+
+#[test]
+fn drawn_values_depend_on_seed_and_key_only_not_on_shard_order_or_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    let text: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{{\"input\": \"{n}\", \"output\": \"OUT/{i}.wav\"}}\n"))
+        .collect();
+    let chain = [
+        "-e",
+        "lobutterworth:cutoff=loguniform(500,6000),order=choice(2,4)",
+        "-e",
+        "gain:uniform(0.3,0.9)",
+        "-e",
+        "reverb:room_size=uniform(0.1,0.9),p=0.5",
+        "--seed",
+        "11",
+    ];
+    for (tag, extra) in [
+        ("one", vec!["--jobs", "1"]),
+        ("two", vec!["--jobs", "2"]),
+        ("sa", vec!["--shard", "0/2"]),
+        ("sb", vec!["--shard", "1/2"]),
+    ] {
+        let manifest = format!("{tag}.jsonl");
+        let out = if tag.starts_with('s') { "sharded" } else { tag };
+        std::fs::write(d.join(&manifest), text.replace("OUT", out)).unwrap();
+        let log = format!("log-{tag}");
+        let r = rtfx(
+            d,
+            &[
+                &[
+                    "render",
+                    "--manifest",
+                    manifest.as_str(),
+                    "--log",
+                    log.as_str(),
+                ][..],
+                &chain,
+                &extra,
+            ]
+            .concat(),
+        );
+        assert_eq!(r.code, 0, "{tag}: {}", r.stderr);
+    }
+    let mut chains = std::collections::HashSet::new();
+    for i in 0..7 {
+        let name = format!("{i}.wav");
+        let one = read(&d.join("one").join(&name));
+        assert_eq!(
+            read(&d.join("two").join(&name)),
+            one,
+            "{name}: --jobs changed it"
+        );
+        assert_eq!(
+            read(&d.join("sharded").join(&name)),
+            one,
+            "{name}: sharding changed it"
+        );
+    }
+    // Each item drew its own values, and the records hold them as plain numbers.
+    for line in std::fs::read_to_string(d.join("log-one/render.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let chain: Vec<String> = record["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        assert!(chain.iter().all(|s| !s.contains('(')), "{chain:?}");
+        chains.insert(chain);
+    }
+    assert_eq!(chains.len(), 7, "items drew the same values");
+    // Another seed draws other values.
+    std::fs::write(d.join("other.jsonl"), text.replace("OUT", "other")).unwrap();
+    let mut other = chain.to_vec();
+    other[7] = "12";
+    let r = rtfx(
+        d,
+        &[&["render", "--manifest", "other.jsonl"][..], &other].concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_ne!(read(&d.join("other/0.wav")), read(&d.join("one/0.wav")));
+    // A bad distribution names the parameter, before anything renders.
+    let r = rtfx(
+        d,
+        &[
+            "render",
+            "--manifest",
+            "one.jsonl",
+            "-e",
+            "reverb:room_size=uniform(0.5,3)",
+            "--force",
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("room_size") && r.stderr.contains("[0, 1]"),
+        "{}",
+        r.stderr
+    );
+}

@@ -11,6 +11,7 @@ use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rtfx::dsp::chain::Chain;
+use rtfx::dsp::random::RandomChain;
 use rtfx::offline::audio_io::{LossyQuality, OutputFormat, RawInput, ReadOptions, Subtype};
 use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
 use rtfx::offline::manifest::{Manifest, ManifestItem, Shard};
@@ -281,6 +282,8 @@ struct ManifestJobs {
     format: Option<String>,
     /// The command's chain parts, which an item's own chain fields replace or extend.
     base: ChainArgs,
+    /// The command's seed (`--seed`): items without their own draw from it and their key.
+    seed: u64,
 }
 
 /// The command's chain as given: a chain file or preset, then `-e` effects.
@@ -308,6 +311,9 @@ impl ManifestJobs {
                 preset: args.preset.clone(),
                 effects: args.effects.clone(),
             },
+            seed: args
+                .seed
+                .unwrap_or(rtfx::offline::audio_io::DEFAULT_DITHER_SEED),
         })
     }
 
@@ -336,14 +342,24 @@ impl ManifestJobs {
                  with --output-dir"
             ),
         };
-        let chain = if item.chain.is_some() || item.preset.is_some() || !item.effects.is_empty() {
+        let mut effects = self.base.effects.clone();
+        effects.extend(item.effects.iter().cloned());
+        let template = RandomChain::parse(&effects).with_context(context)?;
+        let chain = if template.is_some()
+            || item.chain.is_some()
+            || item.preset.is_some()
+            || !item.effects.is_empty()
+        {
             let (chain_file, preset) = if item.chain.is_some() || item.preset.is_some() {
                 (item.chain.clone(), item.preset.clone())
             } else {
                 (self.base.chain.clone(), self.base.preset.clone())
             };
-            let mut effects = self.base.effects.clone();
-            effects.extend(item.effects.iter().cloned());
+            let seed = item.seed.unwrap_or(self.seed);
+            let effects = match &template {
+                Some(t) => t.draw(seed, &item.key),
+                None => effects,
+            };
             let (chain, _) =
                 chain_from_args(chain_file.as_deref(), preset.as_deref(), &effects, true)
                     .with_context(context)?;
@@ -359,6 +375,21 @@ impl ManifestJobs {
             seed: item.seed,
         })
     }
+}
+
+/// The command's chain with `effects`' distributions drawn for the file with this seed and
+/// key.
+fn drawn_chain(
+    args: &RenderArgs,
+    effects: &[String],
+    seed: u64,
+    key: &str,
+) -> anyhow::Result<(Chain, Option<rtfx::dsp::spec::ChainFile>)> {
+    let specs = match RandomChain::parse(effects)? {
+        Some(template) => template.draw(seed, key),
+        None => effects.to_vec(),
+    };
+    chain_from_args(args.chain.as_deref(), args.preset.as_deref(), &specs, true)
 }
 
 /// The output name of `input` in a folder: its stem, with `format` as the extension (or its
@@ -387,10 +418,20 @@ fn output_name(input: &Path, format: Option<&str>) -> String {
 
 /// Runs `rtfx render`.
 pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
+    // `-e` specs with distributions are a template, drawn per file; the rest of the chain is
+    // built as it is.
+    let template = RandomChain::parse(&args.effects)
+        .context("in -e/--effect")
+        .map_err(Usage)?;
+    let fixed_effects: &[String] = if template.is_some() {
+        &[]
+    } else {
+        &args.effects
+    };
     let (chain, file) = chain_from_args(
         args.chain.as_deref(),
         args.preset.as_deref(),
-        &args.effects,
+        fixed_effects,
         true,
     )
     .map_err(Usage)?;
@@ -453,7 +494,16 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             )
         }
         None => {
-            let jobs = plan_jobs(&args).map_err(Usage)?;
+            let mut jobs = plan_jobs(&args).map_err(Usage)?;
+            if template.is_some() {
+                let seed = options.dither_seed;
+                for job in &mut jobs {
+                    let (chain, _) = drawn_chain(&args, &args.effects, seed, &job.key)
+                        .with_context(|| format!("'{}'", job.input.display()))
+                        .map_err(Usage)?;
+                    job.chain = Some(chain);
+                }
+            }
             check_terminals(&jobs).map_err(Usage)?;
             for job in &jobs {
                 check_job(job, &options, chain.is_empty(), false)?;

@@ -15,6 +15,7 @@ pub mod filter;
 pub mod fx;
 pub mod noise;
 pub mod param;
+pub mod random;
 pub mod registry;
 pub mod resample;
 pub mod section;

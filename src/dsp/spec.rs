@@ -108,12 +108,8 @@ pub fn parse_effect(text: &str) -> Result<EffectSpec> {
     let infos = entry.params();
     let mut params: Vec<(String, ParamValue)> = Vec::new();
     let mut positional = 0;
-    for token in rest
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
+    // Commas inside parentheses (a distribution's arguments) do not split.
+    for token in crate::dsp::random::split_params(rest.unwrap_or("")) {
         let (info, value) = match token.split_once('=') {
             Some((key, value)) => {
                 let key = key.trim().to_ascii_lowercase();
