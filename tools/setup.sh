@@ -23,6 +23,8 @@ DEB_PACKAGES=(
   libsoxr0 libflac12 libmp3lame0 libopusenc0
   # ffmpeg: the independent decoder of tests/formats_cli.rs (MP3, Opus, AIFF outputs).
   ffmpeg
+  # A private single-node Slurm cluster for tests/slurm.rs (started and stopped by the test).
+  munge slurmctld slurmd slurm-client
 )
 
 missing=()
