@@ -663,3 +663,58 @@ fn drawn_values_depend_on_seed_and_key_only_not_on_shard_order_or_jobs() {
         r.stderr
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn checking_a_million_line_manifest_takes_flat_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_float_wav(&d.join("a.wav"), 8000, &[tone(80, 100.0, 8000.0)]);
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(d.join("big.jsonl")).unwrap());
+        for i in 0..1_000_000 {
+            writeln!(f, "{{\"input\": \"a.wav\", \"output\": \"out/{i}.wav\"}}").unwrap();
+        }
+    }
+    let mut child = std::process::Command::new(common::rtfx_bin())
+        .current_dir(d)
+        .args([
+            "render",
+            "--manifest",
+            "big.jsonl",
+            "-e",
+            "gain:0.5",
+            "--check",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its own peak resident set (VmHWM only grows), read until it exits.
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0.0f64;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            if let Some(v) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            {
+                peak_kib = peak_kib.max(v);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("1000000 items"), "{stderr}");
+    // 16 MiB of filter and the program itself; keeping every output (a 1-million-entry map)
+    // would add about 40 MiB more.
+    assert!(
+        peak_kib / 1024.0 < 40.0,
+        "peak {:.1} MiB",
+        peak_kib / 1024.0
+    );
+    assert!(!d.join("out").exists());
+}

@@ -14,7 +14,7 @@ use rtfx::dsp::chain::Chain;
 use rtfx::dsp::random::RandomChain;
 use rtfx::offline::audio_io::{LossyQuality, OutputFormat, RawInput, ReadOptions, Subtype};
 use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
-use rtfx::offline::manifest::{Manifest, ManifestItem, Shard};
+use rtfx::offline::manifest::{DuplicateFilter, Manifest, ManifestItem, Shard};
 use rtfx::offline::provenance::{
     LogWriter, Record, is_done, load_records, log_path, remove_stale_temporaries, sha256_file,
 };
@@ -331,17 +331,23 @@ impl ManifestJobs {
         }
     }
 
-    fn job(&self, item: ManifestItem) -> anyhow::Result<Job> {
-        let line = item.line;
-        let context = || format!("manifest line {line}");
-        let output = match (&item.output, &self.output_dir) {
+    /// Where an item is written: its output, or its input's name in `--output-dir`.
+    fn output_of(&self, item: &ManifestItem) -> anyhow::Result<PathBuf> {
+        Ok(match (&item.output, &self.output_dir) {
             (Some(output), _) => output.clone(),
             (None, Some(dir)) => dir.join(output_name(&item.input, self.format.as_deref())),
             (None, None) => anyhow::bail!(
-                "manifest line {line}: the item has no output; give it one, or name a folder \
-                 with --output-dir"
+                "manifest line {}: the item has no output; give it one, or name a folder \
+                 with --output-dir",
+                item.line
             ),
-        };
+        })
+    }
+
+    fn job(&self, item: ManifestItem) -> anyhow::Result<Job> {
+        let line = item.line;
+        let context = || format!("manifest line {line}");
+        let output = self.output_of(&item)?;
         let mut effects = self.base.effects.clone();
         effects.extend(item.effects.iter().cloned());
         let template = RandomChain::parse(&effects).with_context(context)?;
@@ -814,7 +820,8 @@ fn check_job(
 
 /// Reads the whole manifest once before anything renders: every line must parse, and this
 /// shard's items must pass [`check_job`] with distinct outputs. Returns the item count and
-/// this shard's. Memory: 16 bytes per item of the shard (a hash of its output and its line).
+/// this shard's. Memory stays flat: distinct outputs are checked by a fixed-size filter and
+/// a second pass over the few outputs it flags.
 fn check_manifest(
     args: &RenderArgs,
     path: &Path,
@@ -822,7 +829,7 @@ fn check_manifest(
     command_chain_empty: bool,
 ) -> anyhow::Result<(u64, u64)> {
     let mut jobs = ManifestJobs::open(args, path).map_err(Usage)?;
-    let mut outputs: HashMap<u64, u64> = HashMap::new();
+    let mut outputs = DuplicateFilter::default();
     let (mut items, mut selected) = (0u64, 0u64);
     while let Some(item) = jobs.items.next() {
         let item = item.map_err(|e| Usage(anyhow!(e)))?;
@@ -852,16 +859,26 @@ fn check_manifest(
             options
         };
         check_job(&job, check_options, command_chain_empty, true).map_err(in_line)?;
-        let key = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            job.output.hash(&mut h);
-            h.finish()
-        };
-        if let Some(first) = outputs.insert(key, line) {
+        outputs.add(&job.output);
+    }
+    if outputs.has_suspects() {
+        // The second pass: only outputs the filter may have seen twice are compared.
+        let mut again = ManifestJobs::open(args, path).map_err(Usage)?;
+        let shard = again.shard;
+        let named = std::iter::from_fn(|| {
+            loop {
+                let item = again.items.next()?.ok()?;
+                if shard.is_some_and(|s| !s.selects(item.index)) {
+                    continue;
+                }
+                let line = item.line;
+                return Some((line, again.output_of(&item).ok()?));
+            }
+        });
+        if let Some((first, line, output)) = outputs.confirm(named) {
             return Err(Usage(anyhow!(
                 "manifest lines {first} and {line} both write '{}'; give each item its own output",
-                job.output.display()
+                output.display()
             ))
             .into());
         }

@@ -479,6 +479,77 @@ impl Shard {
     }
 }
 
+/// Finds outputs named twice in a stream of any length with fixed memory: a Bloom filter of
+/// 2^27 bits (16 MiB) passes each output once; outputs it may have seen before become
+/// suspects (about 0.5 % of 10 million distinct outputs, fewer below), which a second pass
+/// confirms or clears exactly.
+pub struct DuplicateFilter {
+    bits: Vec<u64>,
+    suspects: std::collections::HashSet<u64>,
+}
+
+impl Default for DuplicateFilter {
+    fn default() -> Self {
+        DuplicateFilter {
+            bits: vec![0; (1 << 27) / 64],
+            suspects: std::collections::HashSet::new(),
+        }
+    }
+}
+
+/// A stable 64-bit hash of a path.
+fn path_hash(path: &Path) -> u64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(bytes)
+}
+
+impl DuplicateFilter {
+    /// Passes one output through the filter.
+    pub fn add(&mut self, output: &Path) {
+        let hash = path_hash(output);
+        let bits = (self.bits.len() * 64) as u64;
+        let (h1, h2) = (hash & 0xFFFF_FFFF, (hash >> 32) | 1);
+        let mut seen = true;
+        for k in 0..4 {
+            let bit = (h1.wrapping_add(k * h2)) % bits;
+            let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
+            seen &= self.bits[word] & mask != 0;
+            self.bits[word] |= mask;
+        }
+        if seen {
+            self.suspects.insert(hash);
+        }
+    }
+
+    /// Whether some output may have been named twice (confirm with [`Self::confirm`]).
+    pub fn has_suspects(&self) -> bool {
+        !self.suspects.is_empty()
+    }
+
+    /// The second pass: give every output again in order with its line; returns the first
+    /// output named twice, with both lines.
+    pub fn confirm<'a>(
+        &self,
+        outputs: impl Iterator<Item = (u64, std::path::PathBuf)> + 'a,
+    ) -> Option<(u64, u64, std::path::PathBuf)> {
+        let mut first: std::collections::HashMap<std::path::PathBuf, u64> =
+            std::collections::HashMap::new();
+        for (line, output) in outputs {
+            if !self.suspects.contains(&path_hash(&output)) {
+                continue;
+            }
+            if let Some(&earlier) = first.get(&output) {
+                return Some((earlier, line, output));
+            }
+            first.insert(output, line);
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,6 +668,35 @@ mod tests {
         for bad in ["4/4", "1/0", "x", "1-2"] {
             assert!(Shard::parse_with(bad, None, &none).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_duplicate_filter_finds_every_repeat_and_clears_the_rest() {
+        let mut filter = DuplicateFilter::default();
+        let outputs: Vec<(u64, PathBuf)> = (0..200_000u64)
+            .map(|i| {
+                (
+                    i + 1,
+                    PathBuf::from(format!("out/{}.wav", if i == 150_000 { 7 } else { i })),
+                )
+            })
+            .collect();
+        for (_, o) in &outputs {
+            filter.add(o);
+        }
+        assert!(filter.has_suspects());
+        assert_eq!(
+            filter.confirm(outputs.iter().cloned()),
+            Some((8, 150_001, PathBuf::from("out/7.wav")))
+        );
+        let mut clean = DuplicateFilter::default();
+        for i in 0..200_000 {
+            clean.add(Path::new(&format!("out/{i}.wav")));
+        }
+        assert_eq!(
+            clean.confirm((0..200_000u64).map(|i| (i, PathBuf::from(format!("out/{i}.wav"))))),
+            None
+        );
     }
 
     proptest::proptest! {
