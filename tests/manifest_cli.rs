@@ -694,15 +694,15 @@ fn checking_a_million_line_manifest_takes_flat_memory() {
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0.0f64;
     while child.try_wait().unwrap().is_none() {
-        if let Ok(status) = std::fs::read_to_string(&status_file) {
-            if let Some(v) = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            {
-                peak_kib = peak_kib.max(v);
-            }
-        }
+        let hwm = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            });
+        peak_kib = peak_kib.max(hwm.unwrap_or(0.0));
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
