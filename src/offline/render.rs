@@ -815,6 +815,9 @@ impl std::io::Seek for EarlyWriteback<'_> {
 /// Blocks in flight between the decoding thread and the processing thread.
 const READ_AHEAD: usize = 3;
 
+/// Fewest frames a read asks for when the header says fewer are left.
+const MIN_READ: usize = 4096;
+
 /// What a pass over the input needs besides the processor and the reader.
 struct Pass<'a> {
     /// Frames of silence processed after the input (the effects' tail).
@@ -930,15 +933,23 @@ fn run_pass(
     std::thread::scope(|scope| {
         let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<ReadBlock>(READ_AHEAD);
         let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Vec<f32>>>();
+        // A short file needs no chunk-sized buffers (allocating and touching them cost most of
+        // a one-second clip's render): reads ask for what the header says is left, and at
+        // least MIN_READ frames, so a header that understates the length still reads on.
+        let declared = reader.info().frames;
+        let sized = move |want: usize, position: u64| match declared {
+            Some(frames) => want.min((frames.saturating_sub(position) as usize).max(MIN_READ)),
+            None => want,
+        };
         for _ in 0..READ_AHEAD {
-            let _ = empty_tx.send(vec![vec![0.0f32; chunk]; channels]);
+            let _ = empty_tx.send(vec![Vec::with_capacity(sized(chunk, 0)); channels]);
         }
         scope.spawn(move || {
             let mut raw = vec![Vec::new(); in_channels];
             let mut finished = false;
             // Ends when the file ends, on an error, or when the processing side hangs up.
             while let Ok(mut buf) = empty_rx.recv() {
-                let want = read_sizes.next().unwrap_or(hop);
+                let want = sized(read_sizes.next().unwrap_or(hop), reader.position());
                 let block = read_block(
                     reader,
                     before.as_deref_mut(),
@@ -955,7 +966,8 @@ fn run_pass(
             }
         });
 
-        let mut tail_buf = vec![vec![0.0f32; hop]; channels];
+        // Sized when the tail needs it.
+        let mut tail_buf = vec![Vec::new(); channels];
         let mut converted: Vec<Vec<f32>> = Vec::new();
         let mut input_done = false;
         let mut extra = tail_frames + latency;

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Rendering a dataset at scale: N one-second 16 kHz mono PCM16 clips through a randomised
+# chain, from a manifest, with 1, 2 and 4 local shards (one process each, --jobs 1), against
+# `cp -r` of the same files. Prints wall time, items per second and time per item.
+#
+#   bash benches/dataset_scale.sh            # 3000 clips, 3 runs each (median)
+#   ITEMS=10000 RUNS=1 bash benches/dataset_scale.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ITEMS="${ITEMS:-3000}"
+RUNS="${RUNS:-3}"
+WORK="${WORK:-${TMPDIR:-/tmp}/rtfx-scale}"
+cargo build --release --bin rtfx
+RTFX="$(realpath "${CARGO_TARGET_DIR:-target}/release/rtfx")"
+
+mkdir -p "$WORK"
+if [ ! -f "$WORK/items.jsonl" ] || [ "$(wc -l < "$WORK/items.jsonl")" -ne "$ITEMS" ]; then
+    echo "generating $ITEMS clips in $WORK/clips" >&2
+    rm -rf "$WORK/clips"
+    python3 - "$WORK" "$ITEMS" <<'PY'
+import os, struct, sys, random
+work, items = sys.argv[1], int(sys.argv[2])
+os.makedirs(f"{work}/clips", exist_ok=True)
+rng = random.Random(1)
+with open(f"{work}/items.jsonl", "w") as manifest:
+    for i in range(items):
+        samples = [int(rng.gauss(0, 3000)) for _ in range(16000)]
+        data = struct.pack(f"<{len(samples)}h", *[max(-32768, min(32767, s)) for s in samples])
+        header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack(
+            "<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16) + b"data" + struct.pack("<I", len(data))
+        with open(f"{work}/clips/{i:06}.wav", "wb") as f:
+            f.write(header + data)
+        manifest.write(f'{{"input": "clips/{i:06}.wav", "output": "out/{i:06}.wav"}}\n')
+PY
+fi
+
+chain=(-e 'hibutterworth:cutoff=loguniform(60,200),order=2' -e 'gain:uniform(0.5,1.0)'
+       --seed 1 --subtype pcm16 -q --no-sync)
+median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+run_shards() {
+    local n=$1
+    rm -rf "$WORK/out"
+    local t0; t0=$(date +%s.%N)
+    for ((i = 0; i < n; i++)); do
+        (cd "$WORK" && "$RTFX" render --manifest items.jsonl --shard "$i/$n" --jobs 1 "${chain[@]}") &
+    done
+    wait
+    python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$(date +%s.%N)"
+}
+copy() {
+    rm -rf "$WORK/copy"
+    local t0; t0=$(date +%s.%N)
+    cp -r "$WORK/clips" "$WORK/copy"
+    python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$(date +%s.%N)"
+}
+
+echo "$ITEMS one-second 16 kHz mono PCM16 clips, randomised high-pass + gain, median of $RUNS, $(nproc) CPUs"
+printf "%-26s %10s %12s %14s\n" "run" "wall s" "items/s" "ms per item"
+for label in copy 1 2 4; do
+    times=()
+    for ((r = 0; r < RUNS; r++)); do
+        if [ "$label" = copy ]; then times+=("$(copy)"); else times+=("$(run_shards "$label")"); fi
+    done
+    t=$(median "${times[@]}")
+    name=$([ "$label" = copy ] && echo "cp -r" || echo "$label shard(s), --jobs 1 each")
+    python3 -c "import sys; t=float(sys.argv[2]); n=int(sys.argv[3]); print(f'{sys.argv[1]:<26} {t:>10.3f} {n/t:>12.0f} {1000*t/n:>14.3f}')" "$name" "$t" "$ITEMS"
+done
+# One shard's memory.
+rm -rf "$WORK/out"
+( cd "$WORK" && /usr/bin/time -f "peak RSS of one shard: %M KB" "$RTFX" render --manifest items.jsonl --jobs 1 "${chain[@]}" ) 2>&1 | tail -1
