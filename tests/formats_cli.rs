@@ -59,6 +59,18 @@ fn ffprobe(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
 }
 
+/// Checks that ffprobe's text holds the tags `tagged_input` gives.
+fn assert_copied_tags(probe: &str) {
+    for tag in [
+        "title=song title",
+        "artist=the artist",
+        "album=album x",
+        "comment=hello there",
+    ] {
+        assert!(probe.contains(tag), "{tag} missing from {probe}");
+    }
+}
+
 /// Signal-to-error ratio in dB of `got` against `want` over `range`.
 fn snr_db(got: &[f32], want: &[f32], range: std::ops::Range<usize>) -> f64 {
     let (mut signal, mut error) = (0.0f64, 0.0f64);
@@ -127,14 +139,7 @@ fn mp3_decodes_to_the_signal_with_the_exact_length_bitrate_and_tags() {
         );
     }
     let tags = ffprobe(&d.join("vbr.mp3"));
-    for tag in [
-        "title=song title",
-        "artist=the artist",
-        "album=album x",
-        "comment=hello there",
-    ] {
-        assert!(tags.contains(tag), "{tag} missing from {tags}");
-    }
+    assert_copied_tags(&tags);
     // rtfx reads it back at the same length too.
     let r = rtfx(d, &["info", "vbr.mp3"]);
     assert!(
@@ -197,14 +202,7 @@ fn opus_keeps_the_signal_and_the_tags_and_says_48_khz() {
         probe.contains("codec_name=opus") && probe.contains("sample_rate=48000"),
         "{probe}"
     );
-    for tag in [
-        "title=song title",
-        "artist=the artist",
-        "album=album x",
-        "comment=hello there",
-    ] {
-        assert!(probe.contains(tag), "{tag} missing from {probe}");
-    }
+    assert_copied_tags(&probe);
     let decoded = ffmpeg_decode(&d.join("out.opus"), 2);
     // The header's pre-skip and end trimming give back the input's length at 48 kHz.
     assert_eq!(decoded[0].len(), frames);
@@ -258,14 +256,7 @@ fn ogg_vorbis_keeps_the_signal_length_and_tags_and_the_same_bytes_each_time() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let probe = ffprobe(&d.join("out.ogg"));
     assert!(probe.contains("codec_name=vorbis"), "{probe}");
-    for tag in [
-        "title=song title",
-        "artist=the artist",
-        "album=album x",
-        "comment=hello there",
-    ] {
-        assert!(probe.contains(tag), "{tag} missing from {probe}");
-    }
+    assert_copied_tags(&probe);
     let decoded = ffmpeg_decode(&d.join("out.ogg"), 2);
     assert_eq!(decoded[0].len(), frames);
     for (c, x) in [left, right].iter().enumerate() {

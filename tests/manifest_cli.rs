@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_no_temp_files, rtfx, write_float_wav};
+use common::{assert_no_temp_files, listing, rtfx, write_float_wav};
 
 fn tone(frames: usize, freq: f32, rate: f32) -> Vec<f32> {
     (0..frames)
@@ -266,16 +266,7 @@ fn shards_split_the_manifest_into_disjoint_parts_whose_union_is_the_whole() {
         );
         assert_eq!(r.code, 0, "{tag}: {}", r.stderr);
     }
-    let listing = |tag: &str| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(d.join(tag))
-            .map(|r| {
-                r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
-    };
+    let listing = |tag: &str| listing(&d.join(tag));
     // Item n goes to shard n mod 3.
     assert_eq!(listing("s0"), ["0.wav", "3.wav", "6.wav"]);
     assert_eq!(listing("s1"), ["1.wav", "4.wav"]);
@@ -512,14 +503,7 @@ fn a_killed_run_resumes_to_exactly_the_clean_outputs_and_a_second_run_renders_no
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("already done (--resume)"), "{}", r.stderr);
-    let listing = |sub: &str| {
-        let mut names: Vec<String> = std::fs::read_dir(d.join(sub))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    };
+    let listing = |sub: &str| listing(&d.join(sub));
     assert_eq!(
         listing("killed"),
         listing("clean"),

@@ -95,13 +95,12 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         channels: usize,
         expected_frames: Option<u64>,
     ) -> Result<Self> {
-        Self::start(
+        Self::new_tagged(
             out,
             options,
             sample_rate,
             channels,
             expected_frames,
-            false,
             &Tags::default(),
         )
     }
