@@ -702,3 +702,88 @@ fn checking_a_million_line_manifest_takes_flat_memory() {
     );
     assert!(!d.join("out").exists());
 }
+
+#[test]
+fn a_chain_file_may_hold_distributions_as_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    std::fs::write(
+        d.join("aug.toml"),
+        "[[effects]]\nname = \"lobutterworth\"\ncutoff = \"loguniform(500,6000)\"\norder = 4\n\n\
+         [[effects]]\nname = \"reverb\"\nroom_size = \"uniform(0.1,0.9)\"\np = 0.5\n",
+    )
+    .unwrap();
+    let text: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{{\"input\": \"{n}\", \"output\": \"OUT/{i}.wav\"}}\n"))
+        .collect();
+    std::fs::write(d.join("toml.jsonl"), text.replace("OUT", "toml")).unwrap();
+    std::fs::write(d.join("grammar.jsonl"), text.replace("OUT", "grammar")).unwrap();
+    let r = rtfx(
+        d,
+        &[
+            "render",
+            "--manifest",
+            "toml.jsonl",
+            "--chain",
+            "aug.toml",
+            "--seed",
+            "3",
+            "--log",
+            "lt",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = rtfx(
+        d,
+        &[
+            "render",
+            "--manifest",
+            "grammar.jsonl",
+            "-e",
+            "lobutterworth:cutoff=loguniform(500,6000),order=4",
+            "-e",
+            "reverb:room_size=uniform(0.1,0.9),p=0.5",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for i in 0..7 {
+        let name = format!("{i}.wav");
+        assert_eq!(
+            read(&d.join("toml").join(&name)),
+            read(&d.join("grammar").join(&name)),
+            "{name}"
+        );
+    }
+    // Values were drawn per item: the cutoffs differ.
+    let log = std::fs::read_to_string(d.join("lt/render.jsonl")).unwrap();
+    let cutoffs: std::collections::HashSet<&str> = log
+        .lines()
+        .filter_map(|l| l.split("cutoff=").nth(1))
+        .map(|c| c.split(',').next().unwrap())
+        .collect();
+    assert_eq!(cutoffs.len(), 7, "{log}");
+    // A bad distribution in the file names the parameter.
+    std::fs::write(
+        d.join("bad.toml"),
+        "[[effects]]\nname = \"reverb\"\nroom_size = \"uniform(0.5,3)\"\n",
+    )
+    .unwrap();
+    let r = rtfx(
+        d,
+        &[
+            "render",
+            "--manifest",
+            "toml.jsonl",
+            "--chain",
+            "bad.toml",
+            "--force",
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("room_size"), "{}", r.stderr);
+}

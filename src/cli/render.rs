@@ -286,12 +286,67 @@ struct ManifestJobs {
     seed: u64,
 }
 
-/// The command's chain as given: a chain file or preset, then `-e` effects.
+/// The command's chain as given: a chain file or preset, then `-e` effects. A chain file
+/// with distributions is a template: its effects are specs, drawn like `-e` specs.
 #[derive(Clone)]
 struct ChainArgs {
     chain: Option<PathBuf>,
+    /// A template chain file's effects, as specs (the file is then not read as a chain).
+    chain_specs: Vec<String>,
     preset: Option<String>,
     effects: Vec<String>,
+}
+
+impl ChainArgs {
+    /// The chain of `chain` (a file), `preset` and `-e` `effects`.
+    fn new(chain: Option<&Path>, preset: Option<&str>, effects: &[String]) -> anyhow::Result<Self> {
+        let (chain, chain_specs) = expand_chain_file(chain)?;
+        Ok(ChainArgs {
+            chain,
+            chain_specs,
+            preset: preset.map(String::from),
+            effects: effects.to_vec(),
+        })
+    }
+
+    /// Every effect spec in order: a template file's, then `-e` effects, then `extra`.
+    fn specs(&self, extra: &[String]) -> Vec<String> {
+        let mut specs = self.chain_specs.clone();
+        specs.extend(self.effects.iter().cloned());
+        specs.extend(extra.iter().cloned());
+        specs
+    }
+
+    /// The chain for a file with this seed and key (distributions drawn), with `extra`
+    /// effects after the command's.
+    fn draw(&self, extra: &[String], seed: u64, key: &str) -> anyhow::Result<Chain> {
+        let specs = self.specs(extra);
+        let specs = match RandomChain::parse(&specs)? {
+            Some(template) => template.draw(seed, key),
+            None => specs,
+        };
+        let (chain, _) =
+            chain_from_args(self.chain.as_deref(), self.preset.as_deref(), &specs, true)?;
+        Ok(chain)
+    }
+}
+
+/// A chain file as a path to read as it is, or, when it holds distributions, its effects as
+/// specs to draw from.
+fn expand_chain_file(path: Option<&Path>) -> anyhow::Result<(Option<PathBuf>, Vec<String>)> {
+    let Some(path) = path else {
+        return Ok((None, Vec::new()));
+    };
+    // Unreadable files are reported by chain_from_args, with its message.
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok((Some(path.to_path_buf()), Vec::new()));
+    };
+    match rtfx::dsp::random::template_specs_from_toml(&text)
+        .with_context(|| format!("in chain file '{}'", path.display()))?
+    {
+        Some(specs) => Ok((None, specs)),
+        None => Ok((Some(path.to_path_buf()), Vec::new())),
+    }
 }
 
 impl ManifestJobs {
@@ -306,11 +361,7 @@ impl ManifestJobs {
             shard,
             output_dir: args.output_dir.clone(),
             format: args.format.clone(),
-            base: ChainArgs {
-                chain: args.chain.clone(),
-                preset: args.preset.clone(),
-                effects: args.effects.clone(),
-            },
+            base: ChainArgs::new(args.chain.as_deref(), args.preset.as_deref(), &args.effects)?,
             seed: args
                 .seed
                 .unwrap_or(rtfx::offline::audio_io::DEFAULT_DITHER_SEED),
@@ -348,28 +399,27 @@ impl ManifestJobs {
         let line = item.line;
         let context = || format!("manifest line {line}");
         let output = self.output_of(&item)?;
-        let mut effects = self.base.effects.clone();
-        effects.extend(item.effects.iter().cloned());
-        let template = RandomChain::parse(&effects).with_context(context)?;
-        let chain = if template.is_some()
-            || item.chain.is_some()
-            || item.preset.is_some()
-            || !item.effects.is_empty()
-        {
-            let (chain_file, preset) = if item.chain.is_some() || item.preset.is_some() {
-                (item.chain.clone(), item.preset.clone())
-            } else {
-                (self.base.chain.clone(), self.base.preset.clone())
-            };
+        let own = item.chain.is_some() || item.preset.is_some();
+        let base = if own {
+            // The item's chain file or preset replaces the command's; `-e` effects stay.
+            ChainArgs::new(
+                item.chain.as_deref(),
+                item.preset.as_deref(),
+                &self.base.effects,
+            )
+            .with_context(context)?
+        } else {
+            self.base.clone()
+        };
+        let random = RandomChain::parse(&base.specs(&item.effects))
+            .with_context(context)?
+            .is_some();
+        let chain = if random || own || !item.effects.is_empty() {
             let seed = item.seed.unwrap_or(self.seed);
-            let effects = match &template {
-                Some(t) => t.draw(seed, &item.key),
-                None => effects,
-            };
-            let (chain, _) =
-                chain_from_args(chain_file.as_deref(), preset.as_deref(), &effects, true)
-                    .with_context(context)?;
-            Some(chain)
+            Some(
+                base.draw(&item.effects, seed, &item.key)
+                    .with_context(context)?,
+            )
         } else {
             None
         };
@@ -381,21 +431,6 @@ impl ManifestJobs {
             seed: item.seed,
         })
     }
-}
-
-/// The command's chain with `effects`' distributions drawn for the file with this seed and
-/// key.
-fn drawn_chain(
-    args: &RenderArgs,
-    effects: &[String],
-    seed: u64,
-    key: &str,
-) -> anyhow::Result<(Chain, Option<rtfx::dsp::spec::ChainFile>)> {
-    let specs = match RandomChain::parse(effects)? {
-        Some(template) => template.draw(seed, key),
-        None => effects.to_vec(),
-    };
-    chain_from_args(args.chain.as_deref(), args.preset.as_deref(), &specs, true)
 }
 
 /// The output name of `input` in a folder: its stem, with `format` as the extension (or its
@@ -426,8 +461,10 @@ fn output_name(input: &Path, format: Option<&str>) -> String {
 pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     // `-e` specs with distributions are a template, drawn per file; the rest of the chain is
     // built as it is.
-    let template = RandomChain::parse(&args.effects)
-        .context("in -e/--effect")
+    let chain_args = ChainArgs::new(args.chain.as_deref(), args.preset.as_deref(), &args.effects)
+        .map_err(Usage)?;
+    let template = RandomChain::parse(&chain_args.specs(&[]))
+        .context("in the chain's effects")
         .map_err(Usage)?;
     let fixed_effects: &[String] = if template.is_some() {
         &[]
@@ -435,7 +472,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
         &args.effects
     };
     let (chain, file) = chain_from_args(
-        args.chain.as_deref(),
+        chain_args.chain.as_deref(),
         args.preset.as_deref(),
         fixed_effects,
         true,
@@ -504,7 +541,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             if template.is_some() {
                 let seed = options.dither_seed;
                 for job in &mut jobs {
-                    let (chain, _) = drawn_chain(&args, &args.effects, seed, &job.key)
+                    let chain = chain_args
+                        .draw(&[], seed, &job.key)
                         .with_context(|| format!("'{}'", job.input.display()))
                         .map_err(Usage)?;
                     job.chain = Some(chain);

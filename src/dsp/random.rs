@@ -299,6 +299,58 @@ impl RandomChain {
     }
 }
 
+/// The effects of a TOML chain file as grammar specs, when some value is a distribution (a
+/// string such as `"uniform(0.1,0.9)"`) or an effect has a probability `p`; `Ok(None)` for a
+/// plain file, which [`crate::dsp::spec::chain_from_toml`] reads as it is. The specs go to
+/// [`RandomChain::parse`] like `-e` specs.
+///
+/// ```
+/// let text = "[[effects]]\nname = \"reverb\"\nroom_size = \"uniform(0.1,0.9)\"\np = 0.5\n";
+/// let specs = rtfx::dsp::random::template_specs_from_toml(text)?.unwrap();
+/// assert_eq!(specs, ["reverb:room_size=uniform(0.1,0.9),p=0.5"]);
+/// # Ok::<(), rtfx::Error>(())
+/// ```
+pub fn template_specs_from_toml(text: &str) -> Result<Option<Vec<String>>> {
+    let value: toml::Table = toml::from_str(text)
+        .map_err(|e| Error::format(format!("Invalid TOML chain: {}", e.message())))?;
+    let Some(toml::Value::Array(effects)) = value.get("effects") else {
+        return Ok(None);
+    };
+    let mut random = false;
+    let mut specs = Vec::new();
+    for effect in effects {
+        let Some(table) = effect.as_table() else {
+            return Ok(None);
+        };
+        let Some(name) = table.get("name").and_then(|n| n.as_str()) else {
+            return Ok(None);
+        };
+        let mut params = Vec::new();
+        for (key, value) in table.iter().filter(|(k, _)| k.as_str() != "name") {
+            let text = match value {
+                toml::Value::String(s) => {
+                    random |= s.contains('(');
+                    s.clone()
+                }
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => return Ok(None),
+            };
+            random |= key == "p";
+            params.push(format!("{key}={text}"));
+        }
+        // `p` last, as in the grammar's examples; the order of keywords does not matter.
+        params.sort_by_key(|p| p.starts_with("p="));
+        specs.push(if params.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}:{}", params.join(","))
+        });
+    }
+    Ok(random.then_some(specs))
+}
+
 /// The parameter a key (or the n-th positional value) names.
 fn param_info(
     entry: &EffectEntry,
