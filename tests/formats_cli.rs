@@ -71,6 +71,16 @@ fn assert_copied_tags(probe: &str) {
     }
 }
 
+/// Checks that `rtfx info` reads `name` back with exactly `frames` frames.
+fn assert_rtfx_reads_frames(dir: &Path, name: &str, frames: usize) {
+    let r = rtfx(dir, &["info", name]);
+    assert!(
+        r.stdout.contains(&format!("Frames:      {frames}")),
+        "{name}: {}",
+        r.stdout
+    );
+}
+
 /// Signal-to-error ratio in dB of `got` against `want` over `range`.
 fn snr_db(got: &[f32], want: &[f32], range: std::ops::Range<usize>) -> f64 {
     let (mut signal, mut error) = (0.0f64, 0.0f64);
@@ -141,12 +151,7 @@ fn mp3_decodes_to_the_signal_with_the_exact_length_bitrate_and_tags() {
     let tags = ffprobe(&d.join("vbr.mp3"));
     assert_copied_tags(&tags);
     // rtfx reads it back at the same length too.
-    let r = rtfx(d, &["info", "vbr.mp3"]);
-    assert!(
-        r.stdout.contains(&format!("Frames:      {frames}")),
-        "{}",
-        r.stdout
-    );
+    assert_rtfx_reads_frames(d, "vbr.mp3", frames);
 
     // Constant bitrate: the size is the bitrate's, within a frame or two and the header.
     let r = rtfx(
@@ -267,12 +272,7 @@ fn ogg_vorbis_keeps_the_signal_length_and_tags_and_the_same_bytes_each_time() {
             "channel {c}: {snr:.1} dB against the rendered signal"
         );
     }
-    let r = rtfx(d, &["info", "out.ogg"]);
-    assert!(
-        r.stdout.contains(&format!("Frames:      {frames}")),
-        "{}",
-        r.stdout
-    );
+    assert_rtfx_reads_frames(d, "out.ogg", frames);
     // A fixed stream serial: the same command writes the same bytes.
     let r = rtfx(
         d,
@@ -336,12 +336,7 @@ fn aiff_holds_the_exact_samples_big_endian_with_tags() {
         "{probe}"
     );
     // rtfx reads it back.
-    let r = rtfx(d, &["info", "out.aiff"]);
-    assert!(
-        r.stdout.contains(&format!("Frames:      {frames}")),
-        "{}",
-        r.stdout
-    );
+    assert_rtfx_reads_frames(d, "out.aiff", frames);
 }
 
 #[test]

@@ -471,6 +471,23 @@ fn a_killed_run_resumes_to_exactly_the_clean_outputs_and_a_second_run_renders_no
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    let resume = || {
+        rtfx(
+            d,
+            &[
+                &[
+                    "render",
+                    "--manifest",
+                    "killed.jsonl",
+                    "--log",
+                    "killed-log",
+                    "--resume",
+                ][..],
+                &chain,
+            ]
+            .concat(),
+        )
+    };
     let finished_before = std::fs::read_dir(d.join("killed"))
         .unwrap()
         .filter(|e| {
@@ -486,21 +503,7 @@ fn a_killed_run_resumes_to_exactly_the_clean_outputs_and_a_second_run_renders_no
         "the run finished before it could be killed"
     );
 
-    let r = rtfx(
-        d,
-        &[
-            &[
-                "render",
-                "--manifest",
-                "killed.jsonl",
-                "--log",
-                "killed-log",
-                "--resume",
-            ][..],
-            &chain,
-        ]
-        .concat(),
-    );
+    let r = resume();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("already done (--resume)"), "{}", r.stderr);
     let listing = |sub: &str| listing(&d.join(sub));
@@ -517,21 +520,7 @@ fn a_killed_run_resumes_to_exactly_the_clean_outputs_and_a_second_run_renders_no
         );
     }
     // One record per item across the runs' log, and a second resume renders nothing.
-    let r = rtfx(
-        d,
-        &[
-            &[
-                "render",
-                "--manifest",
-                "killed.jsonl",
-                "--log",
-                "killed-log",
-                "--resume",
-            ][..],
-            &chain,
-        ]
-        .concat(),
-    );
+    let r = resume();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("0 of 12 files rendered") && r.stderr.contains("12 already done"),
@@ -675,18 +664,9 @@ fn checking_a_million_line_manifest_takes_flat_memory() {
         .spawn()
         .unwrap();
     // Its own peak resident set (VmHWM only grows), read until it exits.
-    let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0.0f64;
     while child.try_wait().unwrap().is_none() {
-        let hwm = std::fs::read_to_string(&status_file)
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            });
-        peak_kib = peak_kib.max(hwm.unwrap_or(0.0));
+        peak_kib = peak_kib.max(common::peak_rss_kib(child.id()).unwrap_or(0.0));
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();

@@ -499,12 +499,7 @@ fn memory_stays_flat_for_a_stream_much_larger_than_it() {
     while counted.load(std::sync::atomic::Ordering::Relaxed) < BYTES - (16 << 20) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let peak_kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
+    let peak_kib = common::peak_rss_kib(child.id()).expect("VmHWM");
     drop(input);
     counter.join().unwrap();
     assert_eq!(counted.load(std::sync::atomic::Ordering::Relaxed), BYTES);

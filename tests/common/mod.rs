@@ -175,3 +175,16 @@ pub fn render_specs(
     )
     .expect("render")
 }
+
+/// A running process's peak resident set in KiB (`VmHWM` in `/proc/PID/status`: of that
+/// program alone, unlike `wait4`'s maxrss, which counts the forked test too); `None` once it
+/// has gone.
+#[cfg(target_os = "linux")]
+#[allow(dead_code)]
+pub fn peak_rss_kib(pid: u32) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
