@@ -180,7 +180,6 @@ pub fn render_specs(
 /// program alone, unlike `wait4`'s maxrss, which counts the forked test too); `None` once it
 /// has gone.
 #[cfg(target_os = "linux")]
-#[allow(dead_code)]
 pub fn peak_rss_kib(pid: u32) -> Option<f64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()?
