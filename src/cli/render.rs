@@ -609,7 +609,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     };
     // Each worker owns its chain: files in parallel share nothing.
     let processors = (0..workers)
-        .map(|_| new_processor(&chain))
+        .map(|_| {
+            new_processor(&chain).map(|processor| Worker {
+                processor,
+                made_dir: None,
+            })
+        })
         .collect::<rtfx::Result<Vec<_>>>()?;
     let fail_fast = args.fail_fast;
     let manifest = args.manifest.is_some();
@@ -625,7 +630,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
             &options,
         );
         let (new_processor, provenance) = (&new_processor, provenance.as_ref());
-        for mut processor in processors {
+        for mut worker in processors {
             scope.spawn(move || {
                 loop {
                     if stop.load(Ordering::Relaxed) || CANCEL.load(Ordering::Relaxed) {
@@ -635,7 +640,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
                     let result = job.and_then(|job| {
                         render_job(
                             &job,
-                            &mut processor,
+                            &mut worker,
                             new_processor,
                             options,
                             manifest,
@@ -715,6 +720,15 @@ struct Provenance {
     base_specs: Vec<String>,
 }
 
+/// What a rendering thread keeps from one job to the next.
+struct Worker {
+    /// The command's chain (items with a chain of their own get a processor per item).
+    processor: StreamProcessor,
+    /// The output folder this worker made or found last: a manifest's items mostly share
+    /// one, and asking the filesystem again for each would cost two system calls per file.
+    made_dir: Option<PathBuf>,
+}
+
 /// What became of a job.
 enum Done {
     Rendered,
@@ -726,7 +740,7 @@ enum Done {
 /// manifest's output folders are made as needed.
 fn render_job(
     job: &Job,
-    processor: &mut StreamProcessor,
+    worker: &mut Worker,
     new_processor: &dyn Fn(&Chain) -> rtfx::Result<StreamProcessor>,
     options: &RenderOptions,
     manifest: bool,
@@ -759,7 +773,7 @@ fn render_job(
             own = new_processor(chain)?;
             &mut own
         }
-        None => processor,
+        None => &mut worker.processor,
     };
     let adjusted;
     let options = if job.seed.is_some() || replace {
@@ -776,9 +790,11 @@ fn render_job(
         .output
         .parent()
         .filter(|d| manifest && !d.as_os_str().is_empty())
+        .filter(|d| worker.made_dir.as_deref() != Some(*d))
     {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the output folder '{}'", dir.display()))?;
+        worker.made_dir = Some(dir.to_path_buf());
     }
     let bar = reporter.start(&job.input);
     let t0 = Instant::now();

@@ -398,7 +398,12 @@ pub fn check_regular_file(path: &Path) -> Result<()> {
         Error::io(format!("Cannot open input '{shown}': {e}"), shown)
             .with_suggestion("check the path and its permissions")
     })?;
-    let kind = meta.file_type();
+    check_file_kind(path, meta.file_type())
+}
+
+/// Refuses anything but a regular file (`kind`, from the caller's `metadata`) as an input.
+pub fn check_file_kind(path: &Path, kind: std::fs::FileType) -> Result<()> {
+    let shown = &path.display().to_string();
     if kind.is_file() {
         return Ok(());
     }

@@ -73,6 +73,9 @@ pub struct AudioWriter<'a, W: Write + Seek> {
     aiff_tags: Vec<u8>,
     /// Writing to a pipe: the header (WAV) says the length is open, and nothing seeks.
     streaming: bool,
+    /// The frame count the WAV or AIFF header on disk states: the expected length at first,
+    /// so that a render that ends there needs no second trip back to the header.
+    header_frames: u64,
 }
 
 /// A lossy encoder behind the writer.
@@ -273,6 +276,7 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
             lossy,
             aiff_tags,
             streaming,
+            header_frames: expected_frames.unwrap_or(0),
         };
         writer.write_header()?;
         Ok(writer)
@@ -298,14 +302,14 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                 self.options.subtype,
                 self.channels,
                 self.sample_rate,
-                self.frames,
+                self.header_frames,
                 &self.aiff_tags,
             ),
             (None, _) => wav_header(
                 self.options.subtype,
                 self.channels,
                 self.sample_rate,
-                (!self.streaming).then_some(self.frames),
+                (!self.streaming).then_some(self.header_frames),
             ),
         };
         if !self.streaming {
@@ -347,39 +351,36 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         if bounded && total > WAV_MAX_DATA {
             return Err(wav_too_big(total));
         }
-        self.bytes.clear();
-        self.bytes.reserve(n * self.channels * width);
-        match self.options.subtype {
-            Subtype::Float => {
-                for i in 0..n {
-                    for c in planar {
-                        self.bytes.extend_from_slice(&c[i].to_le_bytes());
+        let bytes = &mut self.bytes;
+        if self.options.subtype == Subtype::Float {
+            let frame = planar.len() * 4;
+            encode(bytes, n * frame, |out| {
+                for (i, samples) in out.chunks_exact_mut(frame.max(1)).enumerate() {
+                    for (channel, sample) in planar.iter().zip(samples.chunks_exact_mut(4)) {
+                        sample.copy_from_slice(&channel[i].to_le_bytes());
                     }
                 }
-            }
-            Subtype::Pcm16 => {
-                for i in 0..n {
-                    for c in planar {
-                        let q = self.quantizer.quantize(c[i]) as i16;
-                        self.bytes.extend_from_slice(&q.to_le_bytes());
+            });
+        } else {
+            self.quantizer
+                .quantize_interleaved(planar, n, &mut self.ints);
+            let ints = &self.ints;
+            match self.options.subtype {
+                Subtype::Pcm16 => encode(bytes, ints.len() * 2, |out| {
+                    for (q, sample) in ints.iter().zip(out.chunks_exact_mut(2)) {
+                        sample.copy_from_slice(&(*q as i16).to_le_bytes());
                     }
-                }
-            }
-            Subtype::Pcm24 => {
-                for i in 0..n {
-                    for c in planar {
-                        let q = self.quantizer.quantize(c[i]);
-                        self.bytes.extend_from_slice(&q.to_le_bytes()[..3]);
+                }),
+                Subtype::Pcm24 => encode(bytes, ints.len() * 3, |out| {
+                    for (q, sample) in ints.iter().zip(out.chunks_exact_mut(3)) {
+                        sample.copy_from_slice(&q.to_le_bytes()[..3]);
                     }
-                }
-            }
-            Subtype::Pcm32 => {
-                for i in 0..n {
-                    for c in planar {
-                        let q = self.quantizer.quantize(c[i]);
-                        self.bytes.extend_from_slice(&q.to_le_bytes());
+                }),
+                _ => encode(bytes, ints.len() * 4, |out| {
+                    for (q, sample) in ints.iter().zip(out.chunks_exact_mut(4)) {
+                        sample.copy_from_slice(&q.to_le_bytes());
                     }
-                }
+                }),
             }
         }
         if self.options.format == OutputFormat::Aiff {
@@ -393,13 +394,8 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
 
     fn write_flac(&mut self, planar: &[&[f32]], n: usize) -> Result<()> {
         if let Some(encoder) = self.libflac.as_mut() {
-            self.ints.clear();
-            self.ints.reserve(n * planar.len());
-            for k in 0..n {
-                for c in planar {
-                    self.ints.push(self.quantizer.quantize(c[k]));
-                }
-            }
+            self.quantizer
+                .quantize_interleaved(planar, n, &mut self.ints);
             return encoder.write(&self.ints, n, self.out);
         }
         let Some(flac) = self.flac.as_mut() else {
@@ -453,10 +449,15 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
             // RIFF chunks are padded to an even size.
             self.out.write_all(&[0]).map_err(Self::io)?;
         }
+        // WAV and AIFF headers depend on nothing but the frame count: one that already says
+        // the right count stays.
+        let header_right = self.flac.is_none() && self.header_frames == self.frames;
         if !self.streaming
             && !matches!(self.options.format, OutputFormat::Raw)
             && self.lossy.is_none()
+            && !header_right
         {
+            self.header_frames = self.frames;
             self.write_header()?;
             self.out.seek(SeekFrom::End(0)).map_err(Self::io)?;
         }
@@ -623,4 +624,11 @@ fn extended_80(value: f64) -> [u8; 10] {
     out[..2].copy_from_slice(&((exponent + 16_383) as u16).to_be_bytes());
     out[2..].copy_from_slice(&mantissa.to_be_bytes());
     out
+}
+
+/// Sizes `bytes` to `len` and lets `fill` write all of it.
+fn encode(bytes: &mut Vec<u8>, len: usize, fill: impl FnOnce(&mut [u8])) {
+    bytes.clear();
+    bytes.resize(len, 0);
+    fill(bytes);
 }
