@@ -3,8 +3,9 @@
 # chain, from a manifest, with 1, 2 and 4 local shards (one process each, --jobs 1), against
 # `cp -r` of the same files. Prints wall time, items per second and time per item.
 #
-#   bash benches/dataset_scale.sh            # 3000 clips, 3 runs each (median)
+#   bash benches/dataset_scale.sh            # 3000 clips, 3 rounds (medians)
 #   ITEMS=10000 RUNS=1 bash benches/dataset_scale.sh
+#   WORK=/dev/shm/rtfx-scale bash benches/dataset_scale.sh   # in memory: no disk's moods
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,18 +64,32 @@ copy() {
     elapsed "$t0"
 }
 
-rm -rf "$WORK/runs"
-echo "$ITEMS one-second 16 kHz mono PCM16 clips, randomised high-pass + gain, median of $RUNS, $(nproc) CPUs"
-printf "%-30s %10s %12s %14s\n" "run" "wall s" "items/s" "ms per item"
-for label in copy "1 1" "1 2" "2 1" "4 1"; do
-    times=()
-    for ((r = 0; r < RUNS; r++)); do
-        if [ "$label" = copy ]; then times+=("$(copy)"); else times+=("$(run_shards $label)"); fi
+if [ -d "$WORK/runs" ]; then
+    rm -rf "$WORK/runs"
+    echo "waiting 60 s for the deleted outputs of an earlier run to age out" >&2
+    sleep 60
+fi
+echo "$ITEMS one-second 16 kHz mono PCM16 clips, randomised high-pass + gain, $RUNS rounds, $(nproc) CPUs"
+echo "in $WORK ($(df --output=fstype "$WORK" | tail -1))"
+# Rounds interleave the runs, so that each meets the same state of the disk; the median of
+# each run's ratio to the copy in the same round is printed beside its median time.
+labels=(copy "1 1" "1 2" "2 1" "4 1")
+declare -A times ratios
+for ((r = 0; r < RUNS; r++)); do
+    copy_t=$(copy)
+    for label in "${labels[@]}"; do
+        if [ "$label" = copy ]; then t=$copy_t; else t=$(run_shards $label); fi
+        times[$label]+="$t "
+        ratios[$label]+="$(python3 -c "import sys; print(float(sys.argv[1]) / float(sys.argv[2]))" "$t" "$copy_t") "
     done
-    t=$(median "${times[@]}")
+done
+printf "%-30s %10s %12s %14s %12s\n" "run" "wall s" "items/s" "ms per item" "× cp -r"
+for label in "${labels[@]}"; do
+    t=$(median ${times[$label]})
+    x=$(median ${ratios[$label]})
     set -- $label
     name=$([ "$label" = copy ] && echo "cp -r" || echo "$1 shard(s), --jobs $2 each")
-    python3 -c "import sys; t=float(sys.argv[2]); n=int(sys.argv[3]); print(f'{sys.argv[1]:<30} {t:>10.3f} {n/t:>12.0f} {1000*t/n:>14.3f}')" "$name" "$t" "$ITEMS"
+    python3 -c "import sys; t=float(sys.argv[2]); n=int(sys.argv[3]); print(f'{sys.argv[1]:<30} {t:>10.3f} {n/t:>12.0f} {1000*t/n:>14.3f} {float(sys.argv[4]):>12.2f}')" "$name" "$t" "$ITEMS" "$x"
 done
 # One shard's memory.
 out=$(fresh)

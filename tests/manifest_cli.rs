@@ -179,6 +179,73 @@ fn a_bad_line_stops_everything_before_anything_renders() {
         assert!(r.stderr.contains(says), "{third_line}: {}", r.stderr);
         assert!(!d.join("out").exists(), "{third_line}: something was rendered");
     }
+    // Lines are checked in parallel batches, yet the first bad line in the file is the one
+    // named, whatever the thread that found it and whatever comes after it.
+    let long = |bad: &[(usize, &str)]| -> String {
+        (1..=5000)
+            .map(|line| match bad.iter().find(|(at, _)| *at == line) {
+                Some((_, text)) => format!("{text}\n"),
+                None => format!(
+                    "{{\"input\": \"{}\", \"output\": \"out/{line}.wav\"}}\n",
+                    names[line % names.len()]
+                ),
+            })
+            .collect()
+    };
+    let missing = "{\"input\": \"in/nope.wav\", \"output\": \"out/x.wav\"}";
+    let broken = "{\"input\": ";
+    for (bad, says) in [
+        (
+            vec![(4150, missing), (4900, missing), (4950, broken)],
+            "manifest line 4150",
+        ),
+        (vec![(4200, missing), (4201, broken)], "manifest line 4200"),
+        (
+            vec![(4097, broken), (4098, missing)],
+            "line 4097: is not valid JSON",
+        ),
+        (vec![(5000, missing)], "manifest line 5000"),
+    ] {
+        std::fs::write(d.join("long.jsonl"), long(&bad)).unwrap();
+        for jobs in ["1", "3"] {
+            let r = rtfx(
+                d,
+                &[
+                    "render",
+                    "--manifest",
+                    "long.jsonl",
+                    "-e",
+                    "gain:0.5",
+                    "--jobs",
+                    jobs,
+                ],
+            );
+            assert_eq!(r.code, 2, "{says}, --jobs {jobs}: {}", r.stderr);
+            assert!(
+                r.stderr.contains(says),
+                "{says}, --jobs {jobs}: {}",
+                r.stderr
+            );
+            assert!(!d.join("out").exists(), "{says}: something was rendered");
+        }
+    }
+    std::fs::write(d.join("long.jsonl"), long(&[])).unwrap();
+    let r = rtfx(
+        d,
+        &[
+            "render",
+            "--manifest",
+            "long.jsonl",
+            "-e",
+            "gain:0.5",
+            "--jobs",
+            "2",
+            "--check",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("5000 items"), "{}", r.stderr);
+
     // --check renders nothing and says what it found.
     let text = format!("{}{}{}", good(0), good(1), good(3));
     std::fs::write(d.join("m.jsonl"), text).unwrap();

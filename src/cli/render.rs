@@ -255,8 +255,9 @@ impl Job {
 enum Source {
     /// A planned list (paths and globs), taken in order.
     List(Mutex<std::vec::IntoIter<Job>>),
-    /// A manifest, read as the render goes: this shard's items only.
-    Manifest(Box<Mutex<ManifestJobs>>),
+    /// A manifest, read as the render goes: this shard's items only. Lines are taken under
+    /// the lock; drawing and building each item's chain happens outside it, in parallel.
+    Manifest(Box<(Mutex<ManifestJobs>, JobMaker)>),
 }
 
 impl Source {
@@ -264,18 +265,27 @@ impl Source {
     fn next(&self) -> Option<anyhow::Result<Job>> {
         match self {
             Source::List(jobs) => jobs.lock().ok()?.next().map(Ok),
-            Source::Manifest(items) => {
-                let mut items = items.lock().ok()?;
-                items.next_job()
+            Source::Manifest(manifest) => {
+                let (items, maker) = &**manifest;
+                let item = items.lock().ok()?.next_item()?;
+                Some(item.and_then(|item| maker.job(item)))
             }
         }
     }
 }
 
-/// A manifest's items for this shard, as jobs.
+/// A manifest's items for this shard, and how they become jobs.
 struct ManifestJobs {
     items: Manifest<std::io::BufReader<std::fs::File>>,
     shard: Option<Shard>,
+    maker: JobMaker,
+    /// Items read so far, in every shard.
+    read: u64,
+}
+
+/// Makes a manifest item into a job: its output, and its own chain when it has one.
+#[derive(Clone)]
+struct JobMaker {
     /// Where items without an output go, named after their input.
     output_dir: Option<PathBuf>,
     /// The output extension for those (`--format`).
@@ -359,29 +369,35 @@ impl ManifestJobs {
         Ok(ManifestJobs {
             items: Manifest::open(path)?,
             shard,
-            output_dir: args.output_dir.clone(),
-            format: args.format.clone(),
-            base: ChainArgs::new(args.chain.as_deref(), args.preset.as_deref(), &args.effects)?,
-            seed: args
-                .seed
-                .unwrap_or(rtfx::offline::audio_io::DEFAULT_DITHER_SEED),
+            maker: JobMaker {
+                output_dir: args.output_dir.clone(),
+                format: args.format.clone(),
+                base: ChainArgs::new(args.chain.as_deref(), args.preset.as_deref(), &args.effects)?,
+                seed: args
+                    .seed
+                    .unwrap_or(rtfx::offline::audio_io::DEFAULT_DITHER_SEED),
+            },
+            read: 0,
         })
     }
 
-    /// The next item of this shard as a job, or the first malformed line's error.
-    fn next_job(&mut self) -> Option<anyhow::Result<Job>> {
+    /// The next item of this shard, or the first malformed line's error.
+    fn next_item(&mut self) -> Option<anyhow::Result<ManifestItem>> {
         loop {
             let item = match self.items.next()? {
                 Ok(item) => item,
                 Err(e) => return Some(Err(e.into())),
             };
+            self.read += 1;
             if self.shard.is_some_and(|s| !s.selects(item.index)) {
                 continue;
             }
-            return Some(self.job(item));
+            return Some(Ok(item));
         }
     }
+}
 
+impl JobMaker {
     /// Where an item is written: its output, or its input's name in `--output-dir`.
     fn output_of(&self, item: &ManifestItem) -> anyhow::Result<PathBuf> {
         Ok(match (&item.output, &self.output_dir) {
@@ -531,8 +547,9 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
                 return Ok(Outcome::Success);
             }
             let jobs = ManifestJobs::open(&args, path).map_err(Usage)?;
+            let maker = jobs.maker.clone();
             (
-                Source::Manifest(Box::new(Mutex::new(jobs))),
+                Source::Manifest(Box::new((Mutex::new(jobs), maker))),
                 selected as usize,
             )
         }
@@ -872,6 +889,9 @@ fn check_job(
     Ok(())
 }
 
+/// Manifest items checked together by [`check_manifest`]'s threads.
+const CHECK_BATCH: usize = 4096;
+
 /// Reads the whole manifest once before anything renders: every line must parse, and this
 /// shard's items must pass [`check_job`] with distinct outputs. Returns the item count and
 /// this shard's. Memory stays flat: distinct outputs are checked by a fixed-size filter and
@@ -884,37 +904,78 @@ fn check_manifest(
 ) -> anyhow::Result<(u64, u64)> {
     let mut jobs = ManifestJobs::open(args, path).map_err(Usage)?;
     let mut outputs = DuplicateFilter::default();
-    let (mut items, mut selected) = (0u64, 0u64);
-    while let Some(item) = jobs.items.next() {
-        let item = item.map_err(|e| Usage(anyhow!(e)))?;
-        items += 1;
-        if jobs.shard.is_some_and(|s| !s.selects(item.index)) {
-            continue;
-        }
-        selected += 1;
+    // Resuming, an existing output is either done (skipped) or rendered again.
+    let resume_options;
+    let check_options = if args.resume {
+        resume_options = RenderOptions {
+            force: true,
+            ..options.clone()
+        };
+        &resume_options
+    } else {
+        options
+    };
+    let maker = jobs.maker.clone();
+    let check = |item: ManifestItem| -> anyhow::Result<PathBuf> {
         let line = item.line;
         let in_line = |e: anyhow::Error| Usage(e.context(format!("manifest line {line}")));
-        let job = jobs.job(item).map_err(Usage)?;
+        let job = maker.job(item).map_err(Usage)?;
         anyhow::ensure!(
             !is_pipe(&job.input) && !is_pipe(&job.output),
             Usage(anyhow!(
                 "manifest line {line}: '-' (a pipe) cannot be a manifest item"
             ))
         );
-        // Resuming, an existing output is either done (skipped) or rendered again.
-        let resume_options;
-        let check_options = if args.resume {
-            resume_options = RenderOptions {
-                force: true,
-                ..options.clone()
-            };
-            &resume_options
-        } else {
-            options
-        };
         check_job(&job, check_options, command_chain_empty, true).map_err(in_line)?;
-        outputs.add(&job.output);
+        Ok(job.output)
+    };
+    // In batches, each checked by the workers in parallel (drawing chains and asking the
+    // filesystem about paths is most of a render's bookkeeping), in line order for errors.
+    let threads = args.jobs.max(1);
+    let mut selected = 0u64;
+    let mut batch = Vec::with_capacity(CHECK_BATCH);
+    loop {
+        batch.clear();
+        let mut malformed = None;
+        while batch.len() < CHECK_BATCH {
+            match jobs.next_item() {
+                Some(Ok(item)) => batch.push(item),
+                Some(Err(e)) => {
+                    malformed = Some(e);
+                    break;
+                }
+                None => break,
+            }
+        }
+        selected += batch.len() as u64;
+        let per_thread = batch.len().div_ceil(threads).max(1);
+        let checked: Vec<anyhow::Result<PathBuf>> = std::thread::scope(|scope| {
+            let check = &check;
+            let parts: Vec<_> = batch
+                .chunks(per_thread)
+                .map(|part| {
+                    scope.spawn(move || part.iter().cloned().map(check).collect::<Vec<_>>())
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|part| {
+                    part.join()
+                        .unwrap_or_else(|_| vec![Err(anyhow!("a check panicked"))])
+                })
+                .collect()
+        });
+        for output in checked {
+            outputs.add(&output?);
+        }
+        if let Some(e) = malformed {
+            return Err(Usage(e).into());
+        }
+        if batch.len() < CHECK_BATCH {
+            break;
+        }
     }
+    let items = jobs.read;
     if outputs.has_suspects() {
         // The second pass: only outputs the filter may have seen twice are compared.
         let mut again = ManifestJobs::open(args, path).map_err(Usage)?;
@@ -926,7 +987,7 @@ fn check_manifest(
                     continue;
                 }
                 let line = item.line;
-                return Some((line, again.output_of(&item).ok()?));
+                return Some((line, again.maker.output_of(&item).ok()?));
             }
         });
         if let Some((first, line, output)) = outputs.confirm(named) {
