@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Rendering a dataset at scale: N one-second 16 kHz mono PCM16 clips through a randomised
-# chain, from a manifest, with 1, 2 and 4 local shards (one process each, --jobs 1), against
-# `cp -r` of the same files. Prints wall time, items per second and time per item.
+# chain, from a manifest: one process with --jobs 1 and 2, and 2 and 4 local shards (one
+# process each, --jobs 1), against `cp -r` of the same files. Prints wall time, items per
+# second, time per item and the ratio to the copy.
 #
-#   bash benches/dataset_scale.sh            # 3000 clips, 3 rounds (medians)
+#   bash benches/dataset_scale.sh            # 3000 clips, 3 rounds (medians); RUNS=5 steadier
 #   ITEMS=10000 RUNS=1 bash benches/dataset_scale.sh
 #   WORK=/dev/shm/rtfx-scale bash benches/dataset_scale.sh   # in memory: no disk's moods
 set -euo pipefail
