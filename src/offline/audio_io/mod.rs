@@ -192,7 +192,8 @@ impl AudioReader {
         let head = &riff[..got];
         let source = if is_riff(head) {
             match WavSource::open(
-                Box::new(file),
+                // The header's chunks and a short file's samples in one read.
+                Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
                 riff,
                 Some(file_size),
                 &shown,
