@@ -374,6 +374,12 @@ pub(super) fn deinterleave(encoding: WavEncoding, raw: &[u8], planar: &mut [Vec<
                     *o = (f32::from(f[offset]) - 128.0) * (1.0 / 128.0);
                 }
             }
+            // Mono 16-bit, the usual dataset clip: contiguous samples, a loop that vectorises.
+            WavEncoding::I16 if channels == 1 => {
+                for (o, s) in out.iter_mut().zip(raw.chunks_exact(2)) {
+                    *o = f32::from(i16::from_le_bytes([s[0], s[1]])) * (1.0 / 32768.0);
+                }
+            }
             WavEncoding::I16 => {
                 for (o, f) in out.iter_mut().zip(frames) {
                     let s = i16::from_le_bytes([f[offset], f[offset + 1]]);
