@@ -364,23 +364,11 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
         } else {
             self.quantizer
                 .quantize_interleaved(planar, n, &mut self.ints);
-            let ints = &self.ints;
-            match self.options.subtype {
-                Subtype::Pcm16 => encode(bytes, ints.len() * 2, |out| {
-                    for (q, sample) in ints.iter().zip(out.chunks_exact_mut(2)) {
-                        sample.copy_from_slice(&(*q as i16).to_le_bytes());
-                    }
-                }),
-                Subtype::Pcm24 => encode(bytes, ints.len() * 3, |out| {
-                    for (q, sample) in ints.iter().zip(out.chunks_exact_mut(3)) {
-                        sample.copy_from_slice(&q.to_le_bytes()[..3]);
-                    }
-                }),
-                _ => encode(bytes, ints.len() * 4, |out| {
-                    for (q, sample) in ints.iter().zip(out.chunks_exact_mut(4)) {
-                        sample.copy_from_slice(&q.to_le_bytes());
-                    }
-                }),
+            // Clamped to the subtype's range, each integer's low bytes are its sample.
+            match width {
+                2 => encode_ints::<2>(bytes, &self.ints),
+                3 => encode_ints::<3>(bytes, &self.ints),
+                _ => encode_ints::<4>(bytes, &self.ints),
             }
         }
         if self.options.format == OutputFormat::Aiff {
@@ -624,6 +612,15 @@ fn extended_80(value: f64) -> [u8; 10] {
     out[..2].copy_from_slice(&((exponent + 16_383) as u16).to_be_bytes());
     out[2..].copy_from_slice(&mantissa.to_be_bytes());
     out
+}
+
+/// Replaces `bytes` with the low `W` bytes of each of `ints`, little-endian.
+fn encode_ints<const W: usize>(bytes: &mut Vec<u8>, ints: &[i32]) {
+    encode(bytes, ints.len() * W, |out| {
+        for (q, sample) in ints.iter().zip(out.chunks_exact_mut(W)) {
+            sample.copy_from_slice(&q.to_le_bytes()[..W]);
+        }
+    });
 }
 
 /// Sizes `bytes` to `len` and lets `fill` write all of it.
