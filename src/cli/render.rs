@@ -274,17 +274,15 @@ impl Source {
     }
 }
 
-/// A manifest's items for this shard, and how they become jobs.
+/// A manifest's items for this shard ([`JobMaker`] makes them jobs).
 struct ManifestJobs {
     items: Manifest<std::io::BufReader<std::fs::File>>,
     shard: Option<Shard>,
-    maker: JobMaker,
     /// Items read so far, in every shard.
     read: u64,
 }
 
 /// Makes a manifest item into a job: its output, and its own chain when it has one.
-#[derive(Clone)]
 struct JobMaker {
     /// Where items without an output go, named after their input.
     output_dir: Option<PathBuf>,
@@ -369,14 +367,6 @@ impl ManifestJobs {
         Ok(ManifestJobs {
             items: Manifest::open(path)?,
             shard,
-            maker: JobMaker {
-                output_dir: args.output_dir.clone(),
-                format: args.format.clone(),
-                base: ChainArgs::new(args.chain.as_deref(), args.preset.as_deref(), &args.effects)?,
-                seed: args
-                    .seed
-                    .unwrap_or(rtfx::offline::audio_io::DEFAULT_DITHER_SEED),
-            },
             read: 0,
         })
     }
@@ -398,6 +388,17 @@ impl ManifestJobs {
 }
 
 impl JobMaker {
+    fn new(args: &RenderArgs) -> anyhow::Result<Self> {
+        Ok(JobMaker {
+            output_dir: args.output_dir.clone(),
+            format: args.format.clone(),
+            base: ChainArgs::new(args.chain.as_deref(), args.preset.as_deref(), &args.effects)?,
+            seed: args
+                .seed
+                .unwrap_or(rtfx::offline::audio_io::DEFAULT_DITHER_SEED),
+        })
+    }
+
     /// Where an item is written: its output, or its input's name in `--output-dir`.
     fn output_of(&self, item: &ManifestItem) -> anyhow::Result<PathBuf> {
         Ok(match (&item.output, &self.output_dir) {
@@ -547,7 +548,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
                 return Ok(Outcome::Success);
             }
             let jobs = ManifestJobs::open(&args, path).map_err(Usage)?;
-            let maker = jobs.maker.clone();
+            let maker = JobMaker::new(&args).map_err(Usage)?;
             (
                 Source::Manifest(Box::new((Mutex::new(jobs), maker))),
                 selected as usize,
@@ -903,6 +904,7 @@ fn check_manifest(
     command_chain_empty: bool,
 ) -> anyhow::Result<(u64, u64)> {
     let mut jobs = ManifestJobs::open(args, path).map_err(Usage)?;
+    let maker = JobMaker::new(args).map_err(Usage)?;
     let mut outputs = DuplicateFilter::default();
     // Resuming, an existing output is either done (skipped) or rendered again.
     let resume_options;
@@ -915,7 +917,6 @@ fn check_manifest(
     } else {
         options
     };
-    let maker = jobs.maker.clone();
     let check = |item: ManifestItem| -> anyhow::Result<PathBuf> {
         let line = item.line;
         let in_line = |e: anyhow::Error| Usage(e.context(format!("manifest line {line}")));
@@ -987,7 +988,7 @@ fn check_manifest(
                     continue;
                 }
                 let line = item.line;
-                return Some((line, again.maker.output_of(&item).ok()?));
+                return Some((line, maker.output_of(&item).ok()?));
             }
         });
         if let Some((first, line, output)) = outputs.confirm(named) {
