@@ -479,21 +479,27 @@ impl Shard {
     }
 }
 
-/// Finds outputs named twice in a stream of any length with fixed memory: a Bloom filter of
-/// 2^27 bits (16 MiB) passes each output once; outputs it may have seen before become
-/// suspects (about 0.5 % of 10 million distinct outputs, fewer below), which a second pass
-/// confirms or clears exactly.
+/// Finds outputs named twice in a stream of any length with bounded memory. Up to
+/// [`EXACT_OUTPUTS`] outputs their hashes are kept in a set (a few MiB at most, next to
+/// nothing for a small manifest); past that they move into a Bloom filter of 2^27 bits
+/// (16 MiB), where memory stays flat however long the manifest. An output whose hash was
+/// seen before becomes a suspect (in the filter about 0.5 % of 10 million distinct outputs,
+/// fewer below), which a second pass confirms or clears exactly.
 pub struct DuplicateFilter {
+    /// The hashes seen, while there are at most `exact_limit` of them.
+    exact: std::collections::HashSet<u64>,
+    exact_limit: usize,
+    /// The Bloom filter's bits, once the set outgrew its limit (empty before).
     bits: Vec<u64>,
     suspects: std::collections::HashSet<u64>,
 }
 
+/// Outputs whose hashes [`DuplicateFilter`] keeps exactly (about 4.5 MiB of set).
+pub const EXACT_OUTPUTS: usize = 1 << 18;
+
 impl Default for DuplicateFilter {
     fn default() -> Self {
-        DuplicateFilter {
-            bits: vec![0; (1 << 27) / 64],
-            suspects: std::collections::HashSet::new(),
-        }
+        DuplicateFilter::with_exact_limit(EXACT_OUTPUTS)
     }
 }
 
@@ -507,9 +513,38 @@ fn path_hash(path: &Path) -> u64 {
 }
 
 impl DuplicateFilter {
+    /// A filter that keeps up to `limit` hashes exactly before it moves to the Bloom filter.
+    pub fn with_exact_limit(limit: usize) -> Self {
+        DuplicateFilter {
+            exact: std::collections::HashSet::new(),
+            exact_limit: limit,
+            bits: Vec::new(),
+            suspects: std::collections::HashSet::new(),
+        }
+    }
+
     /// Passes one output through the filter.
     pub fn add(&mut self, output: &Path) {
         let hash = path_hash(output);
+        let seen = if self.bits.is_empty() {
+            let seen = !self.exact.insert(hash);
+            if self.exact.len() > self.exact_limit {
+                self.bits = vec![0; (1 << 27) / 64];
+                for earlier in std::mem::take(&mut self.exact) {
+                    self.mark(earlier);
+                }
+            }
+            seen
+        } else {
+            self.mark(hash)
+        };
+        if seen {
+            self.suspects.insert(hash);
+        }
+    }
+
+    /// Sets `hash`'s bits in the Bloom filter; returns whether all were set already.
+    fn mark(&mut self, hash: u64) -> bool {
         let bits = (self.bits.len() * 64) as u64;
         let (h1, h2) = (hash & 0xFFFF_FFFF, (hash >> 32) | 1);
         let mut seen = true;
@@ -519,9 +554,7 @@ impl DuplicateFilter {
             seen &= self.bits[word] & mask != 0;
             self.bits[word] |= mask;
         }
-        if seen {
-            self.suspects.insert(hash);
-        }
+        seen
     }
 
     /// Whether some output may have been named twice (confirm with [`Self::confirm`]).
@@ -672,31 +705,45 @@ mod tests {
 
     #[test]
     fn the_duplicate_filter_finds_every_repeat_and_clears_the_rest() {
-        let mut filter = DuplicateFilter::default();
-        let outputs: Vec<(u64, PathBuf)> = (0..200_000u64)
-            .map(|i| {
-                (
-                    i + 1,
-                    PathBuf::from(format!("out/{}.wav", if i == 150_000 { 7 } else { i })),
-                )
-            })
-            .collect();
-        for (_, o) in &outputs {
-            filter.add(o);
+        // Exactly, and (a limit of 1000) past the move into the Bloom filter, with the repeat
+        // after the move of an output seen before it, or both before it.
+        for (limit, repeat_at, of) in [
+            (EXACT_OUTPUTS, 150_000, 7),
+            (1000, 150_000, 7),
+            (1000, 900, 3),
+        ] {
+            let case = format!("limit {limit}, line {} repeats {of}", repeat_at + 1);
+            let mut filter = DuplicateFilter::with_exact_limit(limit);
+            let outputs: Vec<(u64, PathBuf)> = (0..200_000u64)
+                .map(|i| {
+                    let n = if i == repeat_at { of } else { i };
+                    (i + 1, PathBuf::from(format!("out/{n}.wav")))
+                })
+                .collect();
+            for (_, o) in &outputs {
+                filter.add(o);
+            }
+            assert!(filter.has_suspects(), "{case}");
+            assert_eq!(
+                filter.confirm(outputs.iter().cloned()),
+                Some((
+                    of + 1,
+                    repeat_at + 1,
+                    PathBuf::from(format!("out/{of}.wav"))
+                )),
+                "{case}"
+            );
+            let mut clean = DuplicateFilter::with_exact_limit(limit);
+            for i in 0..200_000 {
+                clean.add(Path::new(&format!("out/{i}.wav")));
+            }
+            assert_eq!(clean.bits.is_empty(), limit > 200_000, "{case}");
+            assert_eq!(
+                clean.confirm((0..200_000u64).map(|i| (i, PathBuf::from(format!("out/{i}.wav"))))),
+                None,
+                "{case}"
+            );
         }
-        assert!(filter.has_suspects());
-        assert_eq!(
-            filter.confirm(outputs.iter().cloned()),
-            Some((8, 150_001, PathBuf::from("out/7.wav")))
-        );
-        let mut clean = DuplicateFilter::default();
-        for i in 0..200_000 {
-            clean.add(Path::new(&format!("out/{i}.wav")));
-        }
-        assert_eq!(
-            clean.confirm((0..200_000u64).map(|i| (i, PathBuf::from(format!("out/{i}.wav"))))),
-            None
-        );
     }
 
     proptest::proptest! {

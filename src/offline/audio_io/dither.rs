@@ -68,6 +68,14 @@ impl Quantizer {
             }
             return;
         }
+        simd::dispatch(self, planar, n, out);
+    }
+
+    /// The block path of [`Self::quantize_interleaved`] (up to 24 bits, at most
+    /// [`NOISE_BLOCK`] channels). Inlined into one copy per instruction set ([`simd`]).
+    #[inline(always)]
+    fn quantize_blocks(&mut self, planar: &[&[f32]], n: usize, out: &mut [i32]) {
+        let channels = planar.len();
         // A local copy stays in registers (through `self` the state went to memory and back
         // on every sample).
         let mut q = *self;
@@ -169,14 +177,38 @@ fn round_within(x: f32, min: f32, max: f32) -> i32 {
 
 /// The dither's generator: SplitMix64, whose only carried dependency from one draw to the
 /// next is an addition (xorshift's chain of shifts, twice per sample, was the slowest part
-/// of writing 16-bit output). One 64-bit draw makes two samples of dither: four 16-bit
-/// uniforms, far finer than the LSB they dither.
+/// of writing 16-bit output). Draw `k` is a function of `seed + k·γ` alone, so a block of
+/// draws is computed lane by lane in vector registers ([`simd`]). One 64-bit draw makes two
+/// samples of dither: four 16-bit uniforms, far finer than the LSB they dither.
 #[derive(Clone, Copy)]
 pub(super) struct DitherNoise {
     state: u64,
     /// The second sample of the last draw, when it is not used yet: the sequence is the same
     /// whatever the blocks it is drawn in.
     pending: Option<f32>,
+}
+
+/// SplitMix64's increment (the golden ratio in 64 bits).
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function: the draw for the state `z`.
+#[inline(always)]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Two samples of triangular noise of ±1 LSB peak and mean 0 from one draw, each the
+/// difference of two of its 16-bit uniforms in [0, 1).
+#[inline(always)]
+fn triangular_pair(z: u64) -> (f32, f32) {
+    const STEP: f32 = 1.0 / 65_536.0;
+    let part = |shift: u32| ((z >> shift) & 0xFFFF) as i32;
+    (
+        (part(48) - part(32)) as f32 * STEP,
+        (part(16) - part(0)) as f32 * STEP,
+    )
 }
 
 impl DitherNoise {
@@ -187,21 +219,11 @@ impl DitherNoise {
         }
     }
 
-    /// Two samples of triangular noise of ±1 LSB peak and mean 0, each the difference of
-    /// two independent uniforms in [0, 1).
+    /// The next two samples.
     #[inline(always)]
     fn pair(&mut self) -> (f32, f32) {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        const STEP: f32 = 1.0 / 65_536.0;
-        let part = |shift: u32| ((z >> shift) & 0xFFFF) as i32;
-        (
-            (part(48) - part(32)) as f32 * STEP,
-            (part(16) - part(0)) as f32 * STEP,
-        )
+        self.state = self.state.wrapping_add(GAMMA);
+        triangular_pair(mix(self.state))
     }
 
     /// The next sample of triangular noise.
@@ -216,6 +238,8 @@ impl DitherNoise {
     }
 
     /// The next `out.len()` samples, as many [`Self::triangular`] calls would give them.
+    /// The pairs are computed from their index (no carried state), so the loop vectorises.
+    #[inline(always)]
     fn fill(&mut self, out: &mut [f32]) {
         let mut rest = out;
         if let Some(second) = self.pending {
@@ -227,12 +251,88 @@ impl DitherNoise {
             rest = tail;
         }
         let mut pairs = rest.chunks_exact_mut(2);
-        for pair in &mut pairs {
-            (pair[0], pair[1]) = self.pair();
+        let state = self.state;
+        let mut drawn = 0u64;
+        for (k, pair) in (1u64..).zip(&mut pairs) {
+            (pair[0], pair[1]) = triangular_pair(mix(state.wrapping_add(GAMMA.wrapping_mul(k))));
+            drawn = k;
         }
+        self.state = state.wrapping_add(GAMMA.wrapping_mul(drawn));
         if let [last] = pairs.into_remainder() {
             *last = self.triangular();
         }
+    }
+}
+
+/// One copy of the block quantizer per instruction set, the best this CPU has chosen at run
+/// time: the same operations in wider registers, so the same integers. With AVX-512's 64-bit
+/// multiply the dither's generator runs about three times as fast as on baseline x86-64.
+pub(super) mod simd {
+    use super::Quantizer;
+
+    /// The instruction sets the block quantizer is compiled for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) enum Isa {
+        Baseline,
+        Avx2,
+        Avx512,
+    }
+
+    impl Isa {
+        /// Whether this CPU runs it.
+        pub(super) fn available(self) -> bool {
+            #[cfg(target_arch = "x86_64")]
+            {
+                match self {
+                    Isa::Baseline => true,
+                    Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+                    Isa::Avx512 => {
+                        std::arch::is_x86_feature_detected!("avx512f")
+                            && std::arch::is_x86_feature_detected!("avx512dq")
+                            && std::arch::is_x86_feature_detected!("avx512vl")
+                    }
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                self == Isa::Baseline
+            }
+        }
+    }
+
+    /// The block quantizer with the best instruction set available.
+    pub(super) fn dispatch(q: &mut Quantizer, planar: &[&[f32]], n: usize, out: &mut [i32]) {
+        let best = [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .find(|isa| isa.available())
+            .unwrap_or(Isa::Baseline);
+        run(best, q, planar, n, out);
+    }
+
+    /// The block quantizer compiled for `isa`, or for the baseline when this CPU lacks it.
+    pub(super) fn run(isa: Isa, q: &mut Quantizer, planar: &[&[f32]], n: usize, out: &mut [i32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+            fn avx512(q: &mut Quantizer, planar: &[&[f32]], n: usize, out: &mut [i32]) {
+                q.quantize_blocks(planar, n, out);
+            }
+            #[target_feature(enable = "avx2")]
+            fn avx2(q: &mut Quantizer, planar: &[&[f32]], n: usize, out: &mut [i32]) {
+                q.quantize_blocks(planar, n, out);
+            }
+            if isa.available() {
+                match isa {
+                    // SAFETY: the CPU has these instructions (checked just above).
+                    Isa::Avx512 => return unsafe { avx512(q, planar, n, out) },
+                    // SAFETY: as above.
+                    Isa::Avx2 => return unsafe { avx2(q, planar, n, out) },
+                    Isa::Baseline => {}
+                }
+            }
+        }
+        let _ = isa;
+        q.quantize_blocks(planar, n, out);
     }
 }
 
@@ -300,12 +400,26 @@ mod tests {
                     let want: Vec<i32> = (0..n * channels)
                         .map(|k| one.quantize(views[k % channels][k / channels]))
                         .collect();
+                    assert!(one.clipped > 0);
                     let mut block = Quantizer::new(bits, dither, 5);
                     let mut got = Vec::new();
                     block.quantize_interleaved(&views, n, &mut got);
                     assert_eq!(got, want, "{bits} bits, dither {dither}, {channels} ch");
                     assert_eq!(block.clipped, one.clipped, "{bits} bits clip count");
-                    assert!(one.clipped > 0);
+                    // Each instruction set's copy of the block path (those this CPU has).
+                    for isa in [simd::Isa::Baseline, simd::Isa::Avx2, simd::Isa::Avx512] {
+                        if bits > 24 || !isa.available() {
+                            continue;
+                        }
+                        let mut block = Quantizer::new(bits, dither, 5);
+                        let mut got = vec![0; n * channels];
+                        simd::run(isa, &mut block, &views, n, &mut got);
+                        assert_eq!(
+                            got, want,
+                            "{isa:?}, {bits} bits, dither {dither}, {channels} ch"
+                        );
+                        assert_eq!(block.clipped, one.clipped, "{isa:?} clip count");
+                    }
                 }
             }
         }

@@ -172,28 +172,22 @@ impl AudioReader {
     /// [`MAX_FILE_CHANNELS`] and [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`].
     pub fn open(path: &Path, options: ReadOptions) -> Result<Self> {
         let shown = path.display().to_string();
-        check_regular_file(path)?;
-        let mut file = File::open(path).map_err(|e| {
-            Error::io(format!("Cannot open input '{shown}': {e}"), shown.clone())
-                .with_suggestion("check the path and its permissions")
-        })?;
-        let file_size = file
-            .metadata()
-            .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?
-            .len();
+        let (file, meta) = open_regular_file(path)?;
+        let file_size = meta.len();
         if file_size == 0 {
             return Err(Error::format(format!("Input '{shown}' is empty (0 bytes)"))
                 .with_parameter_name(shown)
                 .with_suggestion("the file holds no audio; check that it was written completely"));
         }
+        // The header's chunks and a short file's samples in one read.
+        let mut file = std::io::BufReader::with_capacity(1 << 16, file);
         let mut riff = [0u8; 12];
         let got = read_up_to(&mut file, &mut riff)
             .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), shown.clone()))?;
         let head = &riff[..got];
         let source = if is_riff(head) {
             match WavSource::open(
-                // The header's chunks and a short file's samples in one read.
-                Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
+                Box::new(file),
                 riff,
                 Some(file_size),
                 &shown,
@@ -388,18 +382,31 @@ pub struct RawInput {
     pub channels: usize,
 }
 
-/// Refuses what is not a regular file before opening it: opening a FIFO with no writer
-/// blocks forever, and a pipe or device has no length to check.
+/// Opens an input file for reading, with its metadata, refusing what is not a regular file
+/// (without waiting on a FIFO that has no writer): a pipe or device has no length to check.
 ///
 /// # Errors
-/// The path cannot be read, or names a directory, FIFO, device or socket.
-pub fn check_regular_file(path: &Path) -> Result<()> {
+/// The path cannot be opened, or names a directory, FIFO, device or socket.
+pub fn open_regular_file(path: &Path) -> Result<(File, std::fs::Metadata)> {
     let shown = &path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| {
+    let cannot_open = |e: std::io::Error| {
         Error::io(format!("Cannot open input '{shown}': {e}"), shown)
             .with_suggestion("check the path and its permissions")
-    })?;
-    check_file_kind(path, meta.file_type())
+    };
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    // Opening a FIFO would wait for a writer, and a terminal could become ours: neither, so
+    // that the kind is checked on what was opened (one `fstat`, and no race with a rename).
+    // Reads of regular files ignore O_NONBLOCK.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = open.open(path).map_err(cannot_open)?;
+    let meta = file.metadata().map_err(cannot_open)?;
+    check_file_kind(path, meta.file_type())?;
+    Ok((file, meta))
 }
 
 /// Refuses anything but a regular file (`kind`, from the caller's `metadata`) as an input.

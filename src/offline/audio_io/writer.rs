@@ -89,8 +89,10 @@ enum Lossy {
 pub(super) const WAV_MAX_DATA: u64 = u32::MAX as u64 - 64;
 
 impl<'a, W: Write + Seek> AudioWriter<'a, W> {
-    /// Starts a stream of `channels` channels at `sample_rate`. `expected_frames`, when
-    /// known, lets a WAV that could not hold the data be refused before anything is written.
+    /// Starts a stream of `channels` channels at `sample_rate`, written from the start of
+    /// `out` (where it is now: the header's rewrite goes back to offset 0). `expected_frames`,
+    /// when known, lets a WAV that could not hold the data be refused before anything is
+    /// written.
     pub fn new(
         out: &'a mut W,
         options: WriteOptions,
@@ -278,7 +280,7 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
             streaming,
             header_frames: expected_frames.unwrap_or(0),
         };
-        writer.write_header()?;
+        writer.write_header(false)?;
         Ok(writer)
     }
 
@@ -287,7 +289,8 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
             .with_suggestion("check free disk space and permissions of the output directory")
     }
 
-    fn write_header(&mut self) -> Result<()> {
+    /// Writes the header where `out` is, or, with `rewind`, over the first one.
+    fn write_header(&mut self, rewind: bool) -> Result<()> {
         if self.libflac.is_some() {
             // libFLAC writes its own header, and rewrites STREAMINFO when it finishes.
             return Ok(());
@@ -312,7 +315,7 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
                 (!self.streaming).then_some(self.header_frames),
             ),
         };
-        if !self.streaming {
+        if rewind && !self.streaming {
             self.out.seek(SeekFrom::Start(0)).map_err(Self::io)?;
         }
         self.out.write_all(&header).map_err(Self::io)
@@ -446,7 +449,7 @@ impl<'a, W: Write + Seek> AudioWriter<'a, W> {
             && !header_right
         {
             self.header_frames = self.frames;
-            self.write_header()?;
+            self.write_header(true)?;
             self.out.seek(SeekFrom::End(0)).map_err(Self::io)?;
         }
         self.out.flush().map_err(Self::io)?;
