@@ -2,7 +2,8 @@
 # Rendering a dataset at scale: N one-second 16 kHz mono PCM16 clips through a randomised
 # chain, from a manifest: one process with --jobs 1 and 2, and 2 and 4 local shards (one
 # process each, --jobs 1), against `cp -r` of the same files. Prints wall time, items per
-# second, time per item and the ratio to the copy.
+# second, time per item and the ratio to the copy, and how --jobs 2 compares with --jobs 1
+# next to what two CPU-bound processes gain over one on this machine.
 #
 #   bash benches/dataset_scale.sh            # 3000 clips, 3 rounds (medians); RUNS=5 steadier
 #   ITEMS=10000 RUNS=1 bash benches/dataset_scale.sh
@@ -65,6 +66,21 @@ copy() {
     elapsed "$t0"
 }
 
+ratio() { python3 -c "import sys; print(float(sys.argv[1]) / float(sys.argv[2]))" "$1" "$2"; }
+# What two CPU-bound processes gain over one on this machine (shared cores, a busy host):
+# the ceiling for --jobs 2. Two hashes of a cached file at once against one.
+[ -f "$WORK/ceiling.bin" ] || head -c $((128 << 20)) /dev/urandom > "$WORK/ceiling.bin"
+ceiling() {
+    local t0 one two
+    t0=$(date +%s.%N); sha256sum "$WORK/ceiling.bin" > /dev/null; one=$(elapsed "$t0")
+    t0=$(date +%s.%N)
+    sha256sum "$WORK/ceiling.bin" > /dev/null & sha256sum "$WORK/ceiling.bin" > /dev/null
+    wait
+    two=$(elapsed "$t0")
+    python3 -c "import sys; print(2 * float(sys.argv[1]) / float(sys.argv[2]))" "$one" "$two"
+}
+speedups="" ceilings=""
+
 if [ -d "$WORK/runs" ]; then
     rm -rf "$WORK/runs"
     echo "waiting 60 s for the deleted outputs of an earlier run to age out" >&2
@@ -83,6 +99,8 @@ for ((r = 0; r < RUNS; r++)); do
         times[$label]+="$t "
         ratios[$label]+="$(python3 -c "import sys; print(float(sys.argv[1]) / float(sys.argv[2]))" "$t" "$copy_t") "
     done
+    speedups+="$(ratio "$(echo ${times["1 1"]} | awk '{print $NF}')" "$(echo ${times["1 2"]} | awk '{print $NF}')") "
+    ceilings+="$(ceiling) "
 done
 printf "%-30s %10s %12s %14s %12s\n" "run" "wall s" "items/s" "ms per item" "× cp -r"
 for label in "${labels[@]}"; do
@@ -92,6 +110,8 @@ for label in "${labels[@]}"; do
     name=$([ "$label" = copy ] && echo "cp -r" || echo "$1 shard(s), --jobs $2 each")
     python3 -c "import sys; t=float(sys.argv[2]); n=int(sys.argv[3]); print(f'{sys.argv[1]:<30} {t:>10.3f} {n/t:>12.0f} {1000*t/n:>14.3f} {float(sys.argv[4]):>12.2f}')" "$name" "$t" "$ITEMS" "$x"
 done
+echo "--jobs 2 against --jobs 1: $(median $speedups | xargs printf '%.2f')x (median of each round's ratio)"
+echo "two CPU-bound processes against one on this machine: $(median $ceilings | xargs printf '%.2f')x (sha256sum; the ceiling for the line above)"
 # One shard's memory.
 out=$(fresh)
 ( cd "$WORK" && /usr/bin/time -f "peak RSS of one shard: %M KB" "$RTFX" render --manifest inputs.jsonl --output-dir "$out" --jobs 1 "${chain[@]}" ) 2>&1 | tail -1
