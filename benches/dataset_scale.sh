@@ -79,7 +79,15 @@ ceiling() {
     two=$(elapsed "$t0")
     python3 -c "import sys; print(2 * float(sys.argv[1]) / float(sys.argv[2]))" "$one" "$two"
 }
-speedups="" ceilings=""
+speedups="" ceilings="" checks=""
+# The bookkeeping alone: `--check` reads and parses every line, draws and builds every
+# chain and checks every input and output path, and renders nothing.
+check_only() {
+    local t0 out; out=$(fresh); t0=$(date +%s.%N)
+    (cd "$WORK" && "$RTFX" render --manifest inputs.jsonl --output-dir "$out" --jobs 1 \
+        "${chain[@]}" --check > /dev/null 2>&1)
+    elapsed "$t0"
+}
 
 if [ -d "$WORK/runs" ]; then
     rm -rf "$WORK/runs"
@@ -101,6 +109,7 @@ for ((r = 0; r < RUNS; r++)); do
     done
     speedups+="$(ratio "$(echo ${times["1 1"]} | awk '{print $NF}')" "$(echo ${times["1 2"]} | awk '{print $NF}')") "
     ceilings+="$(ceiling) "
+    checks+="$(check_only) "
 done
 printf "%-30s %10s %12s %14s %12s\n" "run" "wall s" "items/s" "ms per item" "× cp -r"
 for label in "${labels[@]}"; do
@@ -112,6 +121,11 @@ for label in "${labels[@]}"; do
 done
 echo "--jobs 2 against --jobs 1: $(median $speedups | xargs printf '%.2f')x (median of each round's ratio)"
 echo "two CPU-bound processes against one on this machine: $(median $ceilings | xargs printf '%.2f')x (sha256sum; the ceiling for the line above)"
+check_t=$(median $checks)
+python3 -c "import sys; c, t, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]); print(f'bookkeeping (--check alone, --jobs 1: lines parsed, chains drawn and built, paths checked): {c:.3f} s, {1e6 * c / n:.1f} us per item, {100 * c / t:.0f} % of --jobs 1')" "$check_t" "$(median ${times["1 1"]})" "$ITEMS"
+starts=""
+for ((i = 0; i < 20; i++)); do t0=$(date +%s.%N); "$RTFX" --version > /dev/null; starts+="$(elapsed "$t0") "; done
+echo "process start and exit (rtfx --version, median of 20): $(median $starts | xargs printf '%.4f') s"
 # One shard's memory.
 out=$(fresh)
 ( cd "$WORK" && /usr/bin/time -f "peak RSS of one shard: %M KB" "$RTFX" render --manifest inputs.jsonl --output-dir "$out" --jobs 1 "${chain[@]}" ) 2>&1 | tail -1
