@@ -596,6 +596,62 @@ fn a_killed_run_resumes_to_exactly_the_clean_outputs_and_a_second_run_renders_no
     );
 }
 
+/// An item's own `seed` seeds its draw (with its key), as `--seed` does for the other items:
+/// the same values, and with the same dither seed the same bytes.
+#[test]
+fn an_items_own_seed_draws_as_the_command_seed_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    let render = |tag: &str, item_seed: &str, seed: &str| -> Vec<String> {
+        let manifest = format!("{tag}.jsonl");
+        std::fs::write(
+            d.join(&manifest),
+            format!(
+                "{{\"input\": \"{}\", \"output\": \"{tag}.wav\", \"key\": \"k\"{item_seed}}}\n",
+                names[0]
+            ),
+        )
+        .unwrap();
+        let log = format!("log-{tag}");
+        let r = rtfx(
+            d,
+            &[
+                "render",
+                "--manifest",
+                manifest.as_str(),
+                "--log",
+                log.as_str(),
+                "--seed",
+                seed,
+                "-e",
+                "lobutterworth:cutoff=loguniform(500,6000)",
+                "-e",
+                "gain:uniform(0.3,0.9)",
+                "--subtype",
+                "pcm16",
+            ],
+        );
+        assert_eq!(r.code, 0, "{tag}: {}", r.stderr);
+        let record = std::fs::read_to_string(d.join(log).join("render.jsonl")).unwrap();
+        let record: serde_json::Value = serde_json::from_str(record.trim()).unwrap();
+        record["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let own = render("own", ", \"seed\": 7", "1");
+    assert_eq!(own, render("command", "", "7"));
+    assert_eq!(read(&d.join("own.wav")), read(&d.join("command.wav")));
+    assert_ne!(
+        own,
+        render("other", "", "1"),
+        "the item's seed was not used"
+    );
+}
+
 #[test]
 fn drawn_values_depend_on_seed_and_key_only_not_on_shard_order_or_jobs() {
     let dir = tempfile::tempdir().unwrap();

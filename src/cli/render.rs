@@ -292,6 +292,9 @@ struct JobMaker {
     base: ChainArgs,
     /// The command's seed (`--seed`): items without their own draw from it and their key.
     seed: u64,
+    /// The command's chain as a template, parsed once, when it holds distributions: what
+    /// items without chain fields of their own draw from (most manifests' every item).
+    base_template: Option<RandomChain>,
 }
 
 /// The command's chain as given: a chain file or preset, then `-e` effects. A chain file
@@ -329,12 +332,16 @@ impl ChainArgs {
     /// effects after the command's.
     fn draw(&self, extra: &[String], seed: u64, key: &str) -> anyhow::Result<Chain> {
         let specs = self.specs(extra);
-        let specs = match RandomChain::parse(&specs)? {
-            Some(template) => template.draw(seed, key),
-            None => specs,
-        };
+        match RandomChain::parse(&specs)? {
+            Some(template) => self.build(&template.draw(seed, key)),
+            None => self.build(&specs),
+        }
+    }
+
+    /// The chain of the chain file or preset, then `specs` (every effect spec, drawn).
+    fn build(&self, specs: &[String]) -> anyhow::Result<Chain> {
         let (chain, _) =
-            chain_from_args(self.chain.as_deref(), self.preset.as_deref(), &specs, true)?;
+            chain_from_args(self.chain.as_deref(), self.preset.as_deref(), specs, true)?;
         Ok(chain)
     }
 }
@@ -389,10 +396,12 @@ impl ManifestJobs {
 
 impl JobMaker {
     fn new(args: &RenderArgs) -> anyhow::Result<Self> {
+        let base = ChainArgs::new(args.chain.as_deref(), args.preset.as_deref(), &args.effects)?;
         Ok(JobMaker {
             output_dir: args.output_dir.clone(),
             format: args.format.clone(),
-            base: ChainArgs::new(args.chain.as_deref(), args.preset.as_deref(), &args.effects)?,
+            base_template: RandomChain::parse(&base.specs(&[]))?,
+            base,
             seed: args
                 .seed
                 .unwrap_or(rtfx::offline::audio_io::DEFAULT_DITHER_SEED),
@@ -417,6 +426,25 @@ impl JobMaker {
         let context = || format!("manifest line {line}");
         let output = self.output_of(&item)?;
         let own = item.chain.is_some() || item.preset.is_some();
+        let seed = item.seed.unwrap_or(self.seed);
+        if !own && item.effects.is_empty() {
+            // The command's chain: drawn from the template parsed once, if it is one.
+            let chain = match &self.base_template {
+                Some(template) => Some(
+                    self.base
+                        .build(&template.draw(seed, &item.key))
+                        .with_context(context)?,
+                ),
+                None => None,
+            };
+            return Ok(Job {
+                key: item.key,
+                input: item.input,
+                output,
+                chain,
+                seed: item.seed,
+            });
+        }
         let base = if own {
             // The item's chain file or preset replaces the command's; `-e` effects stay.
             ChainArgs::new(
@@ -428,23 +456,15 @@ impl JobMaker {
         } else {
             self.base.clone()
         };
-        let random = RandomChain::parse(&base.specs(&item.effects))
-            .with_context(context)?
-            .is_some();
-        let chain = if random || own || !item.effects.is_empty() {
-            let seed = item.seed.unwrap_or(self.seed);
-            Some(
-                base.draw(&item.effects, seed, &item.key)
-                    .with_context(context)?,
-            )
-        } else {
-            None
-        };
+        // An item's own chain or effects: drawn (when random) and built for it alone.
+        let chain = base
+            .draw(&item.effects, seed, &item.key)
+            .with_context(context)?;
         Ok(Job {
             key: item.key,
             input: item.input,
             output,
-            chain,
+            chain: Some(chain),
             seed: item.seed,
         })
     }
