@@ -427,44 +427,39 @@ impl JobMaker {
         let output = self.output_of(&item)?;
         let own = item.chain.is_some() || item.preset.is_some();
         let seed = item.seed.unwrap_or(self.seed);
-        if !own && item.effects.is_empty() {
+        let chain = if !own && item.effects.is_empty() {
             // The command's chain: drawn from the template parsed once, if it is one.
-            let chain = match &self.base_template {
+            match &self.base_template {
                 Some(template) => Some(
                     self.base
                         .build(&template.draw(seed, &item.key))
                         .with_context(context)?,
                 ),
                 None => None,
-            };
-            return Ok(Job {
-                key: item.key,
-                input: item.input,
-                output,
-                chain,
-                seed: item.seed,
-            });
-        }
-        let base = if own {
-            // The item's chain file or preset replaces the command's; `-e` effects stay.
-            ChainArgs::new(
-                item.chain.as_deref(),
-                item.preset.as_deref(),
-                &self.base.effects,
-            )
-            .with_context(context)?
+            }
         } else {
-            self.base.clone()
+            // An item's own chain or effects: drawn (when random) and built for it alone.
+            let base = if own {
+                // The item's chain file or preset replaces the command's; `-e` effects stay.
+                ChainArgs::new(
+                    item.chain.as_deref(),
+                    item.preset.as_deref(),
+                    &self.base.effects,
+                )
+                .with_context(context)?
+            } else {
+                self.base.clone()
+            };
+            Some(
+                base.draw(&item.effects, seed, &item.key)
+                    .with_context(context)?,
+            )
         };
-        // An item's own chain or effects: drawn (when random) and built for it alone.
-        let chain = base
-            .draw(&item.effects, seed, &item.key)
-            .with_context(context)?;
         Ok(Job {
             key: item.key,
             input: item.input,
             output,
-            chain: Some(chain),
+            chain,
             seed: item.seed,
         })
     }
