@@ -79,9 +79,17 @@ ceiling() {
     two=$(elapsed "$t0")
     python3 -c "import sys; print(2 * float(sys.argv[1]) / float(sys.argv[2]))" "$one" "$two"
 }
-speedups="" ceilings="" checks=""
+speedups="" ceilings="" checks="" plains=""
 # The bookkeeping alone: `--check` reads and parses every line, draws and builds every
 # chain and checks every input and output path, and renders nothing.
+# Everything but the DSP: the same items decoded, dithered to PCM16 and written atomically,
+# with no effects (a conversion); the full run less this is the chain's cost.
+no_chain() {
+    local t0 out; out=$(fresh); t0=$(date +%s.%N)
+    (cd "$WORK" && "$RTFX" render --manifest inputs.jsonl --output-dir "$out" --jobs 1 \
+        --seed 1 --subtype pcm16 -q --no-sync)
+    elapsed "$t0"
+}
 check_only() {
     local t0 out; out=$(fresh); t0=$(date +%s.%N)
     (cd "$WORK" && "$RTFX" render --manifest inputs.jsonl --output-dir "$out" --jobs 1 \
@@ -110,6 +118,7 @@ for ((r = 0; r < RUNS; r++)); do
     speedups+="$(ratio "$(echo ${times["1 1"]} | awk '{print $NF}')" "$(echo ${times["1 2"]} | awk '{print $NF}')") "
     ceilings+="$(ceiling) "
     checks+="$(check_only) "
+    plains+="$(no_chain) "
 done
 printf "%-30s %10s %12s %14s %12s\n" "run" "wall s" "items/s" "ms per item" "× cp -r"
 for label in "${labels[@]}"; do
@@ -123,6 +132,7 @@ echo "--jobs 2 against --jobs 1: $(median $speedups | xargs printf '%.2f')x (med
 echo "two CPU-bound processes against one on this machine: $(median $ceilings | xargs printf '%.2f')x (sha256sum; the ceiling for the line above)"
 check_t=$(median $checks)
 python3 -c "import sys; c, t, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]); print(f'bookkeeping (--check alone, --jobs 1: lines parsed, chains drawn and built, paths checked): {c:.3f} s, {1e6 * c / n:.1f} us per item, {100 * c / t:.0f} % of --jobs 1')" "$check_t" "$(median ${times["1 1"]})" "$ITEMS"
+python3 -c "import sys; p, t, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]); print(f'without the chain (--jobs 1, decode, dither to PCM16, atomic write): {p:.3f} s, {1e6 * p / n:.1f} us per item; the chain: {1e6 * (t - p) / n:.1f} us per item, {100 * (t - p) / t:.0f} % of --jobs 1')" "$(median $plains)" "$(median ${times["1 1"]})" "$ITEMS"
 starts=""
 for ((i = 0; i < 20; i++)); do t0=$(date +%s.%N); "$RTFX" --version > /dev/null; starts+="$(elapsed "$t0") "; done
 echo "process start and exit (rtfx --version, median of 20): $(median $starts | xargs printf '%.4f') s"

@@ -399,4 +399,18 @@ fn a_fifo_or_device_input_is_refused_at_once_with_what_it_is() {
     let r = render(dir.path(), "/dev/urandom", &[]);
     assert!(r.stderr.contains("is a character device"), "{}", r.stderr);
     assert!(!r.stderr.contains("empty"), "{}", r.stderr);
+    // A socket does not open at all; it is still named for what it is.
+    let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock.wav")).unwrap();
+    for args in [
+        vec!["info", "sock.wav"],
+        vec!["render", "sock.wav", "out.wav", "-e", "gain:1"],
+    ] {
+        let r = rtfx(dir.path(), &args);
+        assert!(
+            r.stderr
+                .contains("'sock.wav' is a socket, not a regular file"),
+            "{}",
+            r.stderr
+        );
+    }
 }

@@ -11,7 +11,7 @@ use crate::dsp::fx::normalize::Levels;
 use crate::error::{Error, Result};
 use crate::offline::audio_io::{
     AudioInfo, AudioReader, AudioWriter, DEFAULT_DITHER_SEED, LossyQuality, OutputFormat, RawInput,
-    ReadOptions, Subtype, Tags, WriteOptions, check_file_kind,
+    ReadOptions, Subtype, Tags, WriteOptions, open_regular_file,
 };
 use crate::offline::convert::{Conversion, ConvertOptions};
 use crate::offline::stream::StreamProcessor;
@@ -330,29 +330,9 @@ fn open_input(input: &Path, options: &RenderOptions) -> Result<AudioReader> {
     }
 }
 
-/// The input checks of [`check_paths`].
+/// The input checks of [`check_paths`]: a regular file that opens for reading.
 fn check_input(input: &Path) -> Result<()> {
-    let shown = input.display().to_string();
-    let meta = fs::metadata(input).map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::NotFound {
-            "does not exist".to_string()
-        } else {
-            e.to_string()
-        };
-        Error::io(format!("Input '{shown}' {why}"), shown.clone()).with_suggestion(
-            "check the path (globs need quotes only when the shell must not expand them)",
-        )
-    })?;
-    // Directories, FIFOs and devices: refused before opening (a FIFO would block).
-    check_file_kind(input, meta.file_type())?;
-    fs::File::open(input).map_err(|e| {
-        Error::io(
-            format!("Input '{shown}' cannot be read: {e}"),
-            shown.clone(),
-        )
-        .with_suggestion("check the file's permissions")
-    })?;
-    Ok(())
+    open_regular_file(input).map(drop)
 }
 
 /// The file a write to `output` lands on: `output` itself, or, when it is a symbolic link, the

@@ -390,8 +390,19 @@ pub struct RawInput {
 pub fn open_regular_file(path: &Path) -> Result<(File, std::fs::Metadata)> {
     let shown = &path.display().to_string();
     let cannot_open = |e: std::io::Error| {
-        Error::io(format!("Cannot open input '{shown}': {e}"), shown)
-            .with_suggestion("check the path and its permissions")
+        if e.kind() == std::io::ErrorKind::NotFound {
+            return Error::io(format!("Input '{shown}' does not exist"), shown).with_suggestion(
+                "check the path (globs need quotes only when the shell must not expand them)",
+            );
+        }
+        // What will not open may still be a kind rtfx refuses anyway (a socket): say so.
+        if let Ok(meta) = std::fs::metadata(path)
+            && let Err(refused) = check_file_kind(path, meta.file_type())
+        {
+            return refused;
+        }
+        Error::io(format!("Input '{shown}' cannot be read: {e}"), shown)
+            .with_suggestion("check the file's permissions")
     };
     let mut open = std::fs::OpenOptions::new();
     open.read(true);
@@ -410,7 +421,7 @@ pub fn open_regular_file(path: &Path) -> Result<(File, std::fs::Metadata)> {
 }
 
 /// Refuses anything but a regular file (`kind`, from the caller's `metadata`) as an input.
-pub fn check_file_kind(path: &Path, kind: std::fs::FileType) -> Result<()> {
+fn check_file_kind(path: &Path, kind: std::fs::FileType) -> Result<()> {
     let shown = &path.display().to_string();
     if kind.is_file() {
         return Ok(());
