@@ -25,6 +25,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::offline::audio_io::file_kind_name;
 
 /// One item of a manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +40,7 @@ pub struct ManifestItem {
     pub input: PathBuf,
     /// Output path (resolved), or `None` to name it in `--output-dir`.
     pub output: Option<PathBuf>,
-    /// The item's seed (dither noise).
+    /// The item's seed (its dither noise and drawn values).
     pub seed: Option<u64>,
     /// A chain file for this item (resolved), instead of the command's chain.
     pub chain: Option<PathBuf>,
@@ -77,6 +78,25 @@ impl Manifest<std::io::BufReader<std::fs::File>> {
     /// Opens a manifest file; `.jsonl`/`.ndjson`/`.json` are JSON Lines, `.csv` is CSV.
     pub fn open(path: &Path) -> Result<Self> {
         let shown = path.display().to_string();
+        // It is read twice (every line checked, then rendered), which a pipe cannot be, and
+        // opening a FIFO would wait for a writer: the kind is checked first.
+        if let Ok(meta) = std::fs::metadata(path)
+            && !meta.is_file()
+        {
+            let what = if meta.is_dir() {
+                "a directory"
+            } else {
+                file_kind_name(&meta.file_type())
+            };
+            return Err(Error::format(format!(
+                "Manifest '{shown}' is {what}, not a regular file"
+            ))
+            .with_parameter_name(&shown)
+            .with_suggestion(
+                "give a .jsonl or .csv file: rtfx reads a manifest twice, to check every line \
+                 and then to render (save a stream to a file first)",
+            ));
+        }
         let file = std::fs::File::open(path).map_err(|e| {
             Error::io(
                 format!("Cannot open manifest '{shown}': {e}"),
@@ -143,12 +163,24 @@ impl<R: BufRead> Manifest<R> {
         loop {
             let line = match self.lines.next()? {
                 Ok(line) => line,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    self.line += 1;
+                    return Some(Err(self.error("is not UTF-8 text").with_suggestion(
+                        "save the manifest as UTF-8 (in a spreadsheet program: CSV UTF-8)",
+                    )));
+                }
                 Err(e) => {
                     self.line += 1;
                     return Some(Err(self.error(format!("cannot be read ({e})"))));
                 }
             };
             self.line += 1;
+            // A byte order mark (spreadsheet programs' "CSV UTF-8", Windows editors) is not
+            // part of the first line's text.
+            let line = match line.strip_prefix('\u{feff}') {
+                Some(rest) if self.line == 1 => rest.to_string(),
+                _ => line,
+            };
             let trimmed = line.trim();
             if trimmed.is_empty() || (self.syntax == Syntax::Csv && trimmed.starts_with('#')) {
                 continue;
@@ -213,12 +245,17 @@ impl<R: BufRead> Manifest<R> {
                     .collect())
             }
             Syntax::JsonLines => {
-                let value: serde_json::Value = serde_json::from_str(line)
-                    .map_err(|e| self.error(format!("is not valid JSON ({e})")))?;
+                const ONE_OBJECT_A_LINE: &str = "write each item as one JSON object on a line of \
+                    its own, e.g. {\"input\": \"a.wav\", \"output\": \"b.wav\"} (JSON Lines: not \
+                    a JSON array, nor an object spread over several lines)";
+                let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+                    self.error(format!("is not valid JSON ({e})"))
+                        .with_suggestion(ONE_OBJECT_A_LINE)
+                })?;
                 let serde_json::Value::Object(map) = value else {
-                    return Err(self.error("is not a JSON object").with_suggestion(
-                        "write one object per line: {\"input\": \"a.wav\", \"output\": \"b.wav\"}",
-                    ));
+                    return Err(self
+                        .error("is not a JSON object")
+                        .with_suggestion(ONE_OBJECT_A_LINE));
                 };
                 map.into_iter()
                     .map(|(k, v)| {
@@ -613,6 +650,72 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_and_windows_line_ends_are_read_as_nothing() {
+        // What spreadsheet programs write as "CSV UTF-8", and Windows editors as JSON Lines.
+        let csv = "\u{feff}input,output\r\na.wav,o/a.wav\r\n";
+        let json = "\u{feff}{\"input\": \"a.wav\", \"output\": \"o/a.wav\"}\r\n";
+        let (from_csv, from_json) = (
+            items(csv, "m.csv").unwrap(),
+            items(json, "m.jsonl").unwrap(),
+        );
+        assert_eq!(from_csv.len(), 1);
+        assert_eq!(from_csv[0].input, Path::new("/m/a.wav"));
+        assert_eq!(from_csv[0].output.as_deref(), Some(Path::new("/m/o/a.wav")));
+        assert_eq!(from_csv[0].key, "a.wav");
+        assert_eq!(from_json.len(), 1);
+        assert_eq!(
+            (&from_json[0].key, &from_json[0].input, &from_json[0].output),
+            (&from_csv[0].key, &from_csv[0].input, &from_csv[0].output)
+        );
+        // Only a mark that starts the file is one: anywhere else it is part of the text.
+        let e = items("input\n\u{feff}a.wav,b\n", "m.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2: 2 cells for 1 columns"), "{e}");
+    }
+
+    #[test]
+    fn a_manifest_must_be_a_regular_file() {
+        // It is read twice (every line checked, then rendered): a second read of a pipe would
+        // wait for a writer or find nothing.
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("items.csv");
+        std::fs::create_dir(&folder).unwrap();
+        let e = Manifest::open(&folder).err().unwrap().to_string();
+        assert!(
+            e.contains("items.csv' is a directory, not a regular file"),
+            "{e}"
+        );
+        assert!(e.contains("reads a manifest twice"), "{e}");
+        #[cfg(unix)]
+        {
+            let fifo = dir.path().join("items.jsonl");
+            let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+            // Opening it would wait for a writer: the check must come first.
+            let e = Manifest::open(&fifo).err().unwrap().to_string();
+            assert!(
+                e.contains("items.jsonl' is a FIFO (named pipe), not a regular file"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_asks_for_utf8() {
+        // "été.wav" in Latin-1, as older spreadsheet programs save CSV.
+        let latin1: &[u8] = b"input,output\n\xe9t\xe9.wav,o.wav\n";
+        let e = Manifest::from_reader(latin1, "m.csv".as_ref(), "/m".as_ref())
+            .unwrap()
+            .collect::<Result<Vec<_>>>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2: is not UTF-8 text"), "{e}");
+        assert!(e.contains("save the manifest as UTF-8"), "{e}");
+    }
+
+    #[test]
     fn malformed_lines_are_named_by_number() {
         for (text, name, says) in [
             (
@@ -647,6 +750,12 @@ mod tests {
                 "line 2: a quoted cell is not closed",
             ),
             ("x", "m.txt", ".jsonl (JSON Lines) or .csv"),
+            // A JSON array, or an object over several lines, is not JSON Lines: say so.
+            (
+                "[\n{\"input\": \"a.wav\"}\n]\n",
+                "m.json",
+                "write each item as one JSON object on a line of its own",
+            ),
         ] {
             let e = items(text, name).unwrap_err().to_string();
             assert!(e.contains(says), "{text:?}: {e}");

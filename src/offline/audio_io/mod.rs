@@ -444,7 +444,7 @@ fn check_file_kind(path: &Path, kind: std::fs::FileType) -> Result<()> {
 }
 
 /// Names a special file type: FIFO, character device, block device, socket.
-fn file_kind_name(kind: &std::fs::FileType) -> &'static str {
+pub(crate) fn file_kind_name(kind: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;
