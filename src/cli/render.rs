@@ -16,7 +16,7 @@ use rtfx::offline::audio_io::{LossyQuality, OutputFormat, RawInput, ReadOptions,
 use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
 use rtfx::offline::manifest::{DuplicateFilter, Manifest, ManifestItem, Shard};
 use rtfx::offline::provenance::{
-    LogWriter, Record, is_done, load_records, log_path, remove_stale_temporaries, sha256_file,
+    LogWriter, Record, StaleTemporaries, is_done, load_records, log_path, sha256_file,
 };
 use rtfx::offline::render::{
     NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths,
@@ -617,6 +617,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
                 records,
                 resume: args.resume,
                 base_specs: rtfx::dsp::spec::chain_to_specs(&chain),
+                stale: StaleTemporaries::default(),
             })
         }
         None => None,
@@ -751,6 +752,8 @@ struct Provenance {
     resume: bool,
     /// The command's chain as specs (items with their own chain give theirs).
     base_specs: Vec<String>,
+    /// What killed runs left beside the outputs rendered again.
+    stale: StaleTemporaries,
 }
 
 /// What a rendering thread keeps from one job to the next.
@@ -797,7 +800,7 @@ fn render_job(
             return Ok(Done::AlreadyDone);
         }
         // A killed run's temporary files, and whatever is under the output's name now, go.
-        remove_stale_temporaries(&job.output);
+        p.stale.remove(&job.output);
         replace = true;
     }
     let mut own;

@@ -12,8 +12,10 @@
 //! anything else is rendered again (atomically, as always).
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read, Write};
+use std::ffi::OsString;
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,18 +97,35 @@ impl LogWriter {
         let shown = path.display().to_string();
         let io = |e: std::io::Error| Error::io(format!("Cannot write log '{shown}': {e}"), &shown);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if dir.exists() && !dir.is_dir() {
+                let folder = dir.display().to_string();
+                return Err(Error::io(
+                    format!("Log folder '{folder}' is a file, not a folder"),
+                    &folder,
+                )
+                .with_suggestion(
+                    "--log takes a folder (made if missing), where each shard writes a JSON \
+                     Lines file of its own: give another path",
+                ));
+            }
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let ends_cleanly = std::fs::read(path)
-            .map(|bytes| bytes.last().is_none_or(|&b| b == b'\n'))
-            .unwrap_or(true);
         let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
             .map_err(io)?;
-        if !ends_cleanly {
-            file.write_all(b"\n").map_err(io)?;
+        // Only the last byte says whether a killed run cut a line short (a long log is not
+        // read for it).
+        let length = file.metadata().map_err(io)?.len();
+        if length > 0 {
+            let mut last = [0u8];
+            file.seek(SeekFrom::Start(length - 1)).map_err(io)?;
+            file.read_exact(&mut last).map_err(io)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(io)?;
+            }
         }
         Ok(LogWriter {
             file: std::sync::Mutex::new(file),
@@ -179,22 +198,147 @@ pub fn is_done(record: Option<&Record>, output: &Path, chain: &[String], seed: u
         && sha256_file(output).is_ok_and(|sha| sha == record.sha256)
 }
 
-/// Removes temporary files a killed render left beside `output` (`.NAME.tmp-*`).
-pub fn remove_stale_temporaries(output: &Path) {
-    let (Some(dir), Some(name)) = (output.parent(), output.file_name()) else {
-        return;
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let prefix = format!(".{}.tmp-", name.to_string_lossy());
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+/// Temporary files that killed renders left in output folders (`.NAME.tmp-*`, beside the
+/// output `NAME`), removed when their output is rendered again. Each folder is listed once,
+/// the first time one of its outputs is resumed: a listing per item made resuming a folder of
+/// n outputs cost n listings of n names. A temporary file that appears after the listing is
+/// none of a killed run's (outputs are distinct, so only this run writes beside them).
+#[derive(Default)]
+pub struct StaleTemporaries {
+    /// Per folder listed: the temporaries found, by the output name they were for.
+    folders: Mutex<HashMap<PathBuf, HashMap<OsString, Vec<PathBuf>>>>,
+}
+
+impl StaleTemporaries {
+    /// Removes the temporary files a killed render of `output` left (best effort: one that
+    /// cannot be removed is left, and the render goes on).
+    pub fn remove(&self, output: &Path) {
+        let (Some(dir), Some(name)) = (output.parent(), output.file_name()) else {
+            return;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let Ok(mut folders) = self.folders.lock() else {
+            return;
+        };
+        let found = folders
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| list_temporaries(dir));
+        for path in found.remove(name).unwrap_or_default() {
+            let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// The `.NAME.tmp-*` files in `dir`, by `NAME`.
+fn list_temporaries(dir: &Path) -> HashMap<OsString, Vec<PathBuf>> {
+    let mut found: HashMap<OsString, Vec<PathBuf>> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let text = file_name.to_string_lossy();
+        let Some(name) = text
+            .strip_prefix('.')
+            .and_then(|rest| rest.rsplit_once(".tmp-"))
+            .map(|(name, _)| name)
+        else {
+            continue;
+        };
+        found.entry(name.into()).or_default().push(entry.path());
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(output: &str) -> Record {
+        Record {
+            key: "k".into(),
+            input: "in.wav".into(),
+            output: output.into(),
+            chain: vec!["gain:gain=0.5,gain_type=amplitude,clamp=false".into()],
+            seed: 1,
+            input_frames: Some(10),
+            input_rate: 48000,
+            output_frames: 10,
+            output_rate: 48000,
+            output_channels: 1,
+            sha256: "00".into(),
+            rtfx: "0".into(),
+            wall_seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_line_cut_short_is_ended_before_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path(), None);
+        std::fs::write(&path, "{\"key\": \"cut sh").unwrap();
+        LogWriter::open(&path)
+            .unwrap()
+            .append(&record("a.wav"))
+            .unwrap();
+        // A log that ends cleanly gets nothing in between.
+        LogWriter::open(&path)
+            .unwrap()
+            .append(&record("b.wav"))
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "{\"key\": \"cut sh");
+        assert!(text.ends_with('\n'));
+        let (records, cut) = load_records(dir.path()).unwrap();
+        assert_eq!((records.len(), cut), (2, 1));
+        assert_eq!(records[Path::new("b.wav")], record("b.wav"));
+    }
+
+    #[test]
+    fn a_log_folder_that_is_a_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("logs");
+        std::fs::write(&file, "").unwrap();
+        let e = LogWriter::open(&log_path(&file, Some((0, 2))))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("logs' is a file, not a folder"), "{e}");
+        assert!(e.contains("--log takes a folder"), "{e}");
+    }
+
+    #[test]
+    fn stale_temporaries_go_per_output_from_one_listing_of_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for name in [
+            ".a.wav.tmp-1x",
+            ".a.wav.tmp-2y",
+            ".b.wav.tmp-3z",
+            ".c.wav.tmp-4w",
+            "b.wav",
+        ] {
+            std::fs::write(d.join(name), "").unwrap();
+        }
+        let stale = StaleTemporaries::default();
+        stale.remove(&d.join("a.wav"));
+        let left = |name: &str| d.join(name).exists();
+        assert!(!left(".a.wav.tmp-1x") && !left(".a.wav.tmp-2y"));
+        assert!(left(".b.wav.tmp-3z") && left(".c.wav.tmp-4w") && left("b.wav"));
+        // The folder is listed once per run, not once per item (which made resuming a folder
+        // of n outputs cost n listings of n names): a file that appears after that listing is
+        // none of a killed run's.
+        std::fs::write(d.join(".b.wav.tmp-late"), "").unwrap();
+        stale.remove(&d.join("b.wav"));
+        assert!(!left(".b.wav.tmp-3z"));
+        assert!(left(".b.wav.tmp-late") && left("b.wav") && left(".c.wav.tmp-4w"));
+        // An output in the working folder (no parent) works too.
+        stale.remove(Path::new("no-such-output.wav"));
     }
 }
