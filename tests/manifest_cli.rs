@@ -890,3 +890,66 @@ fn a_chain_file_may_hold_distributions_as_strings() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("room_size"), "{}", r.stderr);
 }
+
+#[test]
+fn a_shard_resumes_from_its_own_log_and_says_when_the_shard_count_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    let lines: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{{\"input\": \"{name}\", \"output\": \"out/{i}.wav\"}}\n"))
+        .collect();
+    std::fs::write(d.join("items.jsonl"), lines).unwrap();
+    let run = |shard: &str| {
+        rtfx(
+            d,
+            &[
+                "render",
+                "--manifest",
+                "items.jsonl",
+                "--shard",
+                shard,
+                "--log",
+                "logs",
+                "--resume",
+                "-e",
+                "gain:uniform(0.5,1.0)",
+                "--seed",
+                "3",
+            ],
+        )
+    };
+    // Items 0, 2, 4, 6 are shard 0 of 2.
+    let r = run("0/2");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("4 of 4 files rendered"), "{}", r.stderr);
+    let r = run("0/2");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("0 of 4 files rendered"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("4 already done (--resume)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("note:"), "{}", r.stderr);
+    // Another shard count: shard 0 of 3 (items 0, 3, 6) reads its own, new log, and says
+    // why items 0 and 6, rendered before, render again (to the same bytes).
+    let before = read(&d.join("out/6.wav"));
+    let r = run("0/3");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("3 of 3 files rendered"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "note: a shard resumes from its own log 'logs/shard-0-of-3.jsonl', which holds no records yet"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(read(&d.join("out/6.wav")), before);
+    assert_eq!(
+        listing(&d.join("logs")),
+        ["shard-0-of-2.jsonl", "shard-0-of-3.jsonl"]
+    );
+}

@@ -16,7 +16,7 @@ use rtfx::offline::audio_io::{LossyQuality, OutputFormat, RawInput, ReadOptions,
 use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
 use rtfx::offline::manifest::{DuplicateFilter, Manifest, ManifestItem, Shard};
 use rtfx::offline::provenance::{
-    LogWriter, Record, StaleTemporaries, is_done, load_records, log_path, sha256_file,
+    LogWriter, Record, Rendered, StaleTemporaries, is_done, load_records, log_path, sha256_file,
 };
 use rtfx::offline::render::{
     NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths,
@@ -598,9 +598,18 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
                 .transpose()
                 .map_err(|e| Usage(anyhow!(e)))?
                 .map(|s| (s.index, s.count));
-            let log = LogWriter::open(&log_path(dir, shard)).map_err(|e| Usage(anyhow!(e)))?;
+            let log_file = log_path(dir, shard);
+            let log = LogWriter::open(&log_file).map_err(|e| Usage(anyhow!(e)))?;
             let records = if args.resume {
-                let (records, cut) = load_records(dir)?;
+                let (records, cut) = load_records(dir, shard.map(|_| log_file.as_path()))?;
+                if records.is_empty() && shard.is_some() && has_other_logs(dir, &log_file) {
+                    errln!(
+                        "note: a shard resumes from its own log '{}', which holds no records \
+                         yet; the folder's other logs (another shard count, or no shards) are \
+                         not read, so their items render again",
+                        log_file.display()
+                    );
+                }
                 if cut > 0 {
                     errln!(
                         "note: {cut} log lines in '{}' were cut short (a killed run); their \
@@ -744,11 +753,21 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Whether `dir` holds `*.jsonl` logs besides `own`.
+fn has_other_logs(dir: &Path, own: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let path = e.path();
+            path != own && path.extension().is_some_and(|x| x == "jsonl")
+        })
+    })
+}
+
 /// Provenance records (`--log`) and resuming from them (`--resume`).
 struct Provenance {
     log: LogWriter,
     /// Records found in the log folder, by output (with `--resume`).
-    records: HashMap<PathBuf, Record>,
+    records: HashMap<PathBuf, Rendered>,
     resume: bool,
     /// The command's chain as specs (items with their own chain give theirs).
     base_specs: Vec<String>,

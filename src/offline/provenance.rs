@@ -54,12 +54,21 @@ pub struct Record {
 
 /// The SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    Ok(sha256_digest(path)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The SHA-256 of a file.
+fn sha256_digest(path: &Path) -> Result<[u8; 32]> {
     use sha2::Digest;
     let shown = path.display().to_string();
     let mut file = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("Cannot read '{shown}': {e}"), &shown))?;
     let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // On the stack: a zeroed heap buffer of a megabyte cost more than hashing a short clip.
+    let mut buf = [0u8; 64 * 1024];
     loop {
         let n = file
             .read(&mut buf)
@@ -69,11 +78,46 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hasher.finalize().into())
+}
+
+/// A chain's specs hashed one by one (each ended by a newline, which no spec holds).
+fn chain_digest(chain: &[String]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for spec in chain {
+        hasher.update(spec.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.finalize().into()
+}
+
+/// What resuming keeps of a record: digests of its chain and output, and its seed (a tenth
+/// of a whole [`Record`]'s memory, for logs of millions of items).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    chain: [u8; 32],
+    seed: u64,
+    sha256: [u8; 32],
+}
+
+impl Rendered {
+    /// `None` when the record's `sha256` is not 64 hex digits.
+    pub fn of(record: &Record) -> Option<Self> {
+        let hex = record.sha256.as_bytes();
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut sha256 = [0u8; 32];
+        for (byte, pair) in sha256.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(Rendered {
+            chain: chain_digest(&record.chain),
+            seed: record.seed,
+            sha256,
+        })
+    }
 }
 
 /// The log file of a shard in `dir`.
@@ -153,19 +197,34 @@ impl LogWriter {
     }
 }
 
-/// Every record in the `*.jsonl` files of `dir`, by output path (the last record of an output
-/// wins). Lines that do not parse (a record cut short by a kill) are skipped and counted.
-pub fn load_records(dir: &Path) -> Result<(HashMap<PathBuf, Record>, u64)> {
+/// The records to resume from, by output path (the last record of an output wins): those of
+/// `own` (a shard's log) alone when given, else of every `*.jsonl` file in `dir`. Lines that
+/// do not parse (a record cut short by a kill) are skipped and counted.
+///
+/// A shard reads its own log only: its items are the same in every run with the same shard
+/// count, and reading every shard's log in every shard would cost memory and reads in
+/// proportion to the whole dataset, per shard.
+pub fn load_records(dir: &Path, own: Option<&Path>) -> Result<(HashMap<PathBuf, Rendered>, u64)> {
     let mut records = HashMap::new();
     let mut skipped = 0;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok((records, 0));
+    let files: Vec<PathBuf> = match own {
+        Some(own) => own
+            .is_file()
+            .then(|| own.to_path_buf())
+            .into_iter()
+            .collect(),
+        None => {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return Ok((records, 0));
+            };
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .collect();
+            files.sort();
+            files
+        }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
     for path in files {
         let shown = path.display().to_string();
         let file = std::fs::File::open(&path)
@@ -176,11 +235,14 @@ pub fn load_records(dir: &Path) -> Result<(HashMap<PathBuf, Record>, u64)> {
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Record>(&line) {
-                Ok(record) => {
-                    records.insert(record.output.clone(), record);
+            match serde_json::from_str::<Record>(&line)
+                .ok()
+                .and_then(|r| Some((Rendered::of(&r)?, r.output)))
+            {
+                Some((rendered, output)) => {
+                    records.insert(output, rendered);
                 }
-                Err(_) => skipped += 1,
+                None => skipped += 1,
             }
         }
     }
@@ -188,14 +250,14 @@ pub fn load_records(dir: &Path) -> Result<(HashMap<PathBuf, Record>, u64)> {
 }
 
 /// Whether `output` is already what `record` says, for this chain and seed.
-pub fn is_done(record: Option<&Record>, output: &Path, chain: &[String], seed: u64) -> bool {
+pub fn is_done(record: Option<&Rendered>, output: &Path, chain: &[String], seed: u64) -> bool {
     let Some(record) = record else {
         return false;
     };
-    record.chain == chain
-        && record.seed == seed
+    record.seed == seed
+        && record.chain == chain_digest(chain)
         && output.is_file()
-        && sha256_file(output).is_ok_and(|sha| sha == record.sha256)
+        && sha256_digest(output).is_ok_and(|sha| sha == record.sha256)
 }
 
 /// Temporary files that killed renders left in output folders (`.NAME.tmp-*`, beside the
@@ -270,7 +332,7 @@ mod tests {
             output_frames: 10,
             output_rate: 48000,
             output_channels: 1,
-            sha256: "00".into(),
+            sha256: "ab".repeat(32),
             rtfx: "0".into(),
             wall_seconds: 0.0,
         }
@@ -295,9 +357,66 @@ mod tests {
         assert_eq!(lines.len(), 3, "{text}");
         assert_eq!(lines[0], "{\"key\": \"cut sh");
         assert!(text.ends_with('\n'));
-        let (records, cut) = load_records(dir.path()).unwrap();
+        let (records, cut) = load_records(dir.path(), None).unwrap();
         assert_eq!((records.len(), cut), (2, 1));
-        assert_eq!(records[Path::new("b.wav")], record("b.wav"));
+        assert_eq!(
+            records[Path::new("b.wav")],
+            Rendered::of(&record("b.wav")).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_output_is_done_only_with_its_records_chain_seed_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("a.wav");
+        std::fs::write(&output, "rendered").unwrap();
+        let mut r = record(&output.display().to_string());
+        r.sha256 = sha256_file(&output).unwrap();
+        let done = Rendered::of(&r).unwrap();
+        let chain = r.chain.clone();
+        assert!(is_done(Some(&done), &output, &chain, 1));
+        assert!(!is_done(None, &output, &chain, 1));
+        assert!(!is_done(Some(&done), &output, &chain, 2));
+        let mut other = chain.clone();
+        other[0].push('1');
+        assert!(!is_done(Some(&done), &output, &other, 1));
+        // Specs are compared whole, not as one joined string.
+        let split = vec![
+            "gain:gain=0.5,".to_string(),
+            "gain_type=amplitude,clamp=false".into(),
+        ];
+        assert!(!is_done(Some(&done), &output, &split, 1));
+        std::fs::write(&output, "rendered, then changed").unwrap();
+        assert!(!is_done(Some(&done), &output, &chain, 1));
+        std::fs::remove_file(&output).unwrap();
+        assert!(!is_done(Some(&done), &output, &chain, 1));
+        // A record whose hash is not 64 hex digits is no record.
+        r.sha256 = "zz".into();
+        assert!(Rendered::of(&r).is_none());
+    }
+
+    #[test]
+    fn a_shard_resumes_from_its_own_log_and_one_process_from_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let (zero, one) = (
+            log_path(dir.path(), Some((0, 2))),
+            log_path(dir.path(), Some((1, 2))),
+        );
+        for (path, output) in [(&zero, "a.wav"), (&one, "b.wav")] {
+            LogWriter::open(path)
+                .unwrap()
+                .append(&record(output))
+                .unwrap();
+        }
+        let (own, cut) = load_records(dir.path(), Some(&zero)).unwrap();
+        assert_eq!((own.len(), cut), (1, 0));
+        assert!(own.contains_key(Path::new("a.wav")));
+        let (all, _) = load_records(dir.path(), None).unwrap();
+        assert_eq!(all.len(), 2);
+        // A shard's log that does not exist yet holds nothing.
+        let (none, _) =
+            load_records(dir.path(), Some(&log_path(dir.path(), Some((2, 3))))).unwrap();
+        assert!(none.is_empty());
     }
 
     #[test]
