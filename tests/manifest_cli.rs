@@ -953,3 +953,52 @@ fn a_shard_resumes_from_its_own_log_and_says_when_the_shard_count_changed() {
         ["shard-0-of-2.jsonl", "shard-0-of-3.jsonl"]
     );
 }
+
+#[test]
+fn jobs_auto_takes_the_cores_this_process_may_use_and_zero_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    let lines: String = names
+        .iter()
+        .map(|name| format!("{{\"input\": \"{name}\"}}\n"))
+        .collect();
+    std::fs::write(d.join("items.jsonl"), lines).unwrap();
+    let run = |jobs: &str, out: &str| {
+        rtfx(
+            d,
+            &[
+                "render",
+                "--manifest",
+                "items.jsonl",
+                "-O",
+                out,
+                "--jobs",
+                jobs,
+                "-e",
+                "gain:uniform(0.5,1.0)",
+            ],
+        )
+    };
+    for (jobs, out) in [("auto", "auto"), ("1", "one")] {
+        let r = run(jobs, out);
+        assert_eq!(r.code, 0, "--jobs {jobs}: {}", r.stderr);
+        assert!(r.stderr.contains("7 of 7 files rendered"), "{}", r.stderr);
+    }
+    assert_eq!(listing(&d.join("auto")), listing(&d.join("one")));
+    for name in listing(&d.join("one")) {
+        assert_eq!(
+            read(&d.join("auto").join(&name)),
+            read(&d.join("one").join(&name))
+        );
+    }
+    for (jobs, says) in [
+        ("0", "must be at least 1, or auto"),
+        ("some", "a number of files at once, or auto"),
+    ] {
+        let r = run(jobs, "never");
+        assert_eq!(r.code, 2, "--jobs {jobs}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "--jobs {jobs}: {}", r.stderr);
+        assert!(!d.join("never").exists());
+    }
+}

@@ -1,7 +1,7 @@
 //! A real Slurm cluster renders a manifest as a job array: a private single-node cluster from
 //! Debian's packages (munge, slurmctld, slurmd, slurm-client) in a temporary folder, one
-//! `sbatch --wait --array=0-3` of `rtfx render --manifest … --shard slurm --log … --resume`,
-//! and its outputs against a single-process render of the same manifest; then a second
+//! `sbatch --wait --array=0-3` of `rtfx render --manifest … --shard slurm --jobs auto --log …
+//! --resume`, and its outputs against a single-process render of the same manifest; then a second
 //! submission, which must render nothing. Every daemon started is stopped. Skipped, with the
 //! reason printed, where the machine cannot run them (not root, or the packages are missing).
 
@@ -180,7 +180,7 @@ fn a_slurm_job_array_renders_the_manifest_like_one_process_and_resubmitting_rend
     let chain = "-e 'lobutterworth:cutoff=loguniform(1000,6000),order=4' -e 'gain:uniform(0.4,0.9)' -e 'reverb:room_size=uniform(0.2,0.8),p=0.5' --seed 5";
     let rtfx_bin = common::rtfx_bin();
     let script = format!(
-        "#!/bin/sh\ncd {}\nexec {} render --manifest array.jsonl --shard slurm --log logs --resume {chain}\n",
+        "#!/bin/sh\ncd {}\nexec {} render --manifest array.jsonl --shard slurm --jobs auto --log logs --resume {chain}\n",
         d.display(),
         Path::new(&rtfx_bin).display()
     );

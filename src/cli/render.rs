@@ -210,8 +210,9 @@ pub struct RenderArgs {
     /// cut right after the render may then leave an incomplete file).
     #[arg(long)]
     no_sync: bool,
-    /// Files rendered in parallel in batch mode.
-    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
+    /// Files rendered in parallel in batch mode: a number, or `auto` for the cores this process
+    /// may use (its CPU affinity and quota: a Slurm task's or a container's share).
+    #[arg(short = 'j', long, default_value = "1", value_name = "N|auto", value_parser = parse_jobs)]
     jobs: usize,
     /// Stop a batch at the first failure.
     #[arg(long)]
@@ -248,6 +249,20 @@ impl Job {
             chain: None,
             seed: None,
         }
+    }
+}
+
+/// `--jobs`: a count of at least 1, or `auto`: the cores this process may run on, as the
+/// standard library finds them (CPU affinity, and the cgroup quota on Linux), so that a Slurm
+/// task or a container gets its allocation, not the machine's core count.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    }
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1, or auto (the cores this process may use)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a number of files at once, or auto".into()),
     }
 }
 
@@ -543,10 +558,6 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
                 false
             }
         };
-    anyhow::ensure!(
-        args.jobs >= 1,
-        Usage(anyhow!("--jobs must be at least 1, got {}", args.jobs))
-    );
     let (source, total) = match &args.manifest {
         Some(path) => {
             let (items, selected) = check_manifest(&args, path, &options, chain.is_empty())?;
