@@ -1002,3 +1002,81 @@ fn jobs_auto_takes_the_cores_this_process_may_use_and_zero_is_refused() {
         assert!(!d.join("never").exists());
     }
 }
+
+#[test]
+fn merging_a_log_folder_gives_one_record_per_output_matching_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    let lines: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{{\"input\": \"{name}\", \"output\": \"out/{i}.wav\"}}\n"))
+        .collect();
+    std::fs::write(d.join("items.jsonl"), lines).unwrap();
+    let run = |shard: &str| {
+        let r = rtfx(
+            d,
+            &[
+                "render",
+                "--manifest",
+                "items.jsonl",
+                "--shard",
+                shard,
+                "--log",
+                "logs",
+                "--resume",
+                "-e",
+                "gain:uniform(0.5,1.0)",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    run("0/2");
+    run("1/2");
+    // A damaged output renders again on resume: its shard's log gains a second record.
+    std::fs::write(d.join("out/3.wav"), b"damaged").unwrap();
+    run("1/2");
+    let logged: usize = listing(&d.join("logs"))
+        .iter()
+        .map(|log| {
+            std::fs::read_to_string(d.join("logs").join(log))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(logged, 8);
+    let r = rtfx(d, &["manifest", "merge", "logs"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut outputs: Vec<String> = records
+        .iter()
+        .map(|rec| rec["output"].as_str().unwrap().to_string())
+        .collect();
+    outputs.sort();
+    outputs.dedup();
+    assert_eq!(outputs.len(), 7, "{}", r.stdout);
+    assert_eq!(records.len(), 7);
+    for rec in &records {
+        let output = d.join(rec["output"].as_str().unwrap());
+        assert_eq!(rec["sha256"].as_str().unwrap(), sha256sum(&output));
+    }
+    assert!(
+        r.stderr
+            .contains("7 records, one per output, from 2 logs in 'logs' (1 earlier records"),
+        "{}",
+        r.stderr
+    );
+    let r = rtfx(d, &["manifest", "merge", "no-such-folder"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Cannot read log folder 'no-such-folder'"),
+        "{}",
+        r.stderr
+    );
+}

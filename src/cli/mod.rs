@@ -23,6 +23,7 @@ mod devices;
 mod effects;
 mod info;
 mod live;
+mod manifest;
 mod preset;
 mod render;
 mod stats;
@@ -113,6 +114,9 @@ enum Command {
         #[arg(long, value_name = "FILE.wav")]
         write_input: Option<std::path::PathBuf>,
     },
+    /// Tools for manifest renders' provenance logs: `rtfx manifest merge DIR` joins a log
+    /// folder's shard logs into one record per output.
+    Manifest(manifest::ManifestArgs),
     /// List, show, save or delete presets: the plugin's factory presets and the user's preset
     /// folder, as TOML chain files (render one with `rtfx render -p NAME`).
     Preset(preset::PresetArgs),
@@ -151,6 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             write_input,
         } => demo::run(&effects, seconds, block, write_input.as_deref()).map(|()| Outcome::Success),
         Command::Devices { host } => devices::run(host.as_deref()).map(|()| Outcome::Success),
+        Command::Manifest(args) => manifest::run(&args).map(|()| Outcome::Success),
         Command::Preset(args) => preset::run(&args).map(|()| Outcome::Success),
         Command::Live(args) => live::run(&args).map(|()| Outcome::Success),
         // main() hands `rtfx standalone …` to the app before parsing; this arm is the same

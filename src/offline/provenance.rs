@@ -5,8 +5,8 @@
 //! `-e` specs (every parameter's value, so `rtfx render IN OUT -e …` with them and the same
 //! seed gives the same bytes), the seed, input and output frames and rates, the output's
 //! SHA-256, rtfx's version and the wall time. A shard writes its own file
-//! (`shard-I-of-N.jsonl`, or `render.jsonl` unsharded), so shards never share one; `rtfx
-//! manifest merge`-style joining is `cat DIR/*.jsonl`.
+//! (`shard-I-of-N.jsonl`, or `render.jsonl` unsharded), so shards never share one;
+//! [`merge_logs`] (`rtfx manifest merge`) joins them into one record per output.
 //!
 //! Resuming skips an item whose output exists with the SHA-256, chain and seed of a record;
 //! anything else is rendered again (atomically, as always).
@@ -260,6 +260,121 @@ pub fn is_done(record: Option<&Rendered>, output: &Path, chain: &[String], seed:
         && sha256_digest(output).is_ok_and(|sha| sha == record.sha256)
 }
 
+/// What [`merge_logs`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// Log files read.
+    pub logs: usize,
+    /// Records written: one per output.
+    pub records: u64,
+    /// Earlier records of outputs rendered again, left out.
+    pub superseded: u64,
+    /// Lines that are no record (cut short by a kill), left out.
+    pub cut: u64,
+    /// Outputs recorded in more than one log (runs with different shard counts) whose file on
+    /// disk matched none of those records: the record of the last log (by name) was kept.
+    pub unresolved: u64,
+}
+
+/// Writes one record per output from the `*.jsonl` logs in `dir` to `out`: within a log the
+/// last record of an output (a re-render appends one), and where logs of runs with different
+/// shard counts both hold an output, the record whose SHA-256 matches the output's file now.
+/// Records keep their text and their order (logs by name, lines in order). Memory: about 150
+/// bytes per output; the logs are read twice, never whole.
+///
+/// # Errors
+/// `dir` or a log cannot be read, or `out` cannot be written.
+pub fn merge_logs(dir: &Path, out: &mut dyn Write) -> Result<Merged> {
+    let shown = dir.display().to_string();
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::io(format!("Cannot read log folder '{shown}': {e}"), &shown)
+            .with_suggestion("give the folder passed to rtfx render --log")
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl") && p.is_file())
+        .collect();
+    files.sort();
+    let lines_of = |path: &Path| -> Result<std::io::Lines<std::io::BufReader<std::fs::File>>> {
+        let shown = path.display().to_string();
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::io(format!("Cannot read log '{shown}': {e}"), &shown))?;
+        Ok(std::io::BufReader::new(file).lines())
+    };
+    let read_error = |path: &Path, e: std::io::Error| {
+        let shown = path.display().to_string();
+        Error::io(format!("Cannot read log '{shown}': {e}"), &shown)
+    };
+    // Per output, the last record in each log that holds it: (log, line, output hash).
+    let mut by_output: HashMap<PathBuf, Vec<(u32, u64, [u8; 32])>> = HashMap::new();
+    let mut merged = Merged {
+        logs: files.len(),
+        ..Merged::default()
+    };
+    for (log, path) in (0u32..).zip(&files) {
+        for (line, text) in (0u64..).zip(lines_of(path)?) {
+            let text = text.map_err(|e| read_error(path, e))?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let Some((rendered, output)) = serde_json::from_str::<Record>(&text)
+                .ok()
+                .and_then(|r| Some((Rendered::of(&r)?, r.output)))
+            else {
+                merged.cut += 1;
+                continue;
+            };
+            let places = by_output.entry(output).or_default();
+            match places.last_mut() {
+                Some(last) if last.0 == log => {
+                    *last = (log, line, rendered.sha256);
+                    merged.superseded += 1;
+                }
+                _ => places.push((log, line, rendered.sha256)),
+            }
+        }
+    }
+    // The winning line of each log, by log.
+    let mut winners: Vec<std::collections::HashSet<u64>> = vec![Default::default(); files.len()];
+    for (output, places) in &by_output {
+        let (log, line, _) = match places.as_slice() {
+            [only] => *only,
+            [.., last] => {
+                merged.superseded += places.len() as u64 - 1;
+                let on_disk = sha256_digest(output).ok();
+                match places.iter().rev().find(|p| Some(p.2) == on_disk) {
+                    Some(found) => *found,
+                    None => {
+                        merged.unresolved += 1;
+                        *last
+                    }
+                }
+            }
+            [] => continue,
+        };
+        winners[log as usize].insert(line);
+    }
+    drop(by_output);
+    let write_error =
+        |e: std::io::Error| Error::io(format!("Cannot write the merged records: {e}"), "output");
+    for (path, wanted) in files.iter().zip(&winners) {
+        if wanted.is_empty() {
+            continue;
+        }
+        for (line, text) in (0u64..).zip(lines_of(path)?) {
+            let text = text.map_err(|e| read_error(path, e))?;
+            if wanted.contains(&line) {
+                out.write_all(text.as_bytes())
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(write_error)?;
+                merged.records += 1;
+            }
+        }
+    }
+    out.flush().map_err(write_error)?;
+    Ok(merged)
+}
+
 /// Temporary files that killed renders left in output folders (`.NAME.tmp-*`, beside the
 /// output `NAME`), removed when their output is rendered again. Each folder is listed once,
 /// the first time one of its outputs is resumed: a listing per item made resuming a folder of
@@ -417,6 +532,72 @@ mod tests {
         let (none, _) =
             load_records(dir.path(), Some(&log_path(dir.path(), Some((2, 3))))).unwrap();
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn merging_keeps_one_record_per_output_the_last_or_the_one_that_matches_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (logs, d) = (dir.path().join("logs"), dir.path());
+        let file = |name: &str, bytes: &str| {
+            let path = d.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path.display().to_string()
+        };
+        let (a, b, c) = (
+            file("a.wav", "a now"),
+            file("b.wav", "b"),
+            file("c.wav", "c now"),
+        );
+        let rec = |output: &str, bytes: &str, seed: u64| {
+            let mut r = record(output);
+            r.seed = seed;
+            std::fs::write(d.join("x"), bytes).unwrap();
+            r.sha256 = sha256_file(&d.join("x")).unwrap();
+            r
+        };
+        let append = |log: &Path, r: &Record| LogWriter::open(log).unwrap().append(r).unwrap();
+        let two = log_path(&logs, Some((0, 2)));
+        let three = log_path(&logs, Some((0, 3)));
+        // Within a log the last record of an output wins (a re-render appends one).
+        append(&two, &rec(&a, "a before", 1));
+        append(&two, &rec(&b, "b", 2));
+        append(&two, &rec(&a, "a now", 3));
+        // Across logs of two shard counts, the record matching the file wins, wherever it is.
+        append(&two, &rec(&c, "c now", 4));
+        append(&three, &rec(&c, "c other", 5));
+        // Neither matches the file: the last log's record stays, counted.
+        let d_out = file("d.wav", "d on disk");
+        append(&two, &rec(&d_out, "d one", 6));
+        append(&three, &rec(&d_out, "d two", 7));
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&three)
+            .unwrap()
+            .write_all(b"{\"key\": \"cut")
+            .unwrap();
+        let mut out = Vec::new();
+        let merged = merge_logs(&logs, &mut out).unwrap();
+        let seeds: Vec<u64> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Record>(l).unwrap().seed)
+            .collect();
+        // Logs by name (shard-0-of-2 before shard-0-of-3), lines in order.
+        assert_eq!(seeds, [2, 3, 4, 7]);
+        assert_eq!(
+            merged,
+            Merged {
+                logs: 2,
+                records: 4,
+                superseded: 3,
+                cut: 1,
+                unresolved: 1
+            }
+        );
+        let e = merge_logs(&d.join("none"), &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Cannot read log folder"), "{e}");
     }
 
     #[test]
