@@ -279,8 +279,8 @@ pub struct Merged {
 /// Writes one record per output from the `*.jsonl` logs in `dir` to `out`: within a log the
 /// last record of an output (a re-render appends one), and where logs of runs with different
 /// shard counts both hold an output, the record whose SHA-256 matches the output's file now.
-/// Records keep their text and their order (logs by name, lines in order). Memory: about 150
-/// bytes per output; the logs are read twice, never whole.
+/// Records keep their text and their order (logs by name, lines in order). Memory: a few
+/// hundred bytes per output; the logs are read twice, never whole.
 ///
 /// # Errors
 /// `dir` or a log cannot be read, or `out` cannot be written.
@@ -305,8 +305,10 @@ pub fn merge_logs(dir: &Path, out: &mut dyn Write) -> Result<Merged> {
         let shown = path.display().to_string();
         Error::io(format!("Cannot read log '{shown}': {e}"), &shown)
     };
-    // Per output, the last record in each log that holds it: (log, line, output hash).
-    let mut by_output: HashMap<PathBuf, Vec<(u32, u64, [u8; 32])>> = HashMap::new();
+    // Per output, the last record in each log that holds it, as (log, line, output hash):
+    // the latest log's, and those of earlier logs (none, and no allocation, for most).
+    type Place = (u32, u64, [u8; 32]);
+    let mut by_output: HashMap<PathBuf, (Place, Vec<Place>)> = HashMap::new();
     let mut merged = Merged {
         logs: files.len(),
         ..Merged::default()
@@ -324,46 +326,56 @@ pub fn merge_logs(dir: &Path, out: &mut dyn Write) -> Result<Merged> {
                 merged.cut += 1;
                 continue;
             };
-            let places = by_output.entry(output).or_default();
-            match places.last_mut() {
-                Some(last) if last.0 == log => {
-                    *last = (log, line, rendered.sha256);
-                    merged.superseded += 1;
+            let place = (log, line, rendered.sha256);
+            match by_output.entry(output) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert((place, Vec::new()));
                 }
-                _ => places.push((log, line, rendered.sha256)),
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let (latest, earlier) = o.get_mut();
+                    merged.superseded += 1;
+                    if latest.0 != log {
+                        earlier.push(*latest);
+                    }
+                    *latest = place;
+                }
             }
         }
     }
-    // The winning line of each log, by log.
-    let mut winners: Vec<std::collections::HashSet<u64>> = vec![Default::default(); files.len()];
-    for (output, places) in &by_output {
-        let (log, line, _) = match places.as_slice() {
-            [only] => *only,
-            [.., last] => {
-                merged.superseded += places.len() as u64 - 1;
-                let on_disk = sha256_digest(output).ok();
-                match places.iter().rev().find(|p| Some(p.2) == on_disk) {
-                    Some(found) => *found,
-                    None => {
-                        merged.unresolved += 1;
-                        *last
-                    }
+    // The winning lines of each log, in order.
+    let mut winners: Vec<Vec<u64>> = vec![Vec::new(); files.len()];
+    for (output, (latest, earlier)) in &by_output {
+        let (log, line, _) = if earlier.is_empty() {
+            *latest
+        } else {
+            let on_disk = sha256_digest(output).ok();
+            match std::iter::once(latest)
+                .chain(earlier.iter().rev())
+                .find(|p| Some(p.2) == on_disk)
+            {
+                Some(found) => *found,
+                None => {
+                    merged.unresolved += 1;
+                    *latest
                 }
             }
-            [] => continue,
         };
-        winners[log as usize].insert(line);
+        winners[log as usize].push(line);
     }
     drop(by_output);
+    for lines in &mut winners {
+        lines.sort_unstable();
+    }
     let write_error =
         |e: std::io::Error| Error::io(format!("Cannot write the merged records: {e}"), "output");
     for (path, wanted) in files.iter().zip(&winners) {
-        if wanted.is_empty() {
+        let mut wanted = wanted.iter().peekable();
+        if wanted.peek().is_none() {
             continue;
         }
         for (line, text) in (0u64..).zip(lines_of(path)?) {
             let text = text.map_err(|e| read_error(path, e))?;
-            if wanted.contains(&line) {
+            if wanted.next_if_eq(&&line).is_some() {
                 out.write_all(text.as_bytes())
                     .and_then(|()| out.write_all(b"\n"))
                     .map_err(write_error)?;
