@@ -1080,3 +1080,118 @@ fn merging_a_log_folder_gives_one_record_per_output_matching_its_file() {
         r.stderr
     );
 }
+
+#[test]
+fn an_items_params_override_its_chain_as_a_spec_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = clips(d);
+    let lines = format!(
+        "{{\"input\": \"{}\", \"output\": \"out/0.wav\", \"params\": {{\"0.cutoff\": 150}}}}\n\
+         {{\"input\": \"{}\", \"output\": \"out/1.wav\", \"params\": {{\"1.gain\": \"choice(0.25)\"}}, \"effects\": [\"lobutterworth:3000\"]}}\n\
+         {{\"input\": \"{}\", \"output\": \"out/2.wav\", \"preset\": \"Telephone (lo-fi)\", \"params\": {{\"2.cutoff\": 3000}}}}\n",
+        names[0], names[1], names[2]
+    );
+    std::fs::write(d.join("items.jsonl"), lines).unwrap();
+    let chain = [
+        "-e",
+        "hibutterworth:cutoff=loguniform(60,200),order=2",
+        "-e",
+        "gain:uniform(0.5,1.0)",
+        "--seed",
+        "4",
+    ];
+    let r = rtfx(
+        d,
+        &[
+            &["render", "--manifest", "items.jsonl", "--log", "logs"][..],
+            &chain,
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(d.join("logs/render.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let chain_of = |output: &str| -> Vec<String> {
+        let record = records
+            .iter()
+            .find(|r| r["output"].as_str().unwrap().ends_with(output))
+            .unwrap();
+        record["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    // The override replaces the distribution; the rest is drawn as without it.
+    let first = chain_of("out/0.wav");
+    assert!(
+        first[0].starts_with("hibutterworth:cutoff=150,"),
+        "{first:?}"
+    );
+    assert!(first[1].starts_with("gain:gain=0."), "{first:?}");
+    // Index 1 is the command's gain; the item's own effect (index 2) comes after.
+    let second = chain_of("out/1.wav");
+    assert!(second[1].starts_with("gain:gain=0.25,"), "{second:?}");
+    assert!(
+        second[2].starts_with("lobutterworth:cutoff=3000,"),
+        "{second:?}"
+    );
+    // A preset's effects are counted too: its third is its low-pass.
+    let third = chain_of("out/2.wav");
+    assert!(
+        third[2].starts_with("lobutterworth:cutoff=3000,"),
+        "{third:?}"
+    );
+    // The first item's bytes are what its overridden chain gives by hand.
+    let by_hand = rtfx(
+        d,
+        &[
+            "render",
+            &names[0],
+            "hand.wav",
+            "-e",
+            "hibutterworth:cutoff=150,order=2",
+            "-e",
+            &first[1],
+            "--seed",
+            "4",
+        ],
+    );
+    assert_eq!(by_hand.code, 0, "{}", by_hand.stderr);
+    assert_eq!(read(&d.join("hand.wav")), read(&d.join("out/0.wav")));
+    // An index past the chain, or a parameter the effect lacks: a usage error naming the line.
+    for (params, says) in [
+        (
+            "{\"5.cutoff\": 1}",
+            "params '5.cutoff': the item's chain has 2 effects (0 to 1)",
+        ),
+        ("{\"0.cutof\": 1}", "cutof"),
+        ("{\"0.cutoff\": 1e9}", "cutoff"),
+    ] {
+        std::fs::write(
+            d.join("bad.jsonl"),
+            format!(
+                "{{\"input\": \"{}\", \"output\": \"bad/x.wav\"}}\n{{\"input\": \"{}\", \"output\": \"bad/y.wav\", \"params\": {params}}}\n",
+                names[0], names[1]
+            ),
+        )
+        .unwrap();
+        let r = rtfx(
+            d,
+            &[&["render", "--manifest", "bad.jsonl"][..], &chain].concat(),
+        );
+        assert_eq!(r.code, 2, "{params}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("manifest line 2"),
+            "{params}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(says), "{params}: {}", r.stderr);
+        assert!(!d.join("bad").exists());
+    }
+}

@@ -353,6 +353,53 @@ impl ChainArgs {
         }
     }
 
+    /// The chain with `params` overrides (see [`ManifestItem::params`]): every effect written
+    /// as a spec (a chain file's or preset's in full), each override appended to its effect's
+    /// spec (a later value wins, replacing a number or a distribution), then drawn as
+    /// [`Self::draw`] draws.
+    fn draw_with(
+        &self,
+        extra: &[String],
+        params: &[(String, String)],
+        seed: u64,
+        key: &str,
+    ) -> anyhow::Result<Chain> {
+        let mut specs = if self.chain.is_some() || self.preset.is_some() {
+            rtfx::dsp::spec::chain_to_specs(&self.build(&[])?)
+        } else {
+            Vec::new()
+        };
+        specs.extend(self.specs(extra));
+        for (path, value) in params {
+            let (index, name) = path.split_once('.').unwrap_or((path, ""));
+            let count = specs.len();
+            let spec = index
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| specs.get_mut(i))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "params '{path}': the item's chain has {count} effects (0 to {})",
+                        count.saturating_sub(1)
+                    )
+                })?;
+            let separator = match spec.split_once(':') {
+                Some((_, rest)) if !rest.trim().is_empty() => ",",
+                Some(_) => "",
+                None => ":",
+            };
+            *spec = format!("{spec}{separator}{}={value}", name.trim());
+        }
+        let written = ChainArgs {
+            chain: None,
+            chain_specs: Vec::new(),
+            preset: None,
+            effects: specs,
+        };
+        written.draw(&[], seed, key)
+    }
+
     /// The chain of the chain file or preset, then `specs` (every effect spec, drawn).
     fn build(&self, specs: &[String]) -> anyhow::Result<Chain> {
         let (chain, _) =
@@ -442,7 +489,7 @@ impl JobMaker {
         let output = self.output_of(&item)?;
         let own = item.chain.is_some() || item.preset.is_some();
         let seed = item.seed.unwrap_or(self.seed);
-        let chain = if !own && item.effects.is_empty() {
+        let chain = if !own && item.effects.is_empty() && item.params.is_empty() {
             // The command's chain: drawn from the template parsed once, if it is one.
             match &self.base_template {
                 Some(template) => Some(
@@ -466,8 +513,12 @@ impl JobMaker {
                 self.base.clone()
             };
             Some(
-                base.draw(&item.effects, seed, &item.key)
-                    .with_context(context)?,
+                if item.params.is_empty() {
+                    base.draw(&item.effects, seed, &item.key)
+                } else {
+                    base.draw_with(&item.effects, &item.params, seed, &item.key)
+                }
+                .with_context(context)?,
             )
         };
         Ok(Job {

@@ -5,9 +5,11 @@
 //!
 //! An item names its `input` and its `output` (or leaves the output to `--output-dir`, which
 //! names it after the input), and optionally a `key` (its identity; the input path as written
-//! by default), a `seed`, a `chain` file or `preset`, and `effects` appended to the chain
-//! (`-e` specs; a JSON array, or `;`-separated in CSV). Relative paths resolve against the
-//! manifest's folder. Blank lines are skipped; so are lines starting with `#` in CSV.
+//! by default), a `seed`, a `chain` file or `preset`, `effects` appended to the chain (`-e`
+//! specs; a JSON array, or `;`-separated in CSV), and `params` overrides by
+//! `INDEX.PARAMETER` (a JSON object, or `0.cutoff=150;…` in CSV). Relative paths resolve
+//! against the manifest's folder. Blank lines are skipped; so are lines starting with `#` in
+//! CSV. The text is UTF-8; a byte order mark before the first line is skipped.
 //!
 //! ```
 //! use rtfx::offline::manifest::{Manifest, Shard};
@@ -48,6 +50,10 @@ pub struct ManifestItem {
     pub preset: Option<String>,
     /// Effect specs appended to the item's chain.
     pub effects: Vec<String>,
+    /// Parameter overrides, `("INDEX.PARAMETER", value)`: INDEX counts the effects of the
+    /// item's whole chain (chain file or preset, `-e` effects, then its own), from 0; the value
+    /// is a number, a distribution or a parameter's text value, as in a spec.
+    pub params: Vec<(String, String)>,
 }
 
 /// The manifest's syntax, from its extension.
@@ -69,9 +75,14 @@ pub struct Manifest<R> {
     index: u64,
 }
 
+/// How `params` are written, for suggestions.
+const PARAMS_EXAMPLE_JSON: &str =
+    "write \"params\": {\"0.cutoff\": 150, \"1.gain\": \"uniform(0.2,0.4)\"}";
+const PARAMS_EXAMPLE_CSV: &str = "write 0.cutoff=150;1.gain=uniform(0.2,0.4)";
+
 /// The fields an item may have.
-const FIELDS: [&str; 7] = [
-    "input", "output", "key", "seed", "chain", "preset", "effects",
+const FIELDS: [&str; 8] = [
+    "input", "output", "key", "seed", "chain", "preset", "effects", "params",
 ];
 
 impl Manifest<std::io::BufReader<std::fs::File>> {
@@ -228,21 +239,35 @@ impl<R: BufRead> Manifest<R> {
                         ))
                         .with_suggestion("quote cells that hold commas (\"a,b\")"));
                 }
-                Ok(self
-                    .columns
+                self.columns
                     .iter()
                     .cloned()
                     .zip(cells)
                     .filter(|(_, v)| !v.is_empty())
                     .map(|(k, v)| {
-                        let value = if k == "effects" {
-                            FieldValue::List(v.split(';').map(|s| s.trim().to_string()).collect())
-                        } else {
-                            FieldValue::Text(v)
+                        let value = match k.as_str() {
+                            "effects" => FieldValue::List(
+                                v.split(';').map(|s| s.trim().to_string()).collect(),
+                            ),
+                            "params" => FieldValue::Params(
+                                v.split(';')
+                                    .map(str::trim)
+                                    .filter(|entry| !entry.is_empty())
+                                    .map(|entry| match entry.split_once('=') {
+                                        Some((path, value)) => {
+                                            Ok((path.trim().to_string(), value.trim().to_string()))
+                                        }
+                                        None => Err(self
+                                            .error(format!("params entry '{entry}' has no '='"))
+                                            .with_suggestion(PARAMS_EXAMPLE_CSV)),
+                                    })
+                                    .collect::<Result<_>>()?,
+                            ),
+                            _ => FieldValue::Text(v),
                         };
-                        (k, value)
+                        Ok((k, value))
                     })
-                    .collect())
+                    .collect()
             }
             Syntax::JsonLines => {
                 const ONE_OBJECT_A_LINE: &str = "write each item as one JSON object on a line of \
@@ -269,6 +294,21 @@ impl<R: BufRead> Manifest<R> {
                             serde_json::Value::Number(n) if k == "seed" => {
                                 FieldValue::Text(n.to_string())
                             }
+                            serde_json::Value::Object(entries) if k == "params" => {
+                                let pairs = entries
+                                    .into_iter()
+                                    .map(|(path, v)| match v {
+                                        serde_json::Value::Number(n) => Ok((path, n.to_string())),
+                                        serde_json::Value::String(text) => Ok((path, text)),
+                                        other => Err(self
+                                            .error(format!(
+                                                "params '{path}' is {other}; give a number or a string"
+                                            ))
+                                            .with_suggestion(PARAMS_EXAMPLE_JSON)),
+                                    })
+                                    .collect::<Result<Vec<_>>>()?;
+                                FieldValue::Params(pairs)
+                            }
                             serde_json::Value::Array(items) if k == "effects" => {
                                 let specs = items
                                     .into_iter()
@@ -286,6 +326,8 @@ impl<R: BufRead> Manifest<R> {
                                     "field '{k}' is {other}; it takes {}",
                                     if k == "effects" {
                                         "an array of spec strings"
+                                    } else if k == "params" {
+                                        "an object of INDEX.PARAMETER paths and values"
                                     } else if k == "seed" {
                                         "a whole number"
                                     } else {
@@ -312,12 +354,30 @@ impl<R: BufRead> Manifest<R> {
             chain: None,
             preset: None,
             effects: Vec::new(),
+            params: Vec::new(),
         };
         let mut input = None;
         for (name, value) in self.fields(line)? {
             let text = match value {
                 FieldValue::List(specs) => {
                     item.effects = specs.into_iter().filter(|s| !s.is_empty()).collect();
+                    continue;
+                }
+                FieldValue::Params(pairs) => {
+                    for (path, _) in &pairs {
+                        let well_formed = path.split_once('.').is_some_and(|(index, name)| {
+                            index.trim().parse::<usize>().is_ok() && !name.trim().is_empty()
+                        });
+                        if !well_formed {
+                            return Err(self
+                                .error(format!("params '{path}' is no INDEX.PARAMETER path"))
+                                .with_suggestion(
+                                    "name a parameter by its effect's place in the item's \
+                                     chain (from 0) and its name, e.g. 0.cutoff",
+                                ));
+                        }
+                    }
+                    item.params = pairs;
                     continue;
                 }
                 FieldValue::Text(text) => text,
@@ -359,6 +419,8 @@ impl<R: BufRead> Manifest<R> {
 enum FieldValue {
     Text(String),
     List(Vec<String>),
+    /// `params`: (path, value) pairs.
+    Params(Vec<(String, String)>),
 }
 
 impl<R: BufRead> Iterator for Manifest<R> {
@@ -713,6 +775,53 @@ mod tests {
             .to_string();
         assert!(e.contains("line 2: is not UTF-8 text"), "{e}");
         assert!(e.contains("save the manifest as UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn params_override_parameters_by_effect_index_in_json_and_csv() {
+        let json = "{\"input\": \"a.wav\", \"params\": {\"0.cutoff\": 150, \"1.gain\": \"uniform(0.2,0.4)\"}}\n";
+        let csv = "input,params\na.wav,\"0.cutoff=150; 1.gain=uniform(0.2,0.4)\"\n";
+        let (from_json, from_csv) = (
+            items(json, "m.jsonl").unwrap(),
+            items(csv, "m.csv").unwrap(),
+        );
+        let want = [
+            ("0.cutoff".to_string(), "150".to_string()),
+            ("1.gain".to_string(), "uniform(0.2,0.4)".to_string()),
+        ];
+        assert_eq!(from_json[0].params, want);
+        assert_eq!(from_csv[0].params, want);
+        for (text, name, says) in [
+            (
+                "{\"input\": \"a.wav\", \"params\": [1]}\n",
+                "m.jsonl",
+                "field 'params' is [1]; it takes an object",
+            ),
+            (
+                "{\"input\": \"a.wav\", \"params\": {\"0.cutoff\": true}}\n",
+                "m.jsonl",
+                "params '0.cutoff' is true; give a number or a string",
+            ),
+            (
+                "{\"input\": \"a.wav\", \"params\": {\"cutoff\": 1}}\n",
+                "m.jsonl",
+                "params 'cutoff' is no INDEX.PARAMETER path",
+            ),
+            (
+                "input,params\na.wav,0.cutoff\n",
+                "m.csv",
+                "params entry '0.cutoff' has no '='",
+            ),
+            (
+                "input,params\na.wav,x.cutoff=1\n",
+                "m.csv",
+                "params 'x.cutoff' is no INDEX.PARAMETER path",
+            ),
+        ] {
+            let e = items(text, name).unwrap_err().to_string();
+            assert!(e.contains("line"), "{text:?}: {e}");
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
     }
 
     #[test]
