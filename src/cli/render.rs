@@ -344,26 +344,24 @@ impl ChainArgs {
     }
 
     /// The chain for a file with this seed and key (distributions drawn), with `extra`
-    /// effects after the command's.
-    fn draw(&self, extra: &[String], seed: u64, key: &str) -> anyhow::Result<Chain> {
-        let specs = self.specs(extra);
-        match RandomChain::parse(&specs)? {
-            Some(template) => self.build(&template.draw(seed, key)),
-            None => self.build(&specs),
-        }
-    }
-
-    /// The chain with `params` overrides (see [`ManifestItem::params`]): every effect written
-    /// as a spec (a chain file's or preset's in full), each override appended to its effect's
-    /// spec (a later value wins, replacing a number or a distribution), then drawn as
-    /// [`Self::draw`] draws.
-    fn draw_with(
+    /// effects after the command's, and `params` overrides (see [`ManifestItem::params`]):
+    /// for those every effect is written as a spec (a chain file's or preset's in full) and
+    /// each override appended to its effect's spec (a later value wins, replacing a number or
+    /// a distribution).
+    fn draw(
         &self,
         extra: &[String],
         params: &[(String, String)],
         seed: u64,
         key: &str,
     ) -> anyhow::Result<Chain> {
+        if params.is_empty() {
+            let specs = self.specs(extra);
+            return match RandomChain::parse(&specs)? {
+                Some(template) => self.build(&template.draw(seed, key)),
+                None => self.build(&specs),
+            };
+        }
         let mut specs = if self.chain.is_some() || self.preset.is_some() {
             rtfx::dsp::spec::chain_to_specs(&self.build(&[])?)
         } else {
@@ -397,7 +395,7 @@ impl ChainArgs {
             preset: None,
             effects: specs,
         };
-        written.draw(&[], seed, key)
+        written.draw(&[], &[], seed, key)
     }
 
     /// The chain of the chain file or preset, then `specs` (every effect spec, drawn).
@@ -513,12 +511,8 @@ impl JobMaker {
                 self.base.clone()
             };
             Some(
-                if item.params.is_empty() {
-                    base.draw(&item.effects, seed, &item.key)
-                } else {
-                    base.draw_with(&item.effects, &item.params, seed, &item.key)
-                }
-                .with_context(context)?,
+                base.draw(&item.effects, &item.params, seed, &item.key)
+                    .with_context(context)?,
             )
         };
         Ok(Job {
@@ -637,7 +631,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
                 let seed = options.dither_seed;
                 for job in &mut jobs {
                     let chain = chain_args
-                        .draw(&[], seed, &job.key)
+                        .draw(&[], &[], seed, &job.key)
                         .with_context(|| format!("'{}'", job.input.display()))
                         .map_err(Usage)?;
                     job.chain = Some(chain);

@@ -213,40 +213,55 @@ pub fn load_records(dir: &Path, own: Option<&Path>) -> Result<(HashMap<PathBuf, 
             .then(|| own.to_path_buf())
             .into_iter()
             .collect(),
-        None => {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return Ok((records, 0));
-            };
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-                .collect();
-            files.sort();
-            files
-        }
+        None => log_files(dir).unwrap_or_default(),
     };
     for path in files {
-        let shown = path.display().to_string();
-        let file = std::fs::File::open(&path)
-            .map_err(|e| Error::io(format!("Cannot read log '{shown}': {e}"), &shown))?;
-        for line in std::io::BufReader::new(file).lines() {
-            let line =
-                line.map_err(|e| Error::io(format!("Cannot read log '{shown}': {e}"), &shown))?;
-            if line.trim().is_empty() {
-                continue;
+        read_records(&path, |_, record| match record {
+            Some((output, rendered)) => {
+                records.insert(output, rendered);
             }
-            match serde_json::from_str::<Record>(&line)
-                .ok()
-                .and_then(|r| Some((Rendered::of(&r)?, r.output)))
-            {
-                Some((rendered, output)) => {
-                    records.insert(output, rendered);
-                }
-                None => skipped += 1,
-            }
-        }
+            None => skipped += 1,
+        })?;
     }
     Ok((records, skipped))
+}
+
+/// The `*.jsonl` files in `dir`, by name.
+fn log_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A log's lines, with errors that name it.
+fn log_lines(path: &Path) -> Result<impl Iterator<Item = Result<String>>> {
+    let shown = path.display().to_string();
+    let cannot =
+        move |e: std::io::Error| Error::io(format!("Cannot read log '{shown}': {e}"), &shown);
+    let file = std::fs::File::open(path).map_err(&cannot)?;
+    Ok(std::io::BufReader::new(file)
+        .lines()
+        .map(move |line| line.map_err(&cannot)))
+}
+
+/// Calls `each` with the line number (from 0) and what resuming keeps of each record in the
+/// log at `path` (`None` for a line that is no record: one a kill cut short). Blank lines are
+/// skipped.
+fn read_records(path: &Path, mut each: impl FnMut(u64, Option<(PathBuf, Rendered)>)) -> Result<()> {
+    for (number, line) in (0u64..).zip(log_lines(path)?) {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str::<Record>(&line)
+            .ok()
+            .and_then(|r| Some((r.output.clone(), Rendered::of(&r)?)));
+        each(number, record);
+    }
+    Ok(())
 }
 
 /// Whether `output` is already what `record` says, for this chain and seed.
@@ -285,26 +300,11 @@ pub struct Merged {
 /// # Errors
 /// `dir` or a log cannot be read, or `out` cannot be written.
 pub fn merge_logs(dir: &Path, out: &mut dyn Write) -> Result<Merged> {
-    let shown = dir.display().to_string();
-    let entries = std::fs::read_dir(dir).map_err(|e| {
+    let files = log_files(dir).map_err(|e| {
+        let shown = dir.display().to_string();
         Error::io(format!("Cannot read log folder '{shown}': {e}"), &shown)
             .with_suggestion("give the folder passed to rtfx render --log")
     })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl") && p.is_file())
-        .collect();
-    files.sort();
-    let lines_of = |path: &Path| -> Result<std::io::Lines<std::io::BufReader<std::fs::File>>> {
-        let shown = path.display().to_string();
-        let file = std::fs::File::open(path)
-            .map_err(|e| Error::io(format!("Cannot read log '{shown}': {e}"), &shown))?;
-        Ok(std::io::BufReader::new(file).lines())
-    };
-    let read_error = |path: &Path, e: std::io::Error| {
-        let shown = path.display().to_string();
-        Error::io(format!("Cannot read log '{shown}': {e}"), &shown)
-    };
     // Per output, the last record in each log that holds it, as (log, line, output hash):
     // the latest log's, and those of earlier logs (none, and no allocation, for most).
     type Place = (u32, u64, [u8; 32]);
@@ -314,17 +314,10 @@ pub fn merge_logs(dir: &Path, out: &mut dyn Write) -> Result<Merged> {
         ..Merged::default()
     };
     for (log, path) in (0u32..).zip(&files) {
-        for (line, text) in (0u64..).zip(lines_of(path)?) {
-            let text = text.map_err(|e| read_error(path, e))?;
-            if text.trim().is_empty() {
-                continue;
-            }
-            let Some((rendered, output)) = serde_json::from_str::<Record>(&text)
-                .ok()
-                .and_then(|r| Some((Rendered::of(&r)?, r.output)))
-            else {
+        read_records(path, |line, record| {
+            let Some((output, rendered)) = record else {
                 merged.cut += 1;
-                continue;
+                return;
             };
             let place = (log, line, rendered.sha256);
             match by_output.entry(output) {
@@ -340,7 +333,7 @@ pub fn merge_logs(dir: &Path, out: &mut dyn Write) -> Result<Merged> {
                     *latest = place;
                 }
             }
-        }
+        })?;
     }
     // The winning lines of each log, in order.
     let mut winners: Vec<Vec<u64>> = vec![Vec::new(); files.len()];
@@ -373,8 +366,8 @@ pub fn merge_logs(dir: &Path, out: &mut dyn Write) -> Result<Merged> {
         if wanted.peek().is_none() {
             continue;
         }
-        for (line, text) in (0u64..).zip(lines_of(path)?) {
-            let text = text.map_err(|e| read_error(path, e))?;
+        for (line, text) in (0u64..).zip(log_lines(path)?) {
+            let text = text?;
             if wanted.next_if_eq(&&line).is_some() {
                 out.write_all(text.as_bytes())
                     .and_then(|()| out.write_all(b"\n"))
