@@ -31,6 +31,23 @@ fn clips(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `items.jsonl` in `dir`: clip i of `names` rendered to `out/i.wav`.
+fn numbered_manifest(dir: &Path, names: &[String]) {
+    let lines: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{{\"input\": \"{name}\", \"output\": \"out/{i}.wav\"}}\n"))
+        .collect();
+    std::fs::write(dir.join("items.jsonl"), lines).unwrap();
+}
+
+/// Each line of `text` as JSON.
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -427,10 +444,7 @@ fn each_item_gets_a_provenance_record_that_reproduces_it() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let log = std::fs::read_to_string(d.join("logs/render.jsonl")).unwrap();
-    let records: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = json_lines(&log);
     assert_eq!(records.len(), 3);
     for record in &records {
         let key = record["key"].as_str().unwrap();
@@ -895,13 +909,7 @@ fn a_chain_file_may_hold_distributions_as_strings() {
 fn a_shard_resumes_from_its_own_log_and_says_when_the_shard_count_changed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let names = clips(d);
-    let lines: String = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| format!("{{\"input\": \"{name}\", \"output\": \"out/{i}.wav\"}}\n"))
-        .collect();
-    std::fs::write(d.join("items.jsonl"), lines).unwrap();
+    numbered_manifest(d, &clips(d));
     let run = |shard: &str| {
         rtfx(
             d,
@@ -1007,13 +1015,7 @@ fn jobs_auto_takes_the_cores_this_process_may_use_and_zero_is_refused() {
 fn merging_a_log_folder_gives_one_record_per_output_matching_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let names = clips(d);
-    let lines: String = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| format!("{{\"input\": \"{name}\", \"output\": \"out/{i}.wav\"}}\n"))
-        .collect();
-    std::fs::write(d.join("items.jsonl"), lines).unwrap();
+    numbered_manifest(d, &clips(d));
     let run = |shard: &str| {
         let r = rtfx(
             d,
@@ -1049,11 +1051,7 @@ fn merging_a_log_folder_gives_one_record_per_output_matching_its_file() {
     assert_eq!(logged, 8);
     let r = rtfx(d, &["manifest", "merge", "logs"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let records: Vec<serde_json::Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = json_lines(&r.stdout);
     let mut outputs: Vec<String> = records
         .iter()
         .map(|rec| rec["output"].as_str().unwrap().to_string())
@@ -1110,11 +1108,7 @@ fn an_items_params_override_its_chain_as_a_spec_would() {
         .concat(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(d.join("logs/render.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = json_lines(&std::fs::read_to_string(d.join("logs/render.jsonl")).unwrap());
     let chain_of = |output: &str| -> Vec<String> {
         let record = records
             .iter()

@@ -16,7 +16,8 @@ use rtfx::offline::audio_io::{LossyQuality, OutputFormat, RawInput, ReadOptions,
 use rtfx::offline::convert::{ConvertOptions, Remix, check_channels, check_rate};
 use rtfx::offline::manifest::{DuplicateFilter, Manifest, ManifestItem, Shard};
 use rtfx::offline::provenance::{
-    LogWriter, Record, Rendered, StaleTemporaries, is_done, load_records, log_path, sha256_file,
+    LogWriter, Record, Rendered, StaleTemporaries, is_done, load_records, log_files, log_path,
+    sha256_file,
 };
 use rtfx::offline::render::{
     NormalizeTarget, Progress, RenderOptions, RenderReport, Tail, check_paths,
@@ -811,12 +812,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
 
 /// Whether `dir` holds `*.jsonl` logs besides `own`.
 fn has_other_logs(dir: &Path, own: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            let path = e.path();
-            path != own && path.extension().is_some_and(|x| x == "jsonl")
-        })
-    })
+    log_files(dir).is_ok_and(|logs| logs.iter().any(|log| log != own))
 }
 
 /// Provenance records (`--log`) and resuming from them (`--resume`).

@@ -227,7 +227,7 @@ pub fn load_records(dir: &Path, own: Option<&Path>) -> Result<(HashMap<PathBuf, 
 }
 
 /// The `*.jsonl` files in `dir`, by name.
-fn log_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub fn log_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "jsonl") && p.is_file())
@@ -256,9 +256,10 @@ fn read_records(path: &Path, mut each: impl FnMut(u64, Option<(PathBuf, Rendered
         if line.trim().is_empty() {
             continue;
         }
-        let record = serde_json::from_str::<Record>(&line)
-            .ok()
-            .and_then(|r| Some((r.output.clone(), Rendered::of(&r)?)));
+        let record = serde_json::from_str::<Record>(&line).ok().and_then(|r| {
+            let rendered = Rendered::of(&r)?;
+            Some((r.output, rendered))
+        });
         each(number, record);
     }
     Ok(())
